@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` (jamhost on the embedded SQLite store)
+# and `make test` (the whole suite, with PostgreSQL, Redis and the reference PVM set up).
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+ANAN_AS_DIR ?= .cache/anan-as
+
+.PHONY: run test venv venv-test services anan-as lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+venv-test: $(VENV)/.installed-test
+
+run: venv
+	$(VENV)/bin/jamhost serve
+
+services:
+	bash scripts/ensure-services.sh
+
+anan-as:
+	bash scripts/ensure-anan-as.sh $(ANAN_AS_DIR)
+
+test: venv-test services anan-as
+	JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(VENV)/bin/pytest -n 2 -q
+
+lint: venv-test
+	$(VENV)/bin/ruff check src tests bench
+
+bench: venv-test services anan-as
+	JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache jamhost.db

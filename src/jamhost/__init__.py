@@ -1,0 +1,3 @@
+"""jamhost: a multi-tenant runtime for JAM services."""
+
+__version__ = "0.1.0"
