@@ -1,0 +1,62 @@
+"""Typed refusals: every way jamhost says no, each with its SPEC §3 `code`.
+
+Raised once, where the rule lives (tenancy, store, app); the HTTP layer maps each class to a
+status in one table (`jamhost.api.errors`). Messages are for humans and never carry a token.
+"""
+
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """Base of every expected refusal. `code` is the stable SPEC code."""
+
+    code = "jam_bad_request"
+
+    def __init__(self, message: str, **headers: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class BadRequest(Refusal):
+    code = "jam_bad_request"
+
+
+class HashMismatch(Refusal):
+    code = "jam_hash_mismatch"
+
+
+class Unauthenticated(Refusal):
+    code = "jam_unauthenticated"
+
+
+class Forbidden(Refusal):
+    code = "jam_authz"
+
+
+class NotFound(Refusal):
+    code = "jam_not_found"
+
+
+class PendingLimit(Refusal):
+    code = "jam_pending_limit"
+
+
+class StorageQuotaExceeded(Refusal):
+    code = "jam_storage_quota"
+
+
+class GasQuotaExceeded(Refusal):
+    code = "jam_gas_quota"
+
+
+class TooLarge(Refusal):
+    code = "jam_too_large"
+
+
+class UnsupportedMediaType(Refusal):
+    code = "jam_unsupported_media_type"
+
+
+class RateLimited(Refusal):
+    code = "jam_rate_limit"
