@@ -6,8 +6,10 @@ status in one table (`jamhost.api.errors`). Messages are for humans and never ca
 
 from __future__ import annotations
 
+from jamhost.domain.errors import JamError
 
-class Refusal(Exception):
+
+class Refusal(JamError):
     """Base of every expected refusal. `code` is the stable SPEC code."""
 
     code = "jam_bad_request"

@@ -1,0 +1,22 @@
+"""The FastAPI application: routes, error table, middleware. Thin: HTTP in, use case, JSON out."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from jamhost import __version__
+from jamhost.api import errors
+from jamhost.api.middleware import RequestLog
+from jamhost.api.routes import accounts, packages, preimages, services, system
+from jamhost.app.runtime import Runtime
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(title="jamhost", version=__version__,
+                  description="Multi-tenant runtime for JAM services (see SPEC.md)")
+    app.state.runtime = rt
+    errors.install(app)
+    for module in (system, accounts, services, preimages, packages):
+        app.include_router(module.router)
+    app.add_middleware(RequestLog)
+    return app

@@ -1,0 +1,60 @@
+"""Request dependencies: the runtime and the calling principal."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from jamhost.app.auth import authenticate
+from jamhost.app.runtime import Runtime
+from jamhost.domain.refusals import BadRequest
+from jamhost.tenancy.principal import Principal
+
+MAX_LIMIT = 500
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def principal(request: Request) -> Principal:
+    """Authenticate once per request; later dependencies reuse the result."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    who = authenticate(runtime(request), bearer(request))
+    request.state.principal = who
+    return who
+
+
+def page_limit(limit: str | None) -> int:
+    if limit is None:
+        return 50
+    try:
+        value = int(limit)
+    except ValueError:
+        raise BadRequest("limit must be an integer") from None
+    if value < 1:
+        raise BadRequest("limit must be at least 1")
+    return min(value, MAX_LIMIT)
+
+
+def service_id_param(value: str | None, name: str = "service_id") -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        sid = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if not 0 <= sid < 2**32:
+        raise BadRequest(f"{name} must be a u32")
+    return sid

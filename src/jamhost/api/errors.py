@@ -1,0 +1,94 @@
+"""The one table from refusal to HTTP status, and the handlers that apply it.
+
+Every error body is `{"error": message, "code": code}`. Nothing here ever includes a token, a
+request body or a stack trace: unexpected exceptions answer a generic 500 and are logged
+(redacted) by the logging middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jamhost.domain.errors import CodecError
+from jamhost.domain.refusals import (
+    BadRequest,
+    Forbidden,
+    GasQuotaExceeded,
+    HashMismatch,
+    NotFound,
+    PendingLimit,
+    RateLimited,
+    Refusal,
+    StorageQuotaExceeded,
+    TooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger("jamhost.api")
+
+STATUS: dict[type[Refusal], int] = {
+    BadRequest: 400,
+    HashMismatch: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    PendingLimit: 409,
+    StorageQuotaExceeded: 409,
+    GasQuotaExceeded: 409,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+    RateLimited: 429,
+}
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code}, status_code=status, headers=headers)
+
+
+def refusal_response(exc: Refusal) -> JSONResponse:
+    status = STATUS.get(type(exc), 400)
+    headers = dict(exc.headers)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(status, exc.code, exc.message, headers or None)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
+        return refusal_response(exc)
+
+    @app.exception_handler(CodecError)
+    async def _codec(_: Request, exc: CodecError) -> JSONResponse:
+        return error_response(400, "jam_bad_request", f"bad encoding: {exc}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        msg = first.get("msg", "invalid request")
+        return error_response(400, "jam_bad_request", f"{loc}: {msg}" if loc else msg)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(404, "jam_not_found", "no such route")
+        if exc.status_code == 405:
+            return error_response(405, "jam_bad_request", "method not allowed for this route",
+                                  {"Allow": (exc.headers or {}).get("Allow", "")})
+        return error_response(exc.status_code if 400 <= exc.status_code < 500 else 400,
+                              "jam_bad_request", "bad request")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s: %s", request.method,
+                  request.scope.get("route").path if request.scope.get("route") else "?",
+                  type(exc).__name__)
+        return error_response(500, "jam_internal", "internal error")

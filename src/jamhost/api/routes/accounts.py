@@ -1,0 +1,62 @@
+"""Accounts and tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from jamhost.api import views
+from jamhost.api.bodies import read_json
+from jamhost.api.deps import principal, runtime
+from jamhost.api.models import AccountIn, TokenIn, openapi_body, validate
+from jamhost.app import accounts
+from jamhost.app.runtime import Runtime
+from jamhost.domain.refusals import NotFound
+from jamhost.tenancy.principal import Principal
+
+router = APIRouter(prefix="/jam/accounts", tags=["accounts"])
+
+
+@router.post("", status_code=201, openapi_extra=openapi_body(AccountIn))
+async def create_account(request: Request, rt: Runtime = Depends(runtime),
+                         who: Principal = Depends(principal)) -> JSONResponse:
+    rt.policy.require_operator(who)
+    body = validate(AccountIn, await read_json(request))
+    acc = await run_in_threadpool(accounts.create_account, rt, who, body.name)
+    return JSONResponse(views.account(acc), status_code=201)
+
+
+@router.get("/me")
+def me(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) -> dict[str, Any]:
+    acc = rt.store.get_account(who.account_id) if who.account_id else None
+    return {"kind": who.kind, "account": views.account(acc) if acc else None,
+            "accessor": who.accessor, "scopes": sorted(who.scopes),
+            "delegations": [{"service_id": sid, "role": role}
+                            for sid, role in sorted(who.delegations.items())]}
+
+
+@router.post("/{account_id}/tokens", status_code=201, openapi_extra=openapi_body(TokenIn))
+async def create_token(account_id: str, request: Request, rt: Runtime = Depends(runtime),
+                       who: Principal = Depends(principal)) -> JSONResponse:
+    body = validate(TokenIn, await read_json(request))
+    token, record = await run_in_threadpool(
+        accounts.create_token, rt, who, account_id, body.name, body.scopes, body.expires_us())
+    return JSONResponse({"token": token, **views.token(record)}, status_code=201)
+
+
+@router.get("/{account_id}/tokens")
+def list_tokens(account_id: str, rt: Runtime = Depends(runtime),
+                who: Principal = Depends(principal)) -> dict[str, Any]:
+    return views.page([views.token(t) for t in accounts.list_tokens(rt, who, account_id)], None)
+
+
+@router.delete("/{account_id}/tokens/{accessor}", status_code=204)
+def revoke_token(account_id: str, accessor: str, rt: Runtime = Depends(runtime),
+                 who: Principal = Depends(principal)) -> Response:
+    if len(accessor) > 64:
+        raise NotFound("no such active token")
+    accounts.revoke_token(rt, who, account_id, accessor)
+    return Response(status_code=204)

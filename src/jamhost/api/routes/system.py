@@ -1,0 +1,70 @@
+"""Health, readiness, status and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from jamhost import __version__
+from jamhost.api.deps import principal, runtime
+from jamhost.api.views import hx
+from jamhost.app.runtime import Runtime
+from jamhost.observability import metrics_payload
+from jamhost.store.records import EVERYTHING
+from jamhost.tenancy.principal import Principal
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["system"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["system"])
+async def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
+    ok = await run_in_threadpool(rt.store.ping)
+    return JSONResponse({"status": "ready" if ok else "unavailable", "store": rt.store.kind},
+                        status_code=200 if ok else 503)
+
+
+@router.get("/system/status", tags=["system"])
+def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) -> dict[str, Any]:
+    s = rt.settings
+    out: dict[str, Any] = {
+        "version": __version__,
+        "store": rt.store.kind,
+        "authz_enabled": s.authz_enabled,
+        "owner_is_account": s.owner_is_account,
+        "caller": {"kind": who.kind, "account_id": who.account_id, "accessor": who.accessor},
+        "limits": {
+            "rate_limit_per_minute": s.rate_limit_per_minute,
+            "service_rate_limit_per_minute": s.service_rate_limit_per_minute,
+            "max_preimage_bytes": s.max_preimage_bytes,
+            "max_package_bytes": s.max_package_bytes,
+            "max_pending_packages": s.max_pending_packages,
+            "default_quota": s.default_quota.model_dump(),
+        },
+        "attestors": s.attestors,
+        "attestation_threshold": s.attestation_threshold,
+    }
+    if who.is_operator:
+        roots: dict[str, str | None] = {}
+        cursor = None
+        while True:
+            page = rt.store.list_services(EVERYTHING, cursor=cursor, limit=500)
+            roots.update({str(svc.service_id): hx(svc.root) for svc in page.items})
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor  # type: ignore[assignment]
+        out["accumulator_roots"] = roots
+    return out
+
+
+@router.get("/metrics", tags=["system"])
+def metrics() -> Response:
+    body, content_type = metrics_payload()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,139 @@
+"""JSON views of store records: hex with 0x, ISO-8601 UTC times, opaque cursors."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from jamhost.domain.refusals import BadRequest
+from jamhost.store.records import (
+    Account,
+    Attestation,
+    Delegate,
+    PackageRecord,
+    PreimageMeta,
+    QuotaLimits,
+    Receipt,
+    ServiceRecord,
+    TokenRecord,
+)
+from jamhost.tenancy.tokens import hash_prefix
+
+
+def hx(data: bytes | None) -> str | None:
+    return None if data is None else "0x" + data.hex()
+
+
+def ts(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def encode_cursor(value: object | None) -> str | None:
+    if value is None:
+        return None
+    raw = f"k:{value.hex()}" if isinstance(value, bytes) else f"i:{int(value)}"  # type: ignore[call-overload]
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str | None, kind: type) -> Any:
+    if not text:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        tag, _, body = raw.partition(":")
+        if kind is bytes and tag == "k":
+            return bytes.fromhex(body)
+        if kind is int and tag == "i":
+            value = int(body)
+            if 0 <= value < 2**63:
+                return value
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise BadRequest("cursor is not valid")
+
+
+def page(items: list[Any], next_cursor: object | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": encode_cursor(next_cursor)}
+
+
+def account(a: Account) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "created_at": ts(a.created_at)}
+
+
+def token(t: TokenRecord) -> dict[str, Any]:
+    return {"accessor": t.accessor, "account_id": t.account_id, "name": t.name,
+            "scopes": list(t.scopes), "created_at": ts(t.created_at),
+            "expires_at": ts(t.expires_at), "revoked_at": ts(t.revoked_at),
+            "token_hash_prefix": hash_prefix(t.token_hash)}
+
+
+def quota(limits: QuotaLimits, svc: ServiceRecord, window: int) -> dict[str, Any]:
+    return {
+        "service_id": svc.service_id,
+        "limits": {"pending_packages": limits.pending_packages,
+                   "storage_bytes": limits.storage_bytes,
+                   "gas_per_hour": limits.gas_per_hour},
+        "usage": {"pending_packages": svc.usage.pending_packages,
+                  "storage_bytes": svc.usage.storage_bytes,
+                  "gas_this_hour": svc.usage.gas_used_in(window)},
+        "overrides": {"pending_packages": svc.quota.pending_packages,
+                      "storage_bytes": svc.quota.storage_bytes,
+                      "gas_per_hour": svc.quota.gas_per_hour},
+        "gas_window": "fixed clock hour (UTC)",
+    }
+
+
+def service(svc: ServiceRecord, limits: QuotaLimits | None = None,
+            window: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "service_id": svc.service_id, "owner": svc.owner, "code_hash": hx(svc.code_hash),
+        "balance": svc.balance, "min_item_gas": svc.min_item_gas,
+        "min_memo_gas": svc.min_memo_gas, "created_at": ts(svc.created_at),
+        "accumulator_root": hx(svc.root), "receipt_seq": svc.receipt_seq,
+    }
+    if limits is not None:
+        out["quota"] = quota(limits, svc, window)
+    return out
+
+
+def delegate(d: Delegate) -> dict[str, Any]:
+    return {"id": d.id, "service_id": d.service_id,
+            "token_hash_prefix": hash_prefix(d.token_hash), "role": d.role,
+            "created_at": ts(d.created_at), "created_by": d.created_by}
+
+
+def preimage(m: PreimageMeta) -> dict[str, Any]:
+    return {"hash": hx(m.hash), "size": m.size, "media_type": m.media_type,
+            "service_id": m.service_id, "created_at": ts(m.created_at)}
+
+
+def package(p: PackageRecord, body_json: Any | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": hx(p.id), "service_id": p.service_id, "status": p.status, "size": p.size,
+        "refine_gas": p.refine_gas, "accumulate_gas": p.accumulate_gas,
+        "created_at": ts(p.created_at), "updated_at": ts(p.updated_at),
+        "attempts": p.attempts, "failure_reason": p.failure_reason,
+        "report_hash": hx(p.report_hash),
+    }
+    if p.detail:
+        import json
+
+        out["detail"] = json.loads(p.detail)
+    if body_json is not None:
+        out["package"] = body_json
+    return out
+
+
+def attestation(a: Attestation) -> dict[str, Any]:
+    return {"attestor": hx(a.attestor), "signature": hx(a.signature), "engine": a.engine,
+            "engine_version": a.engine_version, "report_hash": hx(a.report_hash),
+            "created_at": ts(a.created_at)}
+
+
+def receipt(r: Receipt) -> dict[str, Any]:
+    return {"service_id": r.service_id, "seq": r.seq, "prev_root": hx(r.prev_root),
+            "new_root": hx(r.new_root), "entry_type": r.entry_type, "hash": hx(r.hash),
+            "processed_at": ts(r.processed_at)}

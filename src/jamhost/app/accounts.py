@@ -1,0 +1,68 @@
+"""Use cases: accounts and their tokens."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from jamhost.app.runtime import Runtime
+from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
+from jamhost.store.records import SCOPES, Account, TokenRecord, now_us
+from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.tokens import new_token
+
+
+def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
+    """Operators create accounts (`who=None` is the admin CLI, working on the store)."""
+    if who is not None:
+        rt.policy.require_operator(who)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise BadRequest("name must be 1 to 200 characters")
+    return rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
+
+
+def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> Account:
+    """Operators, or that account's own token with `manage`. Another account's id answers
+    403 whether or not it exists, so ids cannot be probed."""
+    if who is not None and not who.is_operator:
+        if who.account_id != account_id:
+            raise Forbidden("not authorized for this account")
+        rt.policy.require_scope(who, "manage")
+    account = rt.store.get_account(account_id)
+    if account is None:
+        raise NotFound("no such account")
+    return account
+
+
+def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
+                 scopes: Iterable[str] | None = None,
+                 expires_at: int | None = None) -> tuple[str, TokenRecord]:
+    """A new token; the raw token is returned this once and never stored."""
+    account = _manageable_account(rt, who, account_id)
+    chosen = tuple(sorted(set(scopes))) if scopes is not None else SCOPES
+    bad = [s for s in chosen if s not in SCOPES]
+    if bad or not chosen:
+        raise BadRequest(f"scopes must be a non-empty subset of {list(SCOPES)}")
+    if who is not None and not who.is_operator and not set(chosen) <= who.scopes:
+        raise Forbidden("a token cannot grant scopes it does not have")
+    name = (name or "").strip() or "token"
+    if len(name) > 200:
+        raise BadRequest("name must be at most 200 characters")
+    if expires_at is not None and expires_at <= now_us():
+        raise BadRequest("expires_at must be in the future")
+    token, accessor = new_token()
+    record = TokenRecord(accessor=accessor, account_id=account.id,
+                         token_hash=rt.hasher.hash(token), name=name, scopes=chosen,
+                         created_at=now_us(), expires_at=expires_at)
+    return token, rt.store.add_token(record)
+
+
+def list_tokens(rt: Runtime, who: Principal | None, account_id: str) -> list[TokenRecord]:
+    return rt.store.list_tokens(_manageable_account(rt, who, account_id).id)
+
+
+def revoke_token(rt: Runtime, who: Principal | None, account_id: str, accessor: str) -> None:
+    account = _manageable_account(rt, who, account_id)
+    if not rt.store.revoke_token(account.id, accessor, now_us()):
+        raise NotFound("no such active token")

@@ -1,0 +1,109 @@
+"""Use cases: work packages, reports and receipts, all read through the caller's barrier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
+from jamhost.app.runtime import Runtime
+from jamhost.app.services import scope_of, service_for
+from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
+from jamhost.domain.types.work_package import WorkPackage
+from jamhost.store.records import (
+    PACKAGE_STATUSES,
+    Attestation,
+    PackageRecord,
+    Page,
+    Receipt,
+    ReportRecord,
+    now_us,
+)
+from jamhost.tenancy.principal import Principal
+
+
+def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, bool]:
+    def current_code_hash(service_id: int) -> bytes:
+        return service_for(rt, who, service_id, "submit").code_hash
+
+    pkg, service_id = parse_package_json(obj, current_code_hash)
+    return submit(rt, who, pkg, service_id)
+
+
+def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecord, bool]:
+    pkg = decode_package_bytes(body)
+    return submit(rt, who, pkg, package_service(pkg, None))
+
+
+def submit(rt: Runtime, who: Principal, pkg: WorkPackage,
+           service_id: int) -> tuple[PackageRecord, bool]:
+    """Store a pending package once (idempotent by hash), within the service's quotas."""
+    svc = service_for(rt, who, service_id, "submit")
+    body = pkg.encode()
+    if len(body) > rt.settings.max_package_bytes:
+        raise TooLarge("the encoded package is larger than max_package_bytes")
+    limits = svc.quota.resolve(rt.default_quota)
+    refine = sum(i.refine_gas_limit for i in pkg.items)
+    accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
+    if refine + accumulate > limits.gas_per_hour:
+        raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
+                               **{"Retry-After": "3600"})
+    at = now_us()
+    record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
+                           size=len(body), refine_gas=refine, accumulate_gas=accumulate,
+                           created_at=at, updated_at=at)
+    return rt.store.submit_package(record, limits, rt.settings.max_pending_packages,
+                                   rt.gas_window())
+
+
+def get_package(rt: Runtime, who: Principal, package_id: bytes) -> PackageRecord:
+    pkg = rt.store.get_package(package_id, scope_of(rt, who))
+    if pkg is None:
+        raise NotFound("no such package")
+    return pkg
+
+
+def _listing_filter(rt: Runtime, who: Principal, service_id: int | None) -> None:
+    """A named service must be readable (403 otherwise); without one the barrier applies."""
+    if service_id is not None:
+        service_for(rt, who, service_id, "read")
+
+
+def list_packages(rt: Runtime, who: Principal, *, service_id: int | None, status: str | None,
+                  cursor: int | None, limit: int) -> Page[PackageRecord]:
+    if status is not None and status not in PACKAGE_STATUSES:
+        raise BadRequest(f"status must be one of {list(PACKAGE_STATUSES)}")
+    _listing_filter(rt, who, service_id)
+    return rt.store.list_packages(scope_of(rt, who), service_id=service_id, status=status,
+                                  cursor=cursor, limit=limit)
+
+
+def get_report(rt: Runtime, who: Principal,
+               package_id: bytes) -> tuple[ReportRecord, list[Attestation], Receipt | None]:
+    scope = scope_of(rt, who)
+    report = rt.store.get_report(package_id, scope)
+    if report is None:
+        raise NotFound("no report for that package")
+    receipts = rt.store.find_receipts(report.report_hash, scope)
+    receipt = next((r for r in receipts if r.service_id == report.service_id), None)
+    return report, rt.store.attestations(package_id), receipt
+
+
+def list_reports(rt: Runtime, who: Principal, *, service_id: int | None, cursor: int | None,
+                 limit: int) -> Page[ReportRecord]:
+    _listing_filter(rt, who, service_id)
+    return rt.store.list_reports(scope_of(rt, who), service_id=service_id, cursor=cursor,
+                                 limit=limit)
+
+
+def list_receipts(rt: Runtime, who: Principal, *, service_id: int | None, cursor: int | None,
+                  limit: int) -> Page[Receipt]:
+    _listing_filter(rt, who, service_id)
+    return rt.store.list_receipts(scope_of(rt, who), service_id=service_id, cursor=cursor,
+                                  limit=limit)
+
+
+def get_receipts(rt: Runtime, who: Principal, hash_: bytes) -> list[Receipt]:
+    found = rt.store.find_receipts(hash_, scope_of(rt, who))
+    if not found:
+        raise NotFound("no such receipt")
+    return found

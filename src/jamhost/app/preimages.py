@@ -1,0 +1,53 @@
+"""Use cases: preimages (blobs addressed by blake2b-256), scoped to a service.
+
+A blob is stored once however many services hold it; each service holding it has its own
+metadata row, and only those rows decide who may see it. Uploading a blob another tenant
+already holds gives exactly the answer a new blob gives.
+"""
+
+from __future__ import annotations
+
+from jamhost.app.runtime import Runtime
+from jamhost.app.services import scope_of, service_for
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.refusals import BadRequest, HashMismatch, NotFound
+from jamhost.store.records import PreimageMeta
+from jamhost.tenancy.principal import Principal
+
+
+def authorize_upload(rt: Runtime, who: Principal, service_id: int | None) -> None:
+    """Decide before a single body byte is read."""
+    if service_id is None:
+        if rt.policy.authz_enabled and not who.is_operator:
+            raise BadRequest("service_id is required")
+        rt.policy.require_scope(who, "submit")
+        return
+    service_for(rt, who, service_id, "submit")
+
+
+def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_type: str,
+                 service_id: int | None) -> PreimageMeta:
+    authorize_upload(rt, who, service_id)
+    if blake2b_256(data) != hash_:
+        raise HashMismatch("the body does not hash to the path")
+    limit = None
+    if service_id is not None:
+        svc = service_for(rt, who, service_id, "submit")
+        limit = svc.quota.resolve(rt.default_quota).storage_bytes
+    meta, _created = rt.store.put_preimage(hash_, data, media_type, service_id, limit)
+    return meta
+
+
+def find_preimage(rt: Runtime, who: Principal, hash_: bytes) -> PreimageMeta:
+    meta = rt.store.find_preimage(hash_, scope_of(rt, who))
+    if meta is None:
+        raise NotFound("no such preimage")
+    return meta
+
+
+def read_preimage(rt: Runtime, who: Principal, hash_: bytes) -> tuple[PreimageMeta, bytes]:
+    meta = find_preimage(rt, who, hash_)
+    data = rt.store.read_blob(hash_)
+    if data is None:  # metadata without a blob cannot happen; answer like a missing one
+        raise NotFound("no such preimage")
+    return meta, data

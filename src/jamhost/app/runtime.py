@@ -1,0 +1,64 @@
+"""The runtime a use case runs in: settings, store, token hasher, policy, clock."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jamhost.config import JamSettings, Settings
+from jamhost.store import Store, open_store
+from jamhost.store.records import QuotaLimits
+from jamhost.tenancy.authz import Policy
+from jamhost.tenancy.tokens import TokenHasher
+
+
+@dataclass
+class Runtime:
+    settings: JamSettings
+    store: Store
+    hasher: TokenHasher
+    policy: Policy
+    operator_hashes: tuple[bytes, ...]
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. rate limiter, metrics
+
+    @property
+    def default_quota(self) -> QuotaLimits:
+        q = self.settings.default_quota
+        return QuotaLimits(q.pending_packages, q.storage_bytes, q.gas_per_hour)
+
+    @staticmethod
+    def gas_window(at: float | None = None) -> int:
+        """Gas budgets are per fixed clock hour (UTC), numbered since the epoch."""
+        return int((time.time() if at is None else at) // 3600)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_runtime(settings: Settings | JamSettings, store: Store | None = None) -> Runtime:
+    """Open the store and derive what every request needs; seed configured delegates."""
+    jam = settings.jam if isinstance(settings, Settings) else settings
+    store = store or open_store(jam)
+    key = jam.token_hmac_key or store.get_or_create_meta("token_hmac_key", secrets.token_hex(32))
+    hasher = TokenHasher(key.encode())
+    rt = Runtime(settings=jam, store=store, hasher=hasher,
+                 policy=Policy(jam.authz_enabled, jam.owner_is_account),
+                 operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens))
+    seed_delegates(rt)
+    return rt
+
+
+def seed_delegates(rt: Runtime) -> int:
+    """Grant the `service_delegates` tokens of the config (role `submitter`), idempotently.
+    A service that does not exist yet is skipped; it is seeded at the next start."""
+    added = 0
+    for sid_text, tokens in rt.settings.service_delegates.items():
+        sid = int(sid_text)
+        if rt.store.get_service(sid) is None:
+            continue
+        for token in tokens:
+            rt.store.add_delegate(sid, rt.hasher.hash(token), "submitter", "config")
+            added += 1
+    return added

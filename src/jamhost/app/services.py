@@ -1,0 +1,181 @@
+"""Use cases: services, their code, state, balance, quotas and delegates."""
+
+from __future__ import annotations
+
+from jamhost.app.runtime import Runtime
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, TooLarge
+from jamhost.store.records import (
+    ROLES,
+    ZERO_HASH,
+    Delegate,
+    Page,
+    QuotaLimits,
+    QuotaOverride,
+    ServiceRecord,
+    ServiceScope,
+)
+from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.tokens import ACCESSOR_RE
+
+U64 = 2**64 - 1
+MAX_BALANCE = 2**63 - 1  # stored as a signed 64-bit column on every back end
+DEFAULT_BALANCE = 1_000_000_000
+
+
+def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> ServiceRecord:
+    """The service, if `who` may `action` it: 403 for a foreign or unknown id (no existence
+    oracle for tenants), 404 only for callers who could see it if it existed."""
+    svc = rt.store.get_service(service_id)
+    rt.policy.require(who, svc, action)
+    if svc is None:
+        raise NotFound("no such service")
+    return svc
+
+
+def scope_of(rt: Runtime, who: Principal) -> ServiceScope:
+    """The barrier: the services whose objects `who` may read."""
+    owned = (rt.store.owned_service_ids(who.account_id)
+             if who.account_id and rt.policy.owner_is_account and rt.policy.authz_enabled
+             else set())
+    return rt.policy.scope(who, owned)
+
+
+def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = None,
+                   balance: int | None = None, min_item_gas: int = 0, min_memo_gas: int = 0,
+                   owner: str | None = None) -> ServiceRecord:
+    """Owner: the caller's account (owner_is_account), or what an operator names."""
+    if who is not None and not who.is_operator:
+        rt.policy.require_scope(who, "manage")
+        if not rt.policy.owner_is_account or who.account_id is None:
+            raise Forbidden("only operators create services in this runtime")
+        if owner is not None and owner != who.account_id:
+            raise Forbidden("only operators may create a service for another owner")
+        owner = who.account_id
+    if owner is None or not owner.strip() or len(owner) > 200:
+        raise BadRequest("owner is required (1 to 200 characters)")
+    if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
+        raise BadRequest("owner must be an existing account id")
+    balance = DEFAULT_BALANCE if balance is None else balance
+    for name, value, top in (("balance", balance, MAX_BALANCE),
+                             ("min_item_gas", min_item_gas, MAX_BALANCE),
+                             ("min_memo_gas", min_memo_gas, MAX_BALANCE)):
+        if not 0 <= value <= top:
+            raise BadRequest(f"{name} must be between 0 and {top}")
+    code_hash = ZERO_HASH
+    if code is not None:
+        _check_code_size(rt, code)
+        code_hash = blake2b_256(code)
+    created_by = who.label if who is not None else "admin-cli"
+    return rt.store.create_service(
+        owner=owner, code=code, code_hash=code_hash, balance=balance,
+        min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=created_by,
+        storage_limit=rt.default_quota.storage_bytes)
+
+
+def _check_code_size(rt: Runtime, code: bytes) -> None:
+    if len(code) > rt.settings.max_preimage_bytes:
+        raise TooLarge("code is larger than max_preimage_bytes")
+
+
+def list_services(rt: Runtime, who: Principal, cursor: int | None,
+                  limit: int) -> Page[ServiceRecord]:
+    return rt.store.list_services(scope_of(rt, who), cursor=cursor, limit=limit)
+
+
+def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> ServiceRecord:
+    svc = service_for(rt, who, service_id, "manage")
+    if not who.is_operator and not rt.policy.owns(who, svc):
+        raise Forbidden("only the owner or an operator may upgrade code")
+    _check_code_size(rt, code)
+    limits = svc.quota.resolve(rt.default_quota)
+    return rt.store.set_code(service_id, code, blake2b_256(code), limits.storage_bytes)
+
+
+def credit(rt: Runtime, who: Principal | None, service_id: int, amount: int) -> ServiceRecord:
+    if who is not None:
+        rt.policy.require_operator(who)
+    svc = rt.store.get_service(service_id)
+    if svc is None:
+        raise NotFound("no such service")
+    if amount <= 0 or svc.balance + amount > MAX_BALANCE:
+        raise BadRequest(f"amount must be positive and keep the balance <= {MAX_BALANCE}")
+    return rt.store.credit(service_id, amount)
+
+
+def quota_of(rt: Runtime, svc: ServiceRecord) -> QuotaLimits:
+    return svc.quota.resolve(rt.default_quota)
+
+
+def set_quota(rt: Runtime, who: Principal | None, service_id: int,
+              quota: QuotaOverride) -> ServiceRecord:
+    if who is not None:
+        rt.policy.require_operator(who)
+    if rt.store.get_service(service_id) is None:
+        raise NotFound("no such service")
+    for value in (quota.pending_packages, quota.storage_bytes, quota.gas_per_hour):
+        if value is not None and not 0 <= value <= MAX_BALANCE:
+            raise BadRequest("quota values must be between 0 and 2^63-1")
+    return rt.store.set_quota(service_id, quota)
+
+
+def storage_get(rt: Runtime, who: Principal, service_id: int, key: bytes) -> bytes:
+    service_for(rt, who, service_id, "read")
+    value = rt.store.storage_get(service_id, key)
+    if value is None:
+        raise NotFound("no such key")
+    return value
+
+
+def storage_list(rt: Runtime, who: Principal, service_id: int, prefix: bytes,
+                 cursor: bytes | None, limit: int) -> Page[tuple[bytes, bytes]]:
+    service_for(rt, who, service_id, "read")
+    return rt.store.storage_list(service_id, prefix, cursor, limit)
+
+
+# -- delegates ------------------------------------------------------------------------------
+
+def managed_service(rt: Runtime, who: Principal | None, service_id: int) -> ServiceRecord:
+    """Delegates are managed by the owner (with `manage`) or an operator."""
+    if who is None:
+        svc = rt.store.get_service(service_id)
+        if svc is None:
+            raise NotFound("no such service")
+        return svc
+    svc = service_for(rt, who, service_id, "manage")
+    if not who.is_operator and not rt.policy.owns(who, svc):
+        raise Forbidden("only the owner or an operator may manage delegates")
+    return svc
+
+
+def add_delegate(rt: Runtime, who: Principal | None, service_id: int, *,
+                 accessor: str | None = None, token: str | None = None,
+                 role: str = "submitter") -> Delegate:
+    svc = managed_service(rt, who, service_id)
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {list(ROLES)}")
+    if (accessor is None) == (token is None):
+        raise BadRequest("give exactly one of accessor or token")
+    if accessor is not None:
+        record = rt.store.token_by_accessor(accessor) if ACCESSOR_RE.match(accessor) else None
+        if record is None:
+            raise BadRequest("no token with that accessor")
+        token_hash = record.token_hash
+    else:
+        assert token is not None
+        if not 16 <= len(token) <= 512:
+            raise BadRequest("token must be 16 to 512 characters")
+        token_hash = rt.hasher.hash(token)
+    by = who.label if who is not None else "admin-cli"
+    return rt.store.add_delegate(svc.service_id, token_hash, role, by)
+
+
+def list_delegates(rt: Runtime, who: Principal | None, service_id: int) -> list[Delegate]:
+    return rt.store.list_delegates(managed_service(rt, who, service_id).service_id)
+
+
+def remove_delegate(rt: Runtime, who: Principal | None, service_id: int,
+                    delegate_id: int) -> None:
+    svc = managed_service(rt, who, service_id)
+    if not rt.store.remove_delegate(svc.service_id, delegate_id):
+        raise NotFound("no such delegate")

@@ -1,0 +1,147 @@
+"""Logging with token redaction, and Prometheus metrics with bounded labels only.
+
+Labels never carry tenant data: routes are templates (`/jam/packages/{package_id}`), statuses
+are classes (`2xx`), reasons come from fixed sets. A service label exists only with
+`metrics_service_label = "bounded"` and then takes at most 50 values plus `other`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from typing import Any
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+TOKEN_SHAPE = re.compile(r"jam_[0-9a-f]{16}_[0-9a-f]{64}")
+BEARER_SHAPE = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
+REDACTED = "[redacted]"
+
+_extra_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Operator tokens and the HMAC key need not look like jam tokens: redact them by value."""
+    if value:
+        _extra_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    text = TOKEN_SHAPE.sub(REDACTED, text)
+    text = BEARER_SHAPE.sub(lambda m: m.group(1) + REDACTED, text)
+    for secret in _extra_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_values(v) for v in value]
+    return value
+
+
+def redact_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: _redact_values(v) for k, v in event.items()}
+
+
+class RedactingFilter(logging.Filter):
+    """For stdlib loggers (uvicorn, alembic): redact the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO") -> None:
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # we log requests ourselves
+    structlog.configure(
+        processors=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.add_log_level,
+            redact_processor,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str = "jamhost") -> Any:
+    return structlog.get_logger(name)
+
+
+# -- metrics -------------------------------------------------------------------------------
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter("jamhost_http_requests_total", "HTTP requests",
+                   ["route", "method", "status_class"], registry=REGISTRY)
+LATENCY = Histogram("jamhost_http_request_duration_seconds", "HTTP request latency",
+                    ["route", "method"], registry=REGISTRY,
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+REJECTS = Counter("jamhost_rejects_total", "Refused requests by reason (SPEC code)",
+                  ["code"], registry=REGISTRY)
+PACKAGES = Counter("jamhost_packages_total", "Package lifecycle transitions",
+                   ["status", "service"], registry=REGISTRY)
+PACKAGE_SECONDS = Histogram("jamhost_package_seconds", "Submit-to-final latency",
+                            ["status"], registry=REGISTRY,
+                            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
+GAS_USED = Counter("jamhost_pvm_gas_used_total", "PVM gas used", ["phase"], registry=REGISTRY)
+
+
+class ServiceLabel:
+    """`none`: every service is `all`. `bounded`: the first 50 services seen keep their id,
+    every later one is `other`, so the label can never grow without bound."""
+
+    LIMIT = 50
+
+    def __init__(self, mode: str = "none") -> None:
+        self.mode = mode
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, service_id: int | None) -> str:
+        if self.mode != "bounded" or service_id is None:
+            return "all"
+        with self._lock:
+            if service_id in self._seen:
+                return str(service_id)
+            if len(self._seen) < self.LIMIT:
+                self._seen.add(service_id)
+                return str(service_id)
+        return "other"
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

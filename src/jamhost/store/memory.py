@@ -1,0 +1,335 @@
+"""The memory store: the same contract as the SQL store, in dicts under one lock.
+
+For the `memory` store mode and unit tests. One lock around every operation gives the same
+atomicity the SQL store gets from its transactions; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.store.records import (
+    Account,
+    Attestation,
+    Delegate,
+    PackageRecord,
+    Page,
+    PreimageMeta,
+    QuotaLimits,
+    QuotaOverride,
+    Receipt,
+    ReportRecord,
+    ServiceRecord,
+    ServiceScope,
+    TokenRecord,
+    now_us,
+)
+
+FIRST_SERVICE_ID = 65536
+UNSCOPED = 0
+
+
+class MemoryStore:
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._meta: dict[str, str] = {}
+        self._accounts: dict[str, Account] = {}
+        self._tokens: dict[str, TokenRecord] = {}  # by accessor
+        self._token_hashes: dict[bytes, str] = {}
+        self._services: dict[int, ServiceRecord] = {}
+        self._next_service_id = FIRST_SERVICE_ID
+        self._delegates: dict[int, Delegate] = {}
+        self._next_delegate_id = 1
+        self._blobs: dict[bytes, bytes] = {}
+        self._preimages: dict[tuple[bytes, int], PreimageMeta] = {}
+        self._packages: dict[bytes, PackageRecord] = {}
+        self._package_seq = 0
+        self._pending_total = 0
+        self._reports: dict[bytes, ReportRecord] = {}
+        self._report_seq = 0
+        self._attestations: dict[bytes, list[Attestation]] = {}
+        self._receipts: dict[int, list[Receipt]] = {}
+        self._storage: dict[int, dict[bytes, bytes]] = {}
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def init_counters(self) -> None:
+        pass
+
+    def get_or_create_meta(self, key: str, value: str) -> str:
+        with self._lock:
+            return self._meta.setdefault(key, value)
+
+    # -- accounts and tokens
+
+    def create_account(self, account: Account) -> Account:
+        with self._lock:
+            if account.id in self._accounts:
+                raise ValueError("duplicate account id")
+            self._accounts[account.id] = account
+            return account
+
+    def get_account(self, account_id: str) -> Account | None:
+        return self._accounts.get(account_id)
+
+    def list_accounts(self) -> list[Account]:
+        with self._lock:
+            return sorted(self._accounts.values(), key=lambda a: a.created_at)
+
+    def add_token(self, token: TokenRecord) -> TokenRecord:
+        with self._lock:
+            if token.accessor in self._tokens or token.token_hash in self._token_hashes:
+                raise ValueError("duplicate token")
+            self._tokens[token.accessor] = token
+            self._token_hashes[token.token_hash] = token.accessor
+            return token
+
+    def token_by_hash(self, token_hash: bytes) -> TokenRecord | None:
+        with self._lock:
+            accessor = self._token_hashes.get(token_hash)
+            return self._tokens.get(accessor) if accessor else None
+
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
+        return self._tokens.get(accessor)
+
+    def list_tokens(self, account_id: str) -> list[TokenRecord]:
+        with self._lock:
+            return sorted((t for t in self._tokens.values() if t.account_id == account_id),
+                          key=lambda t: t.created_at)
+
+    def revoke_token(self, account_id: str, accessor: str, at: int) -> bool:
+        with self._lock:
+            tok = self._tokens.get(accessor)
+            if tok is None or tok.account_id != account_id or tok.revoked_at is not None:
+                return False
+            self._tokens[accessor] = replace(tok, revoked_at=at)
+            return True
+
+    # -- services
+
+    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
+                       min_item_gas: int, min_memo_gas: int, created_by: str,
+                       storage_limit: int, media_type: str = "application/octet-stream",
+                       ) -> ServiceRecord:
+        with self._lock:
+            sid = self._next_service_id
+            svc = ServiceRecord(service_id=sid, owner=owner, code_hash=code_hash,
+                                balance=balance, min_item_gas=min_item_gas,
+                                min_memo_gas=min_memo_gas, created_at=now_us(),
+                                created_by=created_by)
+            self._services[sid] = svc
+            if code is not None:
+                try:
+                    self._put_preimage(code_hash, code, media_type, sid, storage_limit)
+                except StorageQuotaExceeded:
+                    del self._services[sid]
+                    raise
+            self._next_service_id += 1
+            return self._services[sid]
+
+    def get_service(self, service_id: int) -> ServiceRecord | None:
+        return self._services.get(service_id)
+
+    def list_services(self, scope: ServiceScope, *, owner: str | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[ServiceRecord]:
+        with self._lock:
+            rows = [s for sid, s in sorted(self._services.items())
+                    if scope.allows(sid) and (owner is None or s.owner == owner)
+                    and (cursor is None or sid > cursor)]
+        return _page(rows, limit, lambda s: s.service_id)
+
+    def owned_service_ids(self, owner: str) -> set[int]:
+        with self._lock:
+            return {sid for sid, s in self._services.items() if s.owner == owner}
+
+    def set_code(self, service_id: int, code: bytes, code_hash: bytes, storage_limit: int,
+                 media_type: str = "application/octet-stream") -> ServiceRecord:
+        with self._lock:
+            self._put_preimage(code_hash, code, media_type, service_id, storage_limit)
+            return self._update(service_id, code_hash=code_hash)
+
+    def credit(self, service_id: int, amount: int) -> ServiceRecord:
+        with self._lock:
+            return self._update(service_id, balance=self._services[service_id].balance + amount)
+
+    def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
+        with self._lock:
+            return self._update(service_id, quota=quota)
+
+    def _update(self, service_id: int, **changes: object) -> ServiceRecord:
+        svc = replace(self._services[service_id], **changes)  # type: ignore[arg-type]
+        self._services[service_id] = svc
+        return svc
+
+    def _usage(self, service_id: int, **changes: int) -> None:
+        svc = self._services[service_id]
+        self._services[service_id] = replace(svc, usage=replace(svc.usage, **changes))
+
+    # -- delegates
+
+    def add_delegate(self, service_id: int, token_hash: bytes, role: str,
+                     created_by: str) -> Delegate:
+        with self._lock:
+            for d in self._delegates.values():
+                if d.service_id == service_id and d.token_hash == token_hash:
+                    self._delegates[d.id] = replace(d, role=role)
+                    return self._delegates[d.id]
+            d = Delegate(self._next_delegate_id, service_id, token_hash, role, now_us(),
+                         created_by)
+            self._delegates[d.id] = d
+            self._next_delegate_id += 1
+            return d
+
+    def list_delegates(self, service_id: int) -> list[Delegate]:
+        with self._lock:
+            return [d for _, d in sorted(self._delegates.items()) if d.service_id == service_id]
+
+    def remove_delegate(self, service_id: int, delegate_id: int) -> bool:
+        with self._lock:
+            d = self._delegates.get(delegate_id)
+            if d is None or d.service_id != service_id:
+                return False
+            del self._delegates[delegate_id]
+            return True
+
+    def delegations(self, token_hash: bytes) -> dict[int, str]:
+        with self._lock:
+            return {d.service_id: d.role for d in self._delegates.values()
+                    if d.token_hash == token_hash}
+
+    # -- preimages
+
+    def put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
+                     storage_limit: int | None) -> tuple[PreimageMeta, bool]:
+        with self._lock:
+            return self._put_preimage(hash_, data, media_type, service_id, storage_limit)
+
+    def _put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
+                      storage_limit: int | None) -> tuple[PreimageMeta, bool]:
+        key = (hash_, UNSCOPED if service_id is None else service_id)
+        if key in self._preimages:
+            return self._preimages[key], False
+        if service_id is not None and storage_limit is not None:
+            used = self._services[service_id].usage.storage_bytes
+            if used + len(data) > storage_limit:
+                raise StorageQuotaExceeded("the service's storage quota would be exceeded")
+            self._usage(service_id, storage_bytes=used + len(data))
+        self._blobs.setdefault(hash_, bytes(data))
+        meta = PreimageMeta(hash_, len(data), media_type, service_id, now_us())
+        self._preimages[key] = meta
+        return meta, True
+
+    def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
+        with self._lock:
+            found = [m for (h, sid), m in self._preimages.items()
+                     if h == hash_ and (sid == UNSCOPED or scope.allows(sid))]
+        return max(found, key=lambda m: m.service_id or 0) if found else None
+
+    def service_preimage(self, service_id: int, hash_: bytes) -> bytes | None:
+        with self._lock:
+            if (hash_, service_id) in self._preimages:
+                return self._blobs.get(hash_)
+            return None
+
+    def read_blob(self, hash_: bytes) -> bytes | None:
+        return self._blobs.get(hash_)
+
+    # -- packages
+
+    def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                       gas_window: int) -> tuple[PackageRecord, bool]:
+        with self._lock:
+            if pkg.id in self._packages:
+                return self._packages[pkg.id], False
+            if self._pending_total >= max_pending:
+                raise PendingLimit("the runtime's global pending-package cap is reached")
+            usage = self._services[pkg.service_id].usage
+            if usage.pending_packages >= limits.pending_packages:
+                raise PendingLimit("the service's pending-package quota is reached")
+            gas = pkg.refine_gas + pkg.accumulate_gas
+            used = usage.gas_used_in(gas_window)
+            if used + gas > limits.gas_per_hour:
+                raise GasQuotaExceeded("the service's gas budget for this hour is spent")
+            self._pending_total += 1
+            self._usage(pkg.service_id, pending_packages=usage.pending_packages + 1,
+                        gas_window=gas_window, gas_used=used + gas)
+            self._package_seq += 1
+            rec = replace(pkg, status="pending", seq=self._package_seq, attempts=0)
+            self._packages[pkg.id] = rec
+            return rec, True
+
+    def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
+        pkg = self._packages.get(package_id)
+        return pkg if pkg is not None and scope.allows(pkg.service_id) else None
+
+    def list_packages(self, scope: ServiceScope, *, service_id: int | None = None,
+                      status: str | None = None, cursor: int | None = None,
+                      limit: int = 50) -> Page[PackageRecord]:
+        with self._lock:
+            rows = sorted((p for p in self._packages.values()
+                           if scope.allows(p.service_id)
+                           and (service_id is None or p.service_id == service_id)
+                           and (status is None or p.status == status)
+                           and (cursor is None or p.seq < cursor)),
+                          key=lambda p: -p.seq)
+        page = _page(rows, limit, lambda p: p.seq)
+        return Page([replace(p, body=b"") for p in page.items], page.next_cursor)
+
+    # -- reports, attestations, receipts
+
+    def get_report(self, package_id: bytes, scope: ServiceScope) -> ReportRecord | None:
+        rep = self._reports.get(package_id)
+        return rep if rep is not None and scope.allows(rep.service_id) else None
+
+    def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
+                     cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
+        with self._lock:
+            rows = sorted((r for r in self._reports.values()
+                           if scope.allows(r.service_id)
+                           and (service_id is None or r.service_id == service_id)
+                           and (cursor is None or r.seq < cursor)),
+                          key=lambda r: -r.seq)
+        return _page(rows, limit, lambda r: r.seq)
+
+    def attestations(self, package_id: bytes) -> list[Attestation]:
+        with self._lock:
+            return sorted(self._attestations.get(package_id, []), key=lambda a: a.attestor)
+
+    def list_receipts(self, scope: ServiceScope, *, service_id: int | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[Receipt]:
+        with self._lock:
+            rows = [r for sid in sorted(self._receipts) for r in self._receipts[sid]
+                    if scope.allows(sid) and (service_id is None or sid == service_id)
+                    and (cursor is None or r.seq > cursor)]
+        page = _page(rows, limit, lambda r: r.seq)
+        return page if service_id is not None else Page(page.items, None)
+
+    def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]:
+        with self._lock:
+            return [r for sid in sorted(self._receipts) for r in self._receipts[sid]
+                    if r.hash == hash_ and scope.allows(sid)]
+
+    # -- service state
+
+    def storage_get(self, service_id: int, key: bytes) -> bytes | None:
+        return self._storage.get(service_id, {}).get(key)
+
+    def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
+                     limit: int = 50) -> Page[tuple[bytes, bytes]]:
+        with self._lock:
+            rows = sorted((k, v) for k, v in self._storage.get(service_id, {}).items()
+                          if k.startswith(prefix) and (cursor is None or k > cursor))
+        return _page(rows, limit, lambda kv: kv[0])
+
+
+def _page(rows: list, limit: int, key) -> Page:  # type: ignore[no-untyped-def,type-arg]
+    items = rows[:limit]
+    return Page(items, key(items[-1]) if len(rows) > limit else None)

@@ -1,0 +1,193 @@
+"""Plain records the store hands out. Times are integer microseconds since the Unix epoch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+SCOPES = ("read", "submit", "manage")
+ROLES = ("reader", "submitter")
+PACKAGE_STATUSES = ("pending", "refining", "reported", "applied", "disputed", "failed")
+ZERO_HASH = bytes(32)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """An account token. Only the HMAC of the token is kept (SPEC §1)."""
+
+    accessor: str
+    account_id: str
+    token_hash: bytes
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int
+    expires_at: int | None = None
+    revoked_at: int | None = None
+
+    def usable(self, at_us: int) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > at_us
+
+
+@dataclass(frozen=True)
+class QuotaLimits:
+    pending_packages: int
+    storage_bytes: int
+    gas_per_hour: int
+
+
+@dataclass(frozen=True)
+class QuotaOverride:
+    """Per-service limits; None means "the configured default"."""
+
+    pending_packages: int | None = None
+    storage_bytes: int | None = None
+    gas_per_hour: int | None = None
+
+    def resolve(self, default: QuotaLimits) -> QuotaLimits:
+        return QuotaLimits(
+            pending_packages=_pick(self.pending_packages, default.pending_packages),
+            storage_bytes=_pick(self.storage_bytes, default.storage_bytes),
+            gas_per_hour=_pick(self.gas_per_hour, default.gas_per_hour),
+        )
+
+
+def _pick(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+@dataclass(frozen=True)
+class Usage:
+    pending_packages: int = 0
+    storage_bytes: int = 0
+    gas_window: int = 0  # hour number (unix seconds // 3600) the gas counter belongs to
+    gas_used: int = 0
+
+    def gas_used_in(self, window: int) -> int:
+        return self.gas_used if self.gas_window == window else 0
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    service_id: int
+    owner: str
+    code_hash: bytes
+    balance: int
+    min_item_gas: int
+    min_memo_gas: int
+    created_at: int
+    created_by: str
+    quota: QuotaOverride = field(default_factory=QuotaOverride)
+    usage: Usage = field(default_factory=Usage)
+    root: bytes = ZERO_HASH
+    receipt_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Delegate:
+    id: int
+    service_id: int
+    token_hash: bytes
+    role: str
+    created_at: int
+    created_by: str
+
+
+@dataclass(frozen=True)
+class PreimageMeta:
+    hash: bytes
+    size: int
+    media_type: str
+    service_id: int | None
+    created_at: int
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    id: bytes
+    service_id: int
+    status: str
+    body: bytes
+    size: int
+    refine_gas: int
+    accumulate_gas: int
+    created_at: int
+    updated_at: int
+    seq: int = 0
+    failure_reason: str | None = None
+    report_hash: bytes | None = None
+    attempts: int = 0
+    detail: str | None = None  # JSON text, e.g. the diverging report hashes of a dispute
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    package_id: bytes
+    service_id: int
+    report_hash: bytes
+    body: bytes
+    created_at: int
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class Attestation:
+    package_id: bytes
+    attestor: bytes
+    signature: bytes
+    engine: str
+    engine_version: str
+    report_hash: bytes
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    service_id: int
+    seq: int
+    prev_root: bytes
+    new_root: bytes
+    entry_type: str
+    hash: bytes
+    processed_at: int
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: object | None  # int seq or bytes key; the API makes it opaque
+
+
+@dataclass(frozen=True)
+class ServiceScope:
+    """The services a handle may touch: every one (`everything`) or exactly `ids`.
+
+    The store filters by this in the query itself, so a caller cannot forget the filter
+    (the "barrier view" of STYLE.md).
+    """
+
+    ids: frozenset[int] = frozenset()
+    everything: bool = False
+
+    def allows(self, service_id: int | None) -> bool:
+        if self.everything:
+            return True
+        return service_id is not None and service_id in self.ids
+
+
+EVERYTHING = ServiceScope(everything=True)

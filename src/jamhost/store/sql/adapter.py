@@ -1,0 +1,526 @@
+"""The SQL store: one adapter for SQLite and PostgreSQL over SQLAlchemy 2 Core.
+
+Every quota check is a conditional UPDATE inside the same transaction as the insert it
+guards, never a read followed by a write, so concurrent requests (threads, processes or
+replicas on one PostgreSQL) can never accept more than a limit allows. A refused request
+rolls its whole transaction back and leaves no trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.store.records import (
+    ZERO_HASH,
+    Account,
+    Attestation,
+    Delegate,
+    PackageRecord,
+    Page,
+    PreimageMeta,
+    QuotaLimits,
+    QuotaOverride,
+    Receipt,
+    ReportRecord,
+    ServiceRecord,
+    ServiceScope,
+    TokenRecord,
+    Usage,
+    now_us,
+)
+from jamhost.store.sql import tables as t
+
+FIRST_SERVICE_ID = 65536
+UNSCOPED = 0
+
+
+class _Duplicate(Exception):
+    """Raised inside a transaction to roll it back when an identical package won a race."""
+
+
+class SqlStore:
+    """Store port implemented over a SQLAlchemy engine (see `jamhost.store.ports.Store`)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+        self._insert = sqlite.insert if self.kind == "sqlite" else postgresql.insert
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self._read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def init_counters(self) -> None:
+        """Create the counter rows once (idempotent; called after migrations)."""
+        with self._write() as conn:
+            for name, value in (("next_service_id", FIRST_SERVICE_ID), ("pending", 0)):
+                conn.execute(self._insert(t.counters).values(name=name, value=value)
+                             .on_conflict_do_nothing())
+
+    # -- meta ---------------------------------------------------------------------------
+
+    def get_or_create_meta(self, key: str, value: str) -> str:
+        with self._write() as conn:
+            conn.execute(self._insert(t.meta).values(key=key, value=value)
+                         .on_conflict_do_nothing())
+            return conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == key)).scalar_one()
+
+    # -- accounts and tokens --------------------------------------------------------------
+
+    def create_account(self, account: Account) -> Account:
+        with self._write() as conn:
+            conn.execute(t.accounts.insert().values(
+                id=account.id, name=account.name, created_at=account.created_at))
+        return account
+
+    def get_account(self, account_id: str) -> Account | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.accounts).where(t.accounts.c.id == account_id)).first()
+        return Account(row.id, row.name, row.created_at) if row else None
+
+    def list_accounts(self) -> list[Account]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.accounts).order_by(t.accounts.c.created_at))
+            return [Account(r.id, r.name, r.created_at) for r in rows]
+
+    def add_token(self, token: TokenRecord) -> TokenRecord:
+        with self._write() as conn:
+            conn.execute(t.tokens.insert().values(
+                accessor=token.accessor, account_id=token.account_id, token_hash=token.token_hash,
+                name=token.name, scopes=",".join(token.scopes), created_at=token.created_at,
+                expires_at=token.expires_at, revoked_at=token.revoked_at))
+        return token
+
+    def token_by_hash(self, token_hash: bytes) -> TokenRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.tokens)
+                               .where(t.tokens.c.token_hash == token_hash)).first()
+        return _token(row) if row else None
+
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.tokens).where(t.tokens.c.accessor == accessor)).first()
+        return _token(row) if row else None
+
+    def list_tokens(self, account_id: str) -> list[TokenRecord]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.tokens).where(t.tokens.c.account_id == account_id)
+                                .order_by(t.tokens.c.created_at))
+            return [_token(r) for r in rows]
+
+    def revoke_token(self, account_id: str, accessor: str, at: int) -> bool:
+        with self._write() as conn:
+            res = conn.execute(t.tokens.update()
+                               .where(t.tokens.c.account_id == account_id,
+                                      t.tokens.c.accessor == accessor,
+                                      t.tokens.c.revoked_at.is_(None))
+                               .values(revoked_at=at))
+            return res.rowcount == 1
+
+    # -- services -------------------------------------------------------------------------
+
+    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
+                       min_item_gas: int, min_memo_gas: int, created_by: str,
+                       storage_limit: int, media_type: str = "application/octet-stream",
+                       ) -> ServiceRecord:
+        at = now_us()
+        with self._write() as conn:
+            service_id = conn.execute(
+                t.counters.update().where(t.counters.c.name == "next_service_id")
+                .values(value=t.counters.c.value + 1).returning(t.counters.c.value)
+            ).scalar_one() - 1
+            conn.execute(t.services.insert().values(
+                service_id=service_id, owner=owner, code_hash=code_hash, balance=balance,
+                min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_at=at,
+                created_by=created_by, root=ZERO_HASH, pending_count=0, storage_used=0,
+                gas_window=0, gas_used=0, receipt_seq=0))
+            if code is not None:
+                self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
+            return self._service(conn, service_id)  # type: ignore[return-value]
+
+    def get_service(self, service_id: int) -> ServiceRecord | None:
+        with self._read() as conn:
+            return self._service(conn, service_id)
+
+    def list_services(self, scope: ServiceScope, *, owner: str | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[ServiceRecord]:
+        q = sa.select(t.services).where(_in_scope(t.services.c.service_id, scope))
+        if owner is not None:
+            q = q.where(t.services.c.owner == owner)
+        if cursor is not None:
+            q = q.where(t.services.c.service_id > cursor)
+        q = q.order_by(t.services.c.service_id).limit(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        items = [_service(r) for r in rows[:limit]]
+        return Page(items, items[-1].service_id if len(rows) > limit else None)
+
+    def owned_service_ids(self, owner: str) -> set[int]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.services.c.service_id)
+                                .where(t.services.c.owner == owner))
+            return {r[0] for r in rows}
+
+    def set_code(self, service_id: int, code: bytes, code_hash: bytes, storage_limit: int,
+                 media_type: str = "application/octet-stream") -> ServiceRecord:
+        at = now_us()
+        with self._write() as conn:
+            self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
+            conn.execute(t.services.update().where(t.services.c.service_id == service_id)
+                         .values(code_hash=code_hash))
+            return self._service(conn, service_id)  # type: ignore[return-value]
+
+    def credit(self, service_id: int, amount: int) -> ServiceRecord:
+        with self._write() as conn:
+            conn.execute(t.services.update().where(t.services.c.service_id == service_id)
+                         .values(balance=t.services.c.balance + amount))
+            return self._service(conn, service_id)  # type: ignore[return-value]
+
+    def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
+        with self._write() as conn:
+            conn.execute(t.services.update().where(t.services.c.service_id == service_id).values(
+                quota_pending_packages=quota.pending_packages,
+                quota_storage_bytes=quota.storage_bytes,
+                quota_gas_per_hour=quota.gas_per_hour))
+            return self._service(conn, service_id)  # type: ignore[return-value]
+
+    def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
+        row = conn.execute(sa.select(t.services)
+                           .where(t.services.c.service_id == service_id)).first()
+        return _service(row) if row else None
+
+    # -- delegates ------------------------------------------------------------------------
+
+    def add_delegate(self, service_id: int, token_hash: bytes, role: str,
+                     created_by: str) -> Delegate:
+        """Grant (or re-grant with a new role) a token on one service."""
+        with self._write() as conn:
+            ins = self._insert(t.delegates).values(
+                service_id=service_id, token_hash=token_hash, role=role,
+                created_at=now_us(), created_by=created_by)
+            conn.execute(ins.on_conflict_do_update(
+                index_elements=["service_id", "token_hash"], set_={"role": role}))
+            row = conn.execute(sa.select(t.delegates).where(
+                t.delegates.c.service_id == service_id,
+                t.delegates.c.token_hash == token_hash)).one()
+        return _delegate(row)
+
+    def list_delegates(self, service_id: int) -> list[Delegate]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.delegates)
+                                .where(t.delegates.c.service_id == service_id)
+                                .order_by(t.delegates.c.id))
+            return [_delegate(r) for r in rows]
+
+    def remove_delegate(self, service_id: int, delegate_id: int) -> bool:
+        with self._write() as conn:
+            res = conn.execute(t.delegates.delete().where(
+                t.delegates.c.service_id == service_id, t.delegates.c.id == delegate_id))
+            return res.rowcount == 1
+
+    def delegations(self, token_hash: bytes) -> dict[int, str]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.delegates.c.service_id, t.delegates.c.role)
+                                .where(t.delegates.c.token_hash == token_hash))
+            return {r.service_id: r.role for r in rows}
+
+    # -- preimages ------------------------------------------------------------------------
+
+    def put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
+                     storage_limit: int | None) -> tuple[PreimageMeta, bool]:
+        with self._write() as conn:
+            return self._put_preimage(conn, hash_, data, media_type, service_id,
+                                      storage_limit, now_us())
+
+    def _put_preimage(self, conn: sa.Connection, hash_: bytes, data: bytes, media_type: str,
+                      service_id: int | None, storage_limit: int | None,
+                      at: int) -> tuple[PreimageMeta, bool]:
+        scope = UNSCOPED if service_id is None else service_id
+        inserted = conn.execute(self._insert(t.preimages).values(
+            hash=hash_, service_id=scope, size=len(data), media_type=media_type, created_at=at,
+        ).on_conflict_do_nothing().returning(t.preimages.c.hash)).first()
+        if inserted is not None:
+            if service_id is not None and storage_limit is not None:
+                self._charge_storage(conn, service_id, len(data), storage_limit)
+            conn.execute(self._insert(t.blobs).values(hash=hash_, size=len(data), data=data)
+                         .on_conflict_do_nothing())
+        row = conn.execute(sa.select(t.preimages).where(
+            t.preimages.c.hash == hash_, t.preimages.c.service_id == scope)).one()
+        return _preimage(row), inserted is not None
+
+    def _charge_storage(self, conn: sa.Connection, service_id: int, delta: int,
+                        limit: int) -> None:
+        res = conn.execute(t.services.update().where(
+            t.services.c.service_id == service_id,
+            t.services.c.storage_used + delta <= limit,
+        ).values(storage_used=t.services.c.storage_used + delta))
+        if res.rowcount != 1:
+            raise StorageQuotaExceeded("the service's storage quota would be exceeded")
+
+    def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
+        """The caller-visible metadata of a blob: a row of a service in scope, or unscoped."""
+        q = (sa.select(t.preimages).where(
+            t.preimages.c.hash == hash_,
+            sa.or_(t.preimages.c.service_id == UNSCOPED,
+                   _in_scope(t.preimages.c.service_id, scope)))
+            .order_by(t.preimages.c.service_id.desc()).limit(1))
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        return _preimage(row) if row else None
+
+    def service_preimage(self, service_id: int, hash_: bytes) -> bytes | None:
+        """A blob as the service itself may look it up (its own preimages only)."""
+        with self._read() as conn:
+            return conn.execute(
+                sa.select(t.blobs.c.data).join(t.preimages, t.preimages.c.hash == t.blobs.c.hash)
+                .where(t.preimages.c.hash == hash_, t.preimages.c.service_id == service_id)
+            ).scalar_one_or_none()
+
+    def read_blob(self, hash_: bytes) -> bytes | None:
+        with self._read() as conn:
+            return conn.execute(sa.select(t.blobs.c.data)
+                                .where(t.blobs.c.hash == hash_)).scalar_one_or_none()
+
+    # -- packages -------------------------------------------------------------------------
+
+    def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                       gas_window: int) -> tuple[PackageRecord, bool]:
+        """Insert a pending package unless it exists; quotas checked atomically with it."""
+        try:
+            return self._submit_package(pkg, limits, max_pending, gas_window)
+        except _Duplicate:
+            return self.get_package(pkg.id, ServiceScope(everything=True)), False  # type: ignore[return-value]
+
+    def _submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                        gas_window: int) -> tuple[PackageRecord, bool]:
+        with self._write() as conn:
+            existing = conn.execute(sa.select(t.packages)
+                                    .where(t.packages.c.id == pkg.id)).first()
+            if existing is not None:
+                return _package(existing), False
+            # Global cap first: the counter row serializes every submitter, replicas included.
+            res = conn.execute(t.counters.update().where(
+                t.counters.c.name == "pending", t.counters.c.value < max_pending,
+            ).values(value=t.counters.c.value + 1))
+            if res.rowcount != 1:
+                raise PendingLimit("the runtime's global pending-package cap is reached")
+            svc = t.services.c
+            res = conn.execute(t.services.update().where(
+                svc.service_id == pkg.service_id, svc.pending_count < limits.pending_packages,
+            ).values(pending_count=svc.pending_count + 1))
+            if res.rowcount != 1:
+                raise PendingLimit("the service's pending-package quota is reached")
+            gas = pkg.refine_gas + pkg.accumulate_gas
+            used = sa.case((svc.gas_window == gas_window, svc.gas_used), else_=0)
+            res = conn.execute(t.services.update().where(
+                svc.service_id == pkg.service_id, used + gas <= limits.gas_per_hour,
+            ).values(gas_used=used + gas, gas_window=gas_window))
+            if res.rowcount != 1:
+                raise GasQuotaExceeded("the service's gas budget for this hour is spent")
+            inserted = conn.execute(self._insert(t.packages).values(
+                id=pkg.id, service_id=pkg.service_id, status="pending", body=pkg.body,
+                size=pkg.size, refine_gas=pkg.refine_gas, accumulate_gas=pkg.accumulate_gas,
+                created_at=pkg.created_at, updated_at=pkg.updated_at, attempts=0,
+            ).on_conflict_do_nothing().returning(t.packages.c.seq)).first()
+            if inserted is None:
+                # A concurrent identical submit won the race: undo our charges, return theirs.
+                raise _Duplicate
+            row = conn.execute(sa.select(t.packages).where(t.packages.c.id == pkg.id)).one()
+            return _package(row), True
+
+    def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.packages).where(
+                t.packages.c.id == package_id, _in_scope(t.packages.c.service_id, scope))).first()
+        return _package(row) if row else None
+
+    def list_packages(self, scope: ServiceScope, *, service_id: int | None = None,
+                      status: str | None = None, cursor: int | None = None,
+                      limit: int = 50) -> Page[PackageRecord]:
+        p = t.packages.c
+        cols = [c for c in t.packages.c if c.name != "body"]
+        q = sa.select(*cols).where(_in_scope(p.service_id, scope))
+        if service_id is not None:
+            q = q.where(p.service_id == service_id)
+        if status is not None:
+            q = q.where(p.status == status)
+        if cursor is not None:
+            q = q.where(p.seq < cursor)
+        q = q.order_by(p.seq.desc()).limit(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        items = [_package(r, with_body=False) for r in rows[:limit]]
+        return Page(items, items[-1].seq if len(rows) > limit else None)
+
+    # -- reports, attestations, receipts --------------------------------------------------
+
+    def get_report(self, package_id: bytes, scope: ServiceScope) -> ReportRecord | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.reports).where(
+                t.reports.c.package_id == package_id,
+                _in_scope(t.reports.c.service_id, scope))).first()
+        return _report(row) if row else None
+
+    def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
+                     cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
+        r = t.reports.c
+        q = sa.select(t.reports).where(_in_scope(r.service_id, scope))
+        if service_id is not None:
+            q = q.where(r.service_id == service_id)
+        if cursor is not None:
+            q = q.where(r.seq < cursor)
+        q = q.order_by(r.seq.desc()).limit(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        items = [_report(x) for x in rows[:limit]]
+        return Page(items, items[-1].seq if len(rows) > limit else None)
+
+    def attestations(self, package_id: bytes) -> list[Attestation]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.attestations)
+                                .where(t.attestations.c.package_id == package_id)
+                                .order_by(t.attestations.c.attestor))
+            return [_attestation(r) for r in rows]
+
+    def list_receipts(self, scope: ServiceScope, *, service_id: int | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[Receipt]:
+        r = t.receipts.c
+        q = sa.select(t.receipts).where(_in_scope(r.service_id, scope))
+        if service_id is not None:
+            q = q.where(r.service_id == service_id)
+        if cursor is not None:
+            q = q.where(r.seq > cursor)
+        q = q.order_by(r.service_id, r.seq).limit(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        items = [_receipt(x) for x in rows[:limit]]
+        nxt = items[-1].seq if len(rows) > limit and service_id is not None else None
+        return Page(items, nxt)
+
+    def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.receipts).where(
+                t.receipts.c.hash == hash_, _in_scope(t.receipts.c.service_id, scope))
+                .order_by(t.receipts.c.service_id, t.receipts.c.seq))
+            return [_receipt(r) for r in rows]
+
+    # -- service state --------------------------------------------------------------------
+
+    def storage_get(self, service_id: int, key: bytes) -> bytes | None:
+        with self._read() as conn:
+            return conn.execute(sa.select(t.storage.c.value).where(
+                t.storage.c.service_id == service_id, t.storage.c.key == key)).scalar_one_or_none()
+
+    def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
+                     limit: int = 50) -> Page[tuple[bytes, bytes]]:
+        s = t.storage.c
+        q = sa.select(s.key, s.value).where(s.service_id == service_id)
+        if prefix:
+            q = q.where(s.key >= prefix)
+            upper = _prefix_upper(prefix)
+            if upper is not None:
+                q = q.where(s.key < upper)
+        if cursor is not None:
+            q = q.where(s.key > cursor)
+        q = q.order_by(s.key).limit(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        items = [(bytes(r.key), bytes(r.value)) for r in rows[:limit]]
+        return Page(items, None) if len(rows) <= limit else Page(items, items[-1][0])  # type: ignore[arg-type]
+
+
+def _in_scope(column: sa.ColumnElement[Any], scope: ServiceScope) -> sa.ColumnElement[bool]:
+    if scope.everything:
+        return sa.true()
+    if not scope.ids:
+        return sa.false()
+    return column.in_(sorted(scope.ids))
+
+
+def _prefix_upper(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with `prefix`."""
+    b = bytearray(prefix)
+    while b and b[-1] == 0xFF:
+        b.pop()
+    if not b:
+        return None
+    b[-1] += 1
+    return bytes(b)
+
+
+def _token(r: Any) -> TokenRecord:
+    return TokenRecord(r.accessor, r.account_id, bytes(r.token_hash), r.name,
+                       tuple(s for s in r.scopes.split(",") if s), r.created_at, r.expires_at,
+                       r.revoked_at)
+
+
+def _service(r: Any) -> ServiceRecord:
+    return ServiceRecord(
+        service_id=r.service_id, owner=r.owner, code_hash=bytes(r.code_hash), balance=r.balance,
+        min_item_gas=r.min_item_gas, min_memo_gas=r.min_memo_gas, created_at=r.created_at,
+        created_by=r.created_by,
+        quota=QuotaOverride(r.quota_pending_packages, r.quota_storage_bytes,
+                            r.quota_gas_per_hour),
+        usage=Usage(r.pending_count, r.storage_used, r.gas_window, r.gas_used),
+        root=bytes(r.root), receipt_seq=r.receipt_seq)
+
+
+def _delegate(r: Any) -> Delegate:
+    return Delegate(r.id, r.service_id, bytes(r.token_hash), r.role, r.created_at, r.created_by)
+
+
+def _preimage(r: Any) -> PreimageMeta:
+    sid = None if r.service_id == UNSCOPED else r.service_id
+    return PreimageMeta(bytes(r.hash), r.size, r.media_type, sid, r.created_at)
+
+
+def _package(r: Any, with_body: bool = True) -> PackageRecord:
+    return PackageRecord(
+        id=bytes(r.id), service_id=r.service_id, status=r.status,
+        body=bytes(r.body) if with_body else b"", size=r.size, refine_gas=r.refine_gas,
+        accumulate_gas=r.accumulate_gas, created_at=r.created_at, updated_at=r.updated_at,
+        seq=r.seq, failure_reason=r.failure_reason,
+        report_hash=bytes(r.report_hash) if r.report_hash is not None else None,
+        attempts=r.attempts, detail=r.detail)
+
+
+def _report(r: Any) -> ReportRecord:
+    return ReportRecord(bytes(r.package_id), r.service_id, bytes(r.report_hash), bytes(r.body),
+                        r.created_at, r.seq)
+
+
+def _attestation(r: Any) -> Attestation:
+    return Attestation(bytes(r.package_id), bytes(r.attestor), bytes(r.signature), r.engine,
+                       r.engine_version, bytes(r.report_hash), r.created_at)
+
+
+def _receipt(r: Any) -> Receipt:
+    return Receipt(r.service_id, r.seq, bytes(r.prev_root), bytes(r.new_root), r.entry_type,
+                   bytes(r.hash), r.processed_at)
+
+

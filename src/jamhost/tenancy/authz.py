@@ -1,0 +1,72 @@
+"""Authorization: the one place that decides whether a principal may act on a service.
+
+Rules (SPEC §1, §3):
+- operators may do everything;
+- scopes always apply (`read`, `submit`, `manage`), authz on or off;
+- with authz disabled, any valid token may act on any service (operator-only stays so);
+- with `owner_is_account`, an account's tokens act on the services that account owns;
+- delegates act on their one service: `reader` reads, `submitter` reads and submits; managing
+  a service (code, delegates) is for its owner or an operator only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jamhost.domain.refusals import Forbidden
+from jamhost.store.records import EVERYTHING, ServiceRecord, ServiceScope
+from jamhost.tenancy.principal import Principal
+
+ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}
+
+
+@dataclass(frozen=True)
+class Policy:
+    authz_enabled: bool = True
+    owner_is_account: bool = True
+
+    def require_scope(self, who: Principal, action: str) -> None:
+        if not who.is_operator and action not in who.scopes:
+            raise Forbidden(f"the token lacks the '{action}' scope")
+
+    def require_operator(self, who: Principal) -> None:
+        if not who.is_operator:
+            raise Forbidden("this action is for operators only")
+
+    def owns(self, who: Principal, service: ServiceRecord) -> bool:
+        return (self.owner_is_account and who.account_id is not None
+                and service.owner == who.account_id)
+
+    def may(self, who: Principal, service: ServiceRecord | None, action: str) -> bool:
+        """May `who` do `action` (read/submit/manage) on `service`? A missing service is
+        treated like a foreign one, so the answer never reveals whether an id exists."""
+        if who.is_operator:
+            return True
+        if action not in who.scopes:
+            return False
+        if not self.authz_enabled:
+            return True
+        if service is None:
+            return False
+        if self.owns(who, service):
+            return True
+        role = who.delegations.get(service.service_id)
+        return role is not None and action in ROLE_ACTIONS.get(role, frozenset())
+
+    def require(self, who: Principal, service: ServiceRecord | None, action: str) -> None:
+        if not self.may(who, service, action):
+            if not who.is_operator and action not in who.scopes:
+                raise Forbidden(f"the token lacks the '{action}' scope")
+            raise Forbidden("not authorized for this service")
+
+    def scope(self, who: Principal, owned: set[int]) -> ServiceScope:
+        """The services whose objects `who` may read: the barrier for every listing and get.
+        `owned` is the set of services whose owner is the caller's account."""
+        if who.is_operator or not self.authz_enabled:
+            return EVERYTHING if (who.is_operator or "read" in who.scopes) else ServiceScope()
+        if "read" not in who.scopes:
+            return ServiceScope()
+        ids = set(who.delegations)
+        if self.owner_is_account:
+            ids |= owned
+        return ServiceScope(ids=frozenset(ids))
