@@ -1,5 +1,103 @@
-"""`jamhost pvm run|test` (filled by the PVM work)."""
+"""`jamhost pvm run|test`: run w3f PVM test-vector programs on jamhost's PVM.
+
+`run FILE.json...` prints one JSON object per file (one per line) with the vector's
+`expected-*` field names minus the prefix: status, pc, gas, regs, memory, page_fault_address.
+`test DIR` runs every `*.json` vector in DIR, prints each failure and ends with the line
+`N passed, M failed`; it exits 1 when any failed. Unreadable input exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from jamhost.pvm.vectors import compare, load_vector, run_vector
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="jamhost config (not used by pvm commands)")
+]
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode", help="fast (compiled basic blocks) or step (one instruction at a time)"
+    ),
+]
+TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead of JSON")]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("fast", "step"):
+        _fail("--mode is fast or step")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return load_vector(path)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {path}: {exc}")
+
+
+@app.command()
+def run(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE.json...", help="PVM vectors")],
+    mode: ModeOpt = "fast",
+    table: TableOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run PVM test-vector programs (their initial-* fields) and print the final state."""
+    _check_mode(mode)
+    results = []
+    for path in files:
+        vector = _load(path)
+        try:
+            results.append((path, run_vector(vector, mode)))
+        except (KeyError, TypeError, ValueError) as exc:
+            _fail(f"{path}: not a PVM test vector ({exc})")
+    if table:
+        typer.echo(f"{'file':40} {'status':10} {'pc':>8} {'gas':>12} {'fault':>10}")
+        for path, res in results:
+            fault = res["page_fault_address"]
+            typer.echo(
+                f"{path.name:40} {res['status']:10} {res['pc']:>8} {res['gas']:>12} "
+                f"{'' if fault is None else fault:>10}"
+            )
+        return
+    for _path, res in results:
+        typer.echo(json.dumps(res))
+
+
+@app.command()
+def test(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="directory of PVM vectors")],
+    mode: ModeOpt = "fast",
+    config: ConfigOpt = None,
+) -> None:
+    """Run every vector in DIR against its expected-* fields; last line `N passed, M failed`."""
+    _check_mode(mode)
+    if not directory.is_dir():
+        _fail(f"{directory} is not a directory")
+    passed = failed = 0
+    for path in sorted(directory.glob("*.json")):
+        vector = _load(path)
+        try:
+            diffs = compare(vector, run_vector(vector, mode))
+        except (KeyError, TypeError, ValueError) as exc:
+            diffs = [f"not a PVM test vector ({exc})"]
+        if diffs:
+            failed += 1
+            typer.echo(f"FAIL {path.name}: " + "; ".join(diffs))
+        else:
+            passed += 1
+    typer.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
