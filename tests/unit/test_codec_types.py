@@ -355,7 +355,7 @@ def test_error_messages_name_the_json_path() -> None:
 
 
 def test_work_exec_result_kinds_and_discriminators() -> None:
-    # GP 0.7.0 §C.2, O(l): ok 0 ++ ↕blob, then ∞ 1, ☇ 2, ⊚ 3, ⊖ 4, BAD 5, BIG 6.
+    # GP 0.7.0 §C.2, O(l): ok 0 ++ ↕blob, then ∞ 1, ☇ 2, ⊚ 3, ⊝ 4, BAD 5, BIG 6.
     assert WorkExecResult.ok(b"\xaa\xbb").encode() == bytes.fromhex("0002aabb")
     expected = {
         WorkExecResult.out_of_gas(): ("01", "out_of_gas"),

@@ -28,7 +28,7 @@ class WorkExecKind(IntEnum):
     BAD_EXPORTS = 3
     """⊚: the number of exports differed from the item's export count."""
     OUTPUT_OVERSIZE = 4
-    """⊖: the digest outputs together exceeded W_R."""
+    """⊝: the digest outputs together exceeded W_R."""
     BAD_CODE = 5
     """BAD: the service code was not available for lookup."""
     CODE_OVERSIZE = 6
