@@ -2,13 +2,60 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from jamhost.cli import codec_cmds, pvm_cmds
+from jamhost.cli import admin, client_cmds, codec_cmds, pvm_cmds
+from jamhost.cli.output import ConfigOpt, emit, fail, settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="jamhost: multi-tenant JAM runtime")
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="jamhost: a multi-tenant runtime for JAM services")
 app.add_typer(pvm_cmds.app, name="pvm", help="Run PVM programs and test vectors")
 app.add_typer(codec_cmds.app, name="codec", help="GP codec: decode and encode JAM types")
+app.add_typer(client_cmds.app, name="jam", help="Client commands over the HTTP API")
+app.add_typer(admin.accounts, name="accounts")
+app.add_typer(admin.tokens, name="tokens")
+app.add_typer(admin.services, name="services")
+app.add_typer(admin.delegates, name="delegates")
+app.add_typer(admin.quotas, name="quotas")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
+          port: Annotated[int, typer.Option()] = 8000,
+          config: ConfigOpt = None) -> None:
+    """The HTTP API plus in-process workers (`workers`), on the embedded store by default."""
+    import uvicorn
+
+    from jamhost.api.app import create_app
+    from jamhost.app.runtime import build_runtime
+    from jamhost.observability import configure_logging, register_secret
+
+    configure_logging()
+    s = settings(config)
+    for token in s.jam.allowed_tokens:
+        register_secret(token)
+    rt = build_runtime(s)
+    app_ = create_app(rt)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        rt.close()
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Create or upgrade the schema of the configured SQL store."""
+    from jamhost.store import open_store
+    from jamhost.store.migrate import current_revision
+
+    s = settings(config).jam
+    if s.store == "memory":
+        fail("store = 'memory' has no schema to migrate", 2)
+    store = open_store(s, migrate=True)
+    emit({"store": s.store, "revision": current_revision(store.engine)})  # type: ignore[attr-defined]
+    store.close()
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""Shared CLI options and output: JSON by default, a rich table with `--table`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from jamhost.config import ConfigError, Settings, load_settings
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file",
+                                               envvar="JAMHOST_CONFIG")]
+TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead of JSON")]
+
+
+def settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        fail(f"config error: {exc}", code=2)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(message, file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def emit(data: Any, table: bool = False) -> None:
+    if not table:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = data.get("items") if isinstance(data, dict) and "items" in data else data
+    if isinstance(rows, dict):
+        rows = [rows]
+    if not isinstance(rows, list) or not rows:
+        Console().print("(nothing)")
+        return
+    columns: list[str] = []
+    for row in rows:
+        for key in (row if isinstance(row, dict) else {"value": row}):
+            if key not in columns:
+                columns.append(key)
+    t = Table(*columns)
+    for row in rows:
+        row = row if isinstance(row, dict) else {"value": row}
+        t.add_row(*(_cell(row.get(c)) for c in columns))
+    Console(width=200).print(t)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
