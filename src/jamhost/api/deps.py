@@ -6,7 +6,7 @@ from fastapi import Request
 
 from jamhost.app.auth import authenticate
 from jamhost.app.runtime import Runtime
-from jamhost.domain.refusals import BadRequest
+from jamhost.domain.refusals import BadRequest, Unauthenticated
 from jamhost.tenancy.principal import Principal
 
 MAX_LIMIT = 500
@@ -31,7 +31,17 @@ def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    who = authenticate(runtime(request), bearer(request))
+    rt = runtime(request)
+    token = bearer(request)
+    try:
+        who = authenticate(rt, token)
+    except Unauthenticated:
+        # Unknown callers share their client address's budget (slows token guessing).
+        if rt.limiter is not None:
+            rt.limiter.hit_caller("ip:" + (request.client.host if request.client else "?"))
+        raise
+    if rt.limiter is not None and not who.is_operator:
+        rt.limiter.hit_caller("t:" + who.token_hash.hex()[:32])
     request.state.principal = who
     return who
 

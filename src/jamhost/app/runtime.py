@@ -11,6 +11,7 @@ from jamhost.config import JamSettings, Settings
 from jamhost.store import Store, open_store
 from jamhost.store.records import QuotaLimits
 from jamhost.tenancy.authz import Policy
+from jamhost.tenancy.ratelimit import RateLimiter
 from jamhost.tenancy.tokens import TokenHasher
 
 
@@ -21,6 +22,7 @@ class Runtime:
     hasher: TokenHasher
     policy: Policy
     operator_hashes: tuple[bytes, ...]
+    limiter: RateLimiter | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. rate limiter, metrics
 
     @property
@@ -45,9 +47,18 @@ def build_runtime(settings: Settings | JamSettings, store: Store | None = None) 
     hasher = TokenHasher(key.encode())
     rt = Runtime(settings=jam, store=store, hasher=hasher,
                  policy=Policy(jam.authz_enabled, jam.owner_is_account),
-                 operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens))
+                 operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens),
+                 limiter=_limiter(jam, store))
     seed_delegates(rt)
     return rt
+
+
+def _limiter(jam: JamSettings, store: Store) -> RateLimiter | None:
+    if jam.rate_limit_per_minute == 0 and jam.service_rate_limit_per_minute == 0:
+        return None
+    instance = store.get_or_create_meta("instance_id", secrets.token_hex(8))
+    return RateLimiter(jam.rate_limit_storage, jam.rate_limit_per_minute,
+                       jam.service_rate_limit_per_minute, namespace=f"jamhost:{instance}")
 
 
 def seed_delegates(rt: Runtime) -> int:

@@ -30,6 +30,9 @@ def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> Se
     rt.policy.require(who, svc, action)
     if svc is None:
         raise NotFound("no such service")
+    # Counted only once authorized: nobody can spend another tenant's service budget.
+    if rt.limiter is not None and not who.is_operator:
+        rt.limiter.hit_service(service_id)
     return svc
 
 

@@ -1,0 +1,59 @@
+"""Rate limits per token (per client IP without one) and per service, on the `limits` library.
+
+A moving window of one minute. With `rate_limit_storage = "redis://..."` the counters live in
+Redis (atomic Lua scripts), so every replica draws from the same budget; `memory://` keeps them
+in the process. Keys are token-hash prefixes, client IPs and service ids: never raw tokens.
+A refusal raises `RateLimited` with `Retry-After` and the IETF draft `RateLimit-Policy` /
+`RateLimit` headers (draft-ietf-httpapi-ratelimit-headers, structured-field form).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from jamhost.domain.refusals import RateLimited
+
+WINDOW_SECONDS = 60
+
+
+class RateLimiter:
+    def __init__(self, storage_uri: str, per_token: int, per_service: int,
+                 namespace: str = "jamhost") -> None:
+        # The namespace is the store's instance id: replicas of one deployment share budgets,
+        # two deployments sharing one Redis never do.
+        self._namespace = namespace
+        self._storage = storage_from_string(storage_uri)
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._token = RateLimitItemPerMinute(per_token) if per_token > 0 else None
+        self._service = RateLimitItemPerMinute(per_service) if per_service > 0 else None
+        self.per_token = per_token
+        self.per_service = per_service
+
+    def hit_caller(self, key: str) -> None:
+        """`key`: `t:<token hash prefix>` or `ip:<address>`."""
+        if self._token is not None:
+            self._hit(self._token, "caller", key)
+
+    def hit_service(self, service_id: int) -> None:
+        if self._service is not None:
+            self._hit(self._service, "service", f"s:{service_id}")
+
+    def _hit(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
+        if self._limiter.hit(item, self._namespace, key):
+            return
+        stats = self._limiter.get_window_stats(item, self._namespace, key)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        limit = item.amount
+        raise RateLimited(
+            f"rate limit of {limit} requests per minute reached ({policy})",
+            **{"Retry-After": str(retry),
+               "RateLimit-Policy": f'"{policy}";q={limit};w={WINDOW_SECONDS}',
+               "RateLimit": f'"{policy}";r={stats.remaining};t={retry}'})
+
+    def reset(self) -> None:
+        self._storage.reset()
