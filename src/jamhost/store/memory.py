@@ -9,11 +9,14 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.receipts import chain_root
 from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
 from jamhost.store.records import (
     Account,
     Attestation,
     Delegate,
+    PackageOutcome,
     PackageRecord,
     Page,
     PreimageMeta,
@@ -24,8 +27,10 @@ from jamhost.store.records import (
     ServiceRecord,
     ServiceScope,
     TokenRecord,
+    Transfer,
     now_us,
 )
+from jamhost.store.state_size import request_footprint, storage_footprint
 
 FIRST_SERVICE_ID = 65536
 UNSCOPED = 0
@@ -48,12 +53,16 @@ class MemoryStore:
         self._preimages: dict[tuple[bytes, int], PreimageMeta] = {}
         self._packages: dict[bytes, PackageRecord] = {}
         self._package_seq = 0
+        self._leases: dict[bytes, tuple[str, int]] = {}  # package id -> (worker, until)
         self._pending_total = 0
         self._reports: dict[bytes, ReportRecord] = {}
         self._report_seq = 0
         self._attestations: dict[bytes, list[Attestation]] = {}
         self._receipts: dict[int, list[Receipt]] = {}
         self._storage: dict[int, dict[bytes, bytes]] = {}
+        self._requests: dict[int, dict[tuple[bytes, int], tuple[int, ...]]] = {}
+        self._transfers: dict[int, Transfer] = {}
+        self._transfer_seq = 0
 
     def ping(self) -> bool:
         return True
@@ -316,6 +325,171 @@ class MemoryStore:
         with self._lock:
             return [r for sid in sorted(self._receipts) for r in self._receipts[sid]
                     if r.hash == hash_ and scope.allows(sid)]
+
+    # -- pipeline
+
+    def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
+        with self._lock:
+            candidates = [p for p in self._packages.values() if p.status == "pending"] or [
+                p for p in self._packages.values()
+                if p.status == "refining" and (self._leases.get(p.id, (None, 0))[1] < now)]
+            if not candidates:
+                return None
+            pkg = min(candidates, key=lambda p: p.seq)
+            pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now)
+            self._packages[pkg.id] = pkg
+            self._leases[pkg.id] = (worker, now + lease_us)
+            return pkg
+
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+        with self._lock:
+            held = self._leases.get(package_id)
+            pkg = self._packages.get(package_id)
+            if held is None or held[0] != worker or pkg is None or pkg.status != "refining":
+                return False
+            self._leases[package_id] = (worker, until)
+            return True
+
+    def pending_transfers(self, service_id: int) -> list[Transfer]:
+        with self._lock:
+            return [tr for _, tr in sorted(self._transfers.items())
+                    if tr.destination == service_id]
+
+    def lookup_request(self, service_id: int, hash_: bytes,
+                       length: int) -> tuple[int, ...] | None:
+        return self._requests.get(service_id, {}).get((hash_, length))
+
+    def finish_package(self, outcome: PackageOutcome, storage_limit: int | None = None) -> bool:
+        with self._lock:
+            pkg = self._packages.get(outcome.package_id)
+            held = self._leases.get(outcome.package_id)
+            if pkg is None or pkg.status != "refining" or held is None \
+                    or held[0] != outcome.worker:
+                return False
+            if outcome.status == "applied":
+                self._check_apply(outcome, storage_limit)
+            at = now_us()
+            self._packages[pkg.id] = replace(
+                pkg, status=outcome.status, updated_at=at,
+                failure_reason=outcome.failure_reason, detail=outcome.detail,
+                report_hash=outcome.report.report_hash if outcome.report else None)
+            del self._leases[pkg.id]
+            usage = self._services[outcome.service_id].usage
+            self._usage(outcome.service_id, pending_packages=usage.pending_packages - 1)
+            self._pending_total -= 1
+            if outcome.report is not None:
+                self._report_seq += 1
+                self._reports[pkg.id] = replace(outcome.report, created_at=at,
+                                                seq=self._report_seq)
+                self._attestations[pkg.id] = [replace(a, created_at=at)
+                                              for a in outcome.attestations]
+            if outcome.status == "applied":
+                self._apply(outcome, at)
+            return True
+
+    def _storage_delta(self, outcome: PackageOutcome) -> int:
+        changes = outcome.changes
+        if changes is None:
+            return 0
+        current = self._storage.get(outcome.service_id, {})
+        delta = 0
+        for key, value in changes.storage.items():
+            if key in current:
+                delta -= len(key) + len(current[key])
+            if value is not None:
+                delta += len(key) + len(value)
+        for blob in changes.preimages:
+            if (blake2b_256(blob), outcome.service_id) not in self._preimages:
+                delta += len(blob)
+        return delta
+
+    def _check_apply(self, outcome: PackageOutcome, storage_limit: int | None) -> None:
+        delta = self._storage_delta(outcome)
+        used = self._services[outcome.service_id].usage.storage_bytes
+        if storage_limit is not None and delta > 0 and used + delta > storage_limit:
+            raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+
+    def _apply(self, outcome: PackageOutcome, at: int) -> None:
+        sid = outcome.service_id
+        svc = self._services[sid]
+        changes = outcome.changes
+        d_items = d_octets = 0
+        d_bytes = self._storage_delta(outcome)
+        updates: dict[str, object] = {}
+        if changes is not None:
+            state = self._storage.setdefault(sid, {})
+            for key, value in changes.storage.items():
+                old = state.pop(key, None)
+                if old is not None:
+                    d_items -= 1
+                    d_octets -= storage_footprint(key, old)
+                if value is not None:
+                    state[key] = value
+                    d_items += 1
+                    d_octets += storage_footprint(key, value)
+            reqs = self._requests.setdefault(sid, {})
+            for (h, length), slots in changes.requests.items():
+                if reqs.pop((h, length), None) is not None:
+                    d_items -= 2
+                    d_octets -= request_footprint(length)
+                if slots is not None:
+                    reqs[(h, length)] = tuple(slots)
+                    d_items += 2
+                    d_octets += request_footprint(length)
+            for blob in changes.preimages:
+                key = (blake2b_256(blob), sid)
+                if key not in self._preimages:
+                    self._blobs.setdefault(key[0], blob)
+                    self._preimages[key] = PreimageMeta(key[0], len(blob),
+                                                        "application/octet-stream", sid, at)
+            for tid in changes.transfers_consumed:
+                tr = self._transfers.get(tid)
+                if tr is not None and tr.destination == sid:
+                    del self._transfers[tid]
+            for tr in changes.transfers_out:
+                self._transfer_seq += 1
+                self._transfers[self._transfer_seq] = replace(tr, source=sid,
+                                                              id=self._transfer_seq,
+                                                              created_at=at)
+                dest = self._services.get(tr.destination)
+                if dest is not None:
+                    self._services[tr.destination] = replace(dest,
+                                                             balance=dest.balance + tr.amount)
+            if changes.balance is not None:
+                updates["balance"] = changes.balance
+            if changes.yield_hash is not None:
+                updates["last_yield"] = changes.yield_hash
+        svc = self._services[sid]
+        root, seq = svc.root, svc.receipt_seq
+        entries = [("package", outcome.package_id)]
+        if outcome.report is not None:
+            entries.append(("report", outcome.report.report_hash))
+        chain = self._receipts.setdefault(sid, [])
+        for entry_type, hash_ in entries:
+            seq += 1
+            new_root = chain_root(root, seq, entry_type, hash_)
+            chain.append(Receipt(sid, seq, root, new_root, entry_type, hash_, at))
+            root = new_root
+        self._services[sid] = replace(
+            svc, root=root, receipt_seq=seq, state_items=svc.state_items + d_items,
+            state_octets=svc.state_octets + d_octets,
+            usage=replace(svc.usage, storage_bytes=svc.usage.storage_bytes + d_bytes),
+            **updates)  # type: ignore[arg-type]
+
+    def reconcile_usage(self) -> int:
+        with self._lock:
+            changed = 0
+            for sid, svc in list(self._services.items()):
+                pending = sum(1 for p in self._packages.values()
+                              if p.service_id == sid and p.status in ("pending", "refining"))
+                used = sum(m.size for (_, s), m in self._preimages.items() if s == sid)
+                used += sum(len(k) + len(v) for k, v in self._storage.get(sid, {}).items())
+                if (pending, used) != (svc.usage.pending_packages, svc.usage.storage_bytes):
+                    changed += 1
+                    self._usage(sid, pending_packages=pending, storage_bytes=used)
+            self._pending_total = sum(1 for p in self._packages.values()
+                                      if p.status in ("pending", "refining"))
+            return changed
 
     # -- service state
 

@@ -13,6 +13,7 @@ from jamhost.store.records import (
     Account,
     Attestation,
     Delegate,
+    PackageOutcome,
     PackageRecord,
     Page,
     PreimageMeta,
@@ -23,6 +24,7 @@ from jamhost.store.records import (
     ServiceRecord,
     ServiceScope,
     TokenRecord,
+    Transfer,
 )
 
 
@@ -81,6 +83,15 @@ class Store(Protocol):
     def list_receipts(self, scope: ServiceScope, *, service_id: int | None = None,
                       cursor: int | None = None, limit: int = 50) -> Page[Receipt]: ...
     def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]: ...
+
+    def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None: ...
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool: ...
+    def pending_transfers(self, service_id: int) -> list[Transfer]: ...
+    def lookup_request(self, service_id: int, hash_: bytes,
+                       length: int) -> tuple[int, ...] | None: ...
+    def finish_package(self, outcome: PackageOutcome,
+                       storage_limit: int | None = None) -> bool: ...
+    def reconcile_usage(self) -> int: ...
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None: ...
     def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,

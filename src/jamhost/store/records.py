@@ -96,6 +96,9 @@ class ServiceRecord:
     usage: Usage = field(default_factory=Usage)
     root: bytes = ZERO_HASH
     receipt_seq: int = 0
+    state_items: int = 0
+    state_octets: int = 0
+    last_yield: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -191,3 +194,44 @@ class ServiceScope:
 
 
 EVERYTHING = ServiceScope(everything=True)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A deferred transfer (GP X) waiting for its destination's next accumulate."""
+
+    source: int
+    destination: int
+    amount: int
+    memo: bytes
+    gas: int
+    id: int = 0
+    created_at: int = 0
+
+
+@dataclass(frozen=True)
+class StateChanges:
+    """What one accumulate did to its service, applied atomically with the receipts."""
+
+    storage: dict[bytes, bytes | None] = field(default_factory=dict)  # None deletes
+    preimages: list[bytes] = field(default_factory=list)  # blobs provided to the service
+    requests: dict[tuple[bytes, int], tuple[int, ...] | None] = field(default_factory=dict)
+    balance: int | None = None
+    transfers_out: list[Transfer] = field(default_factory=list)
+    transfers_consumed: list[int] = field(default_factory=list)
+    yield_hash: bytes | None = None
+
+
+@dataclass(frozen=True)
+class PackageOutcome:
+    """The end of one processing attempt: `applied`, `disputed` or `failed`."""
+
+    package_id: bytes
+    service_id: int
+    worker: str
+    status: str
+    report: ReportRecord | None = None
+    attestations: list[Attestation] = field(default_factory=list)
+    changes: StateChanges | None = None
+    failure_reason: str | None = None
+    detail: str | None = None

@@ -15,12 +15,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.receipts import chain_root
 from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
 from jamhost.store.records import (
     ZERO_HASH,
     Account,
     Attestation,
     Delegate,
+    PackageOutcome,
     PackageRecord,
     Page,
     PreimageMeta,
@@ -31,10 +34,12 @@ from jamhost.store.records import (
     ServiceRecord,
     ServiceScope,
     TokenRecord,
+    Transfer,
     Usage,
     now_us,
 )
 from jamhost.store.sql import tables as t
+from jamhost.store.state_size import request_footprint, storage_footprint
 
 FIRST_SERVICE_ID = 65536
 UNSCOPED = 0
@@ -429,6 +434,196 @@ class SqlStore:
                 .order_by(t.receipts.c.service_id, t.receipts.c.seq))
             return [_receipt(r) for r in rows]
 
+    # -- pipeline -------------------------------------------------------------------------
+
+    def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
+        """Claim the oldest pending package, or one whose worker's lease ran out.
+
+        PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row
+        and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
+        p = t.packages.c
+        with self._write() as conn:
+            seq = None
+            for cond in (p.status == "pending",
+                         sa.and_(p.status == "refining", p.lease_until < now)):
+                q = sa.select(p.seq).where(cond).order_by(p.seq).limit(1)
+                if self.kind == "postgres":
+                    q = q.with_for_update(skip_locked=True)
+                seq = conn.execute(q).scalar_one_or_none()
+                if seq is not None:
+                    break
+            if seq is None:
+                return None
+            conn.execute(t.packages.update().where(p.seq == seq).values(
+                status="refining", claimed_by=worker, lease_until=now + lease_us,
+                attempts=p.attempts + 1, updated_at=now))
+            return _package(conn.execute(sa.select(t.packages).where(p.seq == seq)).one())
+
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+        with self._write() as conn:
+            res = conn.execute(t.packages.update().where(
+                t.packages.c.id == package_id, t.packages.c.status == "refining",
+                t.packages.c.claimed_by == worker).values(lease_until=until))
+            return res.rowcount == 1
+
+    def pending_transfers(self, service_id: int) -> list[Transfer]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(t.transfers)
+                                .where(t.transfers.c.destination == service_id)
+                                .order_by(t.transfers.c.id))
+            return [Transfer(r.source, r.destination, r.amount, bytes(r.memo), r.gas, r.id,
+                             r.created_at) for r in rows]
+
+    def lookup_request(self, service_id: int, hash_: bytes,
+                       length: int) -> tuple[int, ...] | None:
+        with self._read() as conn:
+            slots = conn.execute(sa.select(t.lookup_requests.c.slots).where(
+                t.lookup_requests.c.service_id == service_id,
+                t.lookup_requests.c.hash == hash_,
+                t.lookup_requests.c.length == length)).scalar_one_or_none()
+        return None if slots is None else tuple(int(x) for x in slots.split(",") if x)
+
+    def finish_package(self, outcome: PackageOutcome, storage_limit: int | None = None) -> bool:
+        """Record the end of an attempt, atomically: status, report, attestations, state
+        changes, receipts, usage. False (and nothing written) if this worker no longer holds
+        the package, e.g. its lease ran out and another worker took it over."""
+        at = now_us()
+        p = t.packages.c
+        try:
+            with self._write() as conn:
+                res = conn.execute(t.packages.update().where(
+                    p.id == outcome.package_id, p.status == "refining",
+                    p.claimed_by == outcome.worker,
+                ).values(status=outcome.status, updated_at=at, lease_until=None,
+                         failure_reason=outcome.failure_reason, detail=outcome.detail,
+                         report_hash=outcome.report.report_hash if outcome.report else None))
+                if res.rowcount != 1:
+                    raise _Duplicate
+                svc = t.services.c
+                conn.execute(t.services.update().where(svc.service_id == outcome.service_id)
+                             .values(pending_count=svc.pending_count - 1))
+                conn.execute(t.counters.update().where(t.counters.c.name == "pending")
+                             .values(value=t.counters.c.value - 1))
+                if outcome.report is not None:
+                    r = outcome.report
+                    conn.execute(t.reports.insert().values(
+                        package_id=r.package_id, service_id=r.service_id,
+                        report_hash=r.report_hash, body=r.body, created_at=at))
+                    for a in outcome.attestations:
+                        conn.execute(t.attestations.insert().values(
+                            package_id=a.package_id, attestor=a.attestor, signature=a.signature,
+                            engine=a.engine, engine_version=a.engine_version,
+                            report_hash=a.report_hash, created_at=at))
+                if outcome.status == "applied":
+                    self._apply(conn, outcome, at, storage_limit)
+        except _Duplicate:
+            return False
+        return True
+
+    def _apply(self, conn: sa.Connection, outcome: PackageOutcome, at: int,
+               storage_limit: int | None) -> None:
+        sid = outcome.service_id
+        svc = t.services.c
+        # Lock the service row first: receipts of one service are appended one at a time.
+        row = conn.execute(t.services.update().where(svc.service_id == sid)
+                           .values(receipt_seq=svc.receipt_seq)
+                           .returning(svc.root, svc.receipt_seq, svc.storage_used)).one()
+        root, seq = bytes(row.root), row.receipt_seq
+        changes = outcome.changes
+        d_items = d_octets = d_bytes = 0
+        if changes is not None:
+            st = t.storage.c
+            for key, value in changes.storage.items():
+                old = conn.execute(sa.select(st.value).where(
+                    st.service_id == sid, st.key == key)).scalar_one_or_none()
+                if old is not None:
+                    d_items -= 1
+                    d_octets -= storage_footprint(key, bytes(old))
+                    d_bytes -= len(key) + len(old)
+                    conn.execute(t.storage.delete().where(st.service_id == sid, st.key == key))
+                if value is not None:
+                    d_items += 1
+                    d_octets += storage_footprint(key, value)
+                    d_bytes += len(key) + len(value)
+                    conn.execute(t.storage.insert().values(service_id=sid, key=key, value=value))
+            lr = t.lookup_requests.c
+            for (h, length), slots in changes.requests.items():
+                deleted = conn.execute(t.lookup_requests.delete().where(
+                    lr.service_id == sid, lr.hash == h, lr.length == length)).rowcount
+                d_items -= 2 * deleted
+                d_octets -= request_footprint(length) * deleted
+                if slots is not None:
+                    conn.execute(t.lookup_requests.insert().values(
+                        service_id=sid, hash=h, length=length,
+                        slots=",".join(str(x) for x in slots)))
+                    d_items += 2
+                    d_octets += request_footprint(length)
+            for blob in changes.preimages:
+                _meta, created = self._put_preimage(conn, blake2b_256(blob), blob,
+                                                    "application/octet-stream", sid, None, at)
+                if created:
+                    d_bytes += len(blob)
+            if changes.transfers_consumed:
+                conn.execute(t.transfers.delete().where(
+                    t.transfers.c.id.in_(changes.transfers_consumed),
+                    t.transfers.c.destination == sid))
+            for tr in changes.transfers_out:
+                conn.execute(t.transfers.insert().values(
+                    source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
+                    gas=tr.gas, created_at=at))
+                conn.execute(t.services.update().where(svc.service_id == tr.destination)
+                             .values(balance=svc.balance + tr.amount))
+        if storage_limit is not None and d_bytes > 0 and row.storage_used + d_bytes > storage_limit:
+            raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+        values: dict[str, Any] = {
+            "state_items": svc.state_items + d_items,
+            "state_octets": svc.state_octets + d_octets,
+            "storage_used": svc.storage_used + d_bytes,
+        }
+        if changes is not None and changes.balance is not None:
+            values["balance"] = changes.balance
+        if changes is not None and changes.yield_hash is not None:
+            values["last_yield"] = changes.yield_hash
+        entries = [("package", outcome.package_id)]
+        if outcome.report is not None:
+            entries.append(("report", outcome.report.report_hash))
+        for entry_type, hash_ in entries:
+            seq += 1
+            new_root = chain_root(root, seq, entry_type, hash_)
+            conn.execute(t.receipts.insert().values(
+                service_id=sid, seq=seq, prev_root=root, new_root=new_root,
+                entry_type=entry_type, hash=hash_, processed_at=at))
+            root = new_root
+        values.update(root=root, receipt_seq=seq)
+        conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
+
+    def reconcile_usage(self) -> int:
+        """Recompute pending counts and storage bytes from the rows (repairs drift).
+        Returns the number of services whose counters changed."""
+        changed = 0
+        p, pr, st = t.packages.c, t.preimages.c, t.storage.c
+        with self._write() as conn:
+            for row in conn.execute(sa.select(t.services.c.service_id,
+                                              t.services.c.pending_count,
+                                              t.services.c.storage_used)).all():
+                sid = row.service_id
+                pending = conn.execute(sa.select(sa.func.count()).where(
+                    p.service_id == sid, p.status.in_(("pending", "refining")))).scalar_one()
+                blobs = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(pr.size), 0))
+                                     .where(pr.service_id == sid)).scalar_one()
+                state = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(
+                    sa.func.length(st.key) + sa.func.length(st.value)), 0))
+                    .where(st.service_id == sid)).scalar_one()
+                if (pending, blobs + state) != (row.pending_count, row.storage_used):
+                    changed += 1
+                    conn.execute(t.services.update().where(t.services.c.service_id == sid)
+                                 .values(pending_count=pending, storage_used=blobs + state))
+            total = conn.execute(sa.select(sa.func.count()).where(
+                p.status.in_(("pending", "refining")))).scalar_one()
+            conn.execute(t.counters.update().where(t.counters.c.name == "pending")
+                         .values(value=total))
+        return changed
+
     # -- service state --------------------------------------------------------------------
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None:
@@ -487,7 +682,9 @@ def _service(r: Any) -> ServiceRecord:
         quota=QuotaOverride(r.quota_pending_packages, r.quota_storage_bytes,
                             r.quota_gas_per_hour),
         usage=Usage(r.pending_count, r.storage_used, r.gas_window, r.gas_used),
-        root=bytes(r.root), receipt_seq=r.receipt_seq)
+        root=bytes(r.root), receipt_seq=r.receipt_seq, state_items=r.state_items,
+        state_octets=r.state_octets,
+        last_yield=bytes(r.last_yield) if r.last_yield is not None else None)
 
 
 def _delegate(r: Any) -> Delegate:

@@ -67,6 +67,11 @@ services = sa.Table(
     sa.Column("gas_used", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("root", Hash, nullable=False),
     sa.Column("receipt_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # GP a_i and a_o of the service's state (storage and lookup requests), kept exact by
+    # every apply so the threshold balance needs no scan.
+    sa.Column("state_items", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("state_octets", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_yield", Hash, nullable=True),
     sa.Index("ix_jam_services_owner", "owner"),
 )
 
@@ -163,4 +168,26 @@ storage = sa.Table(
     sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("key", sa.LargeBinary, primary_key=True),
     sa.Column("value", sa.LargeBinary, nullable=False),
+)
+
+# GP l: preimage lookup requests (solicit/forget), per service.
+lookup_requests = sa.Table(
+    "jam_lookup_requests", metadata,
+    sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", Hash, primary_key=True),
+    sa.Column("length", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("slots", sa.String(64), nullable=False),  # comma-separated timeslots (0..3)
+)
+
+# Deferred transfers waiting for the destination's next accumulate.
+transfers = sa.Table(
+    "jam_transfers", metadata,
+    sa.Column("id", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.BigInteger, nullable=False),
+    sa.Column("destination", sa.BigInteger, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("memo", sa.LargeBinary, nullable=False),
+    sa.Column("gas", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_jam_transfers_destination", "destination", "id"),
 )

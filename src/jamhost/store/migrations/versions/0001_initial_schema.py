@@ -1,11 +1,12 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-28 02:18:16.833785
+Revises:
+Create Date: 2026-11-28 02:29:19.056950
 """
-import sqlalchemy as sa
 from alembic import op
+import sqlalchemy as sa
+
 
 revision = '0001'
 down_revision = None
@@ -41,6 +42,13 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name')
+    )
+    op.create_table('jam_lookup_requests',
+    sa.Column('service_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('length', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('slots', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('service_id', 'hash', 'length')
     )
     op.create_table('jam_meta',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -124,6 +132,9 @@ def upgrade() -> None:
     sa.Column('gas_used', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('root', sa.LargeBinary(length=32), nullable=False),
     sa.Column('receipt_seq', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('state_items', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('state_octets', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('last_yield', sa.LargeBinary(length=32), nullable=True),
     sa.PrimaryKeyConstraint('service_id')
     )
     with op.batch_alter_table('jam_services', schema=None) as batch_op:
@@ -135,6 +146,19 @@ def upgrade() -> None:
     sa.Column('value', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('service_id', 'key')
     )
+    op.create_table('jam_transfers',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('source', sa.BigInteger(), nullable=False),
+    sa.Column('destination', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('memo', sa.LargeBinary(), nullable=False),
+    sa.Column('gas', sa.BigInteger(), nullable=False),
+    sa.Column('created_at', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('jam_transfers', schema=None) as batch_op:
+        batch_op.create_index('ix_jam_transfers_destination', ['destination', 'id'], unique=False)
+
     op.create_table('jam_service_delegates',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('service_id', sa.BigInteger(), nullable=False),
@@ -178,6 +202,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_jam_delegates_token')
 
     op.drop_table('jam_service_delegates')
+    with op.batch_alter_table('jam_transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_jam_transfers_destination')
+
+    op.drop_table('jam_transfers')
     op.drop_table('jam_storage')
     with op.batch_alter_table('jam_services', schema=None) as batch_op:
         batch_op.drop_index('ix_jam_services_owner')
@@ -199,6 +227,7 @@ def downgrade() -> None:
 
     op.drop_table('jam_packages')
     op.drop_table('jam_meta')
+    op.drop_table('jam_lookup_requests')
     op.drop_table('jam_counters')
     op.drop_table('jam_blobs')
     op.drop_table('jam_attestations')
