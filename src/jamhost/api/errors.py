@@ -29,6 +29,7 @@ from jamhost.domain.refusals import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from jamhost.observability import REJECTS
 
 log = logging.getLogger("jamhost.api")
 
@@ -54,6 +55,7 @@ def error_response(status: int, code: str, message: str,
 
 def refusal_response(exc: Refusal) -> JSONResponse:
     status = STATUS.get(type(exc), 400)
+    REJECTS.labels(exc.code).inc()
     headers = dict(exc.headers)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
