@@ -1,0 +1,583 @@
+"""The Store port contract: the same tests against MemoryStore, SQLite and PostgreSQL.
+
+Every adapter is built the way the runtime builds it (`open_store(JamSettings(...))`), on a
+fresh file or a fresh PostgreSQL database. Expected values are written out by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from jamhost.config import JamSettings
+from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.store import Store, open_store
+from jamhost.store.migrate import MIGRATIONS
+from jamhost.store.records import (
+    EVERYTHING,
+    ZERO_HASH,
+    Account,
+    Delegate,
+    PackageRecord,
+    Page,
+    QuotaLimits,
+    QuotaOverride,
+    ServiceScope,
+    TokenRecord,
+    Usage,
+)
+from jamhost.store.sql import tables
+from tests.conftest import write_config
+
+NOBODY = ServiceScope()
+ROOMY = QuotaLimits(pending_packages=100, storage_bytes=10_000, gas_per_hour=1_000_000)
+W = 490_000  # a gas window (hour number); the store takes it as given
+
+
+def blake(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "memory":
+        settings = JamSettings(store="memory")
+    elif request.param == "sqlite":
+        settings = JamSettings(store="sqlite", sqlite_path=str(tmp_path / "contract.db"))
+    else:
+        settings = JamSettings(store="postgres", pg_dsn=request.getfixturevalue("fresh_pg"))
+    s = open_store(settings)
+    s.init_counters()
+    request.addfinalizer(s.close)
+    assert s.kind == request.param
+    return s
+
+
+def new_service(store: Store, owner: str = "acct-a", *, code: bytes | None = None,
+                storage_limit: int = 10_000, balance: int = 0) -> int:
+    svc = store.create_service(owner=owner, code=code,
+                               code_hash=blake(code) if code is not None else ZERO_HASH,
+                               balance=balance, min_item_gas=10, min_memo_gas=20,
+                               created_by="op", storage_limit=storage_limit)
+    return svc.service_id
+
+
+def pkg(service_id: int, n: int, refine: int = 300, accumulate: int = 200) -> PackageRecord:
+    body = b"pkg-%d-%d" % (service_id, n)
+    return PackageRecord(id=blake(body), service_id=service_id, status="pending", body=body,
+                         size=len(body), refine_gas=refine, accumulate_gas=accumulate,
+                         created_at=1_000 + n, updated_at=1_000 + n)
+
+
+def blob_rows(store: Store) -> int:
+    """How many copies of blob bytes the adapter keeps (introspection, adapter-specific)."""
+    if store.kind == "memory":
+        return len(store._blobs)  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        return conn.execute(sa.text("SELECT count(*) FROM jam_blobs")).scalar_one()
+
+
+def seed_storage(store: Store, service_id: int, rows: dict[bytes, bytes]) -> None:
+    """Service state is written by accumulate, which is not part of this port yet."""
+    if store.kind == "memory":
+        store._storage.setdefault(service_id, {}).update(rows)  # type: ignore[attr-defined]
+        return
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(tables.storage.insert(), [{"service_id": service_id, "key": k, "value": v}
+                                          for k, v in rows.items()])
+
+
+# -- plumbing and meta -----------------------------------------------------------------------
+
+def test_ping_and_meta_first_value_wins(store: Store) -> None:
+    assert store.ping() is True
+    assert store.get_or_create_meta("token_hmac_key", "first") == "first"
+    assert store.get_or_create_meta("token_hmac_key", "second") == "first"
+    assert store.get_or_create_meta("other", "x") == "x"
+
+
+def test_init_counters_is_idempotent(store: Store) -> None:
+    assert new_service(store) == 65536
+    store.init_counters()
+    assert new_service(store) == 65537
+
+
+# -- accounts and tokens ---------------------------------------------------------------------
+
+def test_accounts(store: Store) -> None:
+    b = Account("acct-b", "bob", 2_000)
+    a = Account("acct-a", "alice", 1_000)
+    assert store.create_account(b) == b
+    assert store.create_account(a) == a
+    assert store.get_account("acct-a") == Account("acct-a", "alice", 1_000)
+    assert store.get_account("acct-zzz") is None
+    assert store.list_accounts() == [a, b]  # by created_at
+    with pytest.raises(Exception):  # noqa: B017 (the adapters raise their own kind)
+        store.create_account(Account("acct-a", "mallory", 3_000))
+    assert store.get_account("acct-a") == a
+    assert store.list_accounts() == [a, b]
+
+
+def test_tokens_by_hash_accessor_list_and_revoke(store: Store) -> None:
+    store.create_account(Account("acct-a", "alice", 1))
+    store.create_account(Account("acct-b", "bob", 2))
+    t1 = TokenRecord("acc1", "acct-a", b"\x01" * 32, "main", ("read", "submit", "manage"), 10)
+    t2 = TokenRecord("acc2", "acct-a", b"\x02" * 32, "ci", ("read",), 20, expires_at=5_000)
+    t3 = TokenRecord("acc3", "acct-b", b"\x03" * 32, "bob", ("submit",), 15)
+    for tok in (t2, t1, t3):
+        assert store.add_token(tok) == tok
+
+    assert store.token_by_hash(b"\x02" * 32) == TokenRecord(
+        "acc2", "acct-a", b"\x02" * 32, "ci", ("read",), 20, 5_000, None)
+    assert store.token_by_hash(b"\x09" * 32) is None
+    assert store.token_by_accessor("acc3") == t3
+    assert store.token_by_accessor("nope") is None
+    assert store.list_tokens("acct-a") == [t1, t2]  # by created_at, only that account
+    assert store.list_tokens("acct-b") == [t3]
+    assert store.list_tokens("acct-none") == []
+
+    assert store.revoke_token("acct-b", "acc1", 777) is False  # not bob's token
+    assert store.token_by_accessor("acc1").revoked_at is None
+    assert store.revoke_token("acct-a", "acc1", 777) is True
+    assert store.revoke_token("acct-a", "acc1", 888) is False  # twice
+    assert store.revoke_token("acct-a", "nope", 888) is False
+    revoked = store.token_by_hash(b"\x01" * 32)
+    assert revoked.revoked_at == 777
+    assert revoked.usable(100) is False
+    assert store.token_by_accessor("acc2").usable(4_999) is True
+    assert store.token_by_accessor("acc2").usable(5_000) is False
+
+
+# -- services --------------------------------------------------------------------------------
+
+def test_service_ids_from_65536_and_fields(store: Store) -> None:
+    first = store.create_service(owner="acct-a", code=None, code_hash=b"\x07" * 32, balance=5,
+                                 min_item_gas=10, min_memo_gas=20, created_by="acct-a",
+                                 storage_limit=100)
+    assert first.service_id == 65536
+    assert (first.owner, first.code_hash, first.balance) == ("acct-a", b"\x07" * 32, 5)
+    assert (first.min_item_gas, first.min_memo_gas, first.created_by) == (10, 20, "acct-a")
+    assert first.quota == QuotaOverride(None, None, None)
+    assert first.usage == Usage(0, 0, 0, 0)
+    assert (first.root, first.receipt_seq) == (ZERO_HASH, 0)
+    assert store.get_service(65536) == first
+    ids = [new_service(store, f"o{i}") for i in range(4)]
+    assert ids == [65537, 65538, 65539, 65540]
+    assert store.get_service(65541) is None
+    assert store.get_service(1) is None
+
+
+def test_service_with_code_charges_storage_and_refusal_leaves_nothing(store: Store) -> None:
+    code = b"\x00code" * 10  # 50 bytes
+    sid = new_service(store, code=code, storage_limit=50)
+    svc = store.get_service(sid)
+    assert svc.code_hash == blake(code)
+    assert svc.usage.storage_bytes == 50
+    assert store.service_preimage(sid, blake(code)) == code
+
+    big = b"\x01" * 51
+    with pytest.raises(StorageQuotaExceeded):
+        new_service(store, code=big, storage_limit=50)
+    # Nothing of the refused service remains, not even its id.
+    assert store.list_services(EVERYTHING).items == [svc]
+    assert store.find_preimage(blake(big), EVERYTHING) is None
+    assert store.read_blob(blake(big)) is None
+    assert new_service(store) == sid + 1
+
+
+def test_list_services_scope_owner_and_cursor(store: Store) -> None:
+    owners = ["a", "b", "a", "c", "a"]
+    ids = [new_service(store, o) for o in owners]
+    assert ids == [65536, 65537, 65538, 65539, 65540]
+
+    def listed(scope: ServiceScope, **kw: object) -> tuple[list[int], object]:
+        page = store.list_services(scope, **kw)  # type: ignore[arg-type]
+        return [s.service_id for s in page.items], page.next_cursor
+
+    assert listed(EVERYTHING) == (ids, None)
+    assert listed(NOBODY) == ([], None)
+    assert listed(ServiceScope(frozenset({65537, 65539, 99999}))) == ([65537, 65539], None)
+    assert listed(EVERYTHING, owner="a") == ([65536, 65538, 65540], None)
+    assert listed(ServiceScope(frozenset({65536, 65537})), owner="a") == ([65536], None)
+    assert listed(EVERYTHING, owner="nobody") == ([], None)
+    assert listed(EVERYTHING, limit=2) == ([65536, 65537], 65537)
+    assert listed(EVERYTHING, limit=2, cursor=65537) == ([65538, 65539], 65539)
+    assert listed(EVERYTHING, limit=2, cursor=65539) == ([65540], None)
+    assert listed(EVERYTHING, limit=5) == (ids, None)
+    assert listed(EVERYTHING, owner="a", limit=1, cursor=65536) == ([65538], 65538)
+    assert store.owned_service_ids("a") == {65536, 65538, 65540}
+    assert store.owned_service_ids("nobody") == set()
+
+
+def test_set_code_credit_set_quota(store: Store) -> None:
+    sid = new_service(store, balance=100)
+    code = b"new code"
+    svc = store.set_code(sid, code, blake(code), storage_limit=100)
+    assert svc.code_hash == blake(code)
+    assert svc.usage.storage_bytes == 8
+    assert store.service_preimage(sid, blake(code)) == code
+    assert store.find_preimage(blake(code), ServiceScope(frozenset({sid}))).service_id == sid
+    # The same code again is not charged again.
+    assert store.set_code(sid, code, blake(code), storage_limit=100).usage.storage_bytes == 8
+    with pytest.raises(StorageQuotaExceeded):
+        store.set_code(sid, b"x" * 93, blake(b"x" * 93), storage_limit=100)
+    after = store.get_service(sid)
+    assert (after.code_hash, after.usage.storage_bytes) == (blake(code), 8)
+
+    assert store.credit(sid, 23).balance == 123
+    assert store.credit(sid, 2**40).balance == 123 + 2**40
+    assert store.get_service(sid).balance == 123 + 2**40
+
+    q = store.set_quota(sid, QuotaOverride(pending_packages=7, gas_per_hour=9_000))
+    assert q.quota == QuotaOverride(7, None, 9_000)
+    assert store.get_service(sid).quota.resolve(ROOMY) == QuotaLimits(7, 10_000, 9_000)
+    assert store.set_quota(sid, QuotaOverride()).quota == QuotaOverride(None, None, None)
+    assert store.get_service(sid).quota == QuotaOverride()
+
+
+# -- delegates -------------------------------------------------------------------------------
+
+def test_delegates_add_idempotent_list_remove(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    h1, h2 = b"\x11" * 32, b"\x22" * 32
+    d1 = store.add_delegate(s1, h1, "reader", "acct-a")
+    assert (d1.service_id, d1.token_hash, d1.role, d1.created_by) == (s1, h1, "reader", "acct-a")
+    d2 = store.add_delegate(s1, h2, "submitter", "op")
+    d3 = store.add_delegate(s2, h1, "submitter", "op")
+    assert len({d1.id, d2.id, d3.id}) == 3
+
+    # Again for the same (service, token): the same row, with the new role.
+    again = store.add_delegate(s1, h1, "submitter", "someone-else")
+    assert again == Delegate(d1.id, s1, h1, "submitter", d1.created_at, "acct-a")
+    assert store.list_delegates(s1) == [again, d2]
+    assert store.list_delegates(s2) == [d3]
+    assert store.list_delegates(99_999) == []
+    assert store.delegations(h1) == {s1: "submitter", s2: "submitter"}
+    assert store.delegations(h2) == {s1: "submitter"}
+    assert store.delegations(b"\x33" * 32) == {}
+
+    assert store.remove_delegate(s2, d1.id) is False  # d1 belongs to s1
+    assert store.remove_delegate(s1, d1.id) is True
+    assert store.remove_delegate(s1, d1.id) is False
+    assert store.list_delegates(s1) == [d2]
+    assert store.delegations(h1) == {s2: "submitter"}
+
+
+# -- preimages -------------------------------------------------------------------------------
+
+def test_preimage_put_once_per_hash_and_service(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    data = b"hello preimage"  # 14 bytes
+    h = blake(data)
+    meta, created = store.put_preimage(h, data, "text/plain", s1, 1_000)
+    assert created is True
+    assert (meta.hash, meta.size, meta.media_type, meta.service_id) == (h, 14, "text/plain", s1)
+    again, created = store.put_preimage(h, data, "application/other", s1, 1_000)
+    assert (again, created) == (meta, False)  # first metadata kept
+    assert store.get_service(s1).usage.storage_bytes == 14  # charged once
+
+    other, created = store.put_preimage(h, data, "text/plain", s2, 1_000)
+    assert created is True and other.service_id == s2
+    assert store.get_service(s2).usage.storage_bytes == 14
+    assert store.get_service(s1).usage.storage_bytes == 14
+    assert blob_rows(store) == 1  # the bytes are kept once
+    assert store.read_blob(h) == data
+
+    # Without a limit nothing is charged (operator uploads, unscoped).
+    unscoped, created = store.put_preimage(h, data, "text/plain", None, None)
+    assert created is True and unscoped.service_id is None
+    assert store.put_preimage(h, data, "text/plain", None, None) == (unscoped, False)
+    assert blob_rows(store) == 1
+
+
+def test_preimage_storage_quota_refusal_leaves_nothing(store: Store) -> None:
+    sid = new_service(store)
+    a, b, c = b"a" * 40, b"b" * 60, b"c" * 1
+    assert store.put_preimage(blake(a), a, "x/y", sid, 100)[1] is True
+    assert store.put_preimage(blake(b), b, "x/y", sid, 100)[1] is True  # exactly 100
+    with pytest.raises(StorageQuotaExceeded):
+        store.put_preimage(blake(c), c, "x/y", sid, 100)
+    assert store.get_service(sid).usage.storage_bytes == 100
+    assert store.find_preimage(blake(c), EVERYTHING) is None
+    assert store.service_preimage(sid, blake(c)) is None
+    assert store.read_blob(blake(c)) is None
+    assert blob_rows(store) == 2
+    # A refused upload of a blob that exists elsewhere adds no row for this service.
+    other = new_service(store)
+    d = b"d" * 30
+    store.put_preimage(blake(d), d, "x/y", other, 100)
+    with pytest.raises(StorageQuotaExceeded):
+        store.put_preimage(blake(d), d, "x/y", sid, 100)
+    assert store.find_preimage(blake(d), ServiceScope(frozenset({sid}))) is None
+    assert store.service_preimage(sid, blake(d)) is None
+    assert store.get_service(sid).usage.storage_bytes == 100
+
+
+def test_find_preimage_scope_and_service_preimage(store: Store) -> None:
+    s1, s2, s3 = new_service(store), new_service(store), new_service(store)
+    mine, shared, public = b"mine", b"shared", b"public"
+    store.put_preimage(blake(mine), mine, "m/1", s1, 1_000)
+    store.put_preimage(blake(shared), shared, "m/2", s1, 1_000)
+    store.put_preimage(blake(shared), shared, "m/3", s2, 1_000)
+    store.put_preimage(blake(public), public, "m/4", None, None)
+    only1, only2, only3 = (ServiceScope(frozenset({s})) for s in (s1, s2, s3))
+
+    def found(h: bytes, scope: ServiceScope) -> tuple[int | None, str] | None:
+        m = store.find_preimage(h, scope)
+        return None if m is None else (m.service_id, m.media_type)
+
+    assert found(blake(mine), only1) == (s1, "m/1")
+    assert found(blake(mine), only2) is None
+    assert found(blake(mine), NOBODY) is None
+    assert found(blake(mine), EVERYTHING) == (s1, "m/1")
+    assert found(blake(shared), only1) == (s1, "m/2")
+    assert found(blake(shared), only2) == (s2, "m/3")
+    assert found(blake(shared), only3) is None
+    assert found(blake(shared), EVERYTHING) == (s2, "m/3")  # the highest service id
+    # Unscoped (operator) preimages are visible through any scope, even an empty one.
+    assert found(blake(public), NOBODY) == (None, "m/4")
+    assert found(blake(public), only3) == (None, "m/4")
+    assert found(blake(b"missing"), EVERYTHING) is None
+
+    assert store.service_preimage(s1, blake(mine)) == mine
+    assert store.service_preimage(s2, blake(mine)) is None
+    assert store.service_preimage(s2, blake(shared)) == shared
+    assert store.service_preimage(s1, blake(public)) is None  # only its own rows
+    assert store.read_blob(blake(public)) == public
+
+
+# -- packages --------------------------------------------------------------------------------
+
+def test_submit_idempotent_and_charges(store: Store) -> None:
+    sid = new_service(store)
+    p = pkg(sid, 1)
+    rec, created = store.submit_package(p, ROOMY, 10, W)
+    assert created is True
+    assert (rec.id, rec.service_id, rec.status, rec.body) == (p.id, sid, "pending", p.body)
+    assert (rec.size, rec.refine_gas, rec.accumulate_gas) == (len(p.body), 300, 200)
+    assert (rec.created_at, rec.updated_at, rec.attempts) == (1_001, 1_001, 0)
+    assert rec.seq >= 1
+    assert store.get_service(sid).usage == Usage(1, 0, W, 500)
+
+    again, created = store.submit_package(p, ROOMY, 10, W)
+    assert created is False and again == rec
+    assert store.get_service(sid).usage == Usage(1, 0, W, 500)
+    # Idempotent even when the caps are now reached.
+    assert store.submit_package(p, QuotaLimits(0, 0, 0), 0, W) == (rec, False)
+
+
+def test_per_service_pending_quota(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    limits = QuotaLimits(pending_packages=2, storage_bytes=0, gas_per_hour=10_000)
+    assert store.submit_package(pkg(s1, 1), limits, 100, W)[1] is True
+    assert store.submit_package(pkg(s1, 2), limits, 100, W)[1] is True
+    with pytest.raises(PendingLimit):
+        store.submit_package(pkg(s1, 3), limits, 100, W)
+    assert store.get_package(pkg(s1, 3).id, EVERYTHING) is None
+    assert store.get_service(s1).usage == Usage(2, 0, W, 1_000)
+    # Another service has its own quota.
+    assert store.submit_package(pkg(s2, 1), limits, 100, W)[1] is True
+    assert [p.id for p in store.list_packages(EVERYTHING, service_id=s1).items] == [
+        pkg(s1, 2).id, pkg(s1, 1).id]
+
+
+def test_global_pending_cap(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    assert store.submit_package(pkg(s1, 1), ROOMY, 3, W)[1] is True
+    assert store.submit_package(pkg(s1, 2), ROOMY, 3, W)[1] is True
+    assert store.submit_package(pkg(s2, 1), ROOMY, 3, W)[1] is True
+    with pytest.raises(PendingLimit):
+        store.submit_package(pkg(s2, 2), ROOMY, 3, W)
+    with pytest.raises(PendingLimit):
+        store.submit_package(pkg(s1, 3), ROOMY, 3, W)
+    assert store.get_service(s2).usage == Usage(1, 0, W, 500)
+    assert store.get_service(s1).usage == Usage(2, 0, W, 1_000)
+    assert len(store.list_packages(EVERYTHING).items) == 3
+    # A higher cap lets the next one in: the refusals did not count.
+    assert store.submit_package(pkg(s2, 2), ROOMY, 4, W)[1] is True
+    with pytest.raises(PendingLimit):
+        store.submit_package(pkg(s2, 3), ROOMY, 4, W)
+
+
+def test_gas_per_hour_window(store: Store) -> None:
+    sid = new_service(store)
+    limits = QuotaLimits(pending_packages=100, storage_bytes=0, gas_per_hour=1_000)
+    assert store.submit_package(pkg(sid, 1), limits, 3, W)[1] is True
+    assert store.submit_package(pkg(sid, 2), limits, 3, W)[1] is True  # exactly 1000
+    with pytest.raises(GasQuotaExceeded):
+        store.submit_package(pkg(sid, 3, refine=1, accumulate=0), limits, 3, W)
+    # The refusal consumed nothing: no package, no pending slot, no gas, no global slot.
+    assert store.get_package(pkg(sid, 3, 1, 0).id, EVERYTHING) is None
+    assert store.get_service(sid).usage == Usage(2, 0, W, 1_000)
+    # A new window starts from zero; the global cap of 3 still has one slot left.
+    rec, created = store.submit_package(pkg(sid, 4, refine=600, accumulate=100), limits, 3, W + 1)
+    assert created is True
+    assert store.get_service(sid).usage == Usage(3, 0, W + 1, 700)
+    with pytest.raises(PendingLimit):
+        store.submit_package(pkg(sid, 5, refine=1, accumulate=0), limits, 3, W + 1)
+    with pytest.raises(GasQuotaExceeded):
+        store.submit_package(pkg(sid, 6, refine=301, accumulate=0), limits, 4, W + 1)
+    assert store.get_service(sid).usage == Usage(3, 0, W + 1, 700)
+    assert store.submit_package(pkg(sid, 7, refine=300, accumulate=0), limits, 4, W + 1)[1]
+    assert store.get_service(sid).usage == Usage(4, 0, W + 1, 1_000)
+
+
+def test_get_package_scope(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    rec, _ = store.submit_package(pkg(s1, 1), ROOMY, 10, W)
+    assert store.get_package(rec.id, EVERYTHING) == rec
+    assert store.get_package(rec.id, ServiceScope(frozenset({s1, s2}))) == rec
+    assert store.get_package(rec.id, ServiceScope(frozenset({s2}))) is None
+    assert store.get_package(rec.id, NOBODY) is None
+    assert store.get_package(blake(b"missing"), EVERYTHING) is None
+
+
+def test_list_packages_filters_cursor_newest_first_no_body(store: Store) -> None:
+    s1, s2, s3 = new_service(store), new_service(store), new_service(store)
+    order = [(s1, 1), (s2, 1), (s1, 2), (s3, 1), (s1, 3), (s2, 2)]
+    recs = [store.submit_package(pkg(s, n), ROOMY, 100, W)[0] for s, n in order]
+    seqs = [r.seq for r in recs]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 6
+
+    def listed(scope: ServiceScope, **kw: object) -> tuple[list[tuple[int, int]], object]:
+        page = store.list_packages(scope, **kw)  # type: ignore[arg-type]
+        assert all(p.body == b"" for p in page.items)
+        assert all(p.status == "pending" and p.size == 11 for p in page.items)
+        names = [order[seqs.index(p.seq)] for p in page.items]
+        return names, page.next_cursor
+
+    everything = [(s2, 2), (s1, 3), (s3, 1), (s1, 2), (s2, 1), (s1, 1)]
+    assert listed(EVERYTHING) == (everything, None)
+    assert listed(NOBODY) == ([], None)
+    assert listed(ServiceScope(frozenset({s1, s3}))) == (
+        [(s1, 3), (s3, 1), (s1, 2), (s1, 1)], None)
+    assert listed(EVERYTHING, service_id=s2) == ([(s2, 2), (s2, 1)], None)
+    # A service filter never widens the scope.
+    assert listed(ServiceScope(frozenset({s1})), service_id=s2) == ([], None)
+    assert listed(EVERYTHING, status="pending", service_id=s3) == ([(s3, 1)], None)
+    assert listed(EVERYTHING, status="applied") == ([], None)
+
+    page1 = listed(EVERYTHING, limit=4)
+    assert page1 == (everything[:4], seqs[order.index((s1, 2))])
+    assert listed(EVERYTHING, limit=4, cursor=page1[1]) == (everything[4:], None)
+    assert listed(EVERYTHING, limit=6) == (everything, None)
+    p1 = listed(EVERYTHING, service_id=s1, limit=2)
+    assert p1 == ([(s1, 3), (s1, 2)], seqs[order.index((s1, 2))])
+    assert listed(EVERYTHING, service_id=s1, limit=2, cursor=p1[1]) == ([(s1, 1)], None)
+    # The body is still there for a direct read.
+    assert store.get_package(recs[0].id, EVERYTHING).body == b"pkg-%d-1" % s1
+
+
+# -- reports, receipts, state ----------------------------------------------------------------
+
+def test_reports_and_receipts_empty(store: Store) -> None:
+    sid = new_service(store)
+    rec, _ = store.submit_package(pkg(sid, 1), ROOMY, 10, W)
+    assert store.get_report(rec.id, EVERYTHING) is None
+    assert store.list_reports(EVERYTHING) == Page([], None)
+    assert store.list_reports(EVERYTHING, service_id=sid) == Page([], None)
+    assert store.attestations(rec.id) == []
+    assert store.list_receipts(EVERYTHING) == Page([], None)
+    assert store.list_receipts(ServiceScope(frozenset({sid})), service_id=sid) == Page([], None)
+    assert store.find_receipts(rec.id, EVERYTHING) == []
+
+
+def test_storage_get_and_list_prefix_cursor(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    seed_storage(store, s1, {b"\x01": b"v0", b"\x01a": b"v1", b"\x01b": b"v2",
+                             b"\x01\xff": b"v3", b"\x02": b"v4", b"\xff\xff": b"v5",
+                             b"\x00\x01": b"v6"})
+    seed_storage(store, s2, {b"\x01c": b"other"})
+    assert store.storage_get(s1, b"\x01a") == b"v1"
+    assert store.storage_get(s2, b"\x01a") is None
+    assert store.storage_get(s1, b"\x01c") is None
+
+    def keys(sid: int, **kw: object) -> tuple[list[bytes], object]:
+        page = store.storage_list(sid, **kw)  # type: ignore[arg-type]
+        return [k for k, _ in page.items], page.next_cursor
+
+    assert keys(s1) == ([b"\x00\x01", b"\x01", b"\x01a", b"\x01b", b"\x01\xff", b"\x02",
+                         b"\xff\xff"], None)
+    assert keys(s1, prefix=b"\x01") == ([b"\x01", b"\x01a", b"\x01b", b"\x01\xff"], None)
+    assert keys(s1, prefix=b"\x01", limit=2) == ([b"\x01", b"\x01a"], b"\x01a")
+    assert keys(s1, prefix=b"\x01", limit=2, cursor=b"\x01a") == ([b"\x01b", b"\x01\xff"], None)
+    assert keys(s1, prefix=b"\xff") == ([b"\xff\xff"], None)
+    assert keys(s1, prefix=b"\x01\xff") == ([b"\x01\xff"], None)
+    assert keys(s1, prefix=b"\x03") == ([], None)
+    assert keys(s2, prefix=b"\x01") == ([b"\x01c"], None)
+    page = store.storage_list(s1, prefix=b"\x01a")
+    assert page == Page([(b"\x01a", b"v1")], None)
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+def _head_revision() -> str:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def _migrate(config: Path) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-m", "jamhost.cli.main", "migrate",
+                          "--config", str(config)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_migrate_creates_schema_idempotently(kind: str, tmp_path: Path,
+                                             request: pytest.FixtureRequest) -> None:
+    if kind == "sqlite":
+        db = tmp_path / "sub" / "m.db"
+        keys: dict[str, object] = {"store": "sqlite", "sqlite_path": str(db)}
+        url = f"sqlite:///{db}"
+    else:
+        dsn = request.getfixturevalue("fresh_pg")
+        keys = {"store": "postgres", "pg_dsn": dsn}
+        url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    config = write_config(tmp_path / "m.toml", **keys)
+    head = _head_revision()
+    assert _migrate(config) == {"store": kind, "revision": head}
+
+    engine = sa.create_engine(url)
+    try:
+        names = set(sa.inspect(engine).get_table_names())
+        expected = {"jam_meta", "jam_counters", "jam_accounts", "jam_tokens", "jam_services",
+                    "jam_service_delegates", "jam_blobs", "jam_preimages", "jam_packages",
+                    "jam_reports", "jam_attestations", "jam_receipts", "jam_storage",
+                    "alembic_version"}
+        assert expected <= names
+        # The migrated schema is exactly the one tables.py declares.
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, tables.metadata) == []
+        # Indexes the listings rely on exist.
+        ix = {i["name"] for i in sa.inspect(engine).get_indexes("jam_packages")}
+        assert {"ix_jam_packages_service_seq", "ix_jam_packages_status_seq"} <= ix
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO jam_accounts (id, name, created_at) "
+                                 "VALUES ('kept', 'k', 1)"))
+    finally:
+        engine.dispose()
+
+    assert _migrate(config) == {"store": kind, "revision": head}  # again: a no-op
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
+                (head,)]
+            assert conn.execute(sa.text("SELECT id FROM jam_accounts")).all() == [("kept",)]
+    finally:
+        engine.dispose()
