@@ -39,11 +39,13 @@ PACKAGE_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def _id(text: str, what: str) -> bytes:
+def _id(text: str, missing: str) -> bytes:
+    """A malformed id names nothing: answer exactly what a missing object gets (`missing` is
+    the use case's message for it)."""
     try:
         return parse_hash(text)
     except BadRequest:
-        raise NotFound(f"no such {what}") from None
+        raise NotFound(missing) from None
 
 
 def _view(p: PackageRecord) -> dict[str, Any]:
@@ -87,13 +89,14 @@ def list_packages(service_id: str | None = None, status: str | None = None,
 @router.get("/jam/packages/{package_id}")
 def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
-    return _view(packages.get_package(rt, who, _id(package_id, "package")))
+    return _view(packages.get_package(rt, who, _id(package_id, "no such package")))
 
 
 @router.get("/jam/packages/{package_id}/report")
 def get_report(package_id: str, rt: Runtime = Depends(runtime),
                who: Principal = Depends(principal)) -> dict[str, Any]:
-    report, attestations, receipt = packages.get_report(rt, who, _id(package_id, "report"))
+    report, attestations, receipt = packages.get_report(
+        rt, who, _id(package_id, "no report for that package"))
     return {"package_id": views.hx(report.package_id), "service_id": report.service_id,
             "report": WorkReport.decode(report.body).to_json(),
             "report_hash": views.hx(report.report_hash),
@@ -127,7 +130,7 @@ def list_receipts(service_id: str | None = None, cursor: str | None = None,
 @router.get("/jam/receipts/{hash}", tags=["receipts"])
 def get_receipt(hash: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
-    found = packages.get_receipts(rt, who, _id(hash, "receipt"))
+    found = packages.get_receipts(rt, who, _id(hash, "no such receipt"))
     return {**views.receipt(found[0]), "items": [views.receipt(r) for r in found]}
 
 
