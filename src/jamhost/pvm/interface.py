@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from jamhost.pvm.memory import Memory
@@ -27,7 +27,7 @@ from jamhost.pvm.memory import Memory
 REGISTER_COUNT = 13
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """ε of GP eq. A.1, named as in the w3f PVM test vectors."""
 
     HALT = "halt"

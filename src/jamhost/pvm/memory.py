@@ -50,18 +50,18 @@ class MemoryPanic(MemoryAccessError):
 
 
 def _raise_for(table: dict[int, bytearray], address: int, length: int) -> None:
-    """Raise the GP §A.4 exception for an access of `length` octets at `address`, if any."""
-    bad = [
-        x
-        for x in ((address + i) & M32 for i in range(length))
-        if (x >> PAGE_SHIFT) not in table or x < LOW_LIMIT
-    ]
-    if not bad:
-        return
-    lowest = min(bad)
-    if lowest < LOW_LIMIT:
-        raise MemoryPanic(lowest)
-    raise PageFault(lowest & ~(PAGE_SIZE - 1))
+    """Raise the GP §A.4 exception for an access of `length` octets at `address`, if any.
+
+    GP takes the minimum of the inaccessible *indices* (address + i, before reduction mod
+    2^32) and reduces that: for an access wrapping past 2^32 the page at the top counts, not
+    the low page the wrapped octets land in. That is the first inaccessible octet in order.
+    """
+    for i in range(length):
+        x = (address + i) & M32
+        if (x >> PAGE_SHIFT) not in table or x < LOW_LIMIT:
+            if x < LOW_LIMIT:
+                raise MemoryPanic(x)
+            raise PageFault(x & ~(PAGE_SIZE - 1))
 
 
 def read_bytes(rp: dict[int, bytearray], address: int, length: int) -> bytes:
