@@ -30,10 +30,38 @@ RO_BASE, RO_LEN = 0x30000, 0x1000
 PAGES = [(RW_BASE, RW_LEN, True), (RO_BASE, RO_LEN, False)]
 
 INTERESTING = [
-    0, 1, 2, 4, 6, 8, 16, 31, 32, 63, 64, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000,
-    RW_BASE, RW_BASE + 8, RW_BASE + 0xFFC, RW_BASE + 0x1000, RW_BASE + RW_LEN - 4,
-    RW_BASE + RW_LEN - 1, RW_BASE - 1, RO_BASE, RO_BASE + 0x10, RO_BASE + RO_LEN - 2,
-    0x7FFFFFFF, -0x80000000, -1, -2, -0x10000, -65536,
+    0,
+    1,
+    2,
+    4,
+    6,
+    8,
+    16,
+    31,
+    32,
+    63,
+    64,
+    0x7F,
+    0x80,
+    0xFF,
+    0xFFFF,
+    0x10000,
+    RW_BASE,
+    RW_BASE + 8,
+    RW_BASE + 0xFFC,
+    RW_BASE + 0x1000,
+    RW_BASE + RW_LEN - 4,
+    RW_BASE + RW_LEN - 1,
+    RW_BASE - 1,
+    RO_BASE,
+    RO_BASE + 0x10,
+    RO_BASE + RO_LEN - 2,
+    0x7FFFFFFF,
+    -0x80000000,
+    -1,
+    -2,
+    -0x10000,
+    -65536,
 ]
 OPCODE_NAMES = sorted(name for op, name in NAMES.items() if name != "sbrk")
 U64 = (1 << 64) - 1
@@ -93,8 +121,9 @@ def case(draw: st.DrawFn) -> dict[str, Any]:
                 target = valid[ins["target"] % len(valid)]
             else:
                 target = labels[ins["target"] % len(body)]
-        asm.op(ins["name"], a=ins["a"], b=ins["b"], d=ins["d"], x=ins["x"], y=ins["y"],
-               target=target)
+        asm.op(
+            ins["name"], a=ins["a"], b=ins["b"], d=ins["d"], x=ins["x"], y=ins["y"], target=target
+        )
     if draw(st.integers(0, 9)) < 7:
         # Loop back to pc 0 (always a block start): runs continue until gas runs out.
         asm.op("jump", target=0)
@@ -116,21 +145,26 @@ def run_jamhost(c: dict[str, Any], mode: str) -> dict[str, Any]:
         mem.map(address, length, writable)
     for address, data in c["memory"]:
         mem.load(address, data)
-    vm = Interpreter.from_blob(c["blob"], pc=c["pc"], gas=c["gas"], registers=c["regs"],
-                               memory=mem, mode=mode)
+    vm = Interpreter.from_blob(
+        c["blob"], pc=c["pc"], gas=c["gas"], registers=c["regs"], memory=mem, mode=mode
+    )
     ex = vm.run()
     flat = {
-        address + i: byte
-        for address, data in mem.nonzero_chunks()
-        for i, byte in enumerate(data)
+        address + i: byte for address, data in mem.nonzero_chunks() for i, byte in enumerate(data)
     }
     exit_arg = 0
     if ex.status is Status.PAGE_FAULT:
         exit_arg = ex.address
     elif ex.status is Status.HOST:
         exit_arg = (ex.host_id or 0) & 0xFFFFFFFF
-    return {"status": ex.status.value, "pc": ex.pc, "gas": vm.gas, "regs": vm.get_registers(),
-            "memory": flat, "exit": exit_arg}
+    return {
+        "status": ex.status.value,
+        "pc": ex.pc,
+        "gas": vm.gas,
+        "regs": vm.get_registers(),
+        "memory": flat,
+        "exit": exit_arg,
+    }
 
 
 def normalise_reference(out: dict[str, Any]) -> dict[str, Any]:
@@ -166,8 +200,9 @@ def reconcile_read_only_store(ours: dict[str, Any], reference: dict[str, Any]) -
 @given(c=case())
 def test_random_programs_agree_with_anan_as(anan: Any, c: dict[str, Any]) -> None:
     reference = normalise_reference(
-        anan.run(c["blob"], regs=c["regs"], pc=c["pc"], gas=c["gas"], pages=PAGES,
-                 memory=c["memory"])
+        anan.run(
+            c["blob"], regs=c["regs"], pc=c["pc"], gas=c["gas"], pages=PAGES, memory=c["memory"]
+        )
     )
     for mode in ("fast", "step"):
         ours = reconcile_read_only_store(run_jamhost(c, mode), reference)
@@ -183,13 +218,32 @@ def test_reference_is_live(anan: Any) -> None:
     asm.op("trap")
     out = anan.run(asm.blob(), regs=[0] * 13, pc=0, gas=100, pages=PAGES, memory=[])
     assert out["status"] == "host" and out["exit"] == 7 and out["gas"] == 97
-    assert out["memory"] == {RW_BASE + 4: 0x78, RW_BASE + 5: 0x56, RW_BASE + 6: 0x34,
-                             RW_BASE + 7: 0x12}
+    assert out["memory"] == {
+        RW_BASE + 4: 0x78,
+        RW_BASE + 5: 0x56,
+        RW_BASE + 6: 0x34,
+        RW_BASE + 7: 0x12,
+    }
 
 
 SWEEP_VALUES = [
-    0, 1, 2, 31, 32, 63, 64, 0x7F, 0x80, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
-    1 << 63, (1 << 63) - 1, U64, U64 - 1, 0x123456789ABCDEF0,
+    0,
+    1,
+    2,
+    31,
+    32,
+    63,
+    64,
+    0x7F,
+    0x80,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+    1 << 63,
+    (1 << 63) - 1,
+    U64,
+    U64 - 1,
+    0x123456789ABCDEF0,
 ]
 SWEEP_IMMS = [0, 1, 2, 31, 32, 33, 63, 64, 0x7F, 0x80, 0x7FFFFFFF, -0x80000000, -1, -2, -33]
 SWEEP_OPS = sorted(

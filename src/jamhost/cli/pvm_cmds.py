@@ -23,9 +23,7 @@ ConfigOpt = Annotated[
 ]
 ModeOpt = Annotated[
     str,
-    typer.Option(
-        "--mode", help="fast (compiled basic blocks) or step (one instruction at a time)"
-    ),
+    typer.Option("--mode", help="fast (compiled basic blocks) or step (one instruction at a time)"),
 ]
 TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead of JSON")]
 

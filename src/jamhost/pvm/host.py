@@ -93,9 +93,7 @@ def invoke(
         code, regs, mem = initialise(program, args)
     except StandardProgramError:
         return InvocationResult(Status.PANIC, 0, gas, None, pc)
-    vm = (engine or _default_engine()).instantiate(
-        code, pc=pc, gas=gas, registers=regs, memory=mem
-    )
+    vm = (engine or _default_engine()).instantiate(code, pc=pc, gas=gas, registers=regs, memory=mem)
     exit_, calls = run_with_host(vm, handler)
     remaining = max(vm.gas, 0)
     output: bytes | None = None

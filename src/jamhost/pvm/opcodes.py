@@ -190,9 +190,7 @@ ARG_KIND: dict[int, ArgKind] = {op: kind for kind, ops in _TABLE.items() for op 
 NAMES: dict[int, str] = {op: name for ops in _TABLE.values() for op, name in ops.items()}
 OPCODES: dict[str, int] = {name: op for op, name in NAMES.items()}
 
-TERMINATORS: frozenset[int] = frozenset(
-    [0, 1, 40, 50, 80, 180, *range(81, 91), *range(170, 176)]
-)
+TERMINATORS: frozenset[int] = frozenset([0, 1, 40, 50, 80, 180, *range(81, 91), *range(170, 176)])
 """T (GP §A.3): trap, fallthrough, jumps, load-and-jumps and branches."""
 
 MEMORY_OPS: frozenset[int] = frozenset(

@@ -49,8 +49,7 @@ def run_vector(vector: Mapping[str, Any], mode: str = "fast") -> dict[str, Any]:
         "gas": vm.gas,
         "regs": vm.get_registers(),
         "memory": [
-            {"address": addr, "contents": list(data)}
-            for addr, data in vm.memory.nonzero_chunks()
+            {"address": addr, "contents": list(data)} for addr, data in vm.memory.nonzero_chunks()
         ],
         "page_fault_address": exit_.address if exit_.status is Status.PAGE_FAULT else None,
     }
