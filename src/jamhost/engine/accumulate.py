@@ -1,0 +1,455 @@
+"""Accumulate: Ψ_A for one service (GP 0.7.2 §B.5, eq. accinvocation), entry pc 5.
+
+The invocation runs on a copy-on-write view of the caller's `AccountState`, in two
+dimensions as the GP has it: x, changed by every host call, and y, the state last
+checkpointed (Ω_C) or the initial one. A regular halt keeps x; panic and out-of-gas keep y
+(the collapse C). The caller persists the returned post-state (or just the recorded changes).
+
+A service reads and writes only its own account. Reading another service (read, lookup, info,
+and the destination of transfer/provide) goes through `other_account`, which jamhost makes
+return None when authorization is enabled: the call then answers NONE (or WHO) exactly as for
+a service that does not exist.
+
+Host calls: gas 0, fetch 1, lookup 2, read 3, write 4, info 5, checkpoint 17, upgrade 19,
+transfer 20, query 22, solicit 23, forget 24, yield 25, provide 26 (GP 0.7.2 §B.6, §B.8), and
+log 100 (JIP-1). All cost 10 gas except transfer (10 + its gas argument when it succeeds) and
+log (0). The privileged and service-creating calls (bless, assign, designate, new, eject)
+answer WHAT: no jamhost service holds privileges or creates services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from jamhost.domain.codec import encode_fixed, encode_natural
+from jamhost.domain.hashing import blake2b_256
+from jamhost.engine.account import (
+    AccountState,
+    RequestKey,
+    request_octets,
+    storage_item_octets,
+    threshold_balance,
+)
+from jamhost.engine.constants import (
+    ACCUMULATE_PC,
+    CASH,
+    FULL,
+    HUH,
+    LOW,
+    NONE,
+    OK,
+    SELF,
+    WHO,
+    HostCall,
+    ProtocolConstants,
+)
+from jamhost.engine.fetch import FetchSource
+from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
+from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_inputs
+from jamhost.engine.overlay import Overlay
+from jamhost.pvm.host import invoke_service_code
+from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+
+OtherAccount = Callable[[int], "AccountState | None"]
+
+__all__ = [
+    "AccumulateOutcome",
+    "accumulate",
+    "accumulate_arguments",
+    "accumulate_gas",
+    "info_blob",
+    "integrate_provision",
+]
+
+
+@dataclass(slots=True)
+class AccumulateOutcome:
+    """The result of Ψ_A for one service (GP 0.7.2 eq. acconeout, plus jamhost extras)."""
+
+    account: AccountState
+    """The post-state δ'[s]: overlays on the caller's mappings (read through to them)."""
+    transfers: list[DeferredTransfer]
+    """t: outgoing deferred transfers, in the order made; queue them for their receivers."""
+    yield_hash: bytes | None
+    """y: the accumulation output (yield, or a 32-octet halt output)."""
+    gas_used: int
+    """u."""
+    provided: list[tuple[int, bytes]]
+    """p: (service, blob) preimages provided; integrate with `integrate_provision`."""
+    logs: list[str] = field(default_factory=list)
+    status: Status | None = None
+    """How the PVM stopped; None when there was no code to run."""
+    storage_changes: dict[bytes, bytes | None] = field(default_factory=dict)
+    """key -> new value, or None for a deleted key: what to persist in storage."""
+    preimage_changes: dict[bytes, bytes | None] = field(default_factory=dict)
+    request_changes: dict[RequestKey, tuple[int, ...] | None] = field(default_factory=dict)
+
+
+def accumulate_arguments(timeslot: int, service_id: int, count: int) -> bytes:
+    """a = E(t, s, |i|) (GP 0.7.2 eq. accinvocation)."""
+    out = bytearray()
+    for value in (timeslot, service_id, count):
+        encode_natural(out, value)
+    return bytes(out)
+
+
+def info_blob(account: AccountState) -> bytes:
+    """v of Ω_I: E(a_c, E_8(a_b, a_t, a_g, a_m, a_o), E_4(a_i), E_8(a_f), E_4(a_r, a_a, a_p))."""
+    out = bytearray(account.code_hash)
+    for value in (
+        account.balance,
+        account.threshold,
+        account.min_item_gas,
+        account.min_memo_gas,
+        account.octets,
+    ):
+        encode_fixed(out, value, 8)
+    encode_fixed(out, account.items, 4)
+    encode_fixed(out, account.gratis, 8)
+    for value in (account.created, account.last_accumulation, account.parent):
+        encode_fixed(out, value, 4)
+    return bytes(out)
+
+
+@dataclass(slots=True)
+class _Context:
+    """One dimension of the implications context L (GP 0.7.2 eq. implications)."""
+
+    account: AccountState
+    transfers: list[DeferredTransfer] = field(default_factory=list)
+    yield_hash: bytes | None = None
+    provided: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def copy(self) -> _Context:
+        return _Context(
+            self.account.snapshot(), list(self.transfers), self.yield_hash, list(self.provided)
+        )
+
+
+class _AccumulateHost:  # noqa: PLR0904 - one method per host call
+    """The host calls of F (GP 0.7.2 eq. accinvocation) over the context pair (x, y)."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        service_id: int,
+        account: AccountState,
+        fetch: FetchSource,
+        timeslot: int,
+        other_account: OtherAccount,
+        constants: ProtocolConstants,
+        gp_version: str,
+    ) -> None:
+        self.service_id = service_id
+        self.x = _Context(account)
+        self.y = self.x.copy()
+        self.timeslot = timeslot
+        self.other_account = other_account
+        self.constants = constants
+        self.gp_version = gp_version
+        self.logs: list[str] = []
+        self.handler = dispatch(
+            {
+                HostCall.GAS: self.gas,
+                HostCall.FETCH: fetch,
+                HostCall.LOOKUP: self.lookup,
+                HostCall.READ: self.read,
+                HostCall.WRITE: self.write,
+                HostCall.INFO: self.info,
+                HostCall.CHECKPOINT: self.checkpoint,
+                HostCall.UPGRADE: self.upgrade,
+                HostCall.TRANSFER: self.transfer,
+                HostCall.QUERY: self.query,
+                HostCall.SOLICIT: self.solicit,
+                HostCall.FORGET: self.forget,
+                HostCall.YIELD: self.yield_,
+                HostCall.PROVIDE: self.provide,
+            },
+            self.log,
+        )
+
+    @property
+    def me(self) -> AccountState:
+        return self.x.account
+
+    def _account(self, service: int) -> AccountState | None:
+        """d[service] as this invocation may see it: itself, or `other_account`."""
+        if service == self.service_id:
+            return self.me
+        return self.other_account(service) if service < 1 << 32 else None
+
+    # -- general functions (GP 0.7.2 §B.6) -------------------------------------------------
+
+    def gas(self, vm: PvmInstance) -> Status | None:
+        """Ω_G: ω7 = ϱ'."""
+        vm.set_register(7, vm.gas)
+        return None
+
+    def lookup(self, vm: PvmInstance) -> Status | None:
+        """Ω_L: preimage of the hash at ω8 in service ω7 (2^64-1: self); out ω9, f ω10, l ω11."""
+        who = vm.get_register(7)
+        h = read(vm, vm.get_register(8), 32)
+        account = self.me if who == SELF else self._account(who)
+        value = account.preimages.get(h) if account is not None else None
+        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+        return None
+
+    def read(self, vm: PvmInstance) -> Status | None:
+        """Ω_R: storage[μ[ω8..+ω9]] of service ω7 (2^64-1: self); out ω10, f ω11, l ω12."""
+        who = vm.get_register(7)
+        key = read(vm, vm.get_register(8), vm.get_register(9))
+        account = self.me if who == SELF else self._account(who)
+        value = account.storage.get(key) if account is not None else None
+        answer_blob(vm, value, vm.get_register(10), vm.get_register(11), vm.get_register(12))
+        return None
+
+    def write(self, vm: PvmInstance) -> Status | None:
+        """Ω_W: storage[μ[ω7..+ω8]] = μ[ω9..+ω10] (delete when ω10 = 0); ω7 = old length,
+        NONE if there was none, FULL if the new footprint would exceed the balance."""
+        key = read(vm, vm.get_register(7), vm.get_register(8))
+        v_len = vm.get_register(10)
+        value = read(vm, vm.get_register(9), v_len) if v_len else None
+        me = self.me
+        old = me.storage.get(key)
+        items, octets = me.items, me.octets
+        if old is not None:
+            items, octets = items - 1, octets - storage_item_octets(key, old)
+        if value is not None:
+            items, octets = items + 1, octets + storage_item_octets(key, value)
+        if _threshold(me, items, octets) > me.balance:
+            vm.set_register(7, FULL)
+            return None
+        if value is None:
+            if old is not None:
+                del me.storage[key]
+        else:
+            me.storage[key] = value
+        me.items, me.octets = items, octets
+        vm.set_register(7, NONE if old is None else len(old))
+        return None
+
+    def info(self, vm: PvmInstance) -> Status | None:
+        """Ω_I: the account summary of service ω7 (2^64-1: self) to ω8; f ω9, l ω10
+        (GP 0.7.0 read f and l from ω11, ω12)."""
+        who = vm.get_register(7)
+        account = self.me if who == SELF else self._account(who)
+        value = info_blob(account) if account is not None else None
+        f, lim = (11, 12) if self.gp_version == "0.7.0" else (9, 10)
+        answer_blob(vm, value, vm.get_register(8), vm.get_register(f), vm.get_register(lim))
+        return None
+
+    # -- accumulate functions (GP 0.7.2 §B.8) -----------------------------------------------
+
+    def checkpoint(self, vm: PvmInstance) -> Status | None:
+        """Ω_C: y = x; ω7 = ϱ'."""
+        self.y = self.x.copy()
+        vm.set_register(7, vm.gas)
+        return None
+
+    def upgrade(self, vm: PvmInstance) -> Status | None:
+        """Ω_U: code hash μ[ω7..+32], a_g = ω8, a_m = ω9."""
+        code_hash = read(vm, vm.get_register(7), 32)
+        self.me.code_hash = code_hash
+        self.me.min_item_gas = vm.get_register(8)
+        self.me.min_memo_gas = vm.get_register(9)
+        vm.set_register(7, OK)
+        return None
+
+    def transfer(self, vm: PvmInstance) -> Status | None:
+        """Ω_T: send ω8 to service ω7 with gas ω9 and memo μ[ω10..+W_T]; costs 10 + ω9 on OK."""
+        dest, amount, gas, memo_at = (vm.get_register(i) for i in range(7, 11))
+        memo = read(vm, memo_at, self.constants.memo_size)
+        target = self._account(dest)
+        me = self.me
+        if target is None:
+            code = WHO
+        elif gas < target.min_memo_gas:
+            code = LOW
+        elif me.balance - amount < me.threshold:
+            code = CASH
+        else:
+            code = OK
+        if code != OK:
+            vm.set_register(7, code)
+            return None
+        if vm.gas < gas:
+            vm.gas -= gas
+            return Status.OUT_OF_GAS
+        vm.gas -= gas
+        self.x.transfers.append(DeferredTransfer(self.service_id, dest, amount, memo, gas))
+        me.balance -= amount
+        vm.set_register(7, OK)
+        return None
+
+    def query(self, vm: PvmInstance) -> Status | None:
+        """Ω_Q: the request status of (μ[ω7..+32], ω8), packed into ω7 and ω8."""
+        h = read(vm, vm.get_register(7), 32)
+        slots = self.me.requests.get((h, vm.get_register(8)))
+        if slots is None:
+            r7, r8 = NONE, 0
+        else:
+            padded = list(slots) + [0, 0, 0]
+            r7 = len(slots) + (padded[0] << 32) if slots else 0
+            r8 = padded[1] + (padded[2] << 32) if len(slots) > 1 else 0
+        vm.set_register(7, r7)
+        vm.set_register(8, r8)
+        return None
+
+    def solicit(self, vm: PvmInstance) -> Status | None:
+        """Ω_S: request the preimage (μ[ω7..+32], ω8): [] when new, [x, y] -> [x, y, t]."""
+        h = read(vm, vm.get_register(7), 32)
+        key = (h, vm.get_register(8))
+        me = self.me
+        slots = me.requests.get(key)
+        items, octets = me.items, me.octets
+        if slots is None:
+            new: tuple[int, ...] = ()
+            items, octets = items + 2, octets + request_octets(key[1])
+        elif len(slots) == 2:
+            new = (*slots, self.timeslot)
+        else:
+            vm.set_register(7, HUH)
+            return None
+        if _threshold(me, items, octets) > me.balance:
+            vm.set_register(7, FULL)
+            return None
+        me.requests[key] = new
+        me.items, me.octets = items, octets
+        vm.set_register(7, OK)
+        return None
+
+    def forget(self, vm: PvmInstance) -> Status | None:
+        """Ω_F: drop or mark unavailable the preimage (μ[ω7..+32], ω8)."""
+        h = read(vm, vm.get_register(7), 32)
+        key = (h, vm.get_register(8))
+        me = self.me
+        slots = me.requests.get(key)
+        expired = self.timeslot - self.constants.expunge_period
+        if slots is not None and (len(slots) == 0 or (len(slots) == 2 and slots[1] < expired)):
+            del me.requests[key]
+            if h in me.preimages:
+                del me.preimages[h]
+            me.items, me.octets = me.items - 2, me.octets - request_octets(key[1])
+        elif slots is not None and len(slots) == 1:
+            me.requests[key] = (slots[0], self.timeslot)
+        elif slots is not None and len(slots) == 3 and slots[1] < expired:
+            me.requests[key] = (slots[2], self.timeslot)
+        else:
+            vm.set_register(7, HUH)
+            return None
+        vm.set_register(7, OK)
+        return None
+
+    def yield_(self, vm: PvmInstance) -> Status | None:
+        """Ω_♉ (yield): the accumulation output becomes μ[ω7..+32]."""
+        self.x.yield_hash = read(vm, vm.get_register(7), 32)
+        vm.set_register(7, OK)
+        return None
+
+    def provide(self, vm: PvmInstance) -> Status | None:
+        """Ω_♈ (provide): supply μ[ω8..+ω9] for service ω7's request (2^64-1: self)."""
+        who = vm.get_register(7)
+        service = self.service_id if who == SELF else who
+        blob = read(vm, vm.get_register(8), vm.get_register(9))
+        account = self._account(service)
+        if account is None:
+            vm.set_register(7, WHO)
+        elif account.requests.get((blake2b_256(blob), len(blob))) != ():
+            vm.set_register(7, HUH)
+        elif (service, blob) in self.x.provided:
+            vm.set_register(7, HUH)
+        else:
+            self.x.provided.append((service, blob))
+            vm.set_register(7, OK)
+        return None
+
+    def log(self, vm: PvmInstance) -> None:
+        line = log_line(vm, f"#{self.service_id} accumulate")
+        if line is not None:
+            self.logs.append(line)
+
+
+def _threshold(account: AccountState, items: int, octets: int) -> int:
+    """a_t of `account` with a changed footprint (a_i, a_o)."""
+    return threshold_balance(items, octets, account.gratis)
+
+
+def _changes(mapping: object) -> dict:  # type: ignore[type-arg]
+    return mapping.effective_changes() if isinstance(mapping, Overlay) else {}
+
+
+def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
+    service_id: int,
+    account: AccountState,
+    operands: Sequence[AccumulateOperand],
+    transfers: Sequence[DeferredTransfer] = (),
+    *,
+    timeslot: int,
+    gas_limit: int,
+    entropy: bytes,
+    other_account: OtherAccount = lambda _: None,
+    constants: ProtocolConstants | None = None,
+    engine: PvmEngine | None = None,
+    gp_version: str = "0.7.2",
+) -> AccumulateOutcome:
+    """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
+
+    `operands` are this service's digests (AccumulateOperand.from_digest), `transfers` the
+    deferred transfers queued for it; their amounts are credited before the code runs and
+    they come first among the inputs `fetch` reveals. `gas_limit` is g (see
+    `accumulate_gas`). `entropy` is η'_0 (32 octets). `account` is never modified: the
+    post-state in the outcome is an overlay on it. `gp_version="0.7.0"` reproduces the
+    encodings of GP 0.7.0 (operands without discriminator, info's f/l in ω11/ω12), which the
+    w3f accumulate vectors were made with."""
+    constants = constants or ProtocolConstants.full()
+    post = account.overlaid()
+    post.balance += sum(t.amount for t in transfers)
+    code = account.code()
+    if code is None or len(code) > constants.max_service_code_size:
+        return AccumulateOutcome(post, [], None, 0, [])
+    inputs = encode_inputs(operands, transfers, gp_version)
+    fetch = FetchSource(constants, entropy=entropy, inputs=inputs)
+    host = _AccumulateHost(service_id, post, fetch, timeslot, other_account, constants, gp_version)
+    args = accumulate_arguments(timeslot, service_id, len(inputs))
+    run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)
+    if run.status is Status.HALT:
+        ctx = host.x
+        output = run.output or b""
+        yield_hash = output if len(output) == 32 else ctx.yield_hash
+    else:
+        ctx = host.y
+        yield_hash = ctx.yield_hash
+    final = ctx.account
+    return AccumulateOutcome(
+        account=final,
+        transfers=ctx.transfers,
+        yield_hash=yield_hash,
+        gas_used=run.gas_used,
+        provided=ctx.provided,
+        logs=host.logs,
+        status=run.status,
+        storage_changes=_changes(final.storage),
+        preimage_changes=_changes(final.preimages),
+        request_changes=_changes(final.requests),
+    )
+
+
+def accumulate_gas(
+    operands: Sequence[AccumulateOperand],
+    transfers: Sequence[DeferredTransfer] = (),
+    free_gas: int = 0,
+) -> int:
+    """g = f_s + Σ t_g + Σ d_g (GP 0.7.2 eq. accone): the gas of one service's accumulation."""
+    return free_gas + sum(t.gas for t in transfers) + sum(o.gas_limit for o in operands)
+
+
+def integrate_provision(account: AccountState, blob: bytes, timeslot: int) -> bool:
+    """I (GP 0.7.2 eq. provide integration): store a provided preimage if still requested.
+
+    Returns whether it was stored (a_l[(H(i), |i|)] = [] -> [t'], a_p[H(i)] = i)."""
+    key = (blake2b_256(blob), len(blob))
+    if account.requests.get(key) != ():
+        return False
+    account.requests[key] = (timeslot,)
+    account.preimages[key[0]] = blob
+    return True

@@ -1,0 +1,308 @@
+"""Refine: Ψ_R per work item and the work report of a package (GP 0.7.2 §14.4, §B.4).
+
+`refine_package` plays the guarantor of GP §14.4 (Ξ, eq. workdigestfunction) for one package:
+every item runs its service's code at pc 0 with the GP refine arguments, its digest records
+the output or the GP error, and the report is built per eq. workreport. Where jamhost has no
+chain (no authorizer run, no erasure coding, no data availability) the fields it fills
+differently are listed in docs/engine.md.
+
+Host calls in refine (GP 0.7.2 §B.6, §B.7): gas (0), fetch (1), historical_lookup (6),
+export (7) and JIP-1 log (100). The inner-PVM calls machine..expunge (8-13) answer WHAT, as
+every unknown call does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from jamhost.domain.codec import encode_blob, encode_natural
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.types import (
+    AvailabilitySpec,
+    RefineLoad,
+    WorkDigest,
+    WorkExecResult,
+    WorkItem,
+    WorkPackage,
+    WorkReport,
+)
+from jamhost.engine.constants import (
+    FULL,
+    REFINE_PC,
+    SELF,
+    HostCall,
+    ProtocolConstants,
+)
+from jamhost.engine.fetch import FetchSource
+from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
+from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
+from jamhost.pvm.host import invoke_service_code
+from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+
+#: code_lookup(service, code_hash) and preimage_lookup(service, hash): a blob or None.
+Lookup = Callable[[int, bytes], "bytes | None"]
+
+__all__ = [
+    "ItemRefinement",
+    "RefineInputError",
+    "RefineOutcome",
+    "authorizer_hash",
+    "refine_arguments",
+    "refine_item",
+    "refine_package",
+]
+
+
+class RefineInputError(ValueError):
+    """The package cannot be refined at all (GP: a guarantor would not guarantee it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRefinement:
+    """What Ψ_R gave for one item, after the report rules I of GP 0.7.2 §14.4."""
+
+    result: WorkExecResult
+    gas_used: int
+    exports: tuple[bytes, ...]
+    logs: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RefineOutcome:
+    """The report of a package, all segments it exported, total refine gas and the logs."""
+
+    report: WorkReport
+    exports: list[bytes]
+    gas_used: int
+    logs: list[str]
+    items: list[ItemRefinement] = field(default_factory=list)
+
+
+def authorizer_hash(package: WorkPackage) -> bytes:
+    """p_a = H(p_u ++ p_f) (GP 0.7.2 §14.3)."""
+    return blake2b_256(package.auth_code_hash + package.authorizer_config)
+
+
+def refine_arguments(core: int, index: int, item: WorkItem, package_hash: bytes) -> bytes:
+    """a = E(c, i, w_s, ↕w_y, H(p)) (GP 0.7.2 eq. refinvocation)."""
+    out = bytearray()
+    encode_natural(out, core)
+    encode_natural(out, index)
+    encode_natural(out, item.service)
+    encode_blob(out, item.payload)
+    out += package_hash
+    return bytes(out)
+
+
+class _RefineHost:
+    """The refine context (m, e) and the host calls of F (GP 0.7.2 eq. refinemutator)."""
+
+    def __init__(
+        self,
+        item: WorkItem,
+        index: int,
+        fetch: FetchSource,
+        preimage_lookup: Lookup,
+        export_offset: int,
+        constants: ProtocolConstants,
+    ) -> None:
+        self.item = item
+        self.index = index
+        self.preimage_lookup = preimage_lookup
+        self.export_offset = export_offset
+        self.constants = constants
+        self.exports: list[bytes] = []
+        self.logs: list[str] = []
+        self.handler = dispatch(
+            {
+                HostCall.GAS: self.gas,
+                HostCall.FETCH: fetch,
+                HostCall.HISTORICAL_LOOKUP: self.historical_lookup,
+                HostCall.EXPORT: self.export,
+            },
+            self.log,
+        )
+
+    def gas(self, vm: PvmInstance) -> Status | None:
+        """Ω_G: ω7 = ϱ' (gas left after this call's charge)."""
+        vm.set_register(7, vm.gas)
+        return None
+
+    def historical_lookup(self, vm: PvmInstance) -> Status | None:
+        """Ω_H: ω7 = service (2^64-1: own), ω8 = hash address, ω9 = out, ω10/11 = f/l.
+
+        jamhost answers only for the item's own service (a tenant's refine code must not
+        read another tenant's preimages); any other service id answers NONE."""
+        service = vm.get_register(7)
+        h = read(vm, vm.get_register(8), 32)
+        value = None
+        if service in (SELF, self.item.service):
+            value = self.preimage_lookup(self.item.service, h)
+        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+        return None
+
+    def export(self, vm: PvmInstance) -> Status | None:
+        """Ω_E: export μ[ω7..+min(ω8, W_G)] zero-padded to W_G; ω7 = its segment index."""
+        size = self.constants.ec_piece_size * self.constants.segment_ec_pieces
+        data = read(vm, vm.get_register(7), min(vm.get_register(8), size))
+        index = self.export_offset + len(self.exports)
+        if index >= self.constants.max_package_exports:
+            vm.set_register(7, FULL)
+            return None
+        self.exports.append(data + bytes(size - len(data)))
+        vm.set_register(7, index)
+        return None
+
+    def log(self, vm: PvmInstance) -> None:
+        line = log_line(vm, f"#{self.item.service} refine[{self.index}]")
+        if line is not None:
+            self.logs.append(line)
+
+
+def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
+    package: WorkPackage,
+    index: int,
+    *,
+    code_lookup: Lookup,
+    preimage_lookup: Lookup,
+    core_index: int,
+    export_offset: int,
+    extrinsics: Sequence[Sequence[bytes]],
+    constants: ProtocolConstants,
+    engine: PvmEngine | None = None,
+) -> tuple[WorkExecResult, list[bytes], int, list[str]]:
+    """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation): (result, exports, u, logs)."""
+    item = package.items[index]
+    code = code_lookup(item.service, item.code_hash)
+    if code is None:
+        return WorkExecResult.bad_code(), [], 0, []
+    if len(code) > constants.max_service_code_size:
+        return WorkExecResult.code_oversize(), [], 0, []
+    fetch = FetchSource(
+        constants,
+        package=package,
+        entropy=ZERO_HASH,
+        auth_trace=b"",
+        item_index=index,
+        imports=[[] for _ in package.items],
+        extrinsics=extrinsics,
+    )
+    host = _RefineHost(item, index, fetch, preimage_lookup, export_offset, constants)
+    args = refine_arguments(core_index, index, item, package.hash())
+    run = invoke_service_code(
+        code, REFINE_PC, item.refine_gas_limit, args, host.handler, engine=engine
+    )
+    if run.status is Status.HALT:
+        return WorkExecResult.ok(run.output or b""), host.exports, run.gas_used, host.logs
+    if run.status is Status.OUT_OF_GAS:
+        return WorkExecResult.out_of_gas(), [], run.gas_used, host.logs
+    return WorkExecResult.panic(), [], run.gas_used, host.logs
+
+
+def _extrinsics(package: WorkPackage, preimage_lookup: Lookup) -> list[list[bytes]]:
+    """x̄: each item's extrinsic blobs, found as preimages of the item's service by hash."""
+    out: list[list[bytes]] = []
+    for item in package.items:
+        blobs: list[bytes] = []
+        for spec in item.extrinsic:
+            blob = preimage_lookup(item.service, spec.hash)
+            if blob is None or len(blob) != spec.len or blake2b_256(blob) != spec.hash:
+                raise RefineInputError(f"extrinsic 0x{spec.hash.hex()} is not available")
+            blobs.append(blob)
+        out.append(blobs)
+    return out
+
+
+def refine_package(
+    package: WorkPackage,
+    *,
+    code_lookup: Lookup,
+    preimage_lookup: Lookup,
+    core_index: int = 0,
+    engine: PvmEngine | None = None,
+    constants: ProtocolConstants | None = None,
+) -> RefineOutcome:
+    """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
+
+    `code_lookup(service, code_hash)` returns the code preimage E(↕m, c) or None (then the
+    item's result is BAD); `preimage_lookup(service, hash)` serves historical_lookup and the
+    item's extrinsics. Raises RefineInputError when the package imports segments (jamhost has
+    no segment store) or names an extrinsic that is not available. Deterministic: no clock,
+    no randomness, no state beyond the two lookups."""
+    constants = constants or ProtocolConstants.full()
+    if any(item.import_segments for item in package.items):
+        raise RefineInputError("import segments are not supported")
+    extrinsics = _extrinsics(package, preimage_lookup)
+    digests: list[WorkDigest] = []
+    items: list[ItemRefinement] = []
+    all_exports: list[bytes] = []
+    logs: list[str] = []
+    offset = 0
+    outputs_size = 0  # z: |auth trace| (empty here) + the ok outputs so far
+    for index, item in enumerate(package.items):
+        result, exports, used, item_logs = refine_item(
+            package,
+            index,
+            code_lookup=code_lookup,
+            preimage_lookup=preimage_lookup,
+            core_index=core_index,
+            export_offset=offset,
+            extrinsics=extrinsics,
+            constants=constants,
+            engine=engine,
+        )
+        # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
+        zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
+        if len(result.output) + outputs_size > constants.max_report_var_size:
+            result, exports = WorkExecResult.output_oversize(), zero_exports * item.export_count
+        elif len(exports) != item.export_count:
+            result, exports = WorkExecResult.bad_exports(), zero_exports * item.export_count
+        elif not result.is_ok:
+            exports = zero_exports * item.export_count
+        if result.is_ok:
+            outputs_size += len(result.output)
+        offset += item.export_count
+        all_exports += exports
+        logs += item_logs
+        items.append(ItemRefinement(result, used, tuple(exports), tuple(item_logs)))
+        digests.append(
+            WorkDigest(
+                service_id=item.service,
+                code_hash=item.code_hash,
+                payload_hash=blake2b_256(item.payload),
+                accumulate_gas=item.accumulate_gas_limit,
+                result=result,
+                refine_load=RefineLoad(
+                    gas_used=used,
+                    imports=len(item.import_segments),
+                    extrinsic_count=len(item.extrinsic),
+                    extrinsic_size=sum(x.len for x in item.extrinsic),
+                    exports=item.export_count,
+                ),
+            )
+        )
+    encoded = package.encode()
+    report = WorkReport(
+        package_spec=AvailabilitySpec(
+            hash=blake2b_256(encoded),
+            length=len(encoded),
+            erasure_root=ZERO_HASH,
+            exports_root=constant_depth_root(all_exports),
+            exports_count=len(all_exports),
+        ),
+        context=package.context,
+        core_index=core_index,
+        authorizer_hash=authorizer_hash(package),
+        auth_gas_used=0,
+        auth_output=b"",
+        segment_root_lookup=(),
+        results=tuple(digests),
+    )
+    return RefineOutcome(
+        report=report,
+        exports=all_exports,
+        gas_used=sum(i.gas_used for i in items),
+        logs=logs,
+        items=items,
+    )
