@@ -130,3 +130,30 @@ def receipts(service: Annotated[int | None, typer.Option("--service")] = None,
              table: TableOpt = False) -> None:
     """A service's receipt chain."""
     _run(url, token, table, lambda c: {"items": list(c.receipts(service))})
+
+
+receipts_app = typer.Typer(no_args_is_help=True, help="Receipt chains")
+
+
+@receipts_app.command("verify")
+def receipts_verify(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+                    config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Re-compute SERVICE's receipt chain with blake2b and compare it with the service's
+    accumulator root. Exits 0 when the chain holds, 1 when it does not."""
+    from jamhost.domain.receipts import verify_chain
+
+    def h(x: str) -> bytes:
+        return bytes.fromhex(x[2:])
+
+    with _client(url, token) as c:
+        entries = [(r["seq"], h(r["prev_root"]), h(r["new_root"]), r["entry_type"], h(r["hash"]))
+                   for r in c.receipts(service)]
+        root = c.service(service)["accumulator_root"]
+    ok, detail = verify_chain(entries)
+    holds = ok and detail == root
+    emit({"service_id": service, "entries": len(entries), "holds": holds,
+          "computed_root": detail if ok else None, "accumulator_root": root,
+          "problem": None if holds else (detail if not ok else "root differs from the service's")},
+         table)
+    if not holds:
+        raise typer.Exit(1)

@@ -14,6 +14,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 app.add_typer(pvm_cmds.app, name="pvm", help="Run PVM programs and test vectors")
 app.add_typer(codec_cmds.app, name="codec", help="GP codec: decode and encode JAM types")
 app.add_typer(client_cmds.app, name="jam", help="Client commands over the HTTP API")
+app.add_typer(client_cmds.receipts_app, name="receipts", help="Verify receipt chains")
 app.add_typer(admin.accounts, name="accounts")
 app.add_typer(admin.tokens, name="tokens")
 app.add_typer(admin.services, name="services")
@@ -38,8 +39,46 @@ def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
         register_secret(token)
     rt = build_runtime(s)
     app_ = create_app(rt)
+    pool = None
+    if s.jam.workers > 0:
+        from jamhost.app.worker import WorkerPool
+
+        pool = WorkerPool(rt, s.jam.workers)
+        pool.start()
     try:
         uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        if pool is not None:
+            pool.stop()
+        rt.close()
+
+
+@app.command()
+def worker(threads: Annotated[int | None, typer.Option(
+               help="worker threads (default: the `workers` key, at least 1)")] = None,
+           config: ConfigOpt = None) -> None:
+    """A worker process only: claims and processes packages (scale-out)."""
+    from jamhost.app.runtime import build_runtime
+    from jamhost.app.worker import WorkerPool
+    from jamhost.observability import configure_logging
+
+    configure_logging()
+    s = settings(config)
+    rt = build_runtime(s)
+    try:
+        WorkerPool(rt, threads or max(1, s.jam.workers)).run_forever()
+    finally:
+        rt.close()
+
+
+@app.command()
+def reconcile(config: ConfigOpt = None) -> None:
+    """Recompute usage counters (pending packages, storage bytes) from the stored rows."""
+    from jamhost.app.runtime import build_runtime
+
+    rt = build_runtime(settings(config))
+    try:
+        emit({"services_repaired": rt.store.reconcile_usage()})
     finally:
         rt.close()
 

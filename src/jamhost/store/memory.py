@@ -28,6 +28,7 @@ from jamhost.store.records import (
     ServiceScope,
     TokenRecord,
     Transfer,
+    gas_retry_after,
     now_us,
 )
 from jamhost.store.state_size import request_footprint, storage_footprint
@@ -266,7 +267,8 @@ class MemoryStore:
             gas = pkg.refine_gas + pkg.accumulate_gas
             used = usage.gas_used_in(gas_window)
             if used + gas > limits.gas_per_hour:
-                raise GasQuotaExceeded("the service's gas budget for this hour is spent")
+                raise GasQuotaExceeded("the service's gas budget for this hour is spent",
+                                       **gas_retry_after(gas_window))
             self._pending_total += 1
             self._usage(pkg.service_id, pending_packages=usage.pending_packages + 1,
                         gas_window=gas_window, gas_used=used + gas)
@@ -451,10 +453,6 @@ class MemoryStore:
                 self._transfers[self._transfer_seq] = replace(tr, source=sid,
                                                               id=self._transfer_seq,
                                                               created_at=at)
-                dest = self._services.get(tr.destination)
-                if dest is not None:
-                    self._services[tr.destination] = replace(dest,
-                                                             balance=dest.balance + tr.amount)
             if changes.balance is not None:
                 updates["balance"] = changes.balance
             if changes.yield_hash is not None:

@@ -36,6 +36,7 @@ from jamhost.store.records import (
     TokenRecord,
     Transfer,
     Usage,
+    gas_retry_after,
     now_us,
 )
 from jamhost.store.sql import tables as t
@@ -346,7 +347,8 @@ class SqlStore:
                 svc.service_id == pkg.service_id, used + gas <= limits.gas_per_hour,
             ).values(gas_used=used + gas, gas_window=gas_window))
             if res.rowcount != 1:
-                raise GasQuotaExceeded("the service's gas budget for this hour is spent")
+                raise GasQuotaExceeded("the service's gas budget for this hour is spent",
+                                       **gas_retry_after(gas_window))
             inserted = conn.execute(self._insert(t.packages).values(
                 id=pkg.id, service_id=pkg.service_id, status="pending", body=pkg.body,
                 size=pkg.size, refine_gas=pkg.refine_gas, accumulate_gas=pkg.accumulate_gas,
@@ -571,8 +573,6 @@ class SqlStore:
                 conn.execute(t.transfers.insert().values(
                     source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
                     gas=tr.gas, created_at=at))
-                conn.execute(t.services.update().where(svc.service_id == tr.destination)
-                             .values(balance=svc.balance + tr.amount))
         if storage_limit is not None and d_bytes > 0 and row.storage_used + d_bytes > storage_limit:
             raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
         values: dict[str, Any] = {
