@@ -8,6 +8,7 @@ from jamhost import __version__
 from jamhost.api import errors
 from jamhost.api.middleware import RequestLog
 from jamhost.api.routes import accounts, packages, preimages, services, system
+from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime
 
 
@@ -15,6 +16,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="jamhost", version=__version__,
                   description="Multi-tenant runtime for JAM services (see SPEC.md)")
     app.state.runtime = rt
+    rt.extras.setdefault("processor", lambda: process_next(rt, "api"))
     errors.install(app)
     for module in (system, accounts, services, preimages, packages):
         app.include_router(module.router)

@@ -10,9 +10,10 @@ reason. Every outcome is written in one transaction by the worker that holds the
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jamhost.app.attestors import Attestor, attestors
 from jamhost.app.runtime import Runtime
@@ -43,14 +44,18 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     StateChanges,
+    StateConflict,
     Transfer,
     now_us,
 )
 
 log = get_logger("jamhost.pipeline")
 
-LEASE_US = 120 * 1_000_000
+# How long a claim is held before another worker may take the package over. An operational
+# tuning knob, not a product setting: JAMHOST_WORKER_LEASE_SECONDS (default 120).
+LEASE_US = int(float(os.environ.get("JAMHOST_WORKER_LEASE_SECONDS", "120")) * 1_000_000)
 MAX_ATTEMPTS = 5
+MAX_CONFLICT_RETRIES = 20
 JAM_EPOCH = 1_735_732_800  # 2025-01-01 12:00 UTC, the JAM common era (GP §4.4)
 SLOT_SECONDS = 6
 
@@ -70,12 +75,8 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
     if claimed is None:
         return None
     outcome = process_claimed(rt, claimed, worker, refine=refine)
-    limit = None
-    svc = rt.store.get_service(claimed.service_id)
-    if svc is not None:
-        limit = svc.quota.resolve(rt.default_quota).storage_bytes
     try:
-        done = rt.store.finish_package(outcome, storage_limit=limit)
+        done = _finish(rt, outcome)
     except StorageQuotaExceeded:
         outcome = PackageOutcome(claimed.id, claimed.service_id, worker, "failed",
                                  report=outcome.report, attestations=outcome.attestations,
@@ -86,6 +87,23 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
     return claimed.id
+
+
+def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
+    """Write the outcome; when another apply to the same service came in between, accumulate
+    again on the fresh state (refine and attestations stay: they do not depend on state)."""
+    for _ in range(MAX_CONFLICT_RETRIES):
+        svc = rt.store.get_service(outcome.service_id)
+        limit = svc.quota.resolve(rt.default_quota).storage_bytes if svc else None
+        try:
+            return rt.store.finish_package(outcome, storage_limit=limit)
+        except StateConflict:
+            if svc is None or outcome.report is None:
+                raise
+            report = WorkReport.decode(outcome.report.body)
+            changes, seq = accumulate_report(rt, svc, report, outcome.report.report_hash)
+            outcome = replace(outcome, changes=changes, expected_seq=seq)
+    raise RuntimeError("the service's state kept changing; the package will be retried")
 
 
 def _observe(rt: Runtime, pkg: PackageRecord, status: str) -> None:
@@ -128,9 +146,9 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
                                 ENGINE_VERSION, report_hash, at) for r in runs]
     record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
-    changes = accumulate_report(rt, svc, report, report_hash)
+    changes, seq = accumulate_report(rt, svc, report, report_hash)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
-                          attestations=attestations, changes=changes)
+                          attestations=attestations, changes=changes, expected_seq=seq)
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
@@ -154,8 +172,10 @@ def current_timeslot() -> int:
 
 
 def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
-                      report_hash: bytes) -> StateChanges:
-    """Ψ_A for the report's service with its digests as operands and its queued transfers."""
+                      report_hash: bytes) -> tuple[StateChanges, int]:
+    """Ψ_A for the report's service with its digests as operands and its queued transfers.
+    Returns the changes and the service's receipt_seq they were computed against."""
+    svc = rt.store.get_service(svc.service_id) or svc  # the freshest state to build on
     sid = svc.service_id
     operands = [AccumulateOperand.from_digest(report, d) for d in report.results
                 if d.service_id == sid]
@@ -199,4 +219,4 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
                        for t in out.transfers],
         transfers_consumed=[t.id for t in queued],
         yield_hash=out.yield_hash,
-    )
+    ), svc.receipt_seq

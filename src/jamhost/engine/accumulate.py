@@ -80,6 +80,8 @@ class AccumulateOutcome:
     logs: list[str] = field(default_factory=list)
     status: Status | None = None
     """How the PVM stopped; None when there was no code to run."""
+    output: bytes | None = None
+    """The halt output μ[ω7..+ω8] (a yield when exactly 32 octets), None if not halted."""
     storage_changes: dict[bytes, bytes | None] = field(default_factory=dict)
     """key -> new value, or None for a deleted key: what to persist in storage."""
     preimage_changes: dict[bytes, bytes | None] = field(default_factory=dict)
@@ -428,6 +430,7 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
         provided=ctx.provided,
         logs=host.logs,
         status=run.status,
+        output=run.output,
         storage_changes=_changes(final.storage),
         preimage_changes=_changes(final.preimages),
         request_changes=_changes(final.requests),

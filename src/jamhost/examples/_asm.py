@@ -151,3 +151,46 @@ class Program:
         out = bytearray()
         encode_blob(out, metadata)
         return bytes(out + p)
+
+
+#: Where a `script` program's scratch buffer starts (its read-only data is never empty).
+SCRATCH = 3 * ZONE_SIZE + 0x1000
+Arg = int | bytes | tuple[str, int]
+
+
+def script(steps: list[tuple[int, dict[int, Arg]]], *, end: str = "halt") -> bytes:
+    """A service whose refine and accumulate both make the host calls `steps` in order.
+
+    Each step is (host-call id, {register: value}); a value is an int, a bytes constant
+    (passed as its address), or ("scratch", offset) for SCRATCH + offset (writable). After
+    each call ω7 and ω8 are saved; the program then halts with output E_8(ω7) ++ E_8(ω8) per
+    step (`end="halt"`) or panics (`end="trap"`). For tests and experiments."""
+    prog = Program()
+    resolved: list[tuple[int, dict[int, int]]] = []
+    for call, regs in steps:
+        values: dict[int, int] = {}
+        for reg, value in regs.items():
+            if isinstance(value, bytes):
+                values[reg] = prog.const(value)
+            elif isinstance(value, tuple):
+                values[reg] = SCRATCH + value[1]
+            else:
+                values[reg] = value
+        resolved.append((call, values))
+    prog.const(b"\0")
+    assert prog.heap == 3 * ZONE_SIZE
+    results = prog.heap
+    prog.entry_points("main", "main")
+    prog.block("main")
+    for i, (call, values) in enumerate(resolved):
+        for reg, value in values.items():
+            prog.op("load_imm_64", a=reg, x=value)
+        prog.op("ecalli", x=call)
+        prog.op("load_imm", a=2, x=results + 16 * i)
+        prog.op("store_ind_u64", a=7, b=2, x=0)
+        prog.op("store_ind_u64", a=8, b=2, x=8)
+    if end == "trap":
+        prog.op("trap")
+    else:
+        prog.halt(results, 16 * len(resolved))
+    return prog.service_code(b"jamhost-script")

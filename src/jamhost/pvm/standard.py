@@ -145,3 +145,17 @@ def initialise(p: bytes, args: bytes) -> tuple[bytes, list[int], Memory]:
     regs[7] = args_start
     regs[8] = len(args)
     return sp.code, regs, mem
+
+
+def encode_standard_program(sp: StandardProgram) -> bytes:
+    """Inverse of parse_standard_program (GP eq. A.41, first line)."""
+    return (
+        len(sp.ro_data).to_bytes(3, "little")
+        + len(sp.rw_data).to_bytes(3, "little")
+        + sp.heap_pages.to_bytes(2, "little")
+        + sp.stack_size.to_bytes(3, "little")
+        + sp.ro_data
+        + sp.rw_data
+        + len(sp.code).to_bytes(4, "little")
+        + sp.code
+    )

@@ -26,6 +26,7 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     ServiceScope,
+    StateConflict,
     TokenRecord,
     Transfer,
     gas_retry_after,
@@ -369,6 +370,9 @@ class MemoryStore:
                     or held[0] != outcome.worker:
                 return False
             if outcome.status == "applied":
+                seq = self._services[outcome.service_id].receipt_seq
+                if outcome.expected_seq is not None and seq != outcome.expected_seq:
+                    raise StateConflict
                 self._check_apply(outcome, storage_limit)
             at = now_us()
             self._packages[pkg.id] = replace(

@@ -240,3 +240,10 @@ class PackageOutcome:
     changes: StateChanges | None = None
     failure_reason: str | None = None
     detail: str | None = None
+    # The service's receipt_seq the accumulate read its state at; the apply is refused with
+    # StateConflict if another apply came in between (optimistic concurrency per service).
+    expected_seq: int | None = None
+
+
+class StateConflict(Exception):
+    """The service's state moved on since the accumulate read it: run it again."""

@@ -33,6 +33,7 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     ServiceScope,
+    StateConflict,
     TokenRecord,
     Transfer,
     Usage,
@@ -527,9 +528,14 @@ class SqlStore:
         sid = outcome.service_id
         svc = t.services.c
         # Lock the service row first: receipts of one service are appended one at a time.
-        row = conn.execute(t.services.update().where(svc.service_id == sid)
+        cond = [svc.service_id == sid]
+        if outcome.expected_seq is not None:
+            cond.append(svc.receipt_seq == outcome.expected_seq)
+        row = conn.execute(t.services.update().where(*cond)
                            .values(receipt_seq=svc.receipt_seq)
-                           .returning(svc.root, svc.receipt_seq, svc.storage_used)).one()
+                           .returning(svc.root, svc.receipt_seq, svc.storage_used)).first()
+        if row is None:
+            raise StateConflict
         root, seq = bytes(row.root), row.receipt_seq
         changes = outcome.changes
         d_items = d_octets = d_bytes = 0
