@@ -97,7 +97,38 @@ def migrate(config: ConfigOpt = None) -> None:
     store.close()
 
 
+@app.command()
+def demo(keep: Annotated[str | None, typer.Option(
+             help="directory for the demo store (default: a temporary one)")] = None,
+         config: ConfigOpt = None, table: Annotated[bool, typer.Option("--table")] = False,
+         ) -> None:
+    """Create a tenant, deploy the example services, submit packages and show the reports,
+    attestations, receipts and resulting state, on a fresh embedded store."""
+    import tempfile
+    from pathlib import Path
+
+    from jamhost.app.demo import run_demo
+
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        result = run_demo(Path(keep))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_demo(Path(tmp))
+    if table:
+        rows = [{"service": name, "service_id": s["service_id"], "packages": len(s["packages"]),
+                 "statuses": ",".join(p["status"] for p in s["packages"]),
+                 "receipts": s["receipts"], "chain_holds": s["chain_holds"],
+                 "state": s["state"]} for name, s in result["services"].items()]
+        emit(rows, True)
+    else:
+        emit(result)
+
+
 def main() -> None:
+    from jamhost.observability import configure_logging
+
+    configure_logging()  # JSON lines on stderr: stdout stays the command's output
     app()
 
 
