@@ -1,0 +1,311 @@
+"""The accumulation state transition (GP 0.7.2 §12): ready queue, dependencies, accumulated
+history, and the outer (Δ+), parallel (Δ*) and single-service (Δ1) accumulation functions.
+
+`accumulate_block` takes the newly available reports W of one block and the state pieces the
+transition reads (τ, η'_0, ϑ, ξ, χ, δ) and returns the posterior ones, the accumulation
+statistics and the accumulation-output root (what the w3f STF vectors call the output).
+
+jamhost's own services hold no privileges and cannot create or remove services, so of χ only
+the always-accumulate map is used; the manager/assigner/delegator values pass through.
+Deferred transfers made in one round are accumulated in the next round of Δ+ (GP 0.7.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from jamhost.domain.codec import encode_fixed
+from jamhost.domain.types import WorkReport
+from jamhost.engine.account import AccountState
+from jamhost.engine.accumulate import AccumulateOutcome, accumulate, integrate_provision
+from jamhost.engine.constants import ProtocolConstants
+from jamhost.engine.keccak import keccak_256
+from jamhost.engine.merkle import well_balanced_root
+from jamhost.engine.operands import AccumulateOperand, DeferredTransfer
+from jamhost.pvm.interface import PvmEngine
+
+#: A ready-queue entry: a report and the package hashes it still waits for (GP ϑ).
+Queued = tuple[WorkReport, frozenset[bytes]]
+
+
+@dataclass(slots=True)
+class Privileges:
+    """χ (GP 0.7.2 eq. privilegesspec); only `always_acc` affects jamhost's accumulation."""
+
+    manager: int = 0
+    assigners: list[int] = field(default_factory=list)
+    delegator: int = 0
+    registrar: int = 0
+    always_acc: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AccumulationState:
+    """The state the accumulation transition reads and writes."""
+
+    slot: int
+    """τ: the previous block's timeslot."""
+    entropy: bytes
+    """η'_0: the posterior entropy accumulator."""
+    ready_queue: list[list[Queued]]
+    """ϑ: E slots of reports waiting for dependencies."""
+    accumulated: list[frozenset[bytes]]
+    """ξ: E slots of package hashes accumulated."""
+    privileges: Privileges
+    accounts: dict[int, AccountState]
+    """δ: the service accounts."""
+
+
+@dataclass(slots=True)
+class ServiceAccumulation:
+    """One service's accumulation statistics of the block: (G(s), N(s)) of GP eq.
+    accumulationstatisticsdef."""
+
+    count: int = 0
+    gas_used: int = 0
+
+
+@dataclass(slots=True)
+class BlockAccumulation:
+    """The result of `accumulate_block`."""
+
+    state: AccumulationState
+    statistics: dict[int, ServiceAccumulation]
+    outputs: list[tuple[int, bytes]]
+    """θ': (service, yield hash) pairs, ascending by service."""
+    root: bytes
+    """M_B([E_4(s) ++ h], H_K) over θ': the accumulation-output root."""
+    reports_accumulated: int
+    logs: list[str] = field(default_factory=list)
+
+
+def package_hashes(reports: Sequence[WorkReport]) -> frozenset[bytes]:
+    """P(w): the package hashes of some reports (GP 0.7.2 §12.1)."""
+    return frozenset(r.package_spec.hash for r in reports)
+
+
+def edit_queue(queue: Sequence[Queued], done: frozenset[bytes]) -> list[Queued]:
+    """E(r, x): drop entries whose package is in x and remove x from the dependencies."""
+    return [(r, deps - done) for r, deps in queue if r.package_spec.hash not in done]
+
+
+def accumulatable(queue: Sequence[Queued]) -> list[WorkReport]:
+    """Q(r): the reports whose dependencies resolve, in order (GP 0.7.2 §12.1)."""
+    out: list[WorkReport] = []
+    while True:
+        ready = [r for r, deps in queue if not deps]
+        if not ready:
+            return out
+        out += ready
+        queue = edit_queue(queue, package_hashes(ready))
+
+
+def output_root(outputs: Sequence[tuple[int, bytes]]) -> bytes:
+    """M_B([E_4(s) ++ h | (s, h) ∈ θ'], H_K) (GP 0.7.2 §7.3 accumulation-output commitment)."""
+    leaves = []
+    for service, h in outputs:
+        out = bytearray()
+        encode_fixed(out, service, 4)
+        leaves.append(bytes(out) + h)
+    return well_balanced_root(leaves, keccak_256)
+
+
+@dataclass(slots=True)
+class _Round:
+    """What one Δ* round produced."""
+
+    accounts: dict[int, AccountState]
+    transfers: list[DeferredTransfer]
+    outputs: dict[int, bytes]
+    gas: list[tuple[int, int]]
+    logs: list[str]
+
+
+class _Accumulator:
+    """Δ+, Δ* and Δ1 over one block (GP 0.7.2 §12.2)."""
+
+    def __init__(
+        self,
+        timeslot: int,
+        entropy: bytes,
+        constants: ProtocolConstants,
+        engine: PvmEngine | None,
+        gp_version: str,
+    ) -> None:
+        self.timeslot = timeslot
+        self.entropy = entropy
+        self.constants = constants
+        self.engine = engine
+        self.gp_version = gp_version
+
+    def single(  # noqa: PLR0913
+        self,
+        accounts: dict[int, AccountState],
+        transfers: Sequence[DeferredTransfer],
+        reports: Sequence[WorkReport],
+        free: dict[int, int],
+        service: int,
+    ) -> AccumulateOutcome | None:
+        """Δ1(o, t, r, f, s) = Ψ_A(o, τ', s, g, i^T ⌢ i^U) (GP 0.7.2 eq. accone)."""
+        mine = [t for t in transfers if t.dest == service]
+        operands = [
+            AccumulateOperand.from_digest(r, d)
+            for r in reports
+            for d in r.results
+            if d.service_id == service
+        ]
+        gas = free.get(service, 0) + sum(t.gas for t in mine) + sum(o.gas_limit for o in operands)
+        account = accounts.get(service)
+        if account is None:
+            return None
+        return accumulate(
+            service,
+            account,
+            operands,
+            mine,
+            timeslot=self.timeslot,
+            gas_limit=gas,
+            entropy=self.entropy,
+            other_account=accounts.get,
+            constants=self.constants,
+            engine=self.engine,
+            gp_version=self.gp_version,
+        )
+
+    def parallel(
+        self,
+        accounts: dict[int, AccountState],
+        transfers: Sequence[DeferredTransfer],
+        reports: Sequence[WorkReport],
+        free: dict[int, int],
+    ) -> _Round:
+        """Δ*(o, t, r, f) (GP 0.7.2 eq. accpar): every service from the same prior state."""
+        services = {d.service_id for r in reports for d in r.results}
+        services |= set(free) | {t.dest for t in transfers}
+        post = dict(accounts)
+        out = _Round(post, [], {}, [], [])
+        provided: list[tuple[int, bytes]] = []
+        for service in sorted(services):
+            result = self.single(accounts, transfers, reports, free, service)
+            if result is None:
+                out.gas.append((service, 0))
+                continue
+            post[service] = result.account
+            out.gas.append((service, result.gas_used))
+            out.transfers += result.transfers
+            out.logs += result.logs
+            provided += result.provided
+            if result.yield_hash is not None:
+                out.outputs[service] = result.yield_hash
+        for service, blob in provided:  # P((d ∪ n) \ m, provisions)
+            if service in post:
+                integrate_provision(post[service], blob, self.timeslot)
+        return out
+
+    def outer(
+        self,
+        gas: int,
+        transfers: list[DeferredTransfer],
+        reports: Sequence[WorkReport],
+        accounts: dict[int, AccountState],
+        free: dict[int, int],
+    ) -> tuple[int, dict[int, AccountState], dict[int, bytes], list[tuple[int, int]], list[str]]:
+        """Δ+(g, t, r, o, f) (GP 0.7.2 eq. accseq), as a loop over rounds."""
+        done = 0
+        outputs: dict[int, bytes] = {}
+        used: list[tuple[int, int]] = []
+        logs: list[str] = []
+        while True:
+            i, total = 0, 0
+            for report in reports:
+                total += sum(d.accumulate_gas for d in report.results)
+                if total > gas:
+                    break
+                i += 1
+            if len(transfers) + i + len(free) == 0:
+                return done, accounts, outputs, used, logs
+            round_ = self.parallel(accounts, transfers, reports[:i], free)
+            gas = gas + sum(t.gas for t in transfers) - sum(u for _s, u in round_.gas)
+            done += i
+            accounts = round_.accounts
+            outputs.update(round_.outputs)
+            used += round_.gas
+            logs += round_.logs
+            transfers, reports, free = round_.transfers, reports[i:], {}
+
+
+def accumulate_block(  # noqa: PLR0913
+    state: AccumulationState,
+    timeslot: int,
+    reports: Sequence[WorkReport],
+    *,
+    constants: ProtocolConstants | None = None,
+    engine: PvmEngine | None = None,
+    gp_version: str = "0.7.2",
+) -> BlockAccumulation:
+    """The accumulation part of the block transition at timeslot τ' (GP 0.7.2 §12)."""
+    constants = constants or ProtocolConstants.full()
+    epoch = constants.epoch_length
+    m = timeslot % epoch
+    history = frozenset().union(*state.accumulated)
+    immediate = [r for r in reports if not r.context.prerequisites and not r.segment_root_lookup]
+    queued = edit_queue(
+        [
+            (
+                r,
+                frozenset(r.context.prerequisites)
+                | {x.work_package_hash for x in r.segment_root_lookup},
+            )
+            for r in reports
+            if r.context.prerequisites or r.segment_root_lookup
+        ],
+        history,
+    )
+    waiting = [entry for slot in state.ready_queue[m:] + state.ready_queue[:m] for entry in slot]
+    ready = immediate + accumulatable(edit_queue(waiting + queued, package_hashes(immediate)))
+
+    free = dict(state.privileges.always_acc)
+    gas = max(
+        constants.block_acc_gas,
+        constants.report_acc_gas * constants.core_count + sum(free.values()),
+    )
+    runner = _Accumulator(timeslot, state.entropy, constants, engine, gp_version)
+    n, accounts, outputs, used, logs = runner.outer(gas, [], ready, dict(state.accounts), free)
+
+    statistics: dict[int, ServiceAccumulation] = {}
+    for r in ready[:n]:
+        for d in r.results:
+            statistics.setdefault(d.service_id, ServiceAccumulation()).count += 1
+    for service, u in used:
+        statistics.setdefault(service, ServiceAccumulation()).gas_used += u
+    # GP 0.7.2: services with G(s) + N(s) ≠ 0; GP 0.7.0: those with digests (N(s) ≠ []).
+    statistics = {
+        s: v for s, v in statistics.items() if v.count or (v.gas_used and gp_version != "0.7.0")
+    }
+    for service in statistics:
+        if service in accounts:
+            accounts[service].last_accumulation = timeslot
+
+    newly = package_hashes(ready[:n])
+    accumulated = [*state.accumulated[1:], newly]
+    ready_queue: list[list[Queued]] = [[] for _ in range(epoch)]
+    for i in range(epoch):
+        slot = (m - i) % epoch
+        if i == 0:
+            ready_queue[slot] = edit_queue(queued, newly)
+        elif i < timeslot - state.slot:
+            ready_queue[slot] = []
+        else:
+            ready_queue[slot] = edit_queue(state.ready_queue[slot], newly)
+
+    pairs = sorted(outputs.items())
+    post = AccumulationState(
+        slot=timeslot,
+        entropy=state.entropy,
+        ready_queue=ready_queue,
+        accumulated=accumulated,
+        privileges=state.privileges,
+        accounts=accounts,
+    )
+    return BlockAccumulation(post, statistics, pairs, output_root(pairs), n, logs)
