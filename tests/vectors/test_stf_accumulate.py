@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import vectors_dir
 
 from jamhost.domain.types import WorkReport
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.stf import accumulate_block
 from jamhost.engine.stf_json import result_to_json, state_from_json
-from tests.conftest import vectors_dir
 
 CASES = sorted((vectors_dir() / "stf-accumulate").glob("*.json"))
 
