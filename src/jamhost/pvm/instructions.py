@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jamhost.pvm import memory as _mem
-from jamhost.pvm.opcodes import NAMES
+from jamhost.pvm.opcodes import NAMES, TERMINATORS
 from jamhost.pvm.program import Instruction, Program
 
 M64 = 0xFFFFFFFFFFFFFFFF
@@ -448,8 +448,9 @@ def emit(ins: Instruction, ctx: BlockContext) -> list[str]:
     raise AssertionError(f"no semantics for opcode {op} ({NAMES.get(op)})")
 
 
+_ENDS_BLOCK = TERMINATORS | {10}
+
+
 def ends_block(ins: Instruction) -> bool:
     """True when the fragment always returns: terminators (T) and ecalli."""
-    from jamhost.pvm.opcodes import TERMINATORS
-
-    return ins.opcode in TERMINATORS or ins.opcode == 10
+    return ins.opcode in _ENDS_BLOCK

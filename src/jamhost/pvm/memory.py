@@ -49,6 +49,24 @@ class MemoryPanic(MemoryAccessError):
         self.address = address
 
 
+class PageTable(dict[int, bytearray]):
+    """page index -> content, for the readable (`write=False`) or writable pages of a Memory.
+
+    Mapped pages are allocated on first touch: a miss on the fast path falls to
+    `_raise_for`, which asks the table to fault the page in before deciding on an exception.
+    """
+
+    __slots__ = ("memory", "write")
+
+    def __init__(self, memory: Memory, write: bool) -> None:
+        super().__init__()
+        self.memory = memory
+        self.write = write
+
+    def fault_in(self, index: int) -> bool:
+        return self.memory._materialise(index, self.write)
+
+
 def _raise_for(table: dict[int, bytearray], address: int, length: int) -> None:
     """Raise the GP §A.4 exception for an access of `length` octets at `address`, if any.
 
@@ -56,12 +74,16 @@ def _raise_for(table: dict[int, bytearray], address: int, length: int) -> None:
     2^32) and reduces that: for an access wrapping past 2^32 the page at the top counts, not
     the low page the wrapped octets land in. That is the first inaccessible octet in order.
     """
-    for i in range(length):
-        x = (address + i) & M32
-        if (x >> PAGE_SHIFT) not in table or x < LOW_LIMIT:
-            if x < LOW_LIMIT:
-                raise MemoryPanic(x)
+    fault_in = getattr(table, "fault_in", None)
+    pos, end = address, address + length
+    while pos < end:  # page by page over the unreduced indices
+        x = pos & M32
+        if x < LOW_LIMIT:
+            raise MemoryPanic(x)
+        index = x >> PAGE_SHIFT
+        if index not in table and not (fault_in is not None and fault_in(index)):
             raise PageFault(x & ~(PAGE_SIZE - 1))
+        pos = (pos | (PAGE_SIZE - 1)) + 1
 
 
 def read_bytes(rp: dict[int, bytearray], address: int, length: int) -> bytes:
@@ -113,8 +135,8 @@ def write_bytes(wp: dict[int, bytearray], address: int, data: bytes | bytearray)
 def ld_u8(rp: dict[int, bytearray], a: int) -> int:
     p = rp.get(a >> 12)
     if p is None or a < LOW_LIMIT:
-        _raise_for(rp, a, 1)
-    return p[a & 4095]  # type: ignore[index]
+        return read_bytes(rp, a, 1)[0]
+    return p[a & 4095]
 
 
 def ld_u16(rp: dict[int, bytearray], a: int) -> int:
@@ -147,8 +169,9 @@ def ld_u64(rp: dict[int, bytearray], a: int) -> int:
 def st_u8(wp: dict[int, bytearray], a: int, v: int) -> None:
     p = wp.get(a >> 12)
     if p is None or a < LOW_LIMIT:
-        _raise_for(wp, a, 1)
-    p[a & 4095] = v & 0xFF  # type: ignore[index]
+        write_bytes(wp, a, bytes([v & 0xFF]))
+        return
+    p[a & 4095] = v & 0xFF
 
 
 def st_u16(wp: dict[int, bytearray], a: int, v: int) -> None:
@@ -188,12 +211,25 @@ class Memory:
     in which case GP §A.5.9 takes h = 0).
     """
 
-    __slots__ = ("rp", "wp", "heap_top")
+    __slots__ = ("rp", "wp", "lazy", "heap_top")
 
     def __init__(self) -> None:
-        self.rp: dict[int, bytearray] = {}
-        self.wp: dict[int, bytearray] = {}
+        self.rp: PageTable = PageTable(self, write=False)
+        self.wp: PageTable = PageTable(self, write=True)
+        self.lazy: dict[int, bool] = {}
+        """Mapped pages not yet allocated (all zero): page index -> writable."""
         self.heap_top: int | None = None
+
+    def _materialise(self, index: int, need_write: bool) -> bool:
+        writable = self.lazy.get(index)
+        if writable is None:
+            return False
+        del self.lazy[index]
+        page = bytearray(PAGE_SIZE)
+        self.rp[index] = page
+        if writable:
+            self.wp[index] = page
+        return writable or not need_write
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -210,9 +246,8 @@ class Memory:
         for index in range(first, last + 1):
             page = self.rp.get(index)
             if page is None:
-                page = bytearray(PAGE_SIZE)
-                self.rp[index] = page
-            if writable:
+                self.lazy[index] = writable
+            elif writable:
                 self.wp[index] = page
             else:
                 self.wp.pop(index, None)
@@ -253,9 +288,9 @@ class Memory:
 
     def access(self, page_index: int) -> str:
         """'W', 'R' or '' for one page."""
-        if page_index in self.wp:
+        if page_index in self.wp or self.lazy.get(page_index):
             return "W"
-        return "R" if page_index in self.rp else ""
+        return "R" if page_index in self.rp or page_index in self.lazy else ""
 
     # -- sbrk (GP §A.5.9, opcode 101) -------------------------------------------------------
 
@@ -271,25 +306,30 @@ class Memory:
         last = -(-new_top // PAGE_SIZE)
         for index in range(max(first, LOW_LIMIT >> PAGE_SHIFT), last):
             if index not in self.rp:
-                page = bytearray(PAGE_SIZE)
-                self.rp[index] = page
-                self.wp[index] = page
+                self.lazy[index] = True
         self.heap_top = new_top
         return top
 
     # -- inspection ---------------------------------------------------------------------
 
     def pages(self) -> Iterable[tuple[int, bool, bytearray]]:
-        """(page address, writable, content) for every accessible page, in address order."""
-        for index in sorted(self.rp):
-            yield index << PAGE_SHIFT, index in self.wp, self.rp[index]
+        """(page address, writable, content) for every accessible page, in address order.
+
+        Pages mapped but never touched are yielded as fresh zero pages (not allocated)."""
+        for index in sorted({*self.rp, *self.lazy}):
+            page = self.rp.get(index)
+            if page is None:
+                yield index << PAGE_SHIFT, self.lazy[index], bytearray(PAGE_SIZE)
+            else:
+                yield index << PAGE_SHIFT, index in self.wp, page
 
     def nonzero_chunks(self) -> list[tuple[int, bytes]]:
         """Maximal runs of non-zero octets across contiguous pages (test-vector form)."""
         chunks: list[tuple[int, bytes]] = []
         cur_addr = -1
         cur = bytearray()
-        for base, _w, content in self.pages():
+        for index in sorted(self.rp):
+            base, content = index << PAGE_SHIFT, self.rp[index]
             if not any(content):
                 continue
             for off, byte in enumerate(content):
@@ -312,5 +352,6 @@ class Memory:
             other.rp[index] = clone
             if index in self.wp:
                 other.wp[index] = clone
+        other.lazy = dict(self.lazy)
         other.heap_top = self.heap_top
         return other
