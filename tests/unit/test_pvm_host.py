@@ -32,7 +32,9 @@ def _vm(mode: str, gas: int = 100) -> Interpreter:
     mem.map(RW, 4096, writable=True)
     regs = [0] * 13
     regs[0] = 0xFFFF0000
-    return Interpreter.from_blob(_host_program(), pc=0, gas=gas, registers=regs, memory=mem, mode=mode)
+    return Interpreter.from_blob(
+        _host_program(), pc=0, gas=gas, registers=regs, memory=mem, mode=mode
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
