@@ -18,7 +18,10 @@ traceback's line number, at no cost on the normal path.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from jamhost.pvm.gas import block_cost
 from jamhost.pvm.instructions import NAMESPACE, BlockContext, emit, ends_block
@@ -29,29 +32,46 @@ MAX_BLOCK_INSTRUCTIONS = 256
 
 
 class Block:
-    """A compiled run of instructions."""
+    """A compiled run of instructions.
 
-    __slots__ = ("fn", "cost", "pcs", "index_of", "line_index", "source")
+    `written` lists the registers the fast form keeps in locals and stores back on exit; on
+    a fault the driver stores them back from the block frame's locals (`fault_state`).
+    `loop` marks a block whose terminator branches back to its own entry: it iterates inside
+    the function, charging gas per iteration from `gb[0]` itself.
+    """
 
-    def __init__(self, fn, pcs: tuple[int, ...], line_index: list[int], source: str) -> None:  # noqa: ANN001
+    __slots__ = ("fn", "cost", "pcs", "index_of", "line_index", "source", "written", "loop")
+
+    def __init__(  # noqa: PLR0913
+        self,
+        fn: Callable[..., int],
+        pcs: tuple[int, ...],
+        line_index: list[int],
+        source: str,
+        written: tuple[int, ...] = (),
+        loop: bool = False,
+    ) -> None:
         self.fn = fn
         self.pcs = pcs
         self.cost = block_cost(len(pcs))
         self.index_of = {pc: i for i, pc in enumerate(pcs)}
         self.line_index = line_index
         self.source = source
+        self.written = written
+        self.loop = loop
 
-    def index_at_fault(self, tb: TracebackType | None) -> int:
-        """Instruction index (within the block) executing when the traceback was raised."""
+    def fault_state(self, tb: TracebackType | None) -> tuple[int, dict[str, Any]]:
+        """(instruction index within the block, block frame locals) where `tb` was raised."""
         code = self.fn.__code__
+        frame = None
         line = None
         while tb is not None:
             if tb.tb_frame.f_code is code:
-                line = tb.tb_lineno
+                frame, line = tb.tb_frame, tb.tb_lineno
             tb = tb.tb_next
-        if line is None:
+        if frame is None or line is None:
             raise RuntimeError("fault not raised from this block")
-        return self.line_index[line]
+        return self.line_index[line], dict(frame.f_locals)
 
 
 def _context(program: Program) -> BlockContext:
@@ -62,31 +82,108 @@ def _context(program: Program) -> BlockContext:
     return ctx  # type: ignore[return-value]
 
 
-def compile_block(program: Program, pc: int, single: bool = False) -> Block:
-    """Compile the straight-line run starting at pc (one instruction when `single`)."""
+_REG = re.compile(r"r\[(\d+)\]")
+_ASSIGNED = re.compile(r"(?:^|: |; )r(\d+) = ")
+_WORD_REG = re.compile(r"\br(\d+)\b")
+_RETURN = re.compile(r"^(?P<cond>if .*: )?return (?P<val>.+)$")
+_LOOP_OPS = frozenset([40, 80, *range(81, 91), *range(170, 176)])
+
+
+def _straight_line(program: Program, pc: int, single: bool) -> list[tuple[int, list[str]]]:
+    """[(pc, fragment lines)] from pc to the first terminator or ecalli."""
     ctx = _context(program)
-    lines = ["def blk(r, rp, wp, mem):"]
-    line_index = [0, 0]  # line numbers are 1-based; line 1 is the def
-    pcs: list[int] = []
+    out: list[tuple[int, list[str]]] = []
     cur = pc
     while True:
         ins = program.instruction(cur)
-        for text in emit(ins, ctx):
-            lines.append("    " + text)
-            line_index.append(len(pcs))
-        pcs.append(cur)
+        out.append((cur, emit(ins, ctx)))
         if ends_block(ins):
-            break
+            return out
         cur = ins.next_pc
-        if single or len(pcs) >= MAX_BLOCK_INSTRUCTIONS:
-            lines.append(f"    return {cur}")
-            line_index.append(len(pcs) - 1)
-            break
-    source = "\n".join(lines) + "\n"
+        if single or len(out) >= MAX_BLOCK_INSTRUCTIONS:
+            out[-1][1].append(f"return {cur}")
+            return out
+
+
+def _is_self_loop(program: Program, pc: int, last_pc: int) -> bool:
+    ins = program.instruction(last_pc)
+    if ins.opcode not in _LOOP_OPS:
+        return False
+    target = ins.x if ins.opcode == 40 or ins.opcode >= 170 else ins.y
+    return target == pc and pc in program.block_starts
+
+
+def _build(program: Program, pc: int, name: str, source: str) -> Callable[..., int]:
     namespace = dict(NAMESPACE)
-    namespace["JT"] = ctx.jump_map
-    exec(compile(source, f"<pvm block @{pc}>", "exec"), namespace)  # noqa: S102 - our own codegen
-    return Block(namespace["blk"], tuple(pcs), line_index, source)
+    namespace["JT"] = _context(program).jump_map
+    exec(compile(source, f"<pvm block @{pc}>", "exec"), namespace)  # noqa: S102 - our codegen
+    return namespace[name]  # type: ignore[no-any-return]
+
+
+def compile_step(program: Program, pc: int) -> Block:
+    """One instruction as a function over the register list (the step path)."""
+    lines = ["def blk(r, rp, wp, mem):"]
+    line_index = [0, 0]  # 1-based line numbers; line 1 is the def
+    for _pc, fragment in _straight_line(program, pc, single=True):
+        for text in fragment:
+            lines.append("    " + text)
+            line_index.append(0)
+    source = "\n".join(lines) + "\n"
+    return Block(_build(program, pc, "blk", source), (pc,), line_index, source)
+
+
+def compile_block(program: Program, pc: int, single: bool = False) -> Block:
+    """Compile the straight-line run starting at pc (one instruction when `single`).
+
+    The fast form keeps registers in locals (r[3] becomes r3), loads those it uses on
+    entry and stores those it writes before every return.
+    """
+    if single:
+        return compile_step(program, pc)
+    run = _straight_line(program, pc, single=False)
+    pcs = tuple(p for p, _ in run)
+    cost = block_cost(len(pcs))
+    loop = _is_self_loop(program, pc, pcs[-1])
+    bodies = [[_REG.sub(r"r\1", t) for t in frag] for _, frag in run]
+    # Load on entry what is read, and what a cmov may leave unwritten (it is stored back).
+    used = sorted(
+        {
+            int(n)
+            for frag in bodies
+            for t in frag
+            for n in _WORD_REG.findall(_ASSIGNED.sub(" ", t) if not t.startswith("if ") else t)
+        }
+    )
+    written = tuple(sorted({int(n) for frag in bodies for t in frag for n in _ASSIGNED.findall(t)}))
+    store = "; ".join(f"r[{n}] = r{n}" for n in written)
+    save = ("gb[0] = g; " if loop else "") + (store + "; " if store else "")
+
+    lines = ["def blk(r, rp, wp, mem, gb):" if loop else "def blk(r, rp, wp, mem):"]
+    line_index = [0, 0]
+    prologue = [f"r{n} = r[{n}]" for n in used] + (["g = gb[0]"] if loop else [])
+    if prologue:
+        lines.append("    " + "; ".join(prologue))
+        line_index.append(0)
+    indent = "    "
+    if loop:
+        lines.append("    while True:")
+        line_index.append(0)
+        indent = "        "
+    for index, frag in enumerate(bodies):
+        for text in frag:
+            m = _RETURN.match(text)
+            if m is None:
+                out = [text]
+            elif loop and m["val"] == str(pc):
+                again = [f"if g >= {cost}: g -= {cost}; continue", f"{save}return {pc}"]
+                out = [m["cond"].rstrip()] + ["    " + a for a in again] if m["cond"] else again
+            else:
+                out = [f"{m['cond'] or ''}{save}return {m['val']}"]
+            for o in out:
+                lines.append(indent + o)
+                line_index.append(index)
+    source = "\n".join(lines) + "\n"
+    return Block(_build(program, pc, "blk", source), pcs, line_index, source, written, loop)
 
 
 def block_table(program: Program, single: bool) -> dict[int, Block]:

@@ -146,20 +146,26 @@ class Interpreter:
         rp, wp = mem.rp, mem.wp
         gas = self.gas
         pc = self.pc
+        gb = [0]  # gas box of self-looping blocks, which charge their own iterations
         blk: Block | None = None
         cost = 0
         try:
             while True:
-                blk = get(pc)
-                if blk is None:
+                entry = get(pc)
+                if entry is None:
                     blk = compile_block(program, pc)
-                    blocks[pc] = blk
-                cost = blk.cost
+                    entry = blocks[pc] = (blk.fn, blk.cost, blk.loop, blk)
+                fn, cost, loop, blk = entry
                 if gas < cost:
                     self.gas, self.pc = gas, pc
                     return self._run_step()
                 gas -= cost
-                npc = blk.fn(r, rp, wp, mem)
+                if loop:
+                    gb[0] = gas
+                    npc = fn(r, rp, wp, mem, gb)
+                    gas = gb[0]
+                else:
+                    npc = fn(r, rp, wp, mem)
                 if npc < 0:
                     kind, xpc = decode_exit(npc)
                     gas += cost - (blk.index_of[xpc] + 1) * INSTRUCTION_COST
@@ -168,7 +174,13 @@ class Interpreter:
                 pc = npc
         except MemoryAccessError as err:
             assert blk is not None
-            index = blk.index_at_fault(err.__traceback__)
+            index, frame_locals = blk.fault_state(err.__traceback__)
+            for n in blk.written:  # registers the block held in locals
+                value = frame_locals.get(f"r{n}")
+                if value is not None:
+                    r[n] = value
+            if blk.loop:
+                gas = frame_locals["g"]
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
 
