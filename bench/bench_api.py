@@ -1,0 +1,468 @@
+"""Submit and list latency through the HTTP API with 10k and 1M stored packages (issue 2).
+
+For each store (memory, sqlite, postgres) the benchmark starts a real server on a loopback
+port (`jamhost serve` as a subprocess for the SQL stores; uvicorn in a thread of this process
+for the memory store, whose data lives in the process), creates 4 tenants with 25 services
+each through the API, bulk-loads packages straight into the store (PostgreSQL: COPY; SQLite:
+executemany in batches of 10k; memory: `submit_package` in a loop) spread at random over the
+100 services, then times sequential requests from one httpx client with tenant 0's token:
+
+- submit: `POST /jam/packages` of a new package to one of tenant 0's services
+- list one service: `GET /jam/packages?service_id=X&limit=50`
+- list mine: `GET /jam/packages?limit=50` (the barrier: tenant 0's 25 services)
+
+Sizes grow in place (10k, then the rows up to 1M are added), so one server serves each store.
+Rate limits are off (their cost is `bench_tenancy.py`'s subject), authz is on, workers are off
+(every loaded package stays `pending`; the quotas are raised so that the load fits).
+
+    .venv/bin/python bench/bench_api.py               # 10k and 1M, all stores
+    .venv/bin/python bench/bench_api.py --quick       # 10k and 100k
+    .venv/bin/python bench/bench_api.py --stores sqlite,postgres --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import (  # noqa: E402
+    PG_ADMIN_DSN,
+    _pg_admin,
+    free_port,
+    simple_package,
+    start_server,
+)
+
+OPERATOR = "bench-operator-token-0123456789abcdef"
+HMAC_KEY = "bench-hmac-key-0123456789abcdef0123456789"
+TENANTS = 4
+SERVICES_PER_TENANT = 25
+BIG = 1 << 40
+SERVER_KEYS: dict[str, object] = {
+    "allowed_tokens": [OPERATOR], "token_hmac_key": HMAC_KEY, "workers": 0,
+    "rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
+    "max_pending_packages": BIG,
+    "default_quota": {"pending_packages": BIG, "storage_bytes": BIG, "gas_per_hour": BIG},
+}
+SECTION = "## API: submit and list"
+
+
+# -- measurement helpers --------------------------------------------------------------------
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+@dataclass
+class Result:
+    store: str
+    rows: int
+    op: str
+    samples: list[float] = field(default_factory=list)  # milliseconds
+    wall_s: float = 0.0
+    errors: int = 0
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.samples, 50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+    @property
+    def rps(self) -> float:
+        return len(self.samples) / self.wall_s if self.wall_s else 0.0
+
+    def row(self) -> dict[str, Any]:
+        return {"store": self.store, "rows": self.rows, "op": self.op, "n": len(self.samples),
+                "p50_ms": round(self.p50, 2), "p99_ms": round(self.p99, 2),
+                "mean_ms": round(statistics.fmean(self.samples), 2),
+                "req_per_s": round(self.rps, 1), "errors": self.errors}
+
+
+def drive(name: str, store: str, rows: int, n: int, budget_s: float,
+          call: Callable[[int], httpx.Response], expect: int) -> Result:
+    """n sequential calls (fewer if the time budget runs out, but at least 30)."""
+    res = Result(store, rows, name)
+    start = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        r = call(i)
+        res.samples.append((time.perf_counter() - t0) * 1000)
+        if r.status_code != expect:
+            res.errors += 1
+            if res.errors <= 3:
+                print(f"  {name}: unexpected {r.status_code} {r.text[:200]}", file=sys.stderr)
+        if i >= 30 and time.perf_counter() - start > budget_s:
+            break
+    res.wall_s = time.perf_counter() - start
+    return res
+
+
+# -- deployments ----------------------------------------------------------------------------
+
+@dataclass
+class Deployment:
+    kind: str
+    url: str
+    loader: Callable[[list[int], int, int], None]  # (service ids, first index, count)
+    analyze: Callable[[], None]
+
+
+@contextmanager
+def deployment(kind: str, tmp: Path) -> Iterator[Deployment]:
+    if kind == "memory":
+        with memory_deployment() as dep:
+            yield dep
+    elif kind == "sqlite":
+        path = tmp / "bench.db"
+        server = start_server(tmp / "sqlite", store="sqlite", sqlite_path=str(path),
+                              **SERVER_KEYS)
+        try:
+            yield Deployment(kind, server.url, sqlite_loader(path), sqlite_analyze(path))
+        finally:
+            server.stop()
+    else:
+        name = f"jamhost_bench_{uuid.uuid4().hex[:10]}"
+        _pg_admin(f'CREATE DATABASE "{name}"')
+        dsn = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+        server = None
+        try:
+            server = start_server(tmp / "pg", store="postgres", pg_dsn=dsn, **SERVER_KEYS)
+            yield Deployment(kind, server.url, pg_loader(dsn), pg_analyze(dsn))
+        finally:
+            if server is not None:
+                server.stop()
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def memory_deployment() -> Iterator[Deployment]:
+    import uvicorn
+
+    from jamhost.api.app import create_app
+    from jamhost.app.runtime import build_runtime
+    from jamhost.config import JamSettings
+    from jamhost.store.memory import MemoryStore
+    from jamhost.store.records import QuotaLimits
+
+    store = MemoryStore()
+    settings = JamSettings(store="memory", **SERVER_KEYS)  # type: ignore[arg-type]
+    rt = build_runtime(settings, store=store)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port,
+                                           log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    limits = QuotaLimits(BIG, BIG, BIG)
+
+    def load(services: list[int], first: int, count: int) -> None:
+        rng = random.Random(first)
+        bodies = {sid: real_body(sid) for sid in services}
+        at = now_us()
+        for i in range(first, first + count):
+            sid = rng.choice(services)
+            store.submit_package(package_record(sid, i, bodies[sid], at + i), limits, BIG, 0)
+
+    try:
+        yield Deployment("memory", f"http://127.0.0.1:{port}", load, lambda: None)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def package_record(service_id: int, i: int, body: bytes, at: int) -> Any:
+    from jamhost.domain.hashing import blake2b_256
+    from jamhost.store.records import PackageRecord
+
+    return PackageRecord(id=blake2b_256(b"bench-%d" % i), service_id=service_id,
+                         status="pending", body=body, size=len(body), refine_gas=1000,
+                         accumulate_gas=1000, created_at=at, updated_at=at)
+
+
+def real_body(service_id: int) -> bytes:
+    """A valid GP encoding, so that a loaded package could be read back like any other."""
+    from jamhost.app.package_input import parse_package_json
+
+    pkg, _ = parse_package_json(simple_package(service_id, b"bulk"), lambda _sid: bytes(32))
+    return pkg.encode()
+
+
+COLUMNS = ("id", "service_id", "status", "body", "size", "refine_gas", "accumulate_gas",
+           "created_at", "updated_at", "attempts")
+
+
+def generated_rows(services: list[int], first: int, count: int) -> Iterator[tuple[Any, ...]]:
+    from jamhost.domain.hashing import blake2b_256
+
+    rng = random.Random(first)
+    bodies = {sid: real_body(sid) for sid in services}
+    at = now_us() - count
+    for i in range(first, first + count):
+        sid = rng.choice(services)
+        body = bodies[sid]
+        yield (blake2b_256(b"bench-%d" % i), sid, "pending", body, len(body), 1000, 1000,
+               at + i - first, at + i - first, 0)
+
+
+def pending_fixups(rows_per_service: dict[int, int]) -> list[tuple[str, tuple[Any, ...]]]:
+    """Keep the quota counters equal to what was loaded (as submit_package would)."""
+    total = sum(rows_per_service.values())
+    out = [("UPDATE jam_services SET pending_count = pending_count + {p} "
+            "WHERE service_id = {p}", (n, sid)) for sid, n in rows_per_service.items()]
+    out.append(("UPDATE jam_counters SET value = value + {p} WHERE name = 'pending'", (total,)))
+    return out
+
+
+def sqlite_loader(path: Path) -> Callable[[list[int], int, int], None]:
+    def load(services: list[int], first: int, count: int) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=60000")
+        per_service: dict[int, int] = {}
+        insert = (f"INSERT INTO jam_packages ({', '.join(COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(COLUMNS))})")
+        batch: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(insert, batch)
+            conn.execute("COMMIT")
+            batch.clear()
+
+        for row in generated_rows(services, first, count):
+            per_service[row[1]] = per_service.get(row[1], 0) + 1
+            batch.append(row)
+            if len(batch) == 10_000:
+                flush()
+        if batch:
+            flush()
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, params in pending_fixups(per_service):
+            conn.execute(sql.replace("{p}", "?"), params)
+        conn.execute("COMMIT")
+        conn.close()
+
+    return load
+
+
+def sqlite_analyze(path: Path) -> Callable[[], None]:
+    def analyze() -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(path, timeout=60)
+        conn.execute("ANALYZE")
+        conn.commit()
+        conn.close()
+
+    return analyze
+
+
+def pg_loader(dsn: str) -> Callable[[list[int], int, int], None]:
+    def load(services: list[int], first: int, count: int) -> None:
+        import psycopg
+
+        per_service: dict[int, int] = {}
+        with psycopg.connect(dsn) as conn:
+            with conn.cursor() as cur, cur.copy(
+                    f"COPY jam_packages ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in generated_rows(services, first, count):
+                    per_service[row[1]] = per_service.get(row[1], 0) + 1
+                    copy.write_row(row)
+            for sql, params in pending_fixups(per_service):
+                conn.execute(sql.replace("{p}", "%s"), params)
+
+    return load
+
+
+def pg_analyze(dsn: str) -> Callable[[], None]:
+    def analyze() -> None:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE jam_packages")
+
+    return analyze
+
+
+# -- the run --------------------------------------------------------------------------------
+
+def make_tenants(url: str) -> list[tuple[str, list[int]]]:
+    """4 accounts with 25 services each, through the API; returns (token, service ids)."""
+    out = []
+    with httpx.Client(base_url=url, timeout=60,
+                      headers={"Authorization": f"Bearer {OPERATOR}"}) as op:
+        for t in range(TENANTS):
+            acc = op.post("/jam/accounts", json={"name": f"tenant-{t}"})
+            acc.raise_for_status()
+            tok = op.post(f"/jam/accounts/{acc.json()['id']}/tokens", json={"name": "bench"})
+            tok.raise_for_status()
+            token = tok.json()["token"]
+            sids = []
+            with httpx.Client(base_url=url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as c:
+                for _ in range(SERVICES_PER_TENANT):
+                    svc = c.post("/jam/services", json={})
+                    svc.raise_for_status()
+                    sids.append(svc.json()["service_id"])
+            out.append((token, sids))
+    return out
+
+
+def run_store(kind: str, sizes: list[int], n_submit: int, n_list: int, budget_s: float,
+              analyze: bool) -> list[Result]:
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-api-{kind}-") as tmp, \
+            deployment(kind, Path(tmp)) as dep:
+        tenants = make_tenants(dep.url)
+        all_services = [sid for _, sids in tenants for sid in sids]
+        token, mine = tenants[0]
+        loaded = 0
+        submitted = 0
+        with httpx.Client(base_url=dep.url, timeout=120,
+                          headers={"Authorization": f"Bearer {token}"}) as c:
+            for size in sizes:
+                t0 = time.perf_counter()
+                dep.loader(all_services, loaded, size - loaded)
+                load_s = time.perf_counter() - t0
+                loaded = size
+                t1 = time.perf_counter()
+                if analyze:
+                    dep.analyze()
+                print(f"{kind}: loaded {size:,} packages in {load_s:.1f} s"
+                      + (f" (+ analyze {time.perf_counter() - t1:.1f} s)" if analyze else ""),
+                      file=sys.stderr, flush=True)
+                target = mine[0]
+                for _ in range(20):  # warm-up: connections, caches, the planner
+                    c.get("/jam/packages", params={"service_id": target, "limit": 50})
+                    c.get("/jam/packages", params={"limit": 50})
+
+                def submit(i: int, base: int = submitted) -> httpx.Response:
+                    payload = b"bench-submit-%d" % (base + i)
+                    return c.post("/jam/packages", json=simple_package(mine[i % 5], payload))
+
+                results.append(drive("submit", kind, size, n_submit, budget_s, submit, 201))
+                submitted += len(results[-1].samples)
+                results.append(drive(
+                    "list service", kind, size, n_list // 2, budget_s,
+                    lambda i: c.get("/jam/packages",
+                                    params={"service_id": mine[i % len(mine)], "limit": 50}),
+                    200))
+                results.append(drive(
+                    "list mine", kind, size, n_list // 2, budget_s,
+                    lambda i: c.get("/jam/packages", params={"limit": 50}), 200))
+                for r in results[-3:]:
+                    print("  " + json.dumps(r.row()), file=sys.stderr, flush=True)
+    return results
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = ""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            mem = f", {int(line.split()[1]) // 1024 // 1024} GiB RAM"
+    return f"nproc {os.cpu_count()}, {cpu}{mem}, Linux {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| store | packages | request | n | p50 ms | p99 ms | req/s (1 client) |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(f"| {r.store} | {r.rows:,} | {r.op} | {len(r.samples)} | {r.p50:.2f} "
+                     f"| {r.p99:.2f} | {r.rps:.0f} |"
+                     + (f" ({r.errors} errors)" if r.errors else ""))
+    return "\n".join(lines)
+
+
+def ratios(results: list[Result], small: int, large: int) -> str:
+    lines = [f"| store | request | p50 at {large:,} / p50 at {small:,} |", "|---|---|---:|"]
+    by = {(r.store, r.op, r.rows): r for r in results}
+    for (store, op, rows), r in by.items():
+        if rows == large and (store, op, small) in by:
+            lines.append(f"| {store} | {op} | {r.p50 / by[(store, op, small)].p50:.2f}x |")
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    path = REPO / "docs" / "benchmarks.md"
+    doc = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = text.rstrip() + "\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _m: block + "\n", doc, count=1)
+    else:
+        doc = doc.rstrip() + "\n\n" + block
+    path.write_text(doc.rstrip() + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10k and 100k rows")
+    ap.add_argument("--sizes", help="comma-separated row counts (default 10000,1000000)")
+    ap.add_argument("--stores", default="memory,sqlite,postgres")
+    ap.add_argument("--submits", type=int, default=1000)
+    ap.add_argument("--lists", type=int, default=1000, help="half per list kind")
+    ap.add_argument("--budget", type=float, default=120.0,
+                    help="seconds per phase at most (at least 30 requests)")
+    ap.add_argument("--no-analyze", action="store_true",
+                    help="do not ANALYZE after loading (SQLite never does it on its own)")
+    ap.add_argument("--write", action="store_true", help=f"write '{SECTION}' in docs/benchmarks.md")
+    args = ap.parse_args()
+    sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
+             else [10_000, 100_000] if args.quick else [10_000, 1_000_000])
+    results: list[Result] = []
+    for kind in args.stores.split(","):
+        results += run_store(kind, sizes, args.submits, args.lists, args.budget,
+                             not args.no_analyze)
+    report = table(results) + "\n\n" + ratios(results, sizes[0], sizes[-1])
+    print(report)
+    print(json.dumps([r.row() for r in results]))
+    if args.write:
+        command = "python bench/bench_api.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        write_section("\n".join([
+            SECTION, "",
+            f"Date: {dt.date.today().isoformat()}. Machine: {machine()}.",
+            f"Command: `{command.strip()}`.", "",
+            report]))
+
+
+if __name__ == "__main__":
+    main()
