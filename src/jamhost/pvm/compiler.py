@@ -89,14 +89,16 @@ _RETURN = re.compile(r"^(?P<cond>if .*: )?return (?P<val>.+)$")
 _LOOP_OPS = frozenset([40, 80, *range(81, 91), *range(170, 176)])
 
 
-def _straight_line(program: Program, pc: int, single: bool) -> list[tuple[int, list[str]]]:
+def _straight_line(
+    program: Program, pc: int, single: bool, inline: bool = False
+) -> list[tuple[int, list[str]]]:
     """[(pc, fragment lines)] from pc to the first terminator or ecalli."""
     ctx = _context(program)
     out: list[tuple[int, list[str]]] = []
     cur = pc
     while True:
         ins = program.instruction(cur)
-        out.append((cur, emit(ins, ctx)))
+        out.append((cur, emit(ins, ctx, inline)))
         if ends_block(ins):
             return out
         cur = ins.next_pc
@@ -140,7 +142,7 @@ def compile_block(program: Program, pc: int, single: bool = False) -> Block:
     """
     if single:
         return compile_step(program, pc)
-    run = _straight_line(program, pc, single=False)
+    run = _straight_line(program, pc, single=False, inline=True)
     pcs = tuple(p for p, _ in run)
     cost = block_cost(len(pcs))
     loop = _is_self_loop(program, pc, pcs[-1])

@@ -177,6 +177,13 @@ NAMESPACE: dict[str, object] = {
     "ROTL32": _rotl32,
     "REV": _rev,
     "SBRK": _sbrk,
+    "U16": _mem._U16.unpack_from,
+    "U32": _mem._U32.unpack_from,
+    "U64": _mem._U64.unpack_from,
+    "P16": _mem._U16.pack_into,
+    "P32": _mem._U32.pack_into,
+    "P64": _mem._U64.pack_into,
+    "P8": _mem._U8.pack_into,
 }
 """Globals of every generated function (plus `JT`, the program's dynamic jump map)."""
 
@@ -248,11 +255,44 @@ _STORE_FN = {0: "ST8", 1: "ST16", 2: "ST32", 3: "ST64"}
 _STORE_MASK = {0: 0xFF, 1: 0xFFFF, 2: M32, 3: M64}
 
 
-def _load(fn: str, sign_bits: int, addr: str, dest: int) -> list[str]:
-    value = f"{fn}(rp, {addr})"
+_WIDTH = {"LD8": 1, "LD16": 2, "LD32": 4, "LD64": 8}
+_UNPACK = {2: "U16", 4: "U32", 8: "U64"}
+_PACK = {1: "P8", 2: "P16", 4: "P32", 8: "P64"}
+
+# Inline forms (fast path): the common case -- an access inside one mapped page -- costs a
+# dict lookup and a struct call; anything else falls to the helper, which raises or crosses
+# pages. Pages below 2^16 are never mapped, so a hit is never a low address. One source line
+# per load (and the store's lines all belong to it), so faults map to the instruction.
+
+
+def _load(fn: str, sign_bits: int, addr: str, dest: int, inline: bool = False) -> list[str]:
+    if not inline:
+        value = f"{fn}(rp, {addr})"
+        return [f"r[{dest}] = {_sx(value, sign_bits) if sign_bits else value}"]
+    n = _WIDTH[fn]
+    if n == 1:
+        value = f"(p[a & 4095] if p is not None else {fn}(rp, a))"
+    else:
+        value = (
+            f"({_UNPACK[n]}(p, a & 4095)[0] if p is not None and a & 4095 <= {4096 - n} "
+            f"else {fn}(rp, a))"
+        )
     if sign_bits:
         value = _sx(value, sign_bits)
-    return [f"r[{dest}] = {value}"]
+    return [f"a = {addr}; p = rp.get(a >> 12); r[{dest}] = {value}"]
+
+
+def _store(width: int, addr: str, value: str, inline: bool = False) -> list[str]:
+    fn = _STORE_FN[width]
+    if not inline:
+        return [f"{fn}(wp, {addr}, {value})"]
+    n = 1 << width
+    return [
+        f"a = {addr}; p = wp.get(a >> 12)",
+        f"if p is not None and a & 4095 <= {4096 - n}: "
+        f"{_PACK[n]}(p, a & 4095, {value if n == 8 else f'({value}) & {_STORE_MASK[width]}'})",
+        f"else: {fn}(wp, a, {value})",
+    ]
 
 
 _BRANCH_IMM: dict[int, Callable[[str, int], str]] = {
@@ -394,8 +434,10 @@ def _two_reg(op: int, d: int, a: int) -> list[str]:
     return [f"{rd} = {exprs[op]}"]
 
 
-def emit(ins: Instruction, ctx: BlockContext) -> list[str]:
-    """Python lines for one instruction. Terminators (and ecalli) end with `return`."""
+def emit(ins: Instruction, ctx: BlockContext, inline: bool = False) -> list[str]:
+    """Python lines for one instruction. Terminators (and ecalli) end with `return`.
+
+    `inline` expands memory accesses in place (fast path) instead of calling the helpers."""
     op, pc = ins.opcode, ins.pc
     a, b, d, x, y = ins.a, ins.b, ins.d, ins.x, ins.y
     if op == 0:
@@ -408,7 +450,7 @@ def emit(ins: Instruction, ctx: BlockContext) -> list[str]:
         return [f"r[{a}] = {x}"]
     if 30 <= op <= 33:
         w = op - 30
-        return [f"{_STORE_FN[w]}(wp, {x & M32}, {y & _STORE_MASK[w]})"]
+        return _store(w, str(x & M32), str(y & _STORE_MASK[w]), inline)
     if op == 40:
         return [f"return {ctx.branch_target(x, pc)}"]
     if op == 50:
@@ -417,12 +459,12 @@ def emit(ins: Instruction, ctx: BlockContext) -> list[str]:
         return [f"r[{a}] = {x}"]
     if op in _LOADS:
         fn, bits = _LOADS[op]
-        return _load(fn, bits, str(x & M32), a)
+        return _load(fn, bits, str(x & M32), a, inline)
     if 59 <= op <= 62:
-        return [f"{_STORE_FN[op - 59]}(wp, {x & M32}, r[{a}])"]
+        return _store(op - 59, str(x & M32), f"r[{a}]", inline)
     if 70 <= op <= 73:
         w = op - 70
-        return [f"{_STORE_FN[w]}(wp, (r[{a}] + {x}) & 0xFFFFFFFF, {y & _STORE_MASK[w]})"]
+        return _store(w, f"(r[{a}] + {x}) & 0xFFFFFFFF", str(y & _STORE_MASK[w]), inline)
     if op == 80:
         return [f"r[{a}] = {x}", f"return {ctx.branch_target(y, pc)}"]
     if op in _BRANCH_IMM:
@@ -431,10 +473,10 @@ def emit(ins: Instruction, ctx: BlockContext) -> list[str]:
     if 100 <= op <= 111:
         return _two_reg(op, d, a)
     if 120 <= op <= 123:
-        return [f"{_STORE_FN[op - 120]}(wp, (r[{b}] + {x}) & 0xFFFFFFFF, r[{a}])"]
+        return _store(op - 120, f"(r[{b}] + {x}) & 0xFFFFFFFF", f"r[{a}]", inline)
     if op in _IND_LOADS:
         fn, bits = _IND_LOADS[op]
-        return _load(fn, bits, f"(r[{b}] + {x}) & 0xFFFFFFFF", a)
+        return _load(fn, bits, f"(r[{b}] + {x}) & 0xFFFFFFFF", a, inline)
     if 131 <= op <= 161:
         return _two_reg_imm(op, a, b, x)
     if op in _BRANCH_REG:

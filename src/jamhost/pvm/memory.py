@@ -24,6 +24,7 @@ LOW_LIMIT = 1 << 16
 ADDRESS_SPACE = 1 << 32
 M32 = 0xFFFFFFFF
 
+_U8 = struct.Struct("<B")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
