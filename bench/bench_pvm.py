@@ -221,7 +221,8 @@ node and timed inside node) on the same program blobs. M/s = million PVM instruc
 second (gas used / wall time). "cold" includes compiling the program's blocks on first run.
 
 - Date: {dt.date.today().isoformat()}
-- Machine: {machine()}
+- Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end of the run (a shared
+  machine: figures move by tens of percent between runs, the ratio less so)
 - Command: `{cmd}` (iterations {args.iterations:,}, {args.calls:,} invocations)
 
 | workload | instructions | fast M/s | fast cold M/s | step M/s | anan-as M/s | fast / anan-as |
