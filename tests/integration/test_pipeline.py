@@ -15,6 +15,12 @@ from jamhost.examples import counter
 from tests.conftest import make_tenant, simple_package, start_server
 
 
+def submit(client, package):
+    r = client.post("/jam/packages", json=package)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 def wait_final(client, ids, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -47,8 +53,7 @@ def test_counter_end_to_end(server_factory, store_keys):
     srv = server_factory(workers=2, **store_keys)
     t = make_tenant(srv, "alice", code=counter.build())
     with srv.client(t.token) as c:
-        ids = [c.post("/jam/packages", json=simple_package(t.service_id, bytes([i]), 10**6)
-                      ).json()["id"] for i in range(4)]
+        ids = [submit(c, simple_package(t.service_id, bytes([i]), 10**6)) for i in range(4)]
         pkgs = wait_final(c, ids)
         assert [p["status"] for p in pkgs] == ["applied"] * 4
         assert all(p["attempts"] == 1 for p in pkgs)
@@ -90,7 +95,7 @@ def test_same_package_same_report_hash_everywhere(server_factory, tmp_path, fres
             pkg = simple_package(t.service_id, b"same payload", 10**6)
             # Pin everything the runtime would default: the code hash and the service id
             # are equal (first service, same code) so the package bytes are equal.
-            pid = c.post("/jam/packages", json=pkg).json()["id"]
+            pid = submit(c, pkg)
             wait_final(c, [pid])
             hashes.add(c.get(f"/jam/packages/{pid}/report").json()["report_hash"])
     assert len(hashes) == 1
@@ -106,9 +111,8 @@ def test_two_worker_processes_never_process_twice(tmp_path, fresh_pg):
         ids = {}
         for t in tenants:
             with api.client(t.token) as c:
-                ids[t.service_id] = [c.post("/jam/packages", json=simple_package(
-                    t.service_id, i.to_bytes(2, "little"), 10**6)).json()["id"]
-                    for i in range(15)]
+                ids[t.service_id] = [submit(c, simple_package(
+                    t.service_id, i.to_bytes(2, "little"), 10**6)) for i in range(15)]
         for t in tenants:
             with api.client(t.token) as c:
                 pkgs = wait_final(c, ids[t.service_id], timeout=120)
@@ -135,8 +139,8 @@ def test_killed_worker_loses_nothing(tmp_path, fresh_pg):
     try:
         t = make_tenant(api, "alice", code=counter.build())
         with api.client(t.token) as c:
-            ids = [c.post("/jam/packages", json=simple_package(
-                t.service_id, i.to_bytes(2, "little"), 10**6)).json()["id"] for i in range(40)]
+            ids = [submit(c, simple_package(t.service_id, i.to_bytes(2, "little"), 10**6))
+                   for i in range(40)]
         doomed = start_server(tmp_path / "w1", command="worker", extra_env=lease, **keys)
         with api.client(t.token) as c:
             deadline = time.monotonic() + 60
@@ -214,3 +218,27 @@ def test_dispute_and_failure_apply_nothing(tmp_path, mode):
         assert len(set(hashes.values())) == 2
     else:
         assert pkg.failure_reason == "no such extrinsic"
+
+
+def test_concurrent_submits_while_workers_finish(server_factory, fresh_pg):
+    """Submit and finish touch the same counter and service rows: a lock-order inversion
+    between them deadlocked PostgreSQL under load (a 500 on submit). All must be accepted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    srv = server_factory(workers=2, store="postgres", pg_dsn=fresh_pg, rate_limit_per_minute=0,
+                         service_rate_limit_per_minute=0)
+    t = make_tenant(srv, "alice", code=counter.build())
+
+    def go(i):
+        with srv.client(t.token) as c:
+            return c.post("/jam/packages", json=simple_package(
+                t.service_id, i.to_bytes(4, "little"), 10**6)).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(go, range(80)))
+    assert codes == [201] * 80
+    with srv.client(t.token) as c:
+        ids = [p["id"] for p in c.get("/jam/packages", params={"limit": 500}).json()["items"]]
+        pkgs = wait_final(c, ids, timeout=120)
+        assert {p["status"] for p in pkgs} == {"applied"}
+    assert "unhandled" not in srv.logs()

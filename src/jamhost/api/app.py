@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from jamhost import __version__
 from jamhost.api import errors
 from jamhost.api.middleware import RequestLog
-from jamhost.api.routes import accounts, packages, preimages, services, system
+from jamhost.api.routes import accounts, audit, packages, preimages, services, system
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime
 
@@ -18,7 +18,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     rt.extras.setdefault("processor", lambda: process_next(rt, "api"))
     errors.install(app)
-    for module in (system, accounts, services, preimages, packages):
+    for module in (system, accounts, services, preimages, packages, audit):
         app.include_router(module.router)
     app.add_middleware(RequestLog)
     return app

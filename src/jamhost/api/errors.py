@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jamhost.domain.errors import CodecError
@@ -62,9 +63,24 @@ def refusal_response(exc: Refusal) -> JSONResponse:
     return error_response(status, exc.code, exc.message, headers or None)
 
 
+def _audit_denial(request: Request) -> None:
+    """Authorization denials are security events: who, which route, which service."""
+    from jamhost.app.audit import record
+
+    route = request.scope.get("route")
+    params = request.scope.get("path_params") or {}
+    sid = params.get("service_id") or request.query_params.get("service_id")
+    record(request.app.state.runtime, getattr(request.state, "principal", None),
+           "authz.denied", service_id=int(sid) if str(sid or "").isdigit() and
+           int(sid) < 2**32 else None,
+           target=f"{request.method} {getattr(route, 'path', '?')}")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
-    async def _refusal(_: Request, exc: Refusal) -> JSONResponse:
+    async def _refusal(request: Request, exc: Refusal) -> JSONResponse:
+        if isinstance(exc, Forbidden):
+            await run_in_threadpool(_audit_denial, request)
         return refusal_response(exc)
 
     @app.exception_handler(CodecError)

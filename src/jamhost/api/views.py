@@ -10,6 +10,7 @@ from jamhost.domain.refusals import BadRequest
 from jamhost.store.records import (
     Account,
     Attestation,
+    AuditEvent,
     Delegate,
     PackageRecord,
     PreimageMeta,
@@ -131,6 +132,14 @@ def attestation(a: Attestation) -> dict[str, Any]:
     return {"attestor": hx(a.attestor), "signature": hx(a.signature), "engine": a.engine,
             "engine_version": a.engine_version, "report_hash": hx(a.report_hash),
             "created_at": ts(a.created_at)}
+
+
+def audit_event(e: AuditEvent) -> dict[str, Any]:
+    import json
+
+    return {"seq": e.seq, "at": ts(e.at), "actor": e.actor, "action": e.action,
+            "service_id": e.service_id, "target": e.target,
+            "detail": json.loads(e.detail) if e.detail else None}
 
 
 def receipt(r: Receipt) -> dict[str, Any]:

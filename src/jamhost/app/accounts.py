@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from jamhost.app import audit
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.store.records import SCOPES, Account, TokenRecord, now_us
@@ -19,7 +20,9 @@ def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
     name = name.strip()
     if not name or len(name) > 200:
         raise BadRequest("name must be 1 to 200 characters")
-    return rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
+    account = rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
+    audit.record(rt, who, "account.created", target=account.id)
+    return account
 
 
 def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> Account:
@@ -55,7 +58,10 @@ def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
     record = TokenRecord(accessor=accessor, account_id=account.id,
                          token_hash=rt.hasher.hash(token), name=name, scopes=chosen,
                          created_at=now_us(), expires_at=expires_at)
-    return token, rt.store.add_token(record)
+    stored = rt.store.add_token(record)
+    audit.record(rt, who, "token.created", target=f"{account.id}:{accessor}",
+                 scopes=list(chosen))
+    return token, stored
 
 
 def list_tokens(rt: Runtime, who: Principal | None, account_id: str) -> list[TokenRecord]:
@@ -66,3 +72,4 @@ def revoke_token(rt: Runtime, who: Principal | None, account_id: str, accessor: 
     account = _manageable_account(rt, who, account_id)
     if not rt.store.revoke_token(account.id, accessor, now_us()):
         raise NotFound("no such active token")
+    audit.record(rt, who, "token.revoked", target=f"{account.id}:{accessor}")

@@ -204,17 +204,31 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
         return AccountState(code_hash=bytes(32), balance=0, min_item_gas=target.min_item_gas,
                             min_memo_gas=target.min_memo_gas)
 
-    out = accumulate(sid, account, operands, transfers, timeslot=current_timeslot(),
+    slot = current_timeslot()
+    out = accumulate(sid, account, operands, transfers, timeslot=slot,
                      gas_limit=accumulate_gas(operands, transfers),
                      entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other)
     GAS_USED.labels("accumulate").inc(out.gas_used)
-    provided = [blob for blob in out.preimage_changes.values() if blob is not None]
-    provided += [blob for service, blob in out.provided if service == sid]
+    preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
+    requests = dict(out.request_changes)
+    for service, blob in out.provided:
+        # GP provide integration: a blob provided to this service is kept only if the
+        # service solicited it (request present and empty). Provisions to other services
+        # are dropped: one tenant's code never writes another tenant's state.
+        key = (blake2b_256(blob), len(blob))
+        current = requests[key] if key in requests else out.account.requests.get(key)
+        if service == sid and current == ():
+            requests[key] = (slot,)
+            preimages.append(blob)
+    post = out.account
     return StateChanges(
         storage=dict(out.storage_changes),
-        preimages=provided,
-        requests=dict(out.request_changes),
-        balance=out.account.balance,
+        preimages=preimages,
+        requests=requests,
+        balance=post.balance,
+        code_hash=post.code_hash if post.code_hash != svc.code_hash else None,
+        min_item_gas=post.min_item_gas if post.min_item_gas != svc.min_item_gas else None,
+        min_memo_gas=post.min_memo_gas if post.min_memo_gas != svc.min_memo_gas else None,
         transfers_out=[Transfer(t.source, t.dest, t.amount, t.memo, t.gas)
                        for t in out.transfers],
         transfers_consumed=[t.id for t in queued],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jamhost.app import audit
 from jamhost.app.runtime import Runtime
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, TooLarge
@@ -70,10 +71,12 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
         _check_code_size(rt, code)
         code_hash = blake2b_256(code)
     created_by = who.label if who is not None else "admin-cli"
-    return rt.store.create_service(
+    svc = rt.store.create_service(
         owner=owner, code=code, code_hash=code_hash, balance=balance,
         min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=created_by,
         storage_limit=rt.default_quota.storage_bytes)
+    audit.record(rt, who, "service.created", service_id=svc.service_id, target=owner)
+    return svc
 
 
 def _check_code_size(rt: Runtime, code: bytes) -> None:
@@ -88,11 +91,14 @@ def list_services(rt: Runtime, who: Principal, cursor: int | None,
 
 def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> ServiceRecord:
     svc = service_for(rt, who, service_id, "manage")
-    if not who.is_operator and not rt.policy.owns(who, svc):
+    if not rt.policy.may_administer(who, svc):
         raise Forbidden("only the owner or an operator may upgrade code")
     _check_code_size(rt, code)
     limits = svc.quota.resolve(rt.default_quota)
-    return rt.store.set_code(service_id, code, blake2b_256(code), limits.storage_bytes)
+    updated = rt.store.set_code(service_id, code, blake2b_256(code), limits.storage_bytes)
+    audit.record(rt, who, "service.code_upgraded", service_id=service_id,
+                 target="0x" + updated.code_hash.hex())
+    return updated
 
 
 def credit(rt: Runtime, who: Principal | None, service_id: int, amount: int) -> ServiceRecord:
@@ -103,7 +109,9 @@ def credit(rt: Runtime, who: Principal | None, service_id: int, amount: int) -> 
         raise NotFound("no such service")
     if amount <= 0 or svc.balance + amount > MAX_BALANCE:
         raise BadRequest(f"amount must be positive and keep the balance <= {MAX_BALANCE}")
-    return rt.store.credit(service_id, amount)
+    svc = rt.store.credit(service_id, amount)
+    audit.record(rt, who, "service.credited", service_id=service_id, amount=amount)
+    return svc
 
 
 def quota_of(rt: Runtime, svc: ServiceRecord) -> QuotaLimits:
@@ -119,7 +127,11 @@ def set_quota(rt: Runtime, who: Principal | None, service_id: int,
     for value in (quota.pending_packages, quota.storage_bytes, quota.gas_per_hour):
         if value is not None and not 0 <= value <= MAX_BALANCE:
             raise BadRequest("quota values must be between 0 and 2^63-1")
-    return rt.store.set_quota(service_id, quota)
+    svc = rt.store.set_quota(service_id, quota)
+    audit.record(rt, who, "quota.changed", service_id=service_id,
+                 pending_packages=quota.pending_packages, storage_bytes=quota.storage_bytes,
+                 gas_per_hour=quota.gas_per_hour)
+    return svc
 
 
 def storage_get(rt: Runtime, who: Principal, service_id: int, key: bytes) -> bytes:
@@ -146,7 +158,7 @@ def managed_service(rt: Runtime, who: Principal | None, service_id: int) -> Serv
             raise NotFound("no such service")
         return svc
     svc = service_for(rt, who, service_id, "manage")
-    if not who.is_operator and not rt.policy.owns(who, svc):
+    if not rt.policy.may_administer(who, svc):
         raise Forbidden("only the owner or an operator may manage delegates")
     return svc
 
@@ -170,7 +182,10 @@ def add_delegate(rt: Runtime, who: Principal | None, service_id: int, *,
             raise BadRequest("token must be 16 to 512 characters")
         token_hash = rt.hasher.hash(token)
     by = who.label if who is not None else "admin-cli"
-    return rt.store.add_delegate(svc.service_id, token_hash, role, by)
+    delegate = rt.store.add_delegate(svc.service_id, token_hash, role, by)
+    audit.record(rt, who, "delegate.granted", service_id=svc.service_id,
+                 target=str(delegate.id), role=role)
+    return delegate
 
 
 def list_delegates(rt: Runtime, who: Principal | None, service_id: int) -> list[Delegate]:
@@ -182,3 +197,5 @@ def remove_delegate(rt: Runtime, who: Principal | None, service_id: int,
     svc = managed_service(rt, who, service_id)
     if not rt.store.remove_delegate(svc.service_id, delegate_id):
         raise NotFound("no such delegate")
+    audit.record(rt, who, "delegate.removed", service_id=svc.service_id,
+                 target=str(delegate_id))

@@ -72,6 +72,22 @@ def worker(threads: Annotated[int | None, typer.Option(
 
 
 @app.command()
+def audit(action: Annotated[str | None, typer.Option(help="only this action")] = None,
+          limit: Annotated[int, typer.Option()] = 100, config: ConfigOpt = None,
+          table: Annotated[bool, typer.Option("--table")] = False) -> None:
+    """The audit log (newest first), read from the store."""
+    from jamhost.api import views
+    from jamhost.app.runtime import build_runtime
+
+    rt = build_runtime(settings(config))
+    try:
+        page = rt.store.list_audit(action=action, limit=min(limit, 10_000))
+        emit(views.page([views.audit_event(e) for e in page.items], None), table)
+    finally:
+        rt.close()
+
+
+@app.command()
 def reconcile(config: ConfigOpt = None) -> None:
     """Recompute usage counters (pending packages, storage bytes) from the stored rows."""
     from jamhost.app.runtime import build_runtime
@@ -86,10 +102,11 @@ def reconcile(config: ConfigOpt = None) -> None:
 @app.command()
 def migrate(config: ConfigOpt = None) -> None:
     """Create or upgrade the schema of the configured SQL store."""
+    s = settings(config).jam  # validate before touching anything
+
     from jamhost.store import open_store
     from jamhost.store.migrate import current_revision
 
-    s = settings(config).jam
     if s.store == "memory":
         fail("store = 'memory' has no schema to migrate", 2)
     store = open_store(s, migrate=True)

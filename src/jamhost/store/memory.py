@@ -15,6 +15,7 @@ from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuota
 from jamhost.store.records import (
     Account,
     Attestation,
+    AuditEvent,
     Delegate,
     PackageOutcome,
     PackageRecord,
@@ -65,6 +66,7 @@ class MemoryStore:
         self._requests: dict[int, dict[tuple[bytes, int], tuple[int, ...]]] = {}
         self._transfers: dict[int, Transfer] = {}
         self._transfer_seq = 0
+        self._audit: list[AuditEvent] = []
 
     def ping(self) -> bool:
         return True
@@ -329,6 +331,21 @@ class MemoryStore:
             return [r for sid in sorted(self._receipts) for r in self._receipts[sid]
                     if r.hash == hash_ and scope.allows(sid)]
 
+    # -- audit
+
+    def audit(self, event: AuditEvent) -> None:
+        with self._lock:
+            self._audit.append(replace(event, at=event.at or now_us(),
+                                       seq=len(self._audit) + 1))
+
+    def list_audit(self, *, action: str | None = None, cursor: int | None = None,
+                   limit: int = 50) -> Page[AuditEvent]:
+        with self._lock:
+            rows = [e for e in reversed(self._audit)
+                    if (action is None or e.action == action)
+                    and (cursor is None or e.seq < cursor)]
+        return _page(rows, limit, lambda e: e.seq)
+
     # -- pipeline
 
     def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
@@ -457,8 +474,9 @@ class MemoryStore:
                 self._transfers[self._transfer_seq] = replace(tr, source=sid,
                                                               id=self._transfer_seq,
                                                               created_at=at)
-            if changes.balance is not None:
-                updates["balance"] = changes.balance
+            for name in ("balance", "code_hash", "min_item_gas", "min_memo_gas"):
+                if getattr(changes, name) is not None:
+                    updates[name] = getattr(changes, name)
             if changes.yield_hash is not None:
                 updates["last_yield"] = changes.yield_hash
         svc = self._services[sid]

@@ -222,6 +222,9 @@ class StateChanges:
     preimages: list[bytes] = field(default_factory=list)  # blobs provided to the service
     requests: dict[tuple[bytes, int], tuple[int, ...] | None] = field(default_factory=dict)
     balance: int | None = None
+    code_hash: bytes | None = None  # the `upgrade` host call
+    min_item_gas: int | None = None
+    min_memo_gas: int | None = None
     transfers_out: list[Transfer] = field(default_factory=list)
     transfers_consumed: list[int] = field(default_factory=list)
     yield_hash: bytes | None = None
@@ -247,3 +250,14 @@ class PackageOutcome:
 
 class StateConflict(Exception):
     """The service's state moved on since the accumulate read it: run it again."""
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    actor: str
+    action: str
+    service_id: int | None = None
+    target: str | None = None
+    detail: str | None = None
+    at: int = 0
+    seq: int = 0

@@ -37,6 +37,15 @@ class Policy:
         return (self.owner_is_account and who.account_id is not None
                 and service.owner == who.account_id)
 
+    def may_administer(self, who: Principal, service: ServiceRecord) -> bool:
+        """Upgrading code and managing delegates: the owner or an operator, never a delegate.
+        With authz disabled, any token with `manage` (SPEC §3)."""
+        if who.is_operator:
+            return True
+        if "manage" not in who.scopes:
+            return False
+        return not self.authz_enabled or self.owns(who, service)
+
     def may(self, who: Principal, service: ServiceRecord | None, action: str) -> bool:
         """May `who` do `action` (read/submit/manage) on `service`? A missing service is
         treated like a foreign one, so the answer never reveals whether an id exists."""

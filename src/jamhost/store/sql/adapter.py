@@ -8,6 +8,8 @@ rolls its whole transaction back and leaves no trace.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +24,7 @@ from jamhost.store.records import (
     ZERO_HASH,
     Account,
     Attestation,
+    AuditEvent,
     Delegate,
     PackageOutcome,
     PackageRecord,
@@ -45,6 +48,26 @@ from jamhost.store.state_size import request_footprint, storage_footprint
 
 FIRST_SERVICE_ID = 65536
 UNSCOPED = 0
+
+
+RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
+    """Re-run a whole store transaction that the database aborted to break a deadlock.
+    Safe because each method is one transaction that was rolled back entirely."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for attempt in range(5):
+            try:
+                return fn(*args, **kwargs)
+            except sa.exc.DBAPIError as exc:
+                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                if code not in RETRYABLE_PGCODES or attempt == 4:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+    return wrapper
 
 
 class _Duplicate(Exception):
@@ -151,6 +174,7 @@ class SqlStore:
 
     # -- services -------------------------------------------------------------------------
 
+    @_retry_on_deadlock
     def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
                        min_item_gas: int, min_memo_gas: int, created_by: str,
                        storage_limit: int, media_type: str = "application/octet-stream",
@@ -193,6 +217,7 @@ class SqlStore:
                                 .where(t.services.c.owner == owner))
             return {r[0] for r in rows}
 
+    @_retry_on_deadlock
     def set_code(self, service_id: int, code: bytes, code_hash: bytes, storage_limit: int,
                  media_type: str = "application/octet-stream") -> ServiceRecord:
         at = now_us()
@@ -258,6 +283,7 @@ class SqlStore:
 
     # -- preimages ------------------------------------------------------------------------
 
+    @_retry_on_deadlock
     def put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
                      storage_limit: int | None) -> tuple[PreimageMeta, bool]:
         with self._write() as conn:
@@ -268,6 +294,9 @@ class SqlStore:
                       service_id: int | None, storage_limit: int | None,
                       at: int) -> tuple[PreimageMeta, bool]:
         scope = UNSCOPED if service_id is None else service_id
+        if service_id is not None:  # service row first: the lock order of apply
+            conn.execute(t.services.update().where(t.services.c.service_id == service_id)
+                         .values(storage_used=t.services.c.storage_used))
         inserted = conn.execute(self._insert(t.preimages).values(
             hash=hash_, service_id=scope, size=len(data), media_type=media_type, created_at=at,
         ).on_conflict_do_nothing().returning(t.preimages.c.hash)).first()
@@ -315,6 +344,7 @@ class SqlStore:
 
     # -- packages -------------------------------------------------------------------------
 
+    @_retry_on_deadlock
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int) -> tuple[PackageRecord, bool]:
         """Insert a pending package unless it exists; quotas checked atomically with it."""
@@ -437,8 +467,32 @@ class SqlStore:
                 .order_by(t.receipts.c.service_id, t.receipts.c.seq))
             return [_receipt(r) for r in rows]
 
+    # -- audit ----------------------------------------------------------------------------
+
+    def audit(self, event: AuditEvent) -> None:
+        with self._write() as conn:
+            conn.execute(t.audit.insert().values(
+                at=event.at or now_us(), actor=event.actor[:120], action=event.action[:40],
+                service_id=event.service_id, target=(event.target or None) and event.target[:200],
+                detail=event.detail))
+
+    def list_audit(self, *, action: str | None = None, cursor: int | None = None,
+                   limit: int = 50) -> Page[AuditEvent]:
+        a = t.audit.c
+        q = sa.select(t.audit)
+        if action is not None:
+            q = q.where(a.action == action)
+        if cursor is not None:
+            q = q.where(a.seq < cursor)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(a.seq.desc()).limit(limit + 1)).all()
+        items = [AuditEvent(r.actor, r.action, r.service_id, r.target, r.detail, r.at, r.seq)
+                 for r in rows[:limit]]
+        return Page(items, items[-1].seq if len(rows) > limit else None)
+
     # -- pipeline -------------------------------------------------------------------------
 
+    @_retry_on_deadlock
     def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
         """Claim the oldest pending package, or one whose worker's lease ran out.
 
@@ -486,6 +540,7 @@ class SqlStore:
                 t.lookup_requests.c.length == length)).scalar_one_or_none()
         return None if slots is None else tuple(int(x) for x in slots.split(",") if x)
 
+    @_retry_on_deadlock
     def finish_package(self, outcome: PackageOutcome, storage_limit: int | None = None) -> bool:
         """Record the end of an attempt, atomically: status, report, attestations, state
         changes, receipts, usage. False (and nothing written) if this worker no longer holds
@@ -502,11 +557,13 @@ class SqlStore:
                          report_hash=outcome.report.report_hash if outcome.report else None))
                 if res.rowcount != 1:
                     raise _Duplicate
+                # Lock order everywhere: package row, counter row, service row, then the
+                # service's state rows (submit and upload follow the same order).
                 svc = t.services.c
-                conn.execute(t.services.update().where(svc.service_id == outcome.service_id)
-                             .values(pending_count=svc.pending_count - 1))
                 conn.execute(t.counters.update().where(t.counters.c.name == "pending")
                              .values(value=t.counters.c.value - 1))
+                conn.execute(t.services.update().where(svc.service_id == outcome.service_id)
+                             .values(pending_count=svc.pending_count - 1))
                 if outcome.report is not None:
                     r = outcome.report
                     conn.execute(t.reports.insert().values(
@@ -586,8 +643,10 @@ class SqlStore:
             "state_octets": svc.state_octets + d_octets,
             "storage_used": svc.storage_used + d_bytes,
         }
-        if changes is not None and changes.balance is not None:
-            values["balance"] = changes.balance
+        if changes is not None:
+            for name in ("balance", "code_hash", "min_item_gas", "min_memo_gas"):
+                if getattr(changes, name) is not None:
+                    values[name] = getattr(changes, name)
         if changes is not None and changes.yield_hash is not None:
             values["last_yield"] = changes.yield_hash
         entries = [("package", outcome.package_id)]

@@ -191,3 +191,17 @@ transfers = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_jam_transfers_destination", "destination", "id"),
 )
+
+# Security events (token created/revoked, delegate granted/removed, quota changed, service
+# created/upgraded, authorization denials). Actors are public handles, never tokens.
+audit = sa.Table(
+    "jam_audit", metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("service_id", sa.BigInteger, nullable=True),
+    sa.Column("target", sa.String(200), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_jam_audit_action_seq", "action", "seq"),
+)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 02:29:19.056950
+Create Date: 2026-11-28 02:38:26.178201
 """
 from alembic import op
 import sqlalchemy as sa
@@ -32,6 +32,19 @@ def upgrade() -> None:
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('package_id', 'attestor')
     )
+    op.create_table('jam_audit',
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('at', sa.BigInteger(), nullable=False),
+    sa.Column('actor', sa.String(length=120), nullable=False),
+    sa.Column('action', sa.String(length=40), nullable=False),
+    sa.Column('service_id', sa.BigInteger(), nullable=True),
+    sa.Column('target', sa.String(length=200), nullable=True),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('seq')
+    )
+    with op.batch_alter_table('jam_audit', schema=None) as batch_op:
+        batch_op.create_index('ix_jam_audit_action_seq', ['action', 'seq'], unique=False)
+
     op.create_table('jam_blobs',
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
@@ -230,6 +243,10 @@ def downgrade() -> None:
     op.drop_table('jam_lookup_requests')
     op.drop_table('jam_counters')
     op.drop_table('jam_blobs')
+    with op.batch_alter_table('jam_audit', schema=None) as batch_op:
+        batch_op.drop_index('ix_jam_audit_action_seq')
+
+    op.drop_table('jam_audit')
     op.drop_table('jam_attestations')
     op.drop_table('jam_accounts')
     # ### end Alembic commands ###

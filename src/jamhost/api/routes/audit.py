@@ -1,0 +1,24 @@
+"""The audit log, for operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from jamhost.api import views
+from jamhost.api.deps import page_limit, principal, runtime
+from jamhost.app.runtime import Runtime
+from jamhost.tenancy.principal import Principal
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/jam/audit")
+def list_audit(action: str | None = None, cursor: str | None = None, limit: str | None = None,
+               rt: Runtime = Depends(runtime),
+               who: Principal = Depends(principal)) -> dict[str, Any]:
+    rt.policy.require_operator(who)
+    page = rt.store.list_audit(action=action or None, cursor=views.decode_cursor(cursor, int),
+                               limit=page_limit(limit))
+    return views.page([views.audit_event(e) for e in page.items], page.next_cursor)

@@ -1,0 +1,32 @@
+"""The audit log: security events written to the store, readable by operators only.
+
+Actors are public handles (`account:<id>:<accessor>`, `operator:<hmac prefix>`,
+`admin-cli`), never tokens. Writing an event never fails the action it records.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jamhost.app.runtime import Runtime
+from jamhost.observability import get_logger
+from jamhost.store.records import AuditEvent
+from jamhost.tenancy.principal import Principal
+
+log = get_logger("jamhost.audit")
+
+
+def actor(who: Principal | None) -> str:
+    return who.label if who is not None else "admin-cli"
+
+
+def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int | None = None,
+           target: str | None = None, **detail: Any) -> None:
+    event = AuditEvent(actor(who), action, service_id, target,
+                       json.dumps(detail, sort_keys=True) if detail else None)
+    try:
+        rt.store.audit(event)
+    except Exception as exc:  # the action already happened; keep a trace in the logs
+        log.error("audit write failed", action=action, error=type(exc).__name__)
+    log.info("audit", actor=event.actor, action=action, service_id=service_id, target=target)
