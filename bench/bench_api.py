@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,25 +105,6 @@ class Result:
                 "req_per_s": round(self.rps, 1), "errors": self.errors}
 
 
-def drive(name: str, store: str, rows: int, n: int, budget_s: float,
-          call: Callable[[int], httpx.Response], expect: int) -> Result:
-    """n sequential calls (fewer if the time budget runs out, but at least 30)."""
-    res = Result(store, rows, name)
-    start = time.perf_counter()
-    for i in range(n):
-        t0 = time.perf_counter()
-        r = call(i)
-        res.samples.append((time.perf_counter() - t0) * 1000)
-        if r.status_code != expect:
-            res.errors += 1
-            if res.errors <= 3:
-                print(f"  {name}: unexpected {r.status_code} {r.text[:200]}", file=sys.stderr)
-        if i >= 30 and time.perf_counter() - start > budget_s:
-            break
-    res.wall_s = time.perf_counter() - start
-    return res
-
-
 # -- deployments ----------------------------------------------------------------------------
 
 @dataclass
@@ -171,6 +152,7 @@ def memory_deployment() -> Iterator[Deployment]:
     from jamhost.store.memory import MemoryStore
     from jamhost.store.records import QuotaLimits
 
+    quiet_logs()
     store = MemoryStore()
     settings = JamSettings(store="memory", **SERVER_KEYS)  # type: ignore[arg-type]
     rt = build_runtime(settings, store=store)
@@ -196,6 +178,19 @@ def memory_deployment() -> Iterator[Deployment]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def quiet_logs() -> None:
+    """Request logs as `jamhost serve` writes them (JSON lines), into /dev/null instead of
+    the benchmark's output: the in-process server pays the same logging cost."""
+    from jamhost.observability import configure_logging
+
+    sink = open(os.devnull, "w")  # noqa: SIM115 (kept open for the process's lifetime)
+    saved, sys.stderr = sys.stderr, sink
+    try:
+        configure_logging()
+    finally:
+        sys.stderr = saved
 
 
 def now_us() -> int:
@@ -341,50 +336,88 @@ def make_tenants(url: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+@dataclass
+class Target:
+    """One deployment holding `rows` packages, with tenant 0's client and services."""
+
+    rows: int
+    client: httpx.Client
+    mine: list[int]
+    results: dict[str, Result]
+    submitted: int = 0
+
+    def call(self, op: str, i: int) -> httpx.Response:
+        if op == "submit":
+            self.submitted += 1
+            payload = b"bench-submit-%d" % self.submitted
+            return self.client.post("/jam/packages",
+                                    json=simple_package(self.mine[i % 5], payload))
+        if op == "list service":
+            return self.client.get("/jam/packages",
+                                   params={"service_id": self.mine[i % len(self.mine)],
+                                           "limit": 50})
+        return self.client.get("/jam/packages", params={"limit": 50})
+
+
+OPS = {"submit": 201, "list service": 200, "list mine": 200}
+
+
+def prepare(kind: str, dep: Deployment, rows: int, analyze: bool, stack: ExitStack) -> Target:
+    tenants = make_tenants(dep.url)
+    all_services = [sid for _, sids in tenants for sid in sids]
+    token, mine = tenants[0]
+    t0 = time.perf_counter()
+    dep.loader(all_services, 0, rows)
+    load_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if analyze:
+        dep.analyze()
+    print(f"{kind}: loaded {rows:,} packages in {load_s:.1f} s"
+          + (f" (+ analyze {time.perf_counter() - t1:.1f} s)" if analyze else ""),
+          file=sys.stderr, flush=True)
+    client = stack.enter_context(httpx.Client(
+        base_url=dep.url, timeout=300, headers={"Authorization": f"Bearer {token}"}))
+    target = Target(rows, client, mine, {op: Result(kind, rows, op) for op in OPS})
+    for op in OPS:  # warm-up: connections, caches, the planner
+        for i in range(10):
+            target.call(op, i)
+    return target
+
+
 def run_store(kind: str, sizes: list[int], n_submit: int, n_list: int, budget_s: float,
               analyze: bool) -> list[Result]:
-    results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix=f"bench-api-{kind}-") as tmp, \
-            deployment(kind, Path(tmp)) as dep:
-        tenants = make_tenants(dep.url)
-        all_services = [sid for _, sids in tenants for sid in sids]
-        token, mine = tenants[0]
-        loaded = 0
-        submitted = 0
-        with httpx.Client(base_url=dep.url, timeout=120,
-                          headers={"Authorization": f"Bearer {token}"}) as c:
-            for size in sizes:
-                t0 = time.perf_counter()
-                dep.loader(all_services, loaded, size - loaded)
-                load_s = time.perf_counter() - t0
-                loaded = size
-                t1 = time.perf_counter()
-                if analyze:
-                    dep.analyze()
-                print(f"{kind}: loaded {size:,} packages in {load_s:.1f} s"
-                      + (f" (+ analyze {time.perf_counter() - t1:.1f} s)" if analyze else ""),
-                      file=sys.stderr, flush=True)
-                target = mine[0]
-                for _ in range(20):  # warm-up: connections, caches, the planner
-                    c.get("/jam/packages", params={"service_id": target, "limit": 50})
-                    c.get("/jam/packages", params={"limit": 50})
-
-                def submit(i: int, base: int = submitted) -> httpx.Response:
-                    payload = b"bench-submit-%d" % (base + i)
-                    return c.post("/jam/packages", json=simple_package(mine[i % 5], payload))
-
-                results.append(drive("submit", kind, size, n_submit, budget_s, submit, 201))
-                submitted += len(results[-1].samples)
-                results.append(drive(
-                    "list service", kind, size, n_list // 2, budget_s,
-                    lambda i: c.get("/jam/packages",
-                                    params={"service_id": mine[i % len(mine)], "limit": 50}),
-                    200))
-                results.append(drive(
-                    "list mine", kind, size, n_list // 2, budget_s,
-                    lambda i: c.get("/jam/packages", params={"limit": 50}), 200))
-                for r in results[-3:]:
-                    print("  " + json.dumps(r.row()), file=sys.stderr, flush=True)
+    """One deployment per size, measured in interleaved rounds, so that whatever else the
+    machine does at a given moment weighs on every size alike."""
+    counts = {"submit": n_submit, "list service": n_list // 2, "list mine": n_list // 2}
+    rounds = 10
+    with tempfile.TemporaryDirectory(prefix=f"bench-api-{kind}-") as tmp, ExitStack() as stack:
+        targets = []
+        for rows in sizes:
+            dep = stack.enter_context(deployment(kind, Path(tmp) / str(rows)))
+            targets.append(prepare(kind, dep, rows, analyze, stack))
+        for r in range(rounds):
+            for target in targets:
+                for op, expect in OPS.items():
+                    res = target.results[op]
+                    spent = sum(res.samples) / 1000
+                    if spent > budget_s and len(res.samples) >= 30:
+                        continue
+                    for i in range(counts[op] // rounds):
+                        t0 = time.perf_counter()
+                        resp = target.call(op, r * 1000 + i)
+                        res.samples.append((time.perf_counter() - t0) * 1000)
+                        if resp.status_code != expect:
+                            res.errors += 1
+                            if res.errors <= 3:
+                                print(f"  {op}: unexpected {resp.status_code} {resp.text[:200]}",
+                                      file=sys.stderr)
+            print(f"{kind}: round {r + 1}/{rounds} done", file=sys.stderr, flush=True)
+    results = []
+    for target in targets:
+        for res in target.results.values():
+            res.wall_s = sum(res.samples) / 1000
+            print("  " + json.dumps(res.row()), file=sys.stderr, flush=True)
+            results.append(res)
     return results
 
 
