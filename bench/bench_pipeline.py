@@ -1,0 +1,110 @@
+"""End-to-end pipeline throughput and latency: submit -> refine x threshold -> attest ->
+accumulate -> applied, for the example services, on SQLite and PostgreSQL, with 1 and 2
+`jamhost worker` processes (issue 6).
+
+Packages are submitted in a burst through the API (a real server, `workers = 0`), then the
+worker processes drain the queue. Latency is each package's `updated_at - created_at` as the
+server recorded them (submit to applied); throughput is packages over the span from the first
+submit to the last apply.
+
+    .venv/bin/python bench/bench_pipeline.py [--n 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine, percentile  # noqa: E402
+from tests.conftest import _pg_admin, make_tenant, start_server  # noqa: E402
+
+from jamhost.examples import compute, counter, kvstore  # noqa: E402
+
+EXAMPLES = {
+    "counter": (counter, lambda i: i.to_bytes(4, "little")),
+    "kvstore": (kvstore, lambda i: kvstore.entries([(b"k%d" % (i % 50), b"v%d" % i)])),
+    "compute": (compute, lambda i: bytes(range(256)) * 4 + i.to_bytes(4, "little")),
+}
+
+
+def parse_ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def run_case(kind: str, workers: int, n: int, tmp: Path) -> dict[str, object]:
+    if kind == "sqlite":
+        keys: dict[str, object] = {"store": "sqlite", "sqlite_path": str(tmp / "p.db")}
+    else:
+        name = f"jamhost_bench_{uuid.uuid4().hex[:8]}"
+        _pg_admin(f'CREATE DATABASE "{name}"')
+        keys = {"store": "postgres", "pg_dsn": f"postgresql://postgres@127.0.0.1:5432/{name}"}
+    keys.update(rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                max_pending_packages=10**6,
+                default_quota={"pending_packages": 10**6, "storage_bytes": 10**10,
+                               "gas_per_hour": 10**15})
+    api = start_server(tmp / "api", **keys)
+    procs = []
+    try:
+        tenants = {name: make_tenant(api, name, code=mod.build())
+                   for name, (mod, _) in EXAMPLES.items()}
+        ids = []
+        for i in range(n):
+            name = list(EXAMPLES)[i % len(EXAMPLES)]
+            t = tenants[name]
+            payload = EXAMPLES[name][1](i)
+            with api.client(t.token) as c:
+                r = c.post("/jam/packages", json={"service_id": t.service_id, "items": [
+                    {"payload": "0x" + payload.hex(), "refine_gas_limit": 10**7,
+                     "accumulate_gas_limit": 10**7}]})
+                assert r.status_code == 201, r.text
+                ids.append((t, r.json()["id"]))
+        procs = [start_server(tmp / f"w{i}", command="worker", **keys) for i in range(workers)]
+        deadline = time.monotonic() + 600
+        done: dict[str, dict[str, object]] = {}
+        while len(done) < len(ids) and time.monotonic() < deadline:
+            for t in tenants.values():
+                with api.client(t.token) as c:
+                    for p in c.get("/jam/packages", params={"service_id": t.service_id,
+                                                            "limit": 500}).json()["items"]:
+                        if p["status"] not in ("pending", "refining"):
+                            done[p["id"]] = p
+            time.sleep(0.2)
+        statuses = {p["status"] for p in done.values()}
+        lat = [(parse_ts(p["updated_at"]) - parse_ts(p["created_at"])) * 1000
+               for p in done.values()]
+        first = min(parse_ts(p["created_at"]) for p in done.values())
+        last = max(parse_ts(p["updated_at"]) for p in done.values())
+        return {"store": kind, "workers": workers, "packages": len(done),
+                "statuses": sorted(statuses),
+                "packages_per_s": round(len(done) / (last - first), 2),
+                "latency_p50_ms": round(percentile(lat, 50), 1),
+                "latency_p99_ms": round(percentile(lat, 99), 1)}
+    finally:
+        for p in procs:
+            p.stop()
+        api.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=120)
+    args = ap.parse_args()
+    out: dict[str, object] = {"machine": machine(), "n": args.n, "runs": []}
+    for kind in ("sqlite", "postgres"):
+        for workers in (1, 2):
+            tmp = Path(tempfile.mkdtemp())
+            out["runs"].append(run_case(kind, workers, args.n, tmp))  # type: ignore[union-attr]
+            print(json.dumps(out["runs"][-1]), file=sys.stderr)  # type: ignore[index]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
