@@ -3,14 +3,21 @@
 Labels never carry tenant data: routes are templates (`/jam/packages/{package_id}`), statuses
 are classes (`2xx`), reasons come from fixed sets. A service label exists only with
 `metrics_service_label = "bounded"` and then takes at most 50 values plus `other`.
+
+Several processes on one host (`jamhost serve` replicas, `jamhost worker`s) can share their
+metrics through prometheus_client's multiprocess mode: set `PROMETHEUS_MULTIPROC_DIR` to an
+empty directory (the same for all of them, emptied before they start); every `/metrics` then
+answers the sum over the processes. Without it each process has its own registry.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
@@ -18,9 +25,11 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 
 TOKEN_SHAPE = re.compile(r"jam_[0-9a-f]{16}_[0-9a-f]{64}")
 BEARER_SHAPE = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
@@ -30,9 +39,23 @@ _extra_secrets: set[str] = set()
 
 
 def register_secret(value: str) -> None:
-    """Operator tokens and the HMAC key need not look like jam tokens: redact them by value."""
-    if value:
+    """Operator tokens, delegate tokens of the config and the HMAC key need not look like jam
+    tokens: redact them by value. Very short values are ignored (they would redact noise)."""
+    if value and len(value) >= 8:
         _extra_secrets.add(value)
+
+
+def register_config_secrets(jam: Any) -> None:
+    """Every secret a loaded configuration holds: operator tokens, the tokens seeded as service
+    delegates, and `token_hmac_key`. Called by every command that loads the config."""
+    for token in getattr(jam, "allowed_tokens", None) or ():
+        register_secret(token)
+    for tokens in (getattr(jam, "service_delegates", None) or {}).values():
+        for token in tokens:
+            register_secret(token)
+    key = getattr(jam, "token_hmac_key", None)
+    if key:
+        register_secret(key)
 
 
 def redact(text: str) -> str:
@@ -119,6 +142,10 @@ PACKAGE_SECONDS = Histogram("jamhost_package_seconds", "Submit-to-final latency"
                             ["status"], registry=REGISTRY,
                             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
 GAS_USED = Counter("jamhost_pvm_gas_used_total", "PVM gas used", ["phase"], registry=REGISTRY)
+# Set at scrape time from the store's global pending counter (pending + refining packages).
+# In multiprocess mode the most recent scrape's value wins: it is one global number.
+QUEUE_DEPTH = Gauge("jamhost_queue_depth", "Packages not yet finished (pending or refining)",
+                    registry=REGISTRY, multiprocess_mode="mostrecent")
 
 
 class ServiceLabel:
@@ -144,5 +171,42 @@ class ServiceLabel:
         return "other"
 
 
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+
+
+class _CappedServiceLabel:
+    """Multiprocess mode merges the series of every process, and each process picked its own
+    first 50 services: fold everything past the 50 lowest ids into `other` at collection."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterable[Metric]:
+        families = list(self.inner.collect())
+        ids = sorted({int(s.labels["service"]) for m in families for s in m.samples
+                      if s.labels.get("service", "").isdigit()})
+        keep = {str(i) for i in ids[:ServiceLabel.LIMIT]}
+        for m in families:
+            merged: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+            for smp in m.samples:
+                labels = dict(smp.labels)
+                if labels.get("service", "other") not in keep | {"all", "other"}:
+                    labels["service"] = "other"
+                key = (smp.name, tuple(sorted(labels.items())))
+                prev = merged.get(key)
+                merged[key] = smp._replace(labels=labels, value=smp.value + (
+                    prev.value if prev is not None else 0.0))
+            m.samples = list(merged.values())
+            yield m
+
+
 def metrics_payload() -> tuple[bytes, str]:
+    """The exposition of this process, or of all processes sharing PROMETHEUS_MULTIPROC_DIR."""
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        registry.register(_CappedServiceLabel(multiprocess.MultiProcessCollector(None)))
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

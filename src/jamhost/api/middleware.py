@@ -4,11 +4,55 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
-from jamhost.observability import LATENCY, REQUESTS, get_logger
+from starlette.concurrency import run_in_threadpool
+
+from jamhost.observability import LATENCY, QUEUE_DEPTH, REQUESTS, get_logger
 from jamhost.tenancy.tokens import hash_prefix
 
 log = get_logger("jamhost.http")
+
+# A client may send any method name: only these become label values, the rest `other`.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+def _service_id(scope: dict[str, Any]) -> int | None:
+    """The service a request names, from the path or else the `service_id` query parameter.
+    Only a u32 is logged: anything else a caller typed there is not worth a log field."""
+    raw = (scope.get("path_params") or {}).get("service_id")
+    if raw is None:
+        values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("service_id")
+        raw = values[0] if values else None
+    try:
+        sid = int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+    return sid if sid is not None and 0 <= sid < 2**32 else None
+
+
+def queue_depth(store: Any) -> int:
+    """Pending plus refining packages: the store's global counter on SQL (one row read), the
+    sum of the per-service counters otherwise (memory store: in-process dicts)."""
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        import sqlalchemy as sa
+
+        from jamhost.store.sql.tables import counters
+
+        with engine.connect() as conn:
+            value = conn.execute(sa.select(counters.c.value)
+                                 .where(counters.c.name == "pending")).scalar()
+        return int(value or 0)
+    from jamhost.store.records import EVERYTHING
+
+    total, cursor = 0, None
+    while True:
+        page = store.list_services(EVERYTHING, cursor=cursor, limit=500)
+        total += sum(s.usage.pending_packages for s in page.items)
+        if page.next_cursor is None:
+            return total
+        cursor = page.next_cursor
 
 
 class RequestLog:
@@ -19,6 +63,8 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope.get("path") == "/metrics":
+            await self._refresh_gauges(scope)
         start = time.perf_counter()
         status = {"code": 500}
 
@@ -34,6 +80,7 @@ class RequestLog:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "?")
+            method = method if method in METHODS else "other"
             REQUESTS.labels(template, method, f"{status['code'] // 100}xx").inc()
             LATENCY.labels(template, method).observe(elapsed)
             state = scope.get("state") or {}
@@ -41,4 +88,16 @@ class RequestLog:
             log.info("request", route=template, method=method, status=status["code"],
                      duration_ms=round(elapsed * 1000, 3),
                      token_hash=hash_prefix(who.token_hash) if who is not None else None,
-                     service_id=(scope.get("path_params") or {}).get("service_id"))
+                     service_id=_service_id(scope))
+
+    @staticmethod
+    async def _refresh_gauges(scope: dict[str, Any]) -> None:
+        """Gauges computed at scrape time; a store hiccup must not break the scrape."""
+        app = scope.get("app")
+        rt = getattr(getattr(app, "state", None), "runtime", None)
+        if rt is None:
+            return
+        try:
+            QUEUE_DEPTH.set(await run_in_threadpool(queue_depth, rt.store))
+        except Exception as exc:  # the scrape still answers the other metrics
+            log.warning("queue depth unavailable", error=type(exc).__name__)

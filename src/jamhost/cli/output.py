@@ -16,10 +16,16 @@ TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead o
 
 
 def settings(config: str | None) -> Settings:
+    """Load the config and register its secrets for log redaction: every command that can log
+    (serve, worker, admin hooks, reconcile, migrate) goes through here."""
+    from jamhost.observability import register_config_secrets
+
     try:
-        return load_settings(config)
+        loaded = load_settings(config)
     except ConfigError as exc:
         fail(f"config error: {exc}", code=2)
+    register_config_secrets(loaded.jam)
+    return loaded
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
