@@ -103,3 +103,20 @@ def test_redis_limit_exact_under_concurrency(server_factory, fresh_pg):
         results = list(pool.map(hit, range(60)))
     assert results.count(200) == 20
     assert results.count(429) == 40
+
+
+def test_each_request_charges_its_service_once(server_factory):
+    """A submit checks the service twice (default code hash, then the submit itself) and an
+    upload twice too: the budget must still count requests, not checks."""
+    import hashlib
+
+    srv = server_factory(rate_limit_per_minute=0, service_rate_limit_per_minute=6)
+    a = make_tenant(srv, "a")
+    with srv.client(a.token) as c:
+        subs = [c.post("/jam/packages", json=simple_package(a.service_id, bytes([i])))
+                .status_code for i in range(3)]
+        blobs = [bytes([i]) * 10 for i in range(3)]
+        ups = [c.put("/jam/preimages/" + hashlib.blake2b(b, digest_size=32).hexdigest(),
+                     params={"service_id": a.service_id}, content=b).status_code for b in blobs]
+        assert subs + ups == [201] * 6
+        assert c.get(f"/jam/services/{a.service_id}").status_code == 429

@@ -32,7 +32,8 @@ def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> Se
     if svc is None:
         raise NotFound("no such service")
     # Counted only once authorized: nobody can spend another tenant's service budget.
-    if rt.limiter is not None and not who.is_operator:
+    if rt.limiter is not None and not who.is_operator and service_id not in who.charged:
+        who.charged.add(service_id)
         rt.limiter.hit_service(service_id)
     return svc
 

@@ -18,6 +18,9 @@ class Principal:
     accessor: str | None = None
     scopes: frozenset[str] = ALL_SCOPES
     delegations: dict[int, str] = field(default_factory=dict)  # service_id -> role
+    # Services whose rate budget this request already paid: a principal lives for one
+    # request, and one request is charged once per service however often it is checked.
+    charged: set[int] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def is_operator(self) -> bool:
