@@ -471,6 +471,14 @@ def test_list_packages_filters_cursor_newest_first_no_body(store: Store) -> None
     assert page1 == (everything[:4], seqs[order.index((s1, 2))])
     assert listed(EVERYTHING, limit=4, cursor=page1[1]) == (everything[4:], None)
     assert listed(EVERYTHING, limit=6) == (everything, None)
+    # A scope of several services pages the same way (merged per service).
+    two = ServiceScope(frozenset({s1, s2}))
+    q1 = listed(two, limit=3)
+    assert q1 == ([(s2, 2), (s1, 3), (s1, 2)], seqs[order.index((s1, 2))])
+    q2 = listed(two, limit=3, cursor=q1[1])
+    assert q2 == ([(s2, 1), (s1, 1)], None)
+    assert listed(two, limit=2, cursor=seqs[order.index((s1, 3))], status="pending") == (
+        [(s1, 2), (s2, 1)], seqs[order.index((s2, 1))])
     p1 = listed(EVERYTHING, service_id=s1, limit=2)
     assert p1 == ([(s1, 3), (s1, 2)], seqs[order.index((s1, 2))])
     assert listed(EVERYTHING, service_id=s1, limit=2, cursor=p1[1]) == ([(s1, 1)], None)
