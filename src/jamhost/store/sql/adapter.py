@@ -402,8 +402,14 @@ class SqlStore:
                       limit: int = 50) -> Page[PackageRecord]:
         p = t.packages.c
         cols = [c for c in t.packages.c if c.name != "body"]
-        q = _newest_first(cols, p.seq, p.service_id, scope, service_id,
-                          [p.status == status] if status is not None else [], cursor, limit)
+        q = sa.select(*cols).where(_in_scope(p.service_id, scope))
+        if service_id is not None:
+            q = q.where(p.service_id == service_id)
+        if status is not None:
+            q = q.where(p.status == status)
+        if cursor is not None:
+            q = q.where(p.seq < cursor)
+        q = q.order_by(p.seq.desc()).limit(limit + 1)
         with self._read() as conn:
             rows = conn.execute(q).all()
         items = [_package(r, with_body=False) for r in rows[:limit]]
@@ -421,8 +427,12 @@ class SqlStore:
     def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
                      cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
         r = t.reports.c
-        q = _newest_first(list(t.reports.c), r.seq, r.service_id, scope, service_id, [],
-                          cursor, limit)
+        q = sa.select(t.reports).where(_in_scope(r.service_id, scope))
+        if service_id is not None:
+            q = q.where(r.service_id == service_id)
+        if cursor is not None:
+            q = q.where(r.seq < cursor)
+        q = q.order_by(r.seq.desc()).limit(limit + 1)
         with self._read() as conn:
             rows = conn.execute(q).all()
         items = [_report(x) for x in rows[:limit]]
@@ -710,34 +720,6 @@ def _in_scope(column: sa.ColumnElement[Any], scope: ServiceScope) -> sa.ColumnEl
     if not scope.ids:
         return sa.false()
     return column.in_(sorted(scope.ids))
-
-
-# Scopes of up to this many services are listed one service at a time (SQLite allows at
-# most 500 terms in a compound SELECT); larger ones fall back to one IN query.
-PER_SERVICE_MAX = 200
-
-
-def _newest_first(cols: list[Any], seq: Any, service: Any, scope: ServiceScope,
-                  service_id: int | None, where: list[Any], cursor: int | None,
-                  limit: int) -> sa.Select[Any]:
-    """`limit + 1` rows of the scope, newest (highest seq) first, from `seq` < cursor.
-
-    No index delivers `service_id IN (...) ORDER BY seq DESC` in order: without statistics
-    SQLite reads and sorts every row of the scope (360 ms at 1M packages), and a backward
-    scan of the primary key reads the whole table for a tenant with few rows. So a scope of
-    several services is answered as one LIMITed range scan of the (service_id, seq) index
-    per service, merged: at most `(limit + 1) * services` rows, whatever the table size.
-    """
-    conds = [*where, *([seq < cursor] if cursor is not None else [])]
-    if service_id is None and not scope.everything and 1 < len(scope.ids) <= PER_SERVICE_MAX:
-        parts = [sa.select(*cols).where(service == sid, *conds).order_by(seq.desc())
-                 .limit(limit + 1).subquery() for sid in sorted(scope.ids)]
-        merged = sa.union_all(*(sa.select(*part.c) for part in parts)).subquery()
-        return sa.select(*merged.c).order_by(merged.c.seq.desc()).limit(limit + 1)
-    q = sa.select(*cols).where(_in_scope(service, scope), *conds)
-    if service_id is not None:
-        q = q.where(service == service_id)
-    return q.order_by(seq.desc()).limit(limit + 1)
 
 
 def _prefix_upper(prefix: bytes) -> bytes | None:
