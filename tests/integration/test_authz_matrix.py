@@ -31,14 +31,14 @@ import itertools
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import OPERATOR_TOKEN, Server, simple_package, vectors_dir
+from tests.conftest import OPERATOR_TOKEN, Server, simple_package
 
 PRINCIPALS = ("operator", "owner", "noscope", "reader", "submitter", "other",
               "revoked", "expired", "malformed", "none")
@@ -336,42 +336,19 @@ def sql_engine(store_keys: dict[str, object]) -> sa.Engine:
     return make_engine(postgres_url(str(store_keys["pg_dsn"])))
 
 
-def seed_reports(store_keys: dict[str, object], items: list[tuple[int, bytes]]) -> dict[int, bytes]:
-    """Reports, attestations, receipts and one storage key per service, written to the store
-    directly: the API has no way to create them without running the engine. Each report is
-    distinct (core index), so no hash is shared between the two tenants. Returns the hash
-    of each service's package receipt."""
-    from jamhost.domain.types.work_report import WorkReport
+def seed_storage(store_keys: dict[str, object], service_ids: list[int]) -> None:
+    """One storage key per service, written to the store directly: the services' code here is
+    not a real program, so accumulate never writes state."""
     from jamhost.store.sql import tables as t
 
-    base = WorkReport.decode((vectors_dir() / "codec" / "tiny" / "work_report.bin").read_bytes())
-    now = int(time.time() * 1_000_000)
     engine = sql_engine(store_keys)
-    out = {}
     try:
         with engine.begin() as conn:
-            for core, (sid, package_id) in enumerate(items):
-                report = replace(base, core_index=core)
-                body, rh = report.encode(), report.hash()
-                conn.execute(t.reports.insert().values(
-                    package_id=package_id, service_id=sid, report_hash=rh, body=body,
-                    created_at=now))
-                conn.execute(t.attestations.insert().values(
-                    package_id=package_id, attestor=bytes([core + 1]) * 32,
-                    signature=bytes(64), engine="seed", engine_version="0", report_hash=rh,
-                    created_at=now))
-                roots = [bytes(32), hashlib.blake2b(body, digest_size=32).digest(),
-                         hashlib.blake2b(rh, digest_size=32).digest()]
-                for seq, (kind, h) in enumerate((("package", package_id), ("report", rh)), 1):
-                    conn.execute(t.receipts.insert().values(
-                        service_id=sid, seq=seq, prev_root=roots[seq - 1], new_root=roots[seq],
-                        entry_type=kind, hash=h, processed_at=now))
+            for i, sid in enumerate(service_ids):
                 conn.execute(t.storage.insert().values(service_id=sid, key=b"\x01",
-                                                       value=bytes([core + 1])))
-                out[sid] = package_id
+                                                       value=bytes([i + 1])))
     finally:
         engine.dispose()
-    return out
 
 
 def build_world(srv: Server, store_keys: dict[str, object], authz: bool) -> World:
@@ -405,8 +382,15 @@ def build_world(srv: Server, store_keys: dict[str, object], authz: bool) -> Worl
         ha, hb = blake(b"blob of a"), blake(b"blob of b")
         _ok(ca.put(f"/jam/preimages/{ha}", params={"service_id": sa_}, content=b"blob of a"))
         _ok(cb.put(f"/jam/preimages/{hb}", params={"service_id": sb_}, content=b"blob of b"))
-    receipts = seed_reports(store_keys, [(sa_, bytes.fromhex(pa[2:])),
-                                         (sb_, bytes.fromhex(pb[2:]))])
+    # Run both packages through the engine: reports, attestations and receipts, for real.
+    for _ in range(10):
+        done = op.post("/jam/process")
+        assert done.status_code in (200, 204), done.text
+        if done.status_code == 204:
+            break
+    for pid in (pa, pb):
+        assert _ok(op.get(f"/jam/packages/{pid}"), 200)["status"] == "applied"
+    seed_storage(store_keys, [sa_, sb_])
     # The expired token must be past its expiry before the matrix runs.
     time.sleep(max(0.0, expires_at + 1.1 - time.time()))
     return World(
@@ -415,8 +399,7 @@ def build_world(srv: Server, store_keys: dict[str, object], authz: bool) -> Worl
         sid={"own": sa_, "other": sb_, "missing": MISSING_SERVICE},
         package={"own": pa, "other": pb, "missing": MISSING_HASH},
         preimage={"own": ha, "other": hb, "missing": MISSING_HASH},
-        receipt={"own": "0x" + receipts[sa_].hex(), "other": "0x" + receipts[sb_].hex(),
-                 "missing": MISSING_HASH},
+        receipt={"own": pa, "other": pb, "missing": MISSING_HASH},  # their package receipts
         tokens={"operator": OPERATOR_TOKEN, "owner": owner["token"], "reader": reader,
                 "submitter": c_tok["token"], "other": b_tok["token"],
                 "revoked": revoked["token"], "expired": expired,
