@@ -16,17 +16,21 @@ from jamhost.store.records import (
     Page,
     Receipt,
     ReportRecord,
+    ServiceRecord,
     now_us,
 )
 from jamhost.tenancy.principal import Principal
 
 
 def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, bool]:
+    seen: dict[int, ServiceRecord] = {}
+
     def current_code_hash(service_id: int) -> bytes:
-        return service_for(rt, who, service_id, "submit").code_hash
+        seen[service_id] = service_for(rt, who, service_id, "submit")
+        return seen[service_id].code_hash
 
     pkg, service_id = parse_package_json(obj, current_code_hash)
-    return submit(rt, who, pkg, service_id)
+    return submit(rt, who, pkg, service_id, seen.get(service_id))
 
 
 def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecord, bool]:
@@ -34,10 +38,12 @@ def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecor
     return submit(rt, who, pkg, package_service(pkg, None))
 
 
-def submit(rt: Runtime, who: Principal, pkg: WorkPackage,
-           service_id: int) -> tuple[PackageRecord, bool]:
-    """Store a pending package once (idempotent by hash), within the service's quotas."""
-    svc = service_for(rt, who, service_id, "submit")
+def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
+           svc: ServiceRecord | None = None) -> tuple[PackageRecord, bool]:
+    """Store a pending package once (idempotent by hash), within the service's quotas.
+    `svc`: the service as already authorized for `submit` in this request, if it was."""
+    if svc is None or svc.service_id != service_id:
+        svc = service_for(rt, who, service_id, "submit")
     body = pkg.encode()
     if len(body) > rt.settings.max_package_bytes:
         raise TooLarge("the encoded package is larger than max_package_bytes")

@@ -11,29 +11,27 @@ from jamhost.app.runtime import Runtime
 from jamhost.app.services import scope_of, service_for
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.refusals import BadRequest, HashMismatch, NotFound
-from jamhost.store.records import PreimageMeta
+from jamhost.store.records import PreimageMeta, ServiceRecord
 from jamhost.tenancy.principal import Principal
 
 
-def authorize_upload(rt: Runtime, who: Principal, service_id: int | None) -> None:
-    """Decide before a single body byte is read."""
+def authorize_upload(rt: Runtime, who: Principal,
+                     service_id: int | None) -> ServiceRecord | None:
+    """Decide before a single body byte is read; the service the blob will belong to."""
     if service_id is None:
         if rt.policy.authz_enabled and not who.is_operator:
             raise BadRequest("service_id is required")
         rt.policy.require_scope(who, "submit")
-        return
-    service_for(rt, who, service_id, "submit")
+        return None
+    return service_for(rt, who, service_id, "submit")
 
 
 def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_type: str,
                  service_id: int | None) -> PreimageMeta:
-    authorize_upload(rt, who, service_id)
+    svc = authorize_upload(rt, who, service_id)
     if blake2b_256(data) != hash_:
         raise HashMismatch("the body does not hash to the path")
-    limit = None
-    if service_id is not None:
-        svc = service_for(rt, who, service_id, "submit")
-        limit = svc.quota.resolve(rt.default_quota).storage_bytes
+    limit = svc.quota.resolve(rt.default_quota).storage_bytes if svc is not None else None
     meta, _created = rt.store.put_preimage(hash_, data, media_type, service_id, limit)
     return meta
 

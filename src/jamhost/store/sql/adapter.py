@@ -12,6 +12,7 @@ import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -366,18 +367,21 @@ class SqlStore:
             ).values(value=t.counters.c.value + 1))
             if res.rowcount != 1:
                 raise PendingLimit("the runtime's global pending-package cap is reached")
+            # Both per-service quotas in one conditional UPDATE; only when it refuses do we
+            # look at the row to say which limit was hit.
             svc = t.services.c
-            res = conn.execute(t.services.update().where(
-                svc.service_id == pkg.service_id, svc.pending_count < limits.pending_packages,
-            ).values(pending_count=svc.pending_count + 1))
-            if res.rowcount != 1:
-                raise PendingLimit("the service's pending-package quota is reached")
             gas = pkg.refine_gas + pkg.accumulate_gas
             used = sa.case((svc.gas_window == gas_window, svc.gas_used), else_=0)
             res = conn.execute(t.services.update().where(
-                svc.service_id == pkg.service_id, used + gas <= limits.gas_per_hour,
-            ).values(gas_used=used + gas, gas_window=gas_window))
+                svc.service_id == pkg.service_id, svc.pending_count < limits.pending_packages,
+                used + gas <= limits.gas_per_hour,
+            ).values(pending_count=svc.pending_count + 1, gas_used=used + gas,
+                     gas_window=gas_window))
             if res.rowcount != 1:
+                pending = conn.execute(sa.select(svc.pending_count)
+                                       .where(svc.service_id == pkg.service_id)).scalar_one()
+                if pending >= limits.pending_packages:
+                    raise PendingLimit("the service's pending-package quota is reached")
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
                                        **gas_retry_after(gas_window))
             inserted = conn.execute(self._insert(t.packages).values(
@@ -388,8 +392,7 @@ class SqlStore:
             if inserted is None:
                 # A concurrent identical submit won the race: undo our charges, return theirs.
                 raise _Duplicate
-            row = conn.execute(sa.select(t.packages).where(t.packages.c.id == pkg.id)).one()
-            return _package(row), True
+            return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
         with self._read() as conn:
