@@ -71,6 +71,15 @@ def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
+# The statements every request runs, built once: SQLAlchemy then reuses their compiled form
+# without rebuilding the expression and its cache key on each call.
+_TOKEN_BY_HASH = sa.select(t.tokens).where(t.tokens.c.token_hash == sa.bindparam("h"))
+_DELEGATIONS = sa.select(t.delegates.c.service_id, t.delegates.c.role).where(
+    t.delegates.c.token_hash == sa.bindparam("h"))
+_SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("sid"))
+_OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
+
+
 class _Duplicate(Exception):
     """Raised inside a transaction to roll it back when an identical package won a race."""
 
@@ -149,8 +158,7 @@ class SqlStore:
 
     def token_by_hash(self, token_hash: bytes) -> TokenRecord | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(t.tokens)
-                               .where(t.tokens.c.token_hash == token_hash)).first()
+            row = conn.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
         return _token(row) if row else None
 
     def token_by_accessor(self, accessor: str) -> TokenRecord | None:
@@ -214,8 +222,7 @@ class SqlStore:
 
     def owned_service_ids(self, owner: str) -> set[int]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.services.c.service_id)
-                                .where(t.services.c.owner == owner))
+            rows = conn.execute(_OWNED, {"owner": owner})
             return {r[0] for r in rows}
 
     @_retry_on_deadlock
@@ -243,8 +250,7 @@ class SqlStore:
             return self._service(conn, service_id)  # type: ignore[return-value]
 
     def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
-        row = conn.execute(sa.select(t.services)
-                           .where(t.services.c.service_id == service_id)).first()
+        row = conn.execute(_SERVICE, {"sid": service_id}).first()
         return _service(row) if row else None
 
     # -- delegates ------------------------------------------------------------------------
@@ -278,8 +284,7 @@ class SqlStore:
 
     def delegations(self, token_hash: bytes) -> dict[int, str]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(t.delegates.c.service_id, t.delegates.c.role)
-                                .where(t.delegates.c.token_hash == token_hash))
+            rows = conn.execute(_DELEGATIONS, {"h": token_hash})
             return {r.service_id: r.role for r in rows}
 
     # -- preimages ------------------------------------------------------------------------
