@@ -474,7 +474,9 @@ async def _submit_all(url: str, token: str | None, lines: list[tuple[int, Any]],
 def bulk(file: Annotated[str, typer.Option("--file", help="JSONL: one package JSON a line, "
                                            "or -")],
          concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
-         progress: ProgressOpt = None, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+         progress: Annotated[bool | None, typer.Option(
+             "--progress/--no-progress", help="progress bar on stderr (default: on a "
+             "terminal)")] = None, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
          config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Submit many packages from a JSONL file (with a progress bar) and print a summary:
     `accepted` (new), `existing` (submitted before), `refused` (with each refused line's
