@@ -135,6 +135,12 @@ class Unreachable(Exception):
         self.url, self.cause = url, cause
 
 
+# A body-less answer (HEAD) still says what it is through its status, where that is unambiguous.
+BY_STATUS: dict[int, type[JamHostError]] = {
+    401: Unauthenticated, 403: Forbidden, 404: NotFound, 413: TooLarge,
+    415: UnsupportedMediaType, 429: RateLimited}
+
+
 def error_from(resp: httpx.Response) -> JamHostError:
     try:
         body = resp.json()
@@ -143,8 +149,13 @@ def error_from(resp: httpx.Response) -> JamHostError:
         body, code, message = None, "unknown", resp.text[:200]
     if resp.status_code >= 500:
         cls: type[JamHostError] = ServerError
+    elif code in ERRORS:
+        cls = ERRORS[code]
+    elif body is None and resp.status_code in BY_STATUS:
+        cls = BY_STATUS[resp.status_code]
+        code = cls.code
     else:
-        cls = ERRORS.get(code, JamHostError)
+        cls = JamHostError
     return cls(resp.status_code, code, message, body, dict(resp.headers))
 
 

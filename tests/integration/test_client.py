@@ -265,6 +265,8 @@ def test_every_reachable_error_code(srv: Server, limited: Server, kind: str) -> 
         await expect(jc.Forbidden, 403, lambda: c.set_quota(a.service_id, pending_packages=1))
         await expect(jc.NotFound, 404, lambda: c.package("0x" + "00" * 32))
         await expect(jc.NotFound, 404, lambda: c.get_preimage("0x" + "00" * 32))
+        with pytest.raises(jc.NotFound):  # HEAD: no body, the status says it
+            await w(c.preimage_head("0x" + "00" * 32))
         await expect(jc.TooLarge, 413, lambda: c.put_preimage(b"x" * (MAX_PREIMAGE + 1),
                                                               a.service_id))
         await expect(jc.TooLarge, 413, lambda: c.submit_package(simple_package(
