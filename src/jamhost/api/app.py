@@ -21,4 +21,5 @@ def create_app(rt: Runtime) -> FastAPI:
     for module in (system, accounts, services, preimages, packages, audit):
         app.include_router(module.router)
     app.add_middleware(RequestLog)
+    app.add_middleware(errors.CatchAll)  # added last: outermost of ours
     return app

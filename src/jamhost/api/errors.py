@@ -8,6 +8,7 @@ request body or a stack trace: unexpected exceptions answer a generic 500 and ar
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -74,6 +75,38 @@ def _audit_denial(request: Request) -> None:
            "authz.denied", service_id=int(sid) if str(sid or "").isdigit() and
            int(sid) < 2**32 else None,
            target=f"{request.method} {getattr(route, 'path', '?')}")
+
+
+class CatchAll:
+    """Answer an unexpected exception with the generic 500 and end the request normally.
+    Starlette's outermost middleware re-raises after answering, which makes the server drop
+    the keep-alive connection; nothing should escape to it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            route = scope.get("route")
+            log.error("unhandled error on %s %s: %s", scope.get("method"),
+                      getattr(route, "path", "?"), type(exc).__name__)
+            if started:
+                return
+            response = error_response(500, "jam_internal", "internal error")
+            await response(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:

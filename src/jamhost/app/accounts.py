@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -10,7 +11,9 @@ from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.store.records import SCOPES, Account, TokenRecord, now_us
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tokens import new_token
+from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
+
+ACCOUNT_ID_RE = re.compile(r"^acc_[0-9a-f]{16}$")
 
 
 def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
@@ -18,8 +21,8 @@ def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
     if who is not None:
         rt.policy.require_operator(who)
     name = name.strip()
-    if not name or len(name) > 200:
-        raise BadRequest("name must be 1 to 200 characters")
+    if not name or len(name) > 200 or not name.isprintable():
+        raise BadRequest("name must be 1 to 200 printable characters")
     account = rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
     audit.record(rt, who, "account.created", target=account.id)
     return account
@@ -32,6 +35,8 @@ def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> 
         if who.account_id != account_id:
             raise Forbidden("not authorized for this account")
         rt.policy.require_scope(who, "manage")
+    if not ACCOUNT_ID_RE.match(account_id):  # cannot name an account: like a missing one
+        raise NotFound("no such account")
     account = rt.store.get_account(account_id)
     if account is None:
         raise NotFound("no such account")
@@ -50,8 +55,8 @@ def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
     if who is not None and not who.is_operator and not set(chosen) <= who.scopes:
         raise Forbidden("a token cannot grant scopes it does not have")
     name = (name or "").strip() or "token"
-    if len(name) > 200:
-        raise BadRequest("name must be at most 200 characters")
+    if len(name) > 200 or not name.isprintable():
+        raise BadRequest("name must be at most 200 printable characters")
     if expires_at is not None and expires_at <= now_us():
         raise BadRequest("expires_at must be in the future")
     token, accessor = new_token()
@@ -70,6 +75,7 @@ def list_tokens(rt: Runtime, who: Principal | None, account_id: str) -> list[Tok
 
 def revoke_token(rt: Runtime, who: Principal | None, account_id: str, accessor: str) -> None:
     account = _manageable_account(rt, who, account_id)
-    if not rt.store.revoke_token(account.id, accessor, now_us()):
+    if not ACCESSOR_RE.match(accessor) or not rt.store.revoke_token(account.id, accessor,
+                                                                     now_us()):
         raise NotFound("no such active token")
     audit.record(rt, who, "token.revoked", target=f"{account.id}:{accessor}")

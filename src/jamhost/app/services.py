@@ -57,8 +57,8 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
         if owner is not None and owner != who.account_id:
             raise Forbidden("only operators may create a service for another owner")
         owner = who.account_id
-    if owner is None or not owner.strip() or len(owner) > 200:
-        raise BadRequest("owner is required (1 to 200 characters)")
+    if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
+        raise BadRequest("owner is required (1 to 200 printable characters)")
     if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
         raise BadRequest("owner must be an existing account id")
     balance = DEFAULT_BALANCE if balance is None else balance

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from jamhost.api import views
 from jamhost.api.deps import page_limit, principal, runtime
 from jamhost.app.runtime import Runtime
+from jamhost.domain.refusals import BadRequest
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(tags=["audit"])
@@ -19,6 +20,8 @@ def list_audit(action: str | None = None, cursor: str | None = None, limit: str 
                rt: Runtime = Depends(runtime),
                who: Principal = Depends(principal)) -> dict[str, Any]:
     rt.policy.require_operator(who)
+    if action is not None and (len(action) > 40 or not action.isprintable()):
+        raise BadRequest("action must be at most 40 printable characters")
     page = rt.store.list_audit(action=action or None, cursor=views.decode_cursor(cursor, int),
                                limit=page_limit(limit))
     return views.page([views.audit_event(e) for e in page.items], page.next_cursor)

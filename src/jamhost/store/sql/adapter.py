@@ -20,7 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.domain.refusals import (
+    BadRequest,
+    GasQuotaExceeded,
+    PendingLimit,
+    StorageQuotaExceeded,
+)
 from jamhost.store.records import (
     ZERO_HASH,
     Account,
@@ -48,6 +53,7 @@ from jamhost.store.sql import tables as t
 from jamhost.store.state_size import request_footprint, storage_footprint
 
 FIRST_SERVICE_ID = 65536
+MAX_I64 = 2**63 - 1
 UNSCOPED = 0
 
 
@@ -237,8 +243,12 @@ class SqlStore:
 
     def credit(self, service_id: int, amount: int) -> ServiceRecord:
         with self._write() as conn:
-            conn.execute(t.services.update().where(t.services.c.service_id == service_id)
-                         .values(balance=t.services.c.balance + amount))
+            res = conn.execute(t.services.update().where(
+                t.services.c.service_id == service_id,
+                t.services.c.balance <= MAX_I64 - amount,
+            ).values(balance=t.services.c.balance + amount))
+            if res.rowcount != 1:
+                raise BadRequest("the balance would pass 2^63-1")
             return self._service(conn, service_id)  # type: ignore[return-value]
 
     def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
@@ -319,7 +329,7 @@ class SqlStore:
                         limit: int) -> None:
         res = conn.execute(t.services.update().where(
             t.services.c.service_id == service_id,
-            t.services.c.storage_used + delta <= limit,
+            t.services.c.storage_used <= limit - delta,  # no bigint overflow
         ).values(storage_used=t.services.c.storage_used + delta))
         if res.rowcount != 1:
             raise StorageQuotaExceeded("the service's storage quota would be exceeded")
@@ -379,7 +389,8 @@ class SqlStore:
             used = sa.case((svc.gas_window == gas_window, svc.gas_used), else_=0)
             res = conn.execute(t.services.update().where(
                 svc.service_id == pkg.service_id, svc.pending_count < limits.pending_packages,
-                used + gas <= limits.gas_per_hour,
+                # written as used <= limit - gas: `used + gas` can pass 2^63-1 (bigint)
+                used <= limits.gas_per_hour - gas,
             ).values(pending_count=svc.pending_count + 1, gas_used=used + gas,
                      gas_window=gas_window))
             if res.rowcount != 1:
