@@ -11,21 +11,38 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jamhost.api import views
-from jamhost.app import accounts as accounts_uc
-from jamhost.app import services as services_uc
-from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.cli.output import ConfigOpt, TableOpt, emit, fail, settings
-from jamhost.domain.refusals import Refusal
-from jamhost.store.records import EVERYTHING
+
+if TYPE_CHECKING:
+    from jamhost.app.runtime import Runtime
+
+# The store, the use cases and their dependencies (pydantic, SQLAlchemy) are imported when a
+# command runs, not when the CLI starts: every `jamhost` call would pay for them otherwise.
+
+
+class _Lazy:
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        setattr(self, name, module)
+        return module
+
+
+_LAZY = {"views": "jamhost.api.views", "accounts_uc": "jamhost.app.accounts",
+         "services_uc": "jamhost.app.services", "records": "jamhost.store.records"}
+lazy = _Lazy()
 
 
 @contextmanager
 def _runtime(config: str | None) -> Iterator[Runtime]:
+    from jamhost.app.runtime import build_runtime
+    from jamhost.domain.refusals import Refusal
+
     rt = build_runtime(settings(config))
     try:
         yield rt
@@ -49,13 +66,14 @@ quotas = typer.Typer(no_args_is_help=True, help="Per-service quotas")
 
 @accounts.command("create")
 def accounts_create(name: str, config: ConfigOpt = None, table: TableOpt = False) -> None:
-    _run(config, table, lambda rt: views.account(accounts_uc.create_account(rt, None, name)))
+    _run(config, table,
+         lambda rt: lazy.views.account(lazy.accounts_uc.create_account(rt, None, name)))
 
 
 @accounts.command("list")
 def accounts_list(config: ConfigOpt = None, table: TableOpt = False) -> None:
-    _run(config, table, lambda rt: views.page(
-        [views.account(a) for a in rt.store.list_accounts()], None))
+    _run(config, table, lambda rt: lazy.views.page(
+        [lazy.views.account(a) for a in rt.store.list_accounts()], None))
 
 
 @tokens.command("create")
@@ -73,22 +91,22 @@ def tokens_create(account_id: str, name: Annotated[str, typer.Option()] = "token
             except ValueError:
                 fail("expires-at must be an ISO-8601 time", 2)
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
-        token, rec = accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
-        return {"token": token, **views.token(rec)}
+        token, rec = lazy.accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
+        return {"token": token, **lazy.views.token(rec)}
     _run(config, table, act)
 
 
 @tokens.command("list")
 def tokens_list(account_id: str, config: ConfigOpt = None, table: TableOpt = False) -> None:
-    _run(config, table, lambda rt: views.page(
-        [views.token(t) for t in accounts_uc.list_tokens(rt, None, account_id)], None))
+    _run(config, table, lambda rt: lazy.views.page(
+        [lazy.views.token(t) for t in lazy.accounts_uc.list_tokens(rt, None, account_id)], None))
 
 
 @tokens.command("revoke")
 def tokens_revoke(account_id: str, accessor: str, config: ConfigOpt = None,
                   table: TableOpt = False) -> None:
     def act(rt: Runtime) -> Any:
-        accounts_uc.revoke_token(rt, None, account_id, accessor)
+        lazy.accounts_uc.revoke_token(rt, None, account_id, accessor)
         return {"revoked": accessor}
     _run(config, table, act)
 
@@ -100,7 +118,7 @@ def services_create(owner: Annotated[str, typer.Option(help="account id (or labe
                     min_item_gas: Annotated[int, typer.Option()] = 0,
                     config: ConfigOpt = None, table: TableOpt = False) -> None:
     blob = code.read_bytes() if code else None
-    _run(config, table, lambda rt: views.service(services_uc.create_service(
+    _run(config, table, lambda rt: lazy.views.service(lazy.services_uc.create_service(
         rt, None, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
 
 
@@ -110,10 +128,11 @@ def services_list(owner: Annotated[str | None, typer.Option()] = None,
     def act(rt: Runtime) -> Any:
         items, cursor = [], None
         while True:
-            page = rt.store.list_services(EVERYTHING, owner=owner, cursor=cursor, limit=500)
-            items += [views.service(s) for s in page.items]
+            page = rt.store.list_services(lazy.records.EVERYTHING, owner=owner,
+                                          cursor=cursor, limit=500)
+            items += [lazy.views.service(s) for s in page.items]
             if page.next_cursor is None:
-                return views.page(items, None)
+                return lazy.views.page(items, None)
             cursor = page.next_cursor
     _run(config, table, act)
 
@@ -124,7 +143,7 @@ def services_show(service_id: int, config: ConfigOpt = None, table: TableOpt = F
         svc = rt.store.get_service(service_id)
         if svc is None:
             fail('{"error": "no such service", "code": "jam_not_found"}')
-        return views.service(svc, services_uc.quota_of(rt, svc), rt.gas_window())
+        return lazy.views.service(svc, lazy.services_uc.quota_of(rt, svc), rt.gas_window())
     _run(config, table, act)
 
 
@@ -135,21 +154,22 @@ def delegates_add(service_id: int,
                       envvar="JAMHOST_DELEGATE_TOKEN", help="raw token (or env)")] = None,
                   role: Annotated[str, typer.Option()] = "submitter",
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
-    _run(config, table, lambda rt: views.delegate(services_uc.add_delegate(
+    _run(config, table, lambda rt: lazy.views.delegate(lazy.services_uc.add_delegate(
         rt, None, service_id, accessor=accessor, token=token, role=role)))
 
 
 @delegates.command("list")
 def delegates_list(service_id: int, config: ConfigOpt = None, table: TableOpt = False) -> None:
-    _run(config, table, lambda rt: views.page(
-        [views.delegate(d) for d in services_uc.list_delegates(rt, None, service_id)], None))
+    _run(config, table, lambda rt: lazy.views.page(
+        [lazy.views.delegate(d)
+         for d in lazy.services_uc.list_delegates(rt, None, service_id)], None))
 
 
 @delegates.command("remove")
 def delegates_remove(service_id: int, delegate_id: int, config: ConfigOpt = None,
                      table: TableOpt = False) -> None:
     def act(rt: Runtime) -> Any:
-        services_uc.remove_delegate(rt, None, service_id, delegate_id)
+        lazy.services_uc.remove_delegate(rt, None, service_id, delegate_id)
         return {"removed": delegate_id}
     _run(config, table, act)
 
@@ -160,7 +180,7 @@ def quotas_show(service_id: int, config: ConfigOpt = None, table: TableOpt = Fal
         svc = rt.store.get_service(service_id)
         if svc is None:
             fail('{"error": "no such service", "code": "jam_not_found"}')
-        return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
+        return lazy.views.quota(lazy.services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)
 
 
@@ -177,6 +197,6 @@ def quotas_set(service_id: int,
         given = {"pending_packages": pending_packages, "storage_bytes": storage_bytes,
                  "gas_per_hour": gas_per_hour}
         merged = replace(current.quota, **{k: v for k, v in given.items() if v is not None})
-        svc = services_uc.set_quota(rt, None, service_id, merged)
-        return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
+        svc = lazy.services_uc.set_quota(rt, None, service_id, merged)
+        return lazy.views.quota(lazy.services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)

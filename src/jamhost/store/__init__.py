@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from jamhost.config import JamSettings
+from typing import TYPE_CHECKING
+
 from jamhost.store.ports import Store
+
+if TYPE_CHECKING:
+    from jamhost.config import JamSettings
 
 
 def open_store(settings: JamSettings, *, migrate: bool = True) -> Store:
