@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -29,8 +27,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "differential"))
+sys.path.insert(0, str(REPO))
 
 from anan_client import AnanAs  # noqa: E402
+from bench.common import machine, write_section  # noqa: E402
 
 from jamhost.pvm.assembler import Assembler  # noqa: E402
 from jamhost.pvm.host import invoke  # noqa: E402
@@ -169,28 +169,8 @@ def overhead(anan: AnanAs, n: int) -> dict[str, float]:
     return out
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}"
-
-
 def write_docs(text: str) -> None:
-    """Replace (or add) the `## PVM` section of docs/benchmarks.md, leaving the rest alone."""
-    path = REPO / "docs" / "benchmarks.md"
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## PVM\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        current = pattern.sub(lambda _m: text, current)
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    path.write_text(current)
+    write_section("PVM", text)
 
 
 def main() -> None:

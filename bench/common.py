@@ -23,7 +23,21 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    return f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}"
+
+
+def write_section(title: str, text: str) -> None:
+    """Replace (or add) the `## <title>` section of docs/benchmarks.md, leaving the rest."""
+    import re
+
+    path = REPO / "docs" / "benchmarks.md"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(current):
+        current = pattern.sub(lambda _m: text, current)
+    else:
+        current = current.rstrip("\n") + "\n\n" + text
+    path.write_text(current)
 
 
 def percentile(samples: list[float], q: float) -> float:
