@@ -56,11 +56,36 @@ def submit_all(replicas: list[Server], jobs: list[tuple[Tenant, int]]) -> list[t
         return list(pool.map(go, range(len(jobs))))
 
 
+def scrape(srv: Server) -> tuple[float, float, float]:
+    """(applied packages, answered POST /jam/packages, queue depth) from /metrics."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    applied = posts = depth = 0.0
+    text = httpx.get(srv.url + "/metrics", timeout=30).text
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "jamhost_packages_total" and s.labels["status"] == "applied":
+                applied += s.value
+            elif (s.name == "jamhost_http_requests_total" and s.labels["method"] == "POST"
+                  and s.labels["route"] == "/jam/packages"):
+                posts += s.value
+            elif s.name == "jamhost_queue_depth":
+                depth = s.value
+    return applied, posts, depth
+
+
 def test_two_replicas_two_workers(tmp_path, fresh_pg):
+    # All four processes share one prometheus_client multiprocess directory: either replica's
+    # /metrics then counts what the worker processes did.
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
     keys = dict(store="postgres", pg_dsn=fresh_pg, workers=0, rate_limit_storage=REDIS_URL,
                 rate_limit_per_minute=100_000, service_rate_limit_per_minute=100_000)
     with ThreadPoolExecutor(2) as pool:
-        replicas = list(pool.map(lambda i: start_server(tmp_path / f"api{i}", **keys), range(2)))
+        replicas = list(pool.map(lambda i: start_server(tmp_path / f"api{i}", extra_env=env,
+                                                           **keys), range(2)))
     workers: list[Server] = []
     try:
         tenants = [make_tenant(replicas[i % 2], f"tenant{i}", code=counter.build())
@@ -83,7 +108,8 @@ def test_two_replicas_two_workers(tmp_path, fresh_pg):
         assert {sid: len(ids) for sid, ids in accepted.items()} == {
             t.service_id: QUOTA for t in tenants}
 
-        workers = [start_server(tmp_path / f"w{i}", command="worker", **keys) for i in range(2)]
+        workers = [start_server(tmp_path / f"w{i}", command="worker", extra_env=env,
+                                **keys) for i in range(2)]
         with replicas[0].op() as op:
             for t in tenants:
                 r = op.put(f"/jam/services/{t.service_id}/quota",
@@ -109,6 +135,11 @@ def test_two_replicas_two_workers(tmp_path, fresh_pg):
                 assert value.json()["value"] == "0x" + len(ids).to_bytes(8, "little").hex()
         finished = "".join(w.logs() for w in workers).count('"package finished"')
         assert finished == TENANTS * (QUOTA + ROUND_TWO)
+        for srv in replicas:
+            applied, posts, depth = scrape(srv)
+            assert applied == TENANTS * (QUOTA + ROUND_TWO)  # counted in the workers
+            assert posts == TENANTS * (ATTEMPTS + ROUND_TWO)  # both replicas' requests
+            assert depth == 0
 
         # No cross-tenant leak, through either replica.
         missing = "0x" + secrets.token_hex(32)
