@@ -17,6 +17,7 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
+    gas_retry_after,
     now_us,
 )
 from jamhost.tenancy.principal import Principal
@@ -52,7 +53,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
-                               **{"Retry-After": "3600"})
+                               **gas_retry_after(rt.gas_window()))
     at = now_us()
     record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,

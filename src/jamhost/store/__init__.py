@@ -27,6 +27,7 @@ def open_store(settings: JamSettings, *, migrate: bool = True) -> Store:
         upgrade(engine)
     store = SqlStore(engine)
     store.init_counters()
+    store.optimize()
     return store
 
 

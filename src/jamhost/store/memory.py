@@ -6,6 +6,9 @@ atomicity the SQL store gets from its transactions; nothing survives the process
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import threading
 from dataclasses import replace
 
@@ -32,6 +35,7 @@ from jamhost.store.records import (
     Transfer,
     gas_retry_after,
     now_us,
+    receipt_cursor,
 )
 from jamhost.store.state_size import request_footprint, storage_footprint
 
@@ -56,6 +60,7 @@ class MemoryStore:
         self._preimages: dict[tuple[bytes, int], PreimageMeta] = {}
         self._packages: dict[bytes, PackageRecord] = {}
         self._package_seq = 0
+        self._by_service: dict[int, list[bytes]] = {}  # package ids per service, seq order
         self._leases: dict[bytes, tuple[str, int]] = {}  # package id -> (worker, until)
         self._pending_total = 0
         self._reports: dict[bytes, ReportRecord] = {}
@@ -278,6 +283,7 @@ class MemoryStore:
             self._package_seq += 1
             rec = replace(pkg, status="pending", seq=self._package_seq, attempts=0)
             self._packages[pkg.id] = rec
+            self._by_service.setdefault(pkg.service_id, []).append(pkg.id)
             return rec, True
 
     def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
@@ -287,13 +293,27 @@ class MemoryStore:
     def list_packages(self, scope: ServiceScope, *, service_id: int | None = None,
                       status: str | None = None, cursor: int | None = None,
                       limit: int = 50) -> Page[PackageRecord]:
+        """Newest first without sorting everything: each service's ids are kept in seq order,
+        walked backwards from the cursor and merged (as the SQL store's index scans)."""
         with self._lock:
-            rows = sorted((p for p in self._packages.values()
-                           if scope.allows(p.service_id)
-                           and (service_id is None or p.service_id == service_id)
-                           and (status is None or p.status == status)
-                           and (cursor is None or p.seq < cursor)),
-                          key=lambda p: -p.seq)
+            if service_id is not None:
+                sids = [service_id] if scope.allows(service_id) else []
+            elif scope.everything:
+                sids = list(self._by_service)
+            else:
+                sids = [s for s in scope.ids if s in self._by_service]
+
+            def newest(sid: int):  # type: ignore[no-untyped-def]
+                ids = self._by_service.get(sid, [])
+                end = len(ids) if cursor is None else bisect.bisect_left(
+                    ids, cursor, key=lambda i: self._packages[i].seq)
+                for i in range(end - 1, -1, -1):
+                    p = self._packages[ids[i]]
+                    if status is None or p.status == status:
+                        yield p
+
+            merged = heapq.merge(*(newest(s) for s in sids), key=lambda p: -p.seq)
+            rows = list(itertools.islice(merged, limit + 1))
         page = _page(rows, limit, lambda p: p.seq)
         return Page([replace(p, body=b"") for p in page.items], page.next_cursor)
 
@@ -322,9 +342,8 @@ class MemoryStore:
         with self._lock:
             rows = [r for sid in sorted(self._receipts) for r in self._receipts[sid]
                     if scope.allows(sid) and (service_id is None or sid == service_id)
-                    and (cursor is None or r.seq > cursor)]
-        page = _page(rows, limit, lambda r: r.seq)
-        return page if service_id is not None else Page(page.items, None)
+                    and (cursor is None or receipt_cursor(r) > cursor)]
+        return _page(rows, limit, receipt_cursor)
 
     def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]:
         with self._lock:

@@ -201,6 +201,14 @@ class ServiceScope:
 EVERYTHING = ServiceScope(everything=True)
 
 
+RECEIPT_SEQ_SPAN = 2**40  # receipts per service, far beyond any real chain
+
+
+def receipt_cursor(r: Receipt) -> int:
+    """A receipts listing is ordered by (service_id, seq); its cursor packs both."""
+    return r.service_id * RECEIPT_SEQ_SPAN + r.seq
+
+
 @dataclass(frozen=True)
 class Transfer:
     """A deferred transfer (GP X) waiting for its destination's next accumulate."""
