@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x6A616D686F7374  # "jamhost": the advisory lock key of schema upgrades
 
 
 def alembic_config(connection: sa.Connection) -> Config:
@@ -19,8 +20,15 @@ def alembic_config(connection: sa.Connection) -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to `revision` (idempotent)."""
+    """Create or upgrade the schema to `revision` (idempotent).
+
+    Replicas starting together on an empty PostgreSQL database would run the same migration
+    at once and one would die on a duplicate catalog row; a transaction-scoped advisory lock
+    makes the others wait and then find the schema at head. (SQLite already serializes
+    writers: the transaction begins IMMEDIATE.)"""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(alembic_config(conn), revision)
 
 
