@@ -107,6 +107,7 @@ def test_two_replicas_two_workers(tmp_path, fresh_pg):
                 assert (status, what) == (409, "jam_pending_limit"), (status, what)
         assert {sid: len(ids) for sid, ids in accepted.items()} == {
             t.service_id: QUOTA for t in tenants}
+        assert scrape(replicas[1])[2] == TENANTS * QUOTA  # queue depth from the store counter
 
         workers = [start_server(tmp_path / f"w{i}", command="worker", extra_env=env,
                                 **keys) for i in range(2)]
