@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from jamhost.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:
+    from jamhost.config import Settings
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="TOML config file",
                                                envvar="JAMHOST_CONFIG")]
@@ -18,6 +19,7 @@ TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead o
 def settings(config: str | None) -> Settings:
     """Load the config and register its secrets for log redaction: every command that can log
     (serve, worker, admin hooks, reconcile, migrate) goes through here."""
+    from jamhost.config import ConfigError, load_settings
     from jamhost.observability import register_config_secrets
 
     try:
