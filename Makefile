@@ -31,7 +31,7 @@ anan-as:
 	bash scripts/ensure-anan-as.sh $(ANAN_AS_DIR)
 
 test: venv-test services anan-as
-	JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(VENV)/bin/pytest -n 2 -q
+	JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(VENV)/bin/pytest -n 2 -q --durations=15
 
 lint: venv-test
 	$(VENV)/bin/ruff check src tests bench
