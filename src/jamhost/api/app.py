@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from jamhost import __version__
 from jamhost.api import errors
 from jamhost.api.middleware import RequestLog
+from jamhost.api.rate_gate import RateGate
 from jamhost.api.routes import accounts, audit, packages, preimages, services, system
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime
@@ -20,6 +21,7 @@ def create_app(rt: Runtime) -> FastAPI:
     errors.install(app)
     for module in (system, accounts, services, preimages, packages, audit):
         app.include_router(module.router)
+    app.add_middleware(RateGate)  # innermost of ours: logged and metered like any request
     app.add_middleware(RequestLog)
     app.add_middleware(errors.CatchAll)  # added last: outermost of ours
     return app

@@ -27,6 +27,7 @@ class RateLimiter:
         # The namespace is the store's instance id: replicas of one deployment share budgets,
         # two deployments sharing one Redis never do.
         self._namespace = namespace
+        self.local = storage_uri.startswith("memory://")
         self._storage = storage_from_string(storage_uri)
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._token = RateLimitItemPerMinute(per_token) if per_token > 0 else None
@@ -39,6 +40,13 @@ class RateLimiter:
         if self._token is not None:
             self._hit(self._token, "caller", key)
 
+    def check_caller(self, key: str) -> None:
+        """Refuse at once, consuming nothing, when `key` has no budget left: lets a flood of
+        over-limit requests be turned away before any database work."""
+        if self._token is not None and not self._limiter.test(self._token, self._namespace,
+                                                                key):
+            self._refuse(self._token, "caller", key)
+
     def hit_service(self, service_id: int) -> None:
         if self._service is not None:
             self._hit(self._service, "service", f"s:{service_id}")
@@ -46,6 +54,9 @@ class RateLimiter:
     def _hit(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
         if self._limiter.hit(item, self._namespace, key):
             return
+        self._refuse(item, policy, key)
+
+    def _refuse(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
         stats = self._limiter.get_window_stats(item, self._namespace, key)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         limit = item.amount
