@@ -453,11 +453,14 @@ class SqlStore:
             if len(ids) > MAX_MERGED_SERVICES:
                 return conn.execute(q.where(sid_col.in_(ids)).order_by(seq_col.desc())
                                     .limit(limit + 1)).all()
-            per = q.where(sid_col == sa.bindparam("sid")).order_by(seq_col.desc()) \
-                .limit(limit + 1)
-            runs = [conn.execute(per, {"sid": sid}).all() for sid in ids]
-        merged = heapq.merge(*runs, key=lambda r: -getattr(r, seq_col.name))
-        return list(itertools.islice(merged, limit + 1))
+            # Index-only scans return seqs; only the chosen rows are then read whole.
+            per = q.with_only_columns(seq_col).where(sid_col == sa.bindparam("sid")) \
+                .order_by(seq_col.desc()).limit(limit + 1)
+            runs = [conn.execute(per, {"sid": sid}).scalars().all() for sid in ids]
+            top = list(itertools.islice(heapq.merge(*runs, reverse=True), limit + 1))
+            if not top:
+                return []
+            return conn.execute(q.where(seq_col.in_(top)).order_by(seq_col.desc())).all()
 
     # -- reports, attestations, receipts --------------------------------------------------
 
