@@ -32,27 +32,8 @@ def _service_id(scope: dict[str, Any]) -> int | None:
 
 
 def queue_depth(store: Any) -> int:
-    """Pending plus refining packages: the store's global counter on SQL (one row read), the
-    sum of the per-service counters otherwise (memory store: in-process dicts)."""
-    engine = getattr(store, "engine", None)
-    if engine is not None:
-        import sqlalchemy as sa
-
-        from jamhost.store.sql.tables import counters
-
-        with engine.connect() as conn:
-            value = conn.execute(sa.select(counters.c.value)
-                                 .where(counters.c.name == "pending")).scalar()
-        return int(value or 0)
-    from jamhost.store.records import EVERYTHING
-
-    total, cursor = 0, None
-    while True:
-        page = store.list_services(EVERYTHING, cursor=cursor, limit=500)
-        total += sum(s.usage.pending_packages for s in page.items)
-        if page.next_cursor is None:
-            return total
-        cursor = page.next_cursor
+    """Pending plus refining packages: the store's global counter (one row read)."""
+    return int(store.pending_total())
 
 
 class RequestLog:

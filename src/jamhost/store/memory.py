@@ -515,6 +515,9 @@ class MemoryStore:
             usage=replace(svc.usage, storage_bytes=svc.usage.storage_bytes + d_bytes),
             **updates)  # type: ignore[arg-type]
 
+    def pending_total(self) -> int:
+        return self._pending_total
+
     def reconcile_usage(self) -> int:
         with self._lock:
             changed = 0

@@ -706,6 +706,12 @@ class SqlStore:
         values.update(root=root, receipt_seq=seq)
         conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
 
+    def pending_total(self) -> int:
+        """Packages not yet finished, runtime-wide: the global counter row."""
+        with self._read() as conn:
+            return int(conn.execute(sa.select(t.counters.c.value)
+                                    .where(t.counters.c.name == "pending")).scalar() or 0)
+
     def optimize(self) -> None:
         """Keep SQLite's planner statistics fresh (PostgreSQL's autovacuum does this)."""
         if self.kind == "sqlite":
