@@ -12,7 +12,9 @@ from jamhost.tenancy.principal import Principal
 MAX_LIMIT = 500
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs sync dependencies in the thread pool, and this one only
+    reads an attribute; a thread hop per request for it is pure overhead."""
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
@@ -31,7 +33,7 @@ def principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    rt = runtime(request)
+    rt: Runtime = request.app.state.runtime
     token = bearer(request)
     try:
         who = authenticate(rt, token)
