@@ -27,6 +27,7 @@ from jamhost.store.records import (
     EVERYTHING,
     ZERO_HASH,
     Account,
+    Credentials,
     Delegate,
     PackageRecord,
     Page,
@@ -137,9 +138,9 @@ def test_tokens_by_hash_accessor_list_and_revoke(store: Store) -> None:
     for tok in (t2, t1, t3):
         assert store.add_token(tok) == tok
 
-    assert store.token_by_hash(b"\x02" * 32) == TokenRecord(
-        "acc2", "acct-a", b"\x02" * 32, "ci", ("read",), 20, 5_000, None)
-    assert store.token_by_hash(b"\x09" * 32) is None
+    assert store.credentials(b"\x02" * 32) == Credentials(TokenRecord(
+        "acc2", "acct-a", b"\x02" * 32, "ci", ("read",), 20, 5_000, None), {})
+    assert store.credentials(b"\x09" * 32) == Credentials(None, {})
     assert store.token_by_accessor("acc3") == t3
     assert store.token_by_accessor("nope") is None
     assert store.list_tokens("acct-a") == [t1, t2]  # by created_at, only that account
@@ -151,7 +152,7 @@ def test_tokens_by_hash_accessor_list_and_revoke(store: Store) -> None:
     assert store.revoke_token("acct-a", "acc1", 777) is True
     assert store.revoke_token("acct-a", "acc1", 888) is False  # twice
     assert store.revoke_token("acct-a", "nope", 888) is False
-    revoked = store.token_by_hash(b"\x01" * 32)
+    revoked = store.credentials(b"\x01" * 32).token
     assert revoked.revoked_at == 777
     assert revoked.usable(100) is False
     assert store.token_by_accessor("acc2").usable(4_999) is True
@@ -262,15 +263,25 @@ def test_delegates_add_idempotent_list_remove(store: Store) -> None:
     assert store.list_delegates(s1) == [again, d2]
     assert store.list_delegates(s2) == [d3]
     assert store.list_delegates(99_999) == []
-    assert store.delegations(h1) == {s1: "submitter", s2: "submitter"}
-    assert store.delegations(h2) == {s1: "submitter"}
-    assert store.delegations(b"\x33" * 32) == {}
+    assert store.credentials(h1).delegations == {s1: "submitter", s2: "submitter"}
+    assert store.credentials(h2).delegations == {s1: "submitter"}
+    assert store.credentials(b"\x33" * 32).delegations == {}
 
     assert store.remove_delegate(s2, d1.id) is False  # d1 belongs to s1
     assert store.remove_delegate(s1, d1.id) is True
     assert store.remove_delegate(s1, d1.id) is False
     assert store.list_delegates(s1) == [d2]
-    assert store.delegations(h1) == {s2: "submitter"}
+    assert store.credentials(h1).delegations == {s2: "submitter"}
+
+
+def test_credentials_of_an_account_token_that_is_also_a_delegate(store: Store) -> None:
+    store.create_account(Account("acct-a", "alice", 1))
+    h = b"\x44" * 32
+    tok = store.add_token(TokenRecord("acc4", "acct-a", h, "main", ("read",), 10))
+    s1 = new_service(store)
+    store.add_delegate(s1, h, "reader", "op")
+    assert store.credentials(h) == Credentials(tok, {s1: "reader"})
+    assert store.credentials(b"\x45" * 32) == Credentials(None, {})
 
 
 # -- preimages -------------------------------------------------------------------------------

@@ -77,6 +77,14 @@ def test_status_filter_and_receipts_paging_without_service(store):
         assert store.finish_package(PackageOutcome(claimed.id, claimed.service_id, "w",
                                                    "applied", report=rep))
     scope = ServiceScope(ids=frozenset({a, b}))
+    reports = store.list_reports(scope, limit=2)  # merged across a and b, bodies included
+    assert [(r.package_id, r.body) for r in reports.items] == [(pids[2], b"r"), (pids[1], b"r")]
+    rest = store.list_reports(scope, limit=2, cursor=reports.next_cursor)
+    assert ([r.package_id for r in rest.items], rest.next_cursor) == ([pids[0]], None)
+    assert [r.package_id for r in store.list_reports(ServiceScope(frozenset({b}))).items] \
+        == [pids[1]]
+    assert [r.package_id for r in store.list_reports(scope, service_id=a).items] \
+        == [pids[2], pids[0]]
     assert walk(store, scope, status="pending") == [pids[3]]
     assert walk(store, scope, status="applied") == [pids[2], pids[1], pids[0]]
     seen, cursor = [], None
@@ -87,3 +95,13 @@ def test_status_filter_and_receipts_paging_without_service(store):
             break
         cursor = page.next_cursor
     assert seen == [(a, 1), (a, 2), (a, 3), (a, 4), (b, 1), (b, 2)]
+
+
+@pytest.mark.parametrize("width", [2, 25, 66])  # 66: past the merged-scan limit of 64
+def test_every_scope_width_lists_the_same_as_a_sort(store, width):
+    sids = services(store, width + 1)
+    mine, other = sids[:width], sids[width]
+    order = [(sids[(i * 7) % len(sids)], i) for i in range(3 * len(sids))]
+    ids = {i: submit(store, sid, i) for sid, i in order}
+    expected = [ids[i] for sid, i in sorted(order, key=lambda x: -x[1]) if sid != other]
+    assert walk(store, ServiceScope(ids=frozenset(mine))) == expected

@@ -25,14 +25,14 @@ def authenticate(rt: Runtime, token: str | None) -> Principal:
         is_operator |= same_hash(op, h)
     if is_operator:
         return Principal(kind="operator", token_hash=h)
-    record = rt.store.token_by_hash(h)
+    creds = rt.store.credentials(h)  # one store read: token row and delegations
+    record, delegations = creds.token, creds.delegations
     if record is not None:
         if not same_hash(record.token_hash, h) or not record.usable(now_us()):
             raise Unauthenticated("a valid bearer token is required")
         return Principal(kind="account", token_hash=h, account_id=record.account_id,
                          accessor=record.accessor, scopes=frozenset(record.scopes),
-                         delegations=rt.store.delegations(h))
-    delegations = rt.store.delegations(h)
+                         delegations=delegations)
     if delegations:
         return Principal(kind="delegate", token_hash=h, scopes=ALL_SCOPES,
                          delegations=delegations)

@@ -19,6 +19,7 @@ from jamhost.store.records import (
     Account,
     Attestation,
     AuditEvent,
+    Credentials,
     Delegate,
     PackageOutcome,
     PackageRecord,
@@ -110,10 +111,12 @@ class MemoryStore:
             self._token_hashes[token.token_hash] = token.accessor
             return token
 
-    def token_by_hash(self, token_hash: bytes) -> TokenRecord | None:
+    def credentials(self, token_hash: bytes) -> Credentials:
         with self._lock:
             accessor = self._token_hashes.get(token_hash)
-            return self._tokens.get(accessor) if accessor else None
+            token = self._tokens.get(accessor) if accessor else None
+            return Credentials(token, {d.service_id: d.role for d in self._delegates.values()
+                                       if d.token_hash == token_hash})
 
     def token_by_accessor(self, accessor: str) -> TokenRecord | None:
         return self._tokens.get(accessor)
@@ -217,11 +220,6 @@ class MemoryStore:
                 return False
             del self._delegates[delegate_id]
             return True
-
-    def delegations(self, token_hash: bytes) -> dict[int, str]:
-        with self._lock:
-            return {d.service_id: d.role for d in self._delegates.values()
-                    if d.token_hash == token_hash}
 
     # -- preimages
 

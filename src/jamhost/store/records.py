@@ -50,6 +50,15 @@ class TokenRecord:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """What one token hash grants, read in one store call per request: the account token it
+    is (if any) and the services it is a delegate of (service id -> role)."""
+
+    token: TokenRecord | None
+    delegations: dict[int, str]
+
+
+@dataclass(frozen=True)
 class QuotaLimits:
     pending_packages: int
     storage_bytes: int

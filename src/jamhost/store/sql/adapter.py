@@ -9,8 +9,6 @@ rolls its whole transaction back and leaves no trace.
 from __future__ import annotations
 
 import functools
-import heapq
-import itertools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from jamhost.store.records import (
     Account,
     Attestation,
     AuditEvent,
+    Credentials,
     Delegate,
     PackageOutcome,
     PackageRecord,
@@ -91,6 +90,44 @@ _SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("
 _OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
 
 
+@functools.lru_cache(maxsize=1024)
+def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str, ...],
+                       below_cursor: bool, services: int | None, kind: str) -> sa.Select[Any]:
+    """The statement behind every newest-first listing, built once per shape (which filters,
+    how many services) with bind parameters `lim`, `cursor`, `sid<i>` (or `sids` past
+    MAX_MERGED_SERVICES) and one per `equal` column, so that a request only binds values.
+
+    A scope of several services is answered as one index range scan per service on
+    (service_id, [status,] seq), merged by seq inside one statement (a UNION ALL of
+    per-service `LIMIT` subqueries): a plan that does not depend on table statistics nor on
+    how the services' rows interleave (an `IN (...) ORDER BY seq` either sorts every row of
+    the tenant or walks the whole table backwards), in one round trip. Columns in `omit`
+    are not read (package bodies: a listing never shows them)."""
+    c = table.c
+    q = sa.select(*[col for col in c if col.name not in omit])
+    for name in equal:
+        q = q.where(c[name] == sa.bindparam(name))
+    if below_cursor:
+        q = q.where(c.seq < sa.bindparam("cursor"))
+    newest, lim = c.seq.desc(), sa.bindparam("lim", type_=sa.Integer)
+    if services is None:
+        return q.order_by(newest).limit(lim)
+    if services == 1:
+        return q.where(c.service_id == sa.bindparam("sid0")).order_by(newest).limit(lim)
+    if services > MAX_MERGED_SERVICES:
+        return q.where(c.service_id.in_(sa.bindparam("sids", expanding=True))) \
+            .order_by(newest).limit(lim)
+    # The newest seqs of each service (index-only range scans), the newest `lim` of their
+    # union, then those rows whole.
+    runs = [q.with_only_columns(c.seq).where(c.service_id == sa.bindparam(f"sid{i}"))
+            .order_by(newest).limit(lim).subquery(f"run{i}").select() for i in range(services)]
+    merged = sa.union_all(*runs).subquery("merged")
+    top = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(lim).scalar_subquery()
+    chosen = (c.seq == sa.func.any(sa.func.array(top)) if kind == "postgres"  # seqs first,
+              else c.seq.in_(top))                                        # then pk lookups
+    return sa.select(*q.selected_columns).where(chosen).order_by(newest)
+
+
 class _Duplicate(Exception):
     """Raised inside a transaction to roll it back when an identical package won a race."""
 
@@ -102,6 +139,11 @@ class SqlStore:
         self.engine = engine
         self.kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
         self._insert = sqlite.insert if self.kind == "sqlite" else postgresql.insert
+        # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its
+        # own snapshot anyway, so BEGIN and COMMIT would only add two round trips per read.
+        # SQLite reads keep their transaction (one snapshot for all of a read's statements).
+        self._reader = (engine if self.kind == "sqlite"
+                        else engine.execution_options(isolation_level="AUTOCOMMIT"))
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -112,7 +154,7 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with self._reader.connect() as conn, conn.begin():
             yield conn
 
     def ping(self) -> bool:
@@ -167,10 +209,12 @@ class SqlStore:
                 expires_at=token.expires_at, revoked_at=token.revoked_at))
         return token
 
-    def token_by_hash(self, token_hash: bytes) -> TokenRecord | None:
+    def credentials(self, token_hash: bytes) -> Credentials:
         with self._read() as conn:
             row = conn.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
-        return _token(row) if row else None
+            rows = conn.execute(_DELEGATIONS, {"h": token_hash})
+            return Credentials(_token(row) if row else None,
+                               {r.service_id: r.role for r in rows})
 
     def token_by_accessor(self, accessor: str) -> TokenRecord | None:
         with self._read() as conn:
@@ -297,11 +341,6 @@ class SqlStore:
                 t.delegates.c.service_id == service_id, t.delegates.c.id == delegate_id))
             return res.rowcount == 1
 
-    def delegations(self, token_hash: bytes) -> dict[int, str]:
-        with self._read() as conn:
-            rows = conn.execute(_DELEGATIONS, {"h": token_hash})
-            return {r.service_id: r.role for r in rows}
-
     # -- preimages ------------------------------------------------------------------------
 
     @_retry_on_deadlock
@@ -424,43 +463,34 @@ class SqlStore:
     def list_packages(self, scope: ServiceScope, *, service_id: int | None = None,
                       status: str | None = None, cursor: int | None = None,
                       limit: int = 50) -> Page[PackageRecord]:
-        p = t.packages.c
-        cols = [c for c in t.packages.c if c.name != "body"]
-        q = sa.select(*cols)
-        if status is not None:
-            q = q.where(p.status == status)
-        if cursor is not None:
-            q = q.where(p.seq < cursor)
-        rows = self._newest_first(q, p.service_id, p.seq, scope, service_id, limit)
+        rows = self._newest_first(t.packages, scope, service_id, limit, cursor,
+                                  {"status": status} if status is not None else {},
+                                  omit=("body",))
         items = [_package(r, with_body=False) for r in rows[:limit]]
         return Page(items, items[-1].seq if len(rows) > limit else None)
 
-    def _newest_first(self, q: sa.Select[Any], sid_col: Any, seq_col: Any,
-                      scope: ServiceScope, service_id: int | None, limit: int) -> list[Any]:
-        """The newest `limit + 1` rows of `q` within the scope (and one service if given).
-
-        A scope of several services is answered as one index range scan per service on
-        (service_id, [status,] seq), merged by seq: a plan that does not depend on table
-        statistics nor on how the services' rows interleave (an `IN (...) ORDER BY seq`
-        either sorts every row of the tenant or walks the whole table backwards)."""
+    def _newest_first(self, table: sa.Table, scope: ServiceScope, service_id: int | None,
+                      limit: int, cursor: int | None, equal: dict[str, Any],
+                      omit: tuple[str, ...] = ()) -> list[Any]:
+        """The newest `limit + 1` rows of `table` (seq descending, below `cursor`, with the
+        `equal` column values) within the scope, and within one service if given."""
         if service_id is not None:
             ids: list[int] | None = [service_id] if scope.allows(service_id) else []
         else:
             ids = None if scope.everything else sorted(scope.ids)
+        if ids is not None and not ids:
+            return []
+        stmt = _newest_first_stmt(table, omit, tuple(sorted(equal)), cursor is not None,
+                                  None if ids is None else len(ids), self.kind)
+        params: dict[str, Any] = {**equal, "lim": limit + 1}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if ids is not None and len(ids) > MAX_MERGED_SERVICES:
+            params["sids"] = ids
+        elif ids is not None:
+            params.update({f"sid{i}": sid for i, sid in enumerate(ids)})
         with self._read() as conn:
-            if ids is None:
-                return conn.execute(q.order_by(seq_col.desc()).limit(limit + 1)).all()
-            if len(ids) > MAX_MERGED_SERVICES:
-                return conn.execute(q.where(sid_col.in_(ids)).order_by(seq_col.desc())
-                                    .limit(limit + 1)).all()
-            # Index-only scans return seqs; only the chosen rows are then read whole.
-            per = q.with_only_columns(seq_col).where(sid_col == sa.bindparam("sid")) \
-                .order_by(seq_col.desc()).limit(limit + 1)
-            runs = [conn.execute(per, {"sid": sid}).scalars().all() for sid in ids]
-            top = list(itertools.islice(heapq.merge(*runs, reverse=True), limit + 1))
-            if not top:
-                return []
-            return conn.execute(q.where(seq_col.in_(top)).order_by(seq_col.desc())).all()
+            return conn.execute(stmt, params).all()
 
     # -- reports, attestations, receipts --------------------------------------------------
 
@@ -473,11 +503,7 @@ class SqlStore:
 
     def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
                      cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
-        r = t.reports.c
-        q = sa.select(t.reports)
-        if cursor is not None:
-            q = q.where(r.seq < cursor)
-        rows = self._newest_first(q, r.service_id, r.seq, scope, service_id, limit)
+        rows = self._newest_first(t.reports, scope, service_id, limit, cursor, {})
         items = [_report(x) for x in rows[:limit]]
         return Page(items, items[-1].seq if len(rows) > limit else None)
 
