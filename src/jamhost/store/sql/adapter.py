@@ -83,9 +83,13 @@ def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
 
 # The statements every request runs, built once: SQLAlchemy then reuses their compiled form
 # without rebuilding the expression and its cache key on each call.
-_TOKEN_BY_HASH = sa.select(t.tokens).where(t.tokens.c.token_hash == sa.bindparam("h"))
-_DELEGATIONS = sa.select(t.delegates.c.service_id, t.delegates.c.role).where(
-    t.delegates.c.token_hash == sa.bindparam("h"))
+# A token hash's token row (if any) and delegations (if any) in one statement: the hash,
+# outer-joined to both tables; one row per delegation, the token's columns repeated.
+_HASH = sa.select(sa.bindparam("h", type_=t.Hash).label("h")).subquery("asked")
+_CREDENTIALS = sa.select(t.tokens, t.delegates.c.service_id.label("delegated_service"),
+                         t.delegates.c.role.label("delegated_role")).select_from(
+    _HASH.outerjoin(t.tokens, t.tokens.c.token_hash == _HASH.c.h)
+    .outerjoin(t.delegates, t.delegates.c.token_hash == _HASH.c.h))
 _SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("sid"))
 _OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
 
@@ -128,8 +132,8 @@ def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str,
     return sa.select(*q.selected_columns).where(chosen).order_by(newest)
 
 
-class _Duplicate(Exception):
-    """Raised inside a transaction to roll it back when an identical package won a race."""
+class _Lost(Exception):
+    """Raised inside a transaction to roll it back: the worker no longer holds the package."""
 
 
 class SqlStore:
@@ -211,10 +215,10 @@ class SqlStore:
 
     def credentials(self, token_hash: bytes) -> Credentials:
         with self._read() as conn:
-            row = conn.execute(_TOKEN_BY_HASH, {"h": token_hash}).first()
-            rows = conn.execute(_DELEGATIONS, {"h": token_hash})
-            return Credentials(_token(row) if row else None,
-                               {r.service_id: r.role for r in rows})
+            rows = conn.execute(_CREDENTIALS, {"h": token_hash}).all()
+        token = _token(rows[0]) if rows[0].accessor is not None else None
+        return Credentials(token, {r.delegated_service: r.delegated_role
+                                   for r in rows if r.delegated_service is not None})
 
     def token_by_accessor(self, accessor: str) -> TokenRecord | None:
         with self._read() as conn:
@@ -407,18 +411,20 @@ class SqlStore:
     @_retry_on_deadlock
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int) -> tuple[PackageRecord, bool]:
-        """Insert a pending package unless it exists; quotas checked atomically with it."""
-        try:
-            return self._submit_package(pkg, limits, max_pending, gas_window)
-        except _Duplicate:
-            return self.get_package(pkg.id, ServiceScope(everything=True)), False  # type: ignore[return-value]
+        """Insert a pending package unless it exists; quotas checked atomically with it.
 
-    def _submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
-                        gas_window: int) -> tuple[PackageRecord, bool]:
+        The insert comes first: a new package (the common case) then costs three statements,
+        and a known one (or one a concurrent identical submit just committed) is read back
+        without touching the counters. A refused quota raises, which rolls the insert back."""
         with self._write() as conn:
-            existing = conn.execute(sa.select(t.packages)
-                                    .where(t.packages.c.id == pkg.id)).first()
-            if existing is not None:
+            inserted = conn.execute(self._insert(t.packages).values(
+                id=pkg.id, service_id=pkg.service_id, status="pending", body=pkg.body,
+                size=pkg.size, refine_gas=pkg.refine_gas, accumulate_gas=pkg.accumulate_gas,
+                created_at=pkg.created_at, updated_at=pkg.updated_at, attempts=0,
+            ).on_conflict_do_nothing().returning(t.packages.c.seq)).first()
+            if inserted is None:
+                existing = conn.execute(sa.select(t.packages)
+                                        .where(t.packages.c.id == pkg.id)).one()
                 return _package(existing), False
             # Global cap first: the counter row serializes every submitter, replicas included.
             res = conn.execute(t.counters.update().where(
@@ -444,14 +450,6 @@ class SqlStore:
                     raise PendingLimit("the service's pending-package quota is reached")
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
                                        **gas_retry_after(gas_window))
-            inserted = conn.execute(self._insert(t.packages).values(
-                id=pkg.id, service_id=pkg.service_id, status="pending", body=pkg.body,
-                size=pkg.size, refine_gas=pkg.refine_gas, accumulate_gas=pkg.accumulate_gas,
-                created_at=pkg.created_at, updated_at=pkg.updated_at, attempts=0,
-            ).on_conflict_do_nothing().returning(t.packages.c.seq)).first()
-            if inserted is None:
-                # A concurrent identical submit won the race: undo our charges, return theirs.
-                raise _Duplicate
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
@@ -626,7 +624,7 @@ class SqlStore:
                          failure_reason=outcome.failure_reason, detail=outcome.detail,
                          report_hash=outcome.report.report_hash if outcome.report else None))
                 if res.rowcount != 1:
-                    raise _Duplicate
+                    raise _Lost
                 # Lock order everywhere: package row, counter row, service row, then the
                 # service's state rows (submit and upload follow the same order).
                 svc = t.services.c
@@ -646,7 +644,7 @@ class SqlStore:
                             report_hash=a.report_hash, created_at=at))
                 if outcome.status == "applied":
                     self._apply(conn, outcome, at, storage_limit)
-        except _Duplicate:
+        except _Lost:
             return False
         return True
 
