@@ -10,6 +10,8 @@ executemany in batches of 10k; memory: `submit_package` in a loop) spread at ran
 - submit: `POST /jam/packages` of a new package to one of tenant 0's services
 - list one service: `GET /jam/packages?service_id=X&limit=50`
 - list mine: `GET /jam/packages?limit=50` (the barrier: tenant 0's 25 services)
+- healthz: `GET /healthz`, the baseline (no token, no store): each p50 is also printed as a
+  multiple of it, which is comparable between machines
 
 Sizes grow in place (10k, then the rows up to 1M are added), so one server serves each store.
 Rate limits are off (their cost is `bench_tenancy.py`'s subject), authz is on, workers are off
@@ -356,10 +358,13 @@ class Target:
             return self.client.get("/jam/packages",
                                    params={"service_id": self.mine[i % len(self.mine)],
                                            "limit": 50})
-        return self.client.get("/jam/packages", params={"limit": 50})
+        if op == "list mine":
+            return self.client.get("/jam/packages", params={"limit": 50})
+        return self.client.get("/healthz")
 
 
-OPS = {"submit": 201, "list service": 200, "list mine": 200}
+# `healthz` is the baseline: the same server and client, no token, no store, no body.
+OPS = {"submit": 201, "list service": 200, "list mine": 200, "healthz": 200}
 
 
 def prepare(kind: str, dep: Deployment, rows: int, analyze: bool, stack: ExitStack) -> Target:
@@ -388,7 +393,8 @@ def run_store(kind: str, sizes: list[int], n_submit: int, n_list: int, budget_s:
               analyze: bool) -> list[Result]:
     """One deployment per size, measured in interleaved rounds, so that whatever else the
     machine does at a given moment weighs on every size alike."""
-    counts = {"submit": n_submit, "list service": n_list // 2, "list mine": n_list // 2}
+    counts = {"submit": n_submit, "list service": n_list // 2, "list mine": n_list // 2,
+              "healthz": n_list // 2}
     rounds = 10
     with tempfile.TemporaryDirectory(prefix=f"bench-api-{kind}-") as tmp, ExitStack() as stack:
         targets = []
@@ -454,6 +460,21 @@ def ratios(results: list[Result], small: int, large: int) -> str:
     return "\n".join(lines)
 
 
+def baseline(results: list[Result]) -> str:
+    """Each request's p50 over the same deployment's bare `GET /healthz` p50: the share of a
+    request that is jamhost's own work, comparable between machines."""
+    lines = ["| store | packages | healthz p50 ms | submit | list service | list mine |",
+             "|---|---:|---:|---:|---:|---:|"]
+    by = {(r.store, r.rows, r.op): r for r in results}
+    for (store, rows, op), base in by.items():
+        if op != "healthz":
+            continue
+        cells = [f"{by[(store, rows, o)].p50 / base.p50:.1f}x" if (store, rows, o) in by
+                 else "-" for o in ("submit", "list service", "list mine")]
+        lines.append(f"| {store} | {rows:,} | {base.p50:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_section(text: str) -> None:
     path = REPO / "docs" / "benchmarks.md"
     doc = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -485,7 +506,8 @@ def main() -> None:
     for kind in args.stores.split(","):
         results += run_store(kind, sizes, args.submits, args.lists, args.budget,
                              not args.no_analyze)
-    report = table(results) + "\n\n" + ratios(results, sizes[0], sizes[-1])
+    report = (table(results) + "\n\n" + ratios(results, sizes[0], sizes[-1]) + "\n\n"
+              + baseline(results))
     print(report)
     print(json.dumps([r.row() for r in results]))
     if args.write:
