@@ -506,8 +506,9 @@ def main() -> None:
     for kind in args.stores.split(","):
         results += run_store(kind, sizes, args.submits, args.lists, args.budget,
                              not args.no_analyze)
-    report = (table(results) + "\n\n" + ratios(results, sizes[0], sizes[-1]) + "\n\n"
-              + baseline(results))
+    report = "\n\n".join([table(results)]
+                         + ([ratios(results, sizes[0], sizes[-1])] if len(sizes) > 1 else [])
+                         + [baseline(results)])
     print(report)
     print(json.dumps([r.row() for r in results]))
     if args.write:
