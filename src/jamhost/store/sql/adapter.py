@@ -93,6 +93,31 @@ _CREDENTIALS = sa.select(t.tokens, t.delegates.c.service_id.label("delegated_ser
 _SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("sid"))
 _OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
 
+# The three statements of a submit (SqlStore.submit_package).
+_NEW_PACKAGE = {kind: insert(t.packages).values(
+    {name: sa.bindparam(name) for name in (
+        "id", "service_id", "body", "size", "refine_gas", "accumulate_gas", "created_at",
+        "updated_at")} | {"status": "pending", "attempts": 0},
+).on_conflict_do_nothing().returning(t.packages.c.seq)
+    for kind, insert in (("sqlite", sqlite.insert), ("postgres", postgresql.insert))}
+_TAKE_PENDING = t.counters.update().where(
+    t.counters.c.name == "pending", t.counters.c.value < sa.bindparam("max_pending"),
+).values(value=t.counters.c.value + 1)
+
+
+def _take_quota() -> sa.Update:
+    svc, window = t.services.c, sa.bindparam("window", type_=sa.BigInteger)
+    used = sa.case((svc.gas_window == window, svc.gas_used), else_=0)
+    return t.services.update().where(
+        svc.service_id == sa.bindparam("sid"), svc.pending_count < sa.bindparam("max_count"),
+        # written as used <= limit - gas: `used + gas` can pass 2^63-1 (bigint)
+        used <= sa.bindparam("gas_room", type_=sa.BigInteger),
+    ).values(pending_count=svc.pending_count + 1,
+             gas_used=used + sa.bindparam("gas", type_=sa.BigInteger), gas_window=window)
+
+
+_TAKE_QUOTA = _take_quota()
+
 
 @functools.lru_cache(maxsize=1024)
 def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str, ...],
@@ -417,33 +442,25 @@ class SqlStore:
         and a known one (or one a concurrent identical submit just committed) is read back
         without touching the counters. A refused quota raises, which rolls the insert back."""
         with self._write() as conn:
-            inserted = conn.execute(self._insert(t.packages).values(
-                id=pkg.id, service_id=pkg.service_id, status="pending", body=pkg.body,
-                size=pkg.size, refine_gas=pkg.refine_gas, accumulate_gas=pkg.accumulate_gas,
-                created_at=pkg.created_at, updated_at=pkg.updated_at, attempts=0,
-            ).on_conflict_do_nothing().returning(t.packages.c.seq)).first()
+            inserted = conn.execute(_NEW_PACKAGE[self.kind], {
+                "id": pkg.id, "service_id": pkg.service_id, "body": pkg.body, "size": pkg.size,
+                "refine_gas": pkg.refine_gas, "accumulate_gas": pkg.accumulate_gas,
+                "created_at": pkg.created_at, "updated_at": pkg.updated_at}).first()
             if inserted is None:
                 existing = conn.execute(sa.select(t.packages)
                                         .where(t.packages.c.id == pkg.id)).one()
                 return _package(existing), False
             # Global cap first: the counter row serializes every submitter, replicas included.
-            res = conn.execute(t.counters.update().where(
-                t.counters.c.name == "pending", t.counters.c.value < max_pending,
-            ).values(value=t.counters.c.value + 1))
-            if res.rowcount != 1:
+            if conn.execute(_TAKE_PENDING, {"max_pending": max_pending}).rowcount != 1:
                 raise PendingLimit("the runtime's global pending-package cap is reached")
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
-            svc = t.services.c
             gas = pkg.refine_gas + pkg.accumulate_gas
-            used = sa.case((svc.gas_window == gas_window, svc.gas_used), else_=0)
-            res = conn.execute(t.services.update().where(
-                svc.service_id == pkg.service_id, svc.pending_count < limits.pending_packages,
-                # written as used <= limit - gas: `used + gas` can pass 2^63-1 (bigint)
-                used <= limits.gas_per_hour - gas,
-            ).values(pending_count=svc.pending_count + 1, gas_used=used + gas,
-                     gas_window=gas_window))
-            if res.rowcount != 1:
+            if conn.execute(_TAKE_QUOTA, {
+                    "sid": pkg.service_id, "max_count": limits.pending_packages,
+                    "gas_room": limits.gas_per_hour - gas, "gas": gas, "window": gas_window,
+            }).rowcount != 1:
+                svc = t.services.c
                 pending = conn.execute(sa.select(svc.pending_count)
                                        .where(svc.service_id == pkg.service_id)).scalar_one()
                 if pending >= limits.pending_packages:
