@@ -133,11 +133,7 @@ def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str,
     the tenant or walks the whole table backwards), in one round trip. Columns in `omit`
     are not read (package bodies: a listing never shows them)."""
     c = table.c
-    q = sa.select(*[col for col in c if col.name not in omit])
-    for name in equal:
-        q = q.where(c[name] == sa.bindparam(name))
-    if below_cursor:
-        q = q.where(c.seq < sa.bindparam("cursor"))
+    q = _filtered(sa.select(*[col for col in c if col.name not in omit]), c, equal, below_cursor)
     newest, lim = c.seq.desc(), sa.bindparam("lim", type_=sa.Integer)
     if services is None:
         return q.order_by(newest).limit(lim)
@@ -146,15 +142,36 @@ def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str,
     if services > MAX_MERGED_SERVICES:
         return q.where(c.service_id.in_(sa.bindparam("sids", expanding=True))) \
             .order_by(newest).limit(lim)
+    if kind == "postgres":
+        # The same plan with the ids as one array parameter: one short statement text for
+        # any number of services, which psycopg caches and prepares (a 25-part UNION ALL is
+        # too long for its statement cache, and was parsed and planned on every call).
+        sid = sa.func.unnest(sa.bindparam("sids", type_=postgresql.ARRAY(sa.BigInteger))) \
+            .table_valued("sid").render_derived(name="s")
+        p = table.alias("p")
+        run = _filtered(sa.select(p.c.seq), p.c, equal, below_cursor) \
+            .where(p.c.service_id == sid.c.sid).order_by(p.c.seq.desc()).limit(lim) \
+            .lateral("run")
+        top = sa.select(run.c.seq).select_from(sid).join(run, sa.true()) \
+            .order_by(run.c.seq.desc()).limit(lim).scalar_subquery()
+        return sa.select(*q.selected_columns).where(c.seq == sa.func.any(sa.func.array(top))) \
+            .order_by(newest)  # the seqs first (an InitPlan), then primary-key lookups
     # The newest seqs of each service (index-only range scans), the newest `lim` of their
     # union, then those rows whole.
     runs = [q.with_only_columns(c.seq).where(c.service_id == sa.bindparam(f"sid{i}"))
             .order_by(newest).limit(lim).subquery(f"run{i}").select() for i in range(services)]
     merged = sa.union_all(*runs).subquery("merged")
     top = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(lim).scalar_subquery()
-    chosen = (c.seq == sa.func.any(sa.func.array(top)) if kind == "postgres"  # seqs first,
-              else c.seq.in_(top))                                        # then pk lookups
-    return sa.select(*q.selected_columns).where(chosen).order_by(newest)
+    return sa.select(*q.selected_columns).where(c.seq.in_(top)).order_by(newest)
+
+
+def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
+              below_cursor: bool) -> sa.Select[Any]:
+    for name in equal:
+        q = q.where(c[name] == sa.bindparam(name))
+    if below_cursor:
+        q = q.where(c.seq < sa.bindparam("cursor"))
+    return q
 
 
 class _Lost(Exception):
@@ -500,7 +517,8 @@ class SqlStore:
         params: dict[str, Any] = {**equal, "lim": limit + 1}
         if cursor is not None:
             params["cursor"] = cursor
-        if ids is not None and len(ids) > MAX_MERGED_SERVICES:
+        if ids is not None and (len(ids) > MAX_MERGED_SERVICES
+                                or (self.kind == "postgres" and len(ids) > 1)):
             params["sids"] = ids
         elif ids is not None:
             params.update({f"sid{i}": sid for i, sid in enumerate(ids)})
