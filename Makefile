@@ -37,7 +37,10 @@ lint: venv-test
 	$(VENV)/bin/ruff check src tests bench
 
 bench: venv-test services anan-as
-	JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(PY) bench/run_all.py
+	@for b in bench_pvm bench_api bench_tenancy bench_pipeline; do \
+	  echo "== bench/$$b.py"; \
+	  JAMHOST_ANAN_AS_DIR=$(abspath $(ANAN_AS_DIR)) $(PY) bench/$$b.py || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache jamhost.db

@@ -19,19 +19,18 @@ Rate limits are off (their cost is `bench_tenancy.py`'s subject), authz is on, w
 
     .venv/bin/python bench/bench_api.py               # 10k and 1M, all stores
     .venv/bin/python bench/bench_api.py --quick       # 10k and 100k
-    .venv/bin/python bench/bench_api.py --stores sqlite,postgres --write
+    .venv/bin/python bench/bench_api.py --stores sqlite --no-analyze
+
+The figures and what they mean are recorded by hand in docs/benchmarks.md ("API: submit and
+list"): the narrative around them (what changed, what was tried) does not come from one run.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import random
-import re
-import shlex
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import machine  # noqa: E402
 from tests.conftest import (  # noqa: E402
     PG_ADMIN_DSN,
     _pg_admin,
@@ -68,7 +68,6 @@ SERVER_KEYS: dict[str, object] = {
     "max_pending_packages": BIG,
     "default_quota": {"pending_packages": BIG, "storage_bytes": BIG, "gas_per_hour": BIG},
 }
-SECTION = "## API: submit and list"
 
 
 # -- measurement helpers --------------------------------------------------------------------
@@ -427,20 +426,6 @@ def run_store(kind: str, sizes: list[int], n_submit: int, n_list: int, budget_s:
     return results
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = ""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal"):
-            mem = f", {int(line.split()[1]) // 1024 // 1024} GiB RAM"
-    return f"nproc {os.cpu_count()}, {cpu}{mem}, Linux {platform.release()}, " \
-           f"Python {platform.python_version()}"
-
-
 def table(results: list[Result]) -> str:
     lines = ["| store | packages | request | n | p50 ms | p99 ms | req/s (1 client) |",
              "|---|---:|---|---:|---:|---:|---:|"]
@@ -475,18 +460,6 @@ def baseline(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    doc = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = text.rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(doc):
-        doc = pattern.sub(lambda _m: block + "\n", doc, count=1)
-    else:
-        doc = doc.rstrip() + "\n\n" + block
-    path.write_text(doc.rstrip() + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k and 100k rows")
@@ -498,10 +471,10 @@ def main() -> None:
                     help="seconds per phase at most (at least 30 requests)")
     ap.add_argument("--no-analyze", action="store_true",
                     help="do not ANALYZE after loading (SQLite never does it on its own)")
-    ap.add_argument("--write", action="store_true", help=f"write '{SECTION}' in docs/benchmarks.md")
     args = ap.parse_args()
     sizes = ([int(s) for s in args.sizes.split(",")] if args.sizes
              else [10_000, 100_000] if args.quick else [10_000, 1_000_000])
+    print(f"machine: {machine()}", file=sys.stderr, flush=True)
     results: list[Result] = []
     for kind in args.stores.split(","):
         results += run_store(kind, sizes, args.submits, args.lists, args.budget,
@@ -511,13 +484,6 @@ def main() -> None:
                          + [baseline(results)])
     print(report)
     print(json.dumps([r.row() for r in results]))
-    if args.write:
-        command = "python bench/bench_api.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        write_section("\n".join([
-            SECTION, "",
-            f"Date: {dt.date.today().isoformat()}. Machine: {machine()}.",
-            f"Command: `{command.strip()}`.", "",
-            report]))
 
 
 if __name__ == "__main__":
