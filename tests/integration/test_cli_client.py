@@ -145,6 +145,37 @@ def test_bulk_submission(srv: Server, tmp_path: Path) -> None:
     assert rc == 0 and len(listed["items"]) == 4
 
 
+def test_bulk_waits_out_429_and_retries(tmp_path: Path) -> None:
+    """A service limited to 3 submissions a minute: 5 lines are all accepted, 2 of them after
+    waiting out the 429's Retry-After (without the retry, `bulk` would refuse them: exit 1)."""
+    s = start_server(tmp_path / "limited", rate_limit_per_minute=0,
+                     service_rate_limit_per_minute=3)
+    try:
+        t = make_tenant(s, "cli-bulk-limited")
+        path = tmp_path / "five.jsonl"
+        path.write_text("\n".join(json.dumps(simple_package(t.service_id, bytes([0x40 + i])))
+                                  for i in range(5)))
+        rc, summary, err = jam(s.url, t.token, "jam", "bulk", "--file", str(path),
+                               "--concurrency", "5")
+        assert rc == 0, err
+        assert {k: summary[k] for k in ("lines", "accepted", "refused")} == {
+            "lines": 5, "accepted": 5, "refused": 0}
+        assert _answered_429(s)  # the limit did bite: the retry is what got all 5 in
+    finally:
+        s.stop()
+
+
+def _answered_429(s: Server) -> bool:
+    """Whether the server's request log has a line with status 429."""
+    for line in s.logs().splitlines():
+        try:
+            if json.loads(line).get("status") == 429:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def test_exit_codes(srv: Server, tmp_path: Path) -> None:
     t = make_tenant(srv, "cli-codes")
     other = make_tenant(srv, "cli-codes-other")
