@@ -54,7 +54,7 @@ def _postgres_liveness(engine: sa.Engine) -> None:
     `pool_pre_ping` would send a query before every checkout (several per request). Instead:
     a pooled connection whose socket is readable while idle has been closed or told
     something by the server (a restart or `pg_terminate_backend` sends an error and closes
-    it): it is discarded, which costs one non-blocking `select`. One idle for longer than
+    it): it is discarded, which costs one non-blocking `poll`. One idle for longer than
     PING_AFTER_IDLE_S (possibly dropped silently by the network) is pinged first. The pool
     then opens a new connection in place of a discarded one."""
 
@@ -68,10 +68,10 @@ def _postgres_liveness(engine: sa.Engine) -> None:
         if idle_since is None:  # fresh from connect()
             return
         try:
-            readable, _, _ = select.select([dbapi_conn.fileno()], [], [], 0)
+            spoke = _readable(dbapi_conn.fileno())
         except (OSError, ValueError):  # closed descriptor
             raise sa.exc.DisconnectionError("connection closed") from None
-        if readable:
+        if spoke:
             raise sa.exc.DisconnectionError("the server spoke or hung up while idle")
         if time.monotonic() - idle_since > PING_AFTER_IDLE_S:
             try:
@@ -99,3 +99,13 @@ def _sqlite_semantics(engine: sa.Engine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _readable(fd: int) -> bool:
+    """Whether `fd` has data, an error or a hang-up pending, without waiting. poll, not
+    select: select cannot watch descriptors above 1023, which a busy server reaches."""
+    if not hasattr(select, "poll"):  # pragma: no cover - platforms without poll
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
