@@ -123,15 +123,17 @@ _TAKE_QUOTA = _take_quota()
 def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str, ...],
                        below_cursor: bool, services: int | None, kind: str) -> sa.Select[Any]:
     """The statement behind every newest-first listing, built once per shape (which filters,
-    how many services) with bind parameters `lim`, `cursor`, `sid<i>` (or `sids` past
-    MAX_MERGED_SERVICES) and one per `equal` column, so that a request only binds values.
+    how many services) with bind parameters `lim`, `cursor`, one per `equal` column, and the
+    service ids: `sid<i>` on SQLite, the array `sids` on PostgreSQL and past
+    MAX_MERGED_SERVICES (see `SqlStore._newest_first`). A request then only binds values.
 
     A scope of several services is answered as one index range scan per service on
-    (service_id, [status,] seq), merged by seq inside one statement (a UNION ALL of
-    per-service `LIMIT` subqueries): a plan that does not depend on table statistics nor on
-    how the services' rows interleave (an `IN (...) ORDER BY seq` either sorts every row of
-    the tenant or walks the whole table backwards), in one round trip. Columns in `omit`
-    are not read (package bodies: a listing never shows them)."""
+    (service_id, [status,] seq), merged by seq inside one statement (SQLite: a UNION ALL of
+    per-service `LIMIT` subqueries; PostgreSQL: a LATERAL join over the id array): a plan
+    that does not depend on table statistics nor on how the services' rows interleave (an
+    `IN (...) ORDER BY seq` either sorts every row of the tenant or walks the whole table
+    backwards), in one round trip. Columns in `omit` are not read (package bodies: a
+    listing never shows them)."""
     c = table.c
     q = _filtered(sa.select(*[col for col in c if col.name not in omit]), c, equal, below_cursor)
     newest, lim = c.seq.desc(), sa.bindparam("lim", type_=sa.Integer)
