@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from jamhost.api.rate_gate import CHARGED
 from jamhost.app.auth import authenticate
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import BadRequest, Unauthenticated
@@ -42,7 +43,8 @@ def principal(request: Request) -> Principal:
         if rt.limiter is not None:
             rt.limiter.hit_caller("ip:" + (request.client.host if request.client else "?"))
         raise
-    if rt.limiter is not None and not who.is_operator:
+    if rt.limiter is not None and not who.is_operator \
+            and not getattr(request.state, CHARGED, False):  # the gate charges it once
         rt.limiter.hit_caller("t:" + who.token_hash.hex()[:32])
     request.state.principal = who
     return who

@@ -2,9 +2,14 @@
 
 Over-limit requests then cost an HMAC and a limiter lookup, not a route, a dependency chain,
 a thread-pool hop and a token lookup in the store, so a tenant flooding at many times its
-limit barely slows other tenants (docs/benchmarks.md, noisy neighbour). The gate only tests a
-budget, it never spends one: spending happens once the caller is authenticated
-(`api.deps.principal`). Operators are never charged, so their budget never runs out here.
+limit barely slows other tenants (docs/benchmarks.md, noisy neighbour).
+
+A request with a bearer token is charged here, once, to that token's budget (keyed by its
+HMAC, so only the token's holder can spend it); `api.deps.principal` then sees
+`CHARGED` in the request state and does not charge again. One limiter call per request
+instead of a test here and a hit there: with Redis, one round trip less. Operators are never
+charged. A request without a token is only tested here: it is charged to its client
+address's budget once it fails authentication, as unknown tokens are (slows guessing).
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from jamhost.api.errors import refusal_response
+from jamhost.app.auth import MAX_TOKEN_LEN, is_operator_hash
 from jamhost.domain.refusals import RateLimited
 
 UNGATED = ("/healthz", "/readyz", "/metrics")
+CHARGED = "caller_charged"  # request-state key: the gate has spent the caller's budget
 
 
 class RateGate:
@@ -28,26 +35,42 @@ class RateGate:
             await self.app(scope, receive, send)
             return
         rt = scope["app"].state.runtime
-        if rt.limiter is not None:
-            key = _caller_key(rt, scope)
+        limiter = rt.limiter
+        spend = _spending(rt, scope) if limiter is not None else None
+        if spend is not None:
+            key, consume = spend
             try:
-                if rt.limiter.local:
-                    rt.limiter.check_caller(key)
-                else:  # Redis: a network round trip, off the event loop
-                    await run_in_threadpool(rt.limiter.check_caller, key)
+                if limiter.awaitable:  # Redis, through its asyncio client
+                    await limiter.spend_caller(key, consume=consume)
+                elif limiter.local:
+                    (limiter.hit_caller if consume else limiter.check_caller)(key)
+                else:  # another shared storage: its round trip off the event loop
+                    await run_in_threadpool(
+                        limiter.hit_caller if consume else limiter.check_caller, key)
             except RateLimited as refusal:
                 await refusal_response(refusal)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def _caller_key(rt: Any, scope: dict[str, Any]) -> str:
+def _spending(rt: Any, scope: dict[str, Any]) -> tuple[str, bool] | None:
+    """The caller key the gate charges (True) or only tests (False), if any."""
+    token_hash = _token_hash(rt, scope)
+    if token_hash is None:
+        client = scope.get("client")
+        return "ip:" + (client[0] if client else "?"), False
+    if is_operator_hash(rt, token_hash):
+        return None
+    scope.setdefault("state", {})[CHARGED] = True
+    return "t:" + token_hash.hex()[:32], True
+
+
+def _token_hash(rt: Any, scope: dict[str, Any]) -> bytes | None:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             token = token.strip()
-            if scheme.lower() == "bearer" and token and len(token) <= 512:
-                return "t:" + rt.hasher.hash(token).hex()[:32]
+            if scheme.lower() == "bearer" and token and len(token) <= MAX_TOKEN_LEN:
+                return rt.hasher.hash(token)  # type: ignore[no-any-return]
             break
-    client = scope.get("client")
-    return "ip:" + (client[0] if client else "?")
+    return None

@@ -19,11 +19,7 @@ def authenticate(rt: Runtime, token: str | None) -> Principal:
     if not token or len(token) > MAX_TOKEN_LEN:
         raise Unauthenticated("a valid bearer token is required")
     h = rt.hasher.hash(token)
-    # Compare against every operator hash without stopping early: constant-time in the token.
-    is_operator = False
-    for op in rt.operator_hashes:
-        is_operator |= same_hash(op, h)
-    if is_operator:
+    if is_operator_hash(rt, h):
         return Principal(kind="operator", token_hash=h)
     creds = rt.store.credentials(h)  # one store read: token row and delegations
     record, delegations = creds.token, creds.delegations
@@ -37,3 +33,12 @@ def authenticate(rt: Runtime, token: str | None) -> Principal:
         return Principal(kind="delegate", token_hash=h, scopes=ALL_SCOPES,
                          delegations=delegations)
     raise Unauthenticated("a valid bearer token is required")
+
+
+def is_operator_hash(rt: Runtime, h: bytes) -> bool:
+    """Compared against every operator hash without stopping early: constant-time in the
+    token."""
+    found = False
+    for op in rt.operator_hashes:
+        found |= same_hash(op, h)
+    return found

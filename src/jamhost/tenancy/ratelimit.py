@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import time
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItemPerMinute, WindowStats
+from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
@@ -30,6 +31,11 @@ class RateLimiter:
         self.local = storage_uri.startswith("memory://")
         self._storage = storage_from_string(storage_uri)
         self._limiter = MovingWindowRateLimiter(self._storage)
+        # The same Redis budgets through redis-py's asyncio client, for the ASGI rate gate: it
+        # then awaits the round trip on the event loop instead of hopping to a thread.
+        self._async = (AsyncMovingWindowRateLimiter(storage_from_string(
+            "async+" + storage_uri, implementation="redispy"))
+            if storage_uri.split("://", 1)[0] in ("redis", "rediss") else None)
         self._token = RateLimitItemPerMinute(per_token) if per_token > 0 else None
         self._service = RateLimitItemPerMinute(per_service) if per_service > 0 else None
         self.per_token = per_token
@@ -47,6 +53,20 @@ class RateLimiter:
                                                                 key):
             self._refuse(self._token, "caller", key)
 
+    @property
+    def awaitable(self) -> bool:
+        """Whether `spend_caller` can be awaited (Redis): otherwise call the sync methods."""
+        return self._async is not None
+
+    async def spend_caller(self, key: str, *, consume: bool) -> None:
+        """`hit_caller` (consume) or `check_caller`, awaited on the event loop."""
+        if self._token is None or self._async is None:
+            return
+        test = self._async.hit if consume else self._async.test
+        if not await test(self._token, self._namespace, key):
+            stats = await self._async.get_window_stats(self._token, self._namespace, key)
+            raise self._refusal(self._token, "caller", stats)
+
     def hit_service(self, service_id: int) -> None:
         if self._service is not None:
             self._hit(self._service, "service", f"s:{service_id}")
@@ -57,10 +77,14 @@ class RateLimiter:
         self._refuse(item, policy, key)
 
     def _refuse(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
-        stats = self._limiter.get_window_stats(item, self._namespace, key)
+        raise self._refusal(item, policy,
+                            self._limiter.get_window_stats(item, self._namespace, key))
+
+    @staticmethod
+    def _refusal(item: RateLimitItemPerMinute, policy: str, stats: WindowStats) -> RateLimited:
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         limit = item.amount
-        raise RateLimited(
+        return RateLimited(
             f"rate limit of {limit} requests per minute reached ({policy})",
             **{"Retry-After": str(retry),
                "RateLimit-Policy": f'"{policy}";q={limit};w={WINDOW_SECONDS}',
