@@ -52,11 +52,12 @@ from jamhost.store.records import (
     now_us,
     receipt_cursor,
 )
+from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
+from jamhost.store.sql.statements import MAX_MERGED_SERVICES
 from jamhost.store.state_size import request_footprint, storage_footprint
 
 FIRST_SERVICE_ID = 65536
-MAX_MERGED_SERVICES = 64  # more services in one scope: one IN query instead of merged scans
 MAX_I64 = 2**63 - 1
 UNSCOPED = 0
 
@@ -79,101 +80,6 @@ def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
     return wrapper
-
-
-# The statements every request runs, built once: SQLAlchemy then reuses their compiled form
-# without rebuilding the expression and its cache key on each call.
-# A token hash's token row (if any) and delegations (if any) in one statement: the hash,
-# outer-joined to both tables; one row per delegation, the token's columns repeated.
-_HASH = sa.select(sa.bindparam("h", type_=t.Hash).label("h")).subquery("asked")
-_CREDENTIALS = sa.select(t.tokens, t.delegates.c.service_id.label("delegated_service"),
-                         t.delegates.c.role.label("delegated_role")).select_from(
-    _HASH.outerjoin(t.tokens, t.tokens.c.token_hash == _HASH.c.h)
-    .outerjoin(t.delegates, t.delegates.c.token_hash == _HASH.c.h))
-_SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("sid"))
-_OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
-
-# The three statements of a submit (SqlStore.submit_package).
-_NEW_PACKAGE = {kind: insert(t.packages).values(
-    {name: sa.bindparam(name) for name in (
-        "id", "service_id", "body", "size", "refine_gas", "accumulate_gas", "created_at",
-        "updated_at")} | {"status": "pending", "attempts": 0},
-).on_conflict_do_nothing().returning(t.packages.c.seq)
-    for kind, insert in (("sqlite", sqlite.insert), ("postgres", postgresql.insert))}
-_TAKE_PENDING = t.counters.update().where(
-    t.counters.c.name == "pending", t.counters.c.value < sa.bindparam("max_pending"),
-).values(value=t.counters.c.value + 1)
-
-
-def _take_quota() -> sa.Update:
-    svc, window = t.services.c, sa.bindparam("window", type_=sa.BigInteger)
-    used = sa.case((svc.gas_window == window, svc.gas_used), else_=0)
-    return t.services.update().where(
-        svc.service_id == sa.bindparam("sid"), svc.pending_count < sa.bindparam("max_count"),
-        # written as used <= limit - gas: `used + gas` can pass 2^63-1 (bigint)
-        used <= sa.bindparam("gas_room", type_=sa.BigInteger),
-    ).values(pending_count=svc.pending_count + 1,
-             gas_used=used + sa.bindparam("gas", type_=sa.BigInteger), gas_window=window)
-
-
-_TAKE_QUOTA = _take_quota()
-
-
-@functools.lru_cache(maxsize=1024)
-def _newest_first_stmt(table: sa.Table, omit: tuple[str, ...], equal: tuple[str, ...],
-                       below_cursor: bool, services: int | None, kind: str) -> sa.Select[Any]:
-    """The statement behind every newest-first listing, built once per shape (which filters,
-    how many services) with bind parameters `lim`, `cursor`, one per `equal` column, and the
-    service ids: `sid<i>` on SQLite, the array `sids` on PostgreSQL and past
-    MAX_MERGED_SERVICES (see `SqlStore._newest_first`). A request then only binds values.
-
-    A scope of several services is answered as one index range scan per service on
-    (service_id, [status,] seq), merged by seq inside one statement (SQLite: a UNION ALL of
-    per-service `LIMIT` subqueries; PostgreSQL: a LATERAL join over the id array): a plan
-    that does not depend on table statistics nor on how the services' rows interleave (an
-    `IN (...) ORDER BY seq` either sorts every row of the tenant or walks the whole table
-    backwards), in one round trip. Columns in `omit` are not read (package bodies: a
-    listing never shows them)."""
-    c = table.c
-    q = _filtered(sa.select(*[col for col in c if col.name not in omit]), c, equal, below_cursor)
-    newest, lim = c.seq.desc(), sa.bindparam("lim", type_=sa.Integer)
-    if services is None:
-        return q.order_by(newest).limit(lim)
-    if services == 1:
-        return q.where(c.service_id == sa.bindparam("sid0")).order_by(newest).limit(lim)
-    if services > MAX_MERGED_SERVICES:
-        return q.where(c.service_id.in_(sa.bindparam("sids", expanding=True))) \
-            .order_by(newest).limit(lim)
-    if kind == "postgres":
-        # The same plan with the ids as one array parameter: one short statement text for
-        # any number of services, which psycopg caches and prepares (a 25-part UNION ALL is
-        # too long for its statement cache, and was parsed and planned on every call).
-        sid = sa.func.unnest(sa.bindparam("sids", type_=postgresql.ARRAY(sa.BigInteger))) \
-            .table_valued("sid").render_derived(name="s")
-        p = table.alias("p")
-        run = _filtered(sa.select(p.c.seq), p.c, equal, below_cursor) \
-            .where(p.c.service_id == sid.c.sid).order_by(p.c.seq.desc()).limit(lim) \
-            .lateral("run")
-        top = sa.select(run.c.seq).select_from(sid).join(run, sa.true()) \
-            .order_by(run.c.seq.desc()).limit(lim).scalar_subquery()
-        return sa.select(*q.selected_columns).where(c.seq == sa.func.any(sa.func.array(top))) \
-            .order_by(newest)  # the seqs first (an InitPlan), then primary-key lookups
-    # The newest seqs of each service (index-only range scans), the newest `lim` of their
-    # union, then those rows whole.
-    runs = [q.with_only_columns(c.seq).where(c.service_id == sa.bindparam(f"sid{i}"))
-            .order_by(newest).limit(lim).subquery(f"run{i}").select() for i in range(services)]
-    merged = sa.union_all(*runs).subquery("merged")
-    top = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(lim).scalar_subquery()
-    return sa.select(*q.selected_columns).where(c.seq.in_(top)).order_by(newest)
-
-
-def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
-              below_cursor: bool) -> sa.Select[Any]:
-    for name in equal:
-        q = q.where(c[name] == sa.bindparam(name))
-    if below_cursor:
-        q = q.where(c.seq < sa.bindparam("cursor"))
-    return q
 
 
 class _Lost(Exception):
@@ -259,7 +165,7 @@ class SqlStore:
 
     def credentials(self, token_hash: bytes) -> Credentials:
         with self._read() as conn:
-            rows = conn.execute(_CREDENTIALS, {"h": token_hash}).all()
+            rows = conn.execute(stmts.CREDENTIALS, {"h": token_hash}).all()
         token = _token(rows[0]) if rows[0].accessor is not None else None
         return Credentials(token, {r.delegated_service: r.delegated_role
                                    for r in rows if r.delegated_service is not None})
@@ -325,7 +231,7 @@ class SqlStore:
 
     def owned_service_ids(self, owner: str) -> set[int]:
         with self._read() as conn:
-            rows = conn.execute(_OWNED, {"owner": owner})
+            rows = conn.execute(stmts.OWNED, {"owner": owner})
             return {r[0] for r in rows}
 
     @_retry_on_deadlock
@@ -357,7 +263,7 @@ class SqlStore:
             return self._service(conn, service_id)  # type: ignore[return-value]
 
     def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
-        row = conn.execute(_SERVICE, {"sid": service_id}).first()
+        row = conn.execute(stmts.SERVICE, {"sid": service_id}).first()
         return _service(row) if row else None
 
     # -- delegates ------------------------------------------------------------------------
@@ -461,7 +367,7 @@ class SqlStore:
         and a known one (or one a concurrent identical submit just committed) is read back
         without touching the counters. A refused quota raises, which rolls the insert back."""
         with self._write() as conn:
-            inserted = conn.execute(_NEW_PACKAGE[self.kind], {
+            inserted = conn.execute(stmts.NEW_PACKAGE[self.kind], {
                 "id": pkg.id, "service_id": pkg.service_id, "body": pkg.body, "size": pkg.size,
                 "refine_gas": pkg.refine_gas, "accumulate_gas": pkg.accumulate_gas,
                 "created_at": pkg.created_at, "updated_at": pkg.updated_at}).first()
@@ -470,12 +376,12 @@ class SqlStore:
                                         .where(t.packages.c.id == pkg.id)).one()
                 return _package(existing), False
             # Global cap first: the counter row serializes every submitter, replicas included.
-            if conn.execute(_TAKE_PENDING, {"max_pending": max_pending}).rowcount != 1:
+            if conn.execute(stmts.TAKE_PENDING, {"max_pending": max_pending}).rowcount != 1:
                 raise PendingLimit("the runtime's global pending-package cap is reached")
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
             gas = pkg.refine_gas + pkg.accumulate_gas
-            if conn.execute(_TAKE_QUOTA, {
+            if conn.execute(stmts.TAKE_QUOTA, {
                     "sid": pkg.service_id, "max_count": limits.pending_packages,
                     "gas_room": limits.gas_per_hour - gas, "gas": gas, "window": gas_window,
             }).rowcount != 1:
@@ -514,7 +420,7 @@ class SqlStore:
             ids = None if scope.everything else sorted(scope.ids)
         if ids is not None and not ids:
             return []
-        stmt = _newest_first_stmt(table, omit, tuple(sorted(equal)), cursor is not None,
+        stmt = stmts.newest_first(table, omit, tuple(sorted(equal)), cursor is not None,
                                   None if ids is None else len(ids), self.kind)
         params: dict[str, Any] = {**equal, "lim": limit + 1}
         if cursor is not None:

@@ -1,0 +1,111 @@
+"""SQL statements built once, with bind parameters, for the calls a request or a worker makes
+on every package.
+
+Building a SQLAlchemy construct (and generating its cache key) costs more Python time than
+the round trip it sends: store-level submit went from 1.62 to 0.87 ms on PostgreSQL when its
+statements moved here (docs/benchmarks.md). Calls then only bind values.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from jamhost.store.sql import tables as t
+
+MAX_MERGED_SERVICES = 64  # more services in one scope: one IN query instead of merged scans
+
+# A token hash's token row (if any) and delegations (if any) in one statement: the hash,
+# outer-joined to both tables; one row per delegation, the token's columns repeated.
+HASH = sa.select(sa.bindparam("h", type_=t.Hash).label("h")).subquery("asked")
+CREDENTIALS = sa.select(t.tokens, t.delegates.c.service_id.label("delegated_service"),
+                         t.delegates.c.role.label("delegated_role")).select_from(
+    HASH.outerjoin(t.tokens, t.tokens.c.token_hash == HASH.c.h)
+    .outerjoin(t.delegates, t.delegates.c.token_hash == HASH.c.h))
+SERVICE = sa.select(t.services).where(t.services.c.service_id == sa.bindparam("sid"))
+OWNED = sa.select(t.services.c.service_id).where(t.services.c.owner == sa.bindparam("owner"))
+
+# The three statements of a submit (SqlStore.submit_package).
+NEW_PACKAGE = {kind: insert(t.packages).values(
+    {name: sa.bindparam(name) for name in (
+        "id", "service_id", "body", "size", "refine_gas", "accumulate_gas", "created_at",
+        "updated_at")} | {"status": "pending", "attempts": 0},
+).on_conflict_do_nothing().returning(t.packages.c.seq)
+    for kind, insert in (("sqlite", sqlite.insert), ("postgres", postgresql.insert))}
+TAKE_PENDING = t.counters.update().where(
+    t.counters.c.name == "pending", t.counters.c.value < sa.bindparam("max_pending"),
+).values(value=t.counters.c.value + 1)
+
+
+def _take_quota() -> sa.Update:
+    svc, window = t.services.c, sa.bindparam("window", type_=sa.BigInteger)
+    used = sa.case((svc.gas_window == window, svc.gas_used), else_=0)
+    return t.services.update().where(
+        svc.service_id == sa.bindparam("sid"), svc.pending_count < sa.bindparam("max_count"),
+        # written as used <= limit - gas: `used + gas` can pass 2^63-1 (bigint)
+        used <= sa.bindparam("gas_room", type_=sa.BigInteger),
+    ).values(pending_count=svc.pending_count + 1,
+             gas_used=used + sa.bindparam("gas", type_=sa.BigInteger), gas_window=window)
+
+
+TAKE_QUOTA = _take_quota()
+
+
+@functools.lru_cache(maxsize=1024)
+def newest_first(table: sa.Table, omit: tuple[str, ...], equal: tuple[str, ...],
+                       below_cursor: bool, services: int | None, kind: str) -> sa.Select[Any]:
+    """The statement behind every newest-first listing, built once per shape (which filters,
+    how many services) with bind parameters `lim`, `cursor`, one per `equal` column, and the
+    service ids: `sid<i>` on SQLite, the array `sids` on PostgreSQL and past
+    MAX_MERGED_SERVICES (see `SqlStore._newest_first`). A request then only binds values.
+
+    A scope of several services is answered as one index range scan per service on
+    (service_id, [status,] seq), merged by seq inside one statement (SQLite: a UNION ALL of
+    per-service `LIMIT` subqueries; PostgreSQL: a LATERAL join over the id array): a plan
+    that does not depend on table statistics nor on how the services' rows interleave (an
+    `IN (...) ORDER BY seq` either sorts every row of the tenant or walks the whole table
+    backwards), in one round trip. Columns in `omit` are not read (package bodies: a
+    listing never shows them)."""
+    c = table.c
+    q = _filtered(sa.select(*[col for col in c if col.name not in omit]), c, equal, below_cursor)
+    newest, lim = c.seq.desc(), sa.bindparam("lim", type_=sa.Integer)
+    if services is None:
+        return q.order_by(newest).limit(lim)
+    if services == 1:
+        return q.where(c.service_id == sa.bindparam("sid0")).order_by(newest).limit(lim)
+    if services > MAX_MERGED_SERVICES:
+        return q.where(c.service_id.in_(sa.bindparam("sids", expanding=True))) \
+            .order_by(newest).limit(lim)
+    if kind == "postgres":
+        # The same plan with the ids as one array parameter: one short statement text for
+        # any number of services, which psycopg caches and prepares (a 25-part UNION ALL is
+        # too long for its statement cache, and was parsed and planned on every call).
+        sid = sa.func.unnest(sa.bindparam("sids", type_=postgresql.ARRAY(sa.BigInteger))) \
+            .table_valued("sid").render_derived(name="s")
+        p = table.alias("p")
+        run = _filtered(sa.select(p.c.seq), p.c, equal, below_cursor) \
+            .where(p.c.service_id == sid.c.sid).order_by(p.c.seq.desc()).limit(lim) \
+            .lateral("run")
+        top = sa.select(run.c.seq).select_from(sid).join(run, sa.true()) \
+            .order_by(run.c.seq.desc()).limit(lim).scalar_subquery()
+        return sa.select(*q.selected_columns).where(c.seq == sa.func.any(sa.func.array(top))) \
+            .order_by(newest)  # the seqs first (an InitPlan), then primary-key lookups
+    # The newest seqs of each service (index-only range scans), the newest `lim` of their
+    # union, then those rows whole.
+    runs = [q.with_only_columns(c.seq).where(c.service_id == sa.bindparam(f"sid{i}"))
+            .order_by(newest).limit(lim).subquery(f"run{i}").select() for i in range(services)]
+    merged = sa.union_all(*runs).subquery("merged")
+    top = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(lim).scalar_subquery()
+    return sa.select(*q.selected_columns).where(c.seq.in_(top)).order_by(newest)
+
+
+def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
+              below_cursor: bool) -> sa.Select[Any]:
+    for name in equal:
+        q = q.where(c[name] == sa.bindparam(name))
+    if below_cursor:
+        q = q.where(c.seq < sa.bindparam("cursor"))
+    return q
