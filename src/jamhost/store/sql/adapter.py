@@ -346,10 +346,8 @@ class SqlStore:
     def service_preimage(self, service_id: int, hash_: bytes) -> bytes | None:
         """A blob as the service itself may look it up (its own preimages only)."""
         with self._read() as conn:
-            return conn.execute(
-                sa.select(t.blobs.c.data).join(t.preimages, t.preimages.c.hash == t.blobs.c.hash)
-                .where(t.preimages.c.hash == hash_, t.preimages.c.service_id == service_id)
-            ).scalar_one_or_none()
+            return conn.execute(stmts.SERVICE_PREIMAGE,
+                                {"hash": hash_, "sid": service_id}).scalar_one_or_none()
 
     def read_blob(self, hash_: bytes) -> bytes | None:
         with self._read() as conn:
@@ -509,23 +507,17 @@ class SqlStore:
 
         PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row
         and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
-        p = t.packages.c
         with self._write() as conn:
             seq = None
-            for cond in (p.status == "pending",
-                         sa.and_(p.status == "refining", p.lease_until < now)):
-                q = sa.select(p.seq).where(cond).order_by(p.seq).limit(1)
-                if self.kind == "postgres":
-                    q = q.with_for_update(skip_locked=True)
-                seq = conn.execute(q).scalar_one_or_none()
+            for claim in (stmts.CLAIM_PENDING[self.kind], stmts.CLAIM_EXPIRED[self.kind]):
+                seq = conn.execute(claim, {"now": now}).scalar_one_or_none()
                 if seq is not None:
                     break
             if seq is None:
                 return None
-            conn.execute(t.packages.update().where(p.seq == seq).values(
-                status="refining", claimed_by=worker, lease_until=now + lease_us,
-                attempts=p.attempts + 1, updated_at=now))
-            return _package(conn.execute(sa.select(t.packages).where(p.seq == seq)).one())
+            conn.execute(stmts.MARK_CLAIMED, {"claimed": seq, "worker": worker,
+                                              "lease_until": now + lease_us, "now": now})
+            return _package(conn.execute(stmts.PACKAGE_BY_SEQ, {"claimed": seq}).one())
 
     def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
         with self._write() as conn:
@@ -557,34 +549,30 @@ class SqlStore:
         changes, receipts, usage. False (and nothing written) if this worker no longer holds
         the package, e.g. its lease ran out and another worker took it over."""
         at = now_us()
-        p = t.packages.c
         try:
             with self._write() as conn:
-                res = conn.execute(t.packages.update().where(
-                    p.id == outcome.package_id, p.status == "refining",
-                    p.claimed_by == outcome.worker,
-                ).values(status=outcome.status, updated_at=at, lease_until=None,
-                         failure_reason=outcome.failure_reason, detail=outcome.detail,
-                         report_hash=outcome.report.report_hash if outcome.report else None))
+                res = conn.execute(stmts.FINISH, {
+                    "package_id": outcome.package_id, "worker": outcome.worker,
+                    "status": outcome.status, "at": at,
+                    "failure_reason": outcome.failure_reason, "detail": outcome.detail,
+                    "report_hash": outcome.report.report_hash if outcome.report else None})
                 if res.rowcount != 1:
                     raise _Lost
                 # Lock order everywhere: package row, counter row, service row, then the
                 # service's state rows (submit and upload follow the same order).
-                svc = t.services.c
-                conn.execute(t.counters.update().where(t.counters.c.name == "pending")
-                             .values(value=t.counters.c.value - 1))
-                conn.execute(t.services.update().where(svc.service_id == outcome.service_id)
-                             .values(pending_count=svc.pending_count - 1))
+                conn.execute(stmts.RELEASE_PENDING)
+                conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
                 if outcome.report is not None:
                     r = outcome.report
-                    conn.execute(t.reports.insert().values(
-                        package_id=r.package_id, service_id=r.service_id,
-                        report_hash=r.report_hash, body=r.body, created_at=at))
-                    for a in outcome.attestations:
-                        conn.execute(t.attestations.insert().values(
-                            package_id=a.package_id, attestor=a.attestor, signature=a.signature,
-                            engine=a.engine, engine_version=a.engine_version,
-                            report_hash=a.report_hash, created_at=at))
+                    conn.execute(t.reports.insert(), {
+                        "package_id": r.package_id, "service_id": r.service_id,
+                        "report_hash": r.report_hash, "body": r.body, "created_at": at})
+                    if outcome.attestations:
+                        conn.execute(t.attestations.insert(), [{
+                            "package_id": a.package_id, "attestor": a.attestor,
+                            "signature": a.signature, "engine": a.engine,
+                            "engine_version": a.engine_version, "report_hash": a.report_hash,
+                            "created_at": at} for a in outcome.attestations])
                 if outcome.status == "applied":
                     self._apply(conn, outcome, at, storage_limit)
         except _Lost:
@@ -596,32 +584,28 @@ class SqlStore:
         sid = outcome.service_id
         svc = t.services.c
         # Lock the service row first: receipts of one service are appended one at a time.
-        cond = [svc.service_id == sid]
-        if outcome.expected_seq is not None:
-            cond.append(svc.receipt_seq == outcome.expected_seq)
-        row = conn.execute(t.services.update().where(*cond)
-                           .values(receipt_seq=svc.receipt_seq)
-                           .returning(svc.root, svc.receipt_seq, svc.storage_used)).first()
+        row = conn.execute(stmts.LOCK_SERVICE[outcome.expected_seq is not None],
+                           {"sid": sid, "expected_seq": outcome.expected_seq}).first()
         if row is None:
             raise StateConflict
         root, seq = bytes(row.root), row.receipt_seq
         changes = outcome.changes
         d_items = d_octets = d_bytes = 0
         if changes is not None:
-            st = t.storage.c
             for key, value in changes.storage.items():
-                old = conn.execute(sa.select(st.value).where(
-                    st.service_id == sid, st.key == key)).scalar_one_or_none()
+                old = conn.execute(stmts.STORAGE_VALUE,
+                                   {"sid": sid, "key": key}).scalar_one_or_none()
                 if old is not None:
                     d_items -= 1
                     d_octets -= storage_footprint(key, bytes(old))
                     d_bytes -= len(key) + len(old)
-                    conn.execute(t.storage.delete().where(st.service_id == sid, st.key == key))
+                    conn.execute(stmts.STORAGE_DELETE, {"sid": sid, "key": key})
                 if value is not None:
                     d_items += 1
                     d_octets += storage_footprint(key, value)
                     d_bytes += len(key) + len(value)
-                    conn.execute(t.storage.insert().values(service_id=sid, key=key, value=value))
+                    conn.execute(t.storage.insert(),
+                                 {"service_id": sid, "key": key, "value": value})
             lr = t.lookup_requests.c
             for (h, length), slots in changes.requests.items():
                 deleted = conn.execute(t.lookup_requests.delete().where(
@@ -666,9 +650,9 @@ class SqlStore:
         for entry_type, hash_ in entries:
             seq += 1
             new_root = chain_root(root, seq, entry_type, hash_)
-            conn.execute(t.receipts.insert().values(
-                service_id=sid, seq=seq, prev_root=root, new_root=new_root,
-                entry_type=entry_type, hash=hash_, processed_at=at))
+            conn.execute(t.receipts.insert(), {
+                "service_id": sid, "seq": seq, "prev_root": root, "new_root": new_root,
+                "entry_type": entry_type, "hash": hash_, "processed_at": at})
             root = new_root
         values.update(root=root, receipt_seq=seq)
         conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
@@ -717,8 +701,8 @@ class SqlStore:
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None:
         with self._read() as conn:
-            return conn.execute(sa.select(t.storage.c.value).where(
-                t.storage.c.service_id == service_id, t.storage.c.key == key)).scalar_one_or_none()
+            return conn.execute(stmts.STORAGE_VALUE,
+                                {"sid": service_id, "key": key}).scalar_one_or_none()
 
     def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
                      limit: int = 50) -> Page[tuple[bytes, bytes]]:

@@ -109,3 +109,56 @@ def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
     if below_cursor:
         q = q.where(c.seq < sa.bindparam("cursor"))
     return q
+
+
+# -- the worker: claim, state reads, finish ----------------------------------------------------
+
+def _claim(condition: Any, kind: str) -> sa.Select[Any]:
+    p = t.packages.c
+    q = sa.select(p.seq).where(condition).order_by(p.seq).limit(1)
+    return q.with_for_update(skip_locked=True) if kind == "postgres" else q
+
+
+CLAIM_PENDING = {kind: _claim(t.packages.c.status == "pending", kind)
+                 for kind in ("sqlite", "postgres")}
+CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
+                                      t.packages.c.lease_until < sa.bindparam("now")), kind)
+                 for kind in ("sqlite", "postgres")}
+MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
+    status="refining", claimed_by=sa.bindparam("worker"),
+    lease_until=sa.bindparam("lease_until"), attempts=t.packages.c.attempts + 1,
+    updated_at=sa.bindparam("now"))
+PACKAGE_BY_SEQ = sa.select(t.packages).where(t.packages.c.seq == sa.bindparam("claimed"))
+
+STORAGE_VALUE = sa.select(t.storage.c.value).where(
+    t.storage.c.service_id == sa.bindparam("sid"), t.storage.c.key == sa.bindparam("key"))
+STORAGE_DELETE = t.storage.delete().where(
+    t.storage.c.service_id == sa.bindparam("sid"), t.storage.c.key == sa.bindparam("key"))
+SERVICE_PREIMAGE = sa.select(t.blobs.c.data).join(
+    t.preimages, t.preimages.c.hash == t.blobs.c.hash).where(
+    t.preimages.c.hash == sa.bindparam("hash"),
+    t.preimages.c.service_id == sa.bindparam("sid"))
+
+FINISH = t.packages.update().where(
+    t.packages.c.id == sa.bindparam("package_id"), t.packages.c.status == "refining",
+    t.packages.c.claimed_by == sa.bindparam("worker"),
+).values(status=sa.bindparam("status"), updated_at=sa.bindparam("at"), lease_until=None,
+         failure_reason=sa.bindparam("failure_reason"), detail=sa.bindparam("detail"),
+         report_hash=sa.bindparam("report_hash"))
+RELEASE_PENDING = t.counters.update().where(t.counters.c.name == "pending").values(
+    value=t.counters.c.value - 1)
+RELEASE_SERVICE = t.services.update().where(
+    t.services.c.service_id == sa.bindparam("sid")).values(
+    pending_count=t.services.c.pending_count - 1)
+
+
+def _lock_service(expected: bool) -> sa.Update:
+    svc = t.services.c
+    cond = [svc.service_id == sa.bindparam("sid")]
+    if expected:  # optimistic concurrency: the state the accumulate read is still current
+        cond.append(svc.receipt_seq == sa.bindparam("expected_seq"))
+    return t.services.update().where(*cond).values(receipt_seq=svc.receipt_seq).returning(
+        svc.root, svc.receipt_seq, svc.storage_used)
+
+
+LOCK_SERVICE = {expected: _lock_service(expected) for expected in (False, True)}
