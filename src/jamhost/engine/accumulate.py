@@ -55,6 +55,7 @@ OtherAccount = Callable[[int], "AccountState | None"]
 
 __all__ = [
     "AccumulateOutcome",
+    "CreatedService",
     "accumulate",
     "accumulate_arguments",
     "accumulate_gas",
@@ -86,6 +87,22 @@ class AccumulateOutcome:
     """key -> new value, or None for a deleted key: what to persist in storage."""
     preimage_changes: dict[bytes, bytes | None] = field(default_factory=dict)
     request_changes: dict[RequestKey, tuple[int, ...] | None] = field(default_factory=dict)
+    created: list[CreatedService] = field(default_factory=list)
+    """Services made by `new` (GP 0.7.2 Ω_N), in the order made; persist them in the caller's
+    account."""
+    ejected: list[int] = field(default_factory=list)
+    """Services removed by `eject` (GP 0.7.2 Ω_J); their balance is already in `account`."""
+    logs_dropped: int = 0
+    """`log` messages (or bytes of them) past the per-invocation cap, not kept."""
+
+
+@dataclass(slots=True)
+class CreatedService:
+    """One service made by `new`: its id and its initial account (code hash, balance, gas
+    minimums, gratis, the code's lookup request)."""
+
+    service_id: int
+    account: AccountState
 
 
 def accumulate_arguments(timeslot: int, service_id: int, count: int) -> bytes:
