@@ -20,15 +20,13 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 def _service_id(scope: dict[str, Any]) -> int | None:
     """The service a request names, from the path or else the `service_id` query parameter.
     Only a u32 is logged: anything else a caller typed there is not worth a log field."""
+    from jamhost.api.deps import parsed_service_id
+
     raw = (scope.get("path_params") or {}).get("service_id")
     if raw is None:
         values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("service_id")
         raw = values[0] if values else None
-    try:
-        sid = int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
-    return sid if sid is not None and 0 <= sid < 2**32 else None
+    return parsed_service_id(raw)
 
 
 def queue_depth(store: Any) -> int:

@@ -22,19 +22,39 @@ app.add_typer(admin.delegates, name="delegates")
 app.add_typer(admin.quotas, name="quotas")
 
 
+def _port_free(host: str, port: int) -> None:
+    """Fail with one line naming the option when the address is taken (uvicorn's own answer
+    is a log line and 'address already in use' with no hint)."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use: choose another with --port "
+                     f"(make run PORT=...)", 2)
+            fail(f"cannot listen on {host}:{port} ({exc.strerror}): check --host and --port", 2)
+
+
 @app.command()
-def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
-          port: Annotated[int, typer.Option()] = 8000,
+def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port to listen on")] = 8000,
           config: ConfigOpt = None) -> None:
     """The HTTP API plus in-process workers (`workers`), on the embedded store by default."""
     import uvicorn
 
     from jamhost.api.app import create_app
+    from jamhost.api.http_limits import LimitedHttpToolsProtocol
     from jamhost.app.runtime import build_runtime
     from jamhost.observability import configure_logging, register_secret
 
     configure_logging()
     s = settings(config)
+    _port_free(host, port)
     for token in s.jam.allowed_tokens:
         register_secret(token)
     rt = build_runtime(s)
@@ -46,7 +66,8 @@ def serve(host: Annotated[str, typer.Option()] = "127.0.0.1",
         pool = WorkerPool(rt, s.jam.workers)
         pool.start()
     try:
-        uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False,
+                    http=LimitedHttpToolsProtocol)
     finally:
         if pool is not None:
             pool.stop()

@@ -50,7 +50,7 @@ async def create_token(account_id: str, request: Request, rt: Runtime = Depends(
 @router.get("/{account_id}/tokens")
 def list_tokens(account_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
-    return views.page([views.token(t) for t in accounts.list_tokens(rt, who, account_id)], None)
+    return views.page([views.token(t) for t in accounts.list_tokens(rt, who, account_id)])
 
 
 @router.delete("/{account_id}/tokens/{accessor}", status_code=204)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import views
+from jamhost.api import cursors, views
 from jamhost.api.bodies import read_capped, read_json
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
 from jamhost.api.models import (
@@ -54,11 +54,12 @@ async def create_service(request: Request, rt: Runtime = Depends(runtime),
 
 
 @router.get("")
-def list_services(cursor: str | None = None, limit: str | None = None,
+def list_services(request: Request, cursor: str | None = None, limit: str | None = None,
                   rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
-    page = services.list_services(rt, who, views.decode_cursor(cursor, int), page_limit(limit))
-    return views.page([_service_view(rt, s) for s in page.items], page.next_cursor)
+    page = services.list_services(rt, who, cursors.decode(request, cursor, int),
+                                  page_limit(limit))
+    return cursors.page(request, [_service_view(rt, s) for s in page.items], page.next_cursor)
 
 
 @router.get("/{service_id}")
@@ -81,14 +82,18 @@ async def put_code(service_id: str, request: Request, rt: Runtime = Depends(runt
 
 
 @router.get("/{service_id}/storage")
-def list_storage(service_id: str, prefix: str = "", cursor: str | None = None,
-                 limit: str | None = None, rt: Runtime = Depends(runtime),
+def list_storage(request: Request, service_id: str, prefix: str = "",
+                 cursor: str | None = None, limit: str | None = None,
+                 rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
     sid = _sid(service_id)
-    page = services.storage_list(rt, who, sid, parse_hex(prefix or "0x", "prefix"),
-                                 views.decode_cursor(cursor, bytes), page_limit(limit))
-    return views.page([{"key": views.hx(k), "value": views.hx(v)} for k, v in page.items],
-                      page.next_cursor)
+    raw_prefix = parse_hex(prefix or "0x", "prefix")
+    scope = {"service_id": sid, "prefix": raw_prefix}
+    page = services.storage_list(rt, who, sid, raw_prefix,
+                                 cursors.decode(request, cursor, bytes, **scope),
+                                 page_limit(limit))
+    return cursors.page(request, [{"key": views.hx(k), "value": views.hx(v)}
+                                  for k, v in page.items], page.next_cursor, **scope)
 
 
 @router.get("/{service_id}/storage/{key}")
@@ -115,7 +120,7 @@ async def add_delegate(service_id: str, request: Request, rt: Runtime = Depends(
 def list_delegates(service_id: str, rt: Runtime = Depends(runtime),
                    who: Principal = Depends(principal)) -> dict[str, Any]:
     items = services.list_delegates(rt, who, _sid(service_id))
-    return views.page([views.delegate(d) for d in items], None)
+    return views.page([views.delegate(d) for d in items])
 
 
 @router.delete("/{service_id}/delegates/{delegate_id}", status_code=204)
