@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -81,15 +80,18 @@ def tokens_create(account_id: str, name: Annotated[str, typer.Option()] = "token
                   scopes: Annotated[str | None, typer.Option(
                       help="comma-separated: read,submit,manage")] = None,
                   expires_at: Annotated[str | None, typer.Option(
-                      help="ISO-8601 time")] = None,
+                      help="expiry: ISO 8601 (naive means UTC) or Unix seconds")] = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     def act(rt: Runtime) -> Any:
+        from jamhost.api.times import parse_time_us
+        from jamhost.domain.refusals import BadRequest
+
         exp = None
         if expires_at:
             try:
-                exp = int(datetime.fromisoformat(expires_at).timestamp() * 1_000_000)
-            except ValueError:
-                fail("expires-at must be an ISO-8601 time", 2)
+                exp = parse_time_us(expires_at, "--expires-at")
+            except BadRequest as exc:
+                fail(exc.message, 2)
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
         token, rec = lazy.accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
         return {"token": token, **lazy.views.token(rec)}

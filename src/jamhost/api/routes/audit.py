@@ -20,6 +20,7 @@ def list_audit(request: Request, action: str | None = None, cursor: str | None =
                limit: str | None = None,
                rt: Runtime = Depends(runtime),
                who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The audit log, newest first, optionally one `action`. Operator only."""
     rt.policy.require_operator(who)
     if action is not None and (len(action) > 40 or not action.isprintable()):
         raise BadRequest("action must be at most 40 printable characters")

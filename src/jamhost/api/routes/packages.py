@@ -56,6 +56,10 @@ def _view(p: PackageRecord) -> dict[str, Any]:
 @router.post("/jam/packages", status_code=201, openapi_extra=PACKAGE_BODY)
 async def submit_package(request: Request, rt: Runtime = Depends(runtime),
                          who: Principal = Depends(principal)) -> JSONResponse:
+    """Submit a work package: GP bytes (`application/octet-stream`) or JSON.
+
+    JSON takes the w3f form or the short form (see the example). Answers 201 with the new
+    package, or 200 with the existing one when the same package was already submitted."""
     kind = media_type(request)
     if kind not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("send application/json or application/octet-stream")
@@ -74,6 +78,10 @@ def list_packages(request: Request, service_id: str | None = None, status: str |
                   cursor: str | None = None, limit: str | None = None,
                   rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
+    """List the caller's packages, newest first; filter by service and status.
+
+    Page with `limit` and the `next_cursor` of the previous page (opaque, valid only for
+    this listing, caller and filters)."""
     scope = {"service_id": service_id_param(service_id), "status": status or None}
     page = packages.list_packages(rt, who, **scope,
                                   cursor=cursors.decode(request, cursor, int, **scope),
@@ -85,12 +93,14 @@ def list_packages(request: Request, service_id: str | None = None, status: str |
 @router.get("/jam/packages/{package_id}")
 def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """One package: status, gas used, attempts, failure reason and its JSON."""
     return _view(packages.get_package(rt, who, _id(package_id, "no such package")))
 
 
 @router.get("/jam/packages/{package_id}/report")
 def get_report(package_id: str, rt: Runtime = Depends(runtime),
                who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The work report of a refined package, its attestations and its receipt."""
     report, attestations, receipt = packages.get_report(
         rt, who, _id(package_id, "no report for that package"))
     return {"package_id": views.hx(report.package_id), "service_id": report.service_id,
@@ -104,6 +114,7 @@ def get_report(package_id: str, rt: Runtime = Depends(runtime),
 def list_reports(request: Request, service_id: str | None = None, cursor: str | None = None,
                  limit: str | None = None, rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
+    """List the work reports of the caller's services, newest first."""
     scope = {"service_id": service_id_param(service_id)}
     page = packages.list_reports(rt, who, **scope,
                                  cursor=cursors.decode(request, cursor, int, **scope),
@@ -118,6 +129,7 @@ def list_reports(request: Request, service_id: str | None = None, cursor: str | 
 def list_receipts(request: Request, service_id: str | None = None, cursor: str | None = None,
                   limit: str | None = None, rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
+    """List the receipt-chain entries of the caller's services, newest first."""
     scope = {"service_id": service_id_param(service_id)}
     page = packages.list_receipts(rt, who, **scope,
                                   cursor=cursors.decode(request, cursor, int, **scope),
@@ -129,6 +141,7 @@ def list_receipts(request: Request, service_id: str | None = None, cursor: str |
 @router.get("/jam/receipts/{hash}", tags=["receipts"])
 def get_receipt(hash: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The receipt-chain entries with this hash."""
     found = packages.get_receipts(rt, who, _id(hash, "no such receipt"))
     return {**views.receipt(found[0]), "items": [views.receipt(r) for r in found]}
 
@@ -136,6 +149,9 @@ def get_receipt(hash: str, rt: Runtime = Depends(runtime),
 @router.post("/jam/process", tags=["packages"])
 async def process(rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> Response:
+    """Process the next pending package now, in the server. Operator only.
+
+    Answers 204 when nothing is pending."""
     rt.policy.require_operator(who)
     processor = rt.extras.get("processor")
     if processor is None:
