@@ -1,9 +1,12 @@
-# Two commands on a fresh machine: `make run` (jamhost on the embedded SQLite store)
+# Two commands on a fresh machine: `make run [PORT=8000] [HOST=127.0.0.1]` (jamhost on the
+# embedded SQLite store)
 # and `make test` (the whole suite, with PostgreSQL, Redis and the reference PVM set up).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 ANAN_AS_DIR ?= .cache/anan-as
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test venv venv-test services anan-as lint bench clean
 
@@ -22,7 +25,7 @@ venv: $(VENV)/.installed
 venv-test: $(VENV)/.installed-test
 
 run: venv
-	$(VENV)/bin/jamhost serve
+	$(VENV)/bin/jamhost serve --host $(HOST) --port $(PORT)
 
 services:
 	bash scripts/ensure-services.sh
