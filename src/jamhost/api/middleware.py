@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 
+from jamhost.api.deps import parsed_service_id
 from jamhost.observability import LATENCY, QUEUE_DEPTH, REQUESTS, get_logger
 from jamhost.tenancy.tokens import hash_prefix
 
@@ -20,8 +21,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 def _service_id(scope: dict[str, Any]) -> int | None:
     """The service a request names, from the path or else the `service_id` query parameter.
     Only a u32 is logged: anything else a caller typed there is not worth a log field."""
-    from jamhost.api.deps import parsed_service_id
-
     raw = (scope.get("path_params") or {}).get("service_id")
     if raw is None:
         values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("service_id")
