@@ -122,6 +122,14 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
+def set_log_level(level: str) -> None:
+    """Raise or lower the threshold after `configure_logging` (the admin commands log only
+    warnings unless `--verbose`: their audit events are in the audit log already)."""
+    logging.getLogger().setLevel(level)
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)))
+
+
 def get_logger(name: str = "jamhost") -> Any:
     return structlog.get_logger(name)
 

@@ -146,10 +146,12 @@ def test_bulk_submission(srv: Server, tmp_path: Path) -> None:
 
 
 def test_bulk_waits_out_429_and_retries(tmp_path: Path) -> None:
-    """A service limited to 3 submissions a minute: 5 lines are all accepted, 2 of them after
-    waiting out the 429's Retry-After (without the retry, `bulk` would refuse them: exit 1)."""
+    """A service limited to 3 submissions a window: 5 lines are all accepted, 2 of them after
+    waiting out the 429's Retry-After (without the retry, `bulk` would refuse them: exit 1).
+    The window is the test-only 2 s one, so the wait costs seconds, not a minute."""
     s = start_server(tmp_path / "limited", rate_limit_per_minute=0,
-                     service_rate_limit_per_minute=3)
+                     service_rate_limit_per_minute=3,
+                     extra_env={"JAMHOST_TEST_RATE_WINDOW_SECONDS": "2"})
     try:
         t = make_tenant(s, "cli-bulk-limited")
         path = tmp_path / "five.jsonl"

@@ -34,6 +34,13 @@ def walkthrough_blocks() -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", section, re.S | re.M)
 
 
+def python_blocks() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    return re.findall(r"^```python\n(.*?)^```", text[start:end], re.S | re.M)
+
+
 def test_walkthrough_has_shell_blocks() -> None:
     blocks = walkthrough_blocks()
     assert len(blocks) >= 2
@@ -77,6 +84,9 @@ def test_walkthrough_runs(served: tuple[str, dict[str, str]], tmp_path: Path) ->
     script = ["set -euo pipefail"]
     for i, block in enumerate(blocks):
         script += [f"echo '::block {i}::'", block]
+    # The Python snippet runs in the same session, as a reader pasting it would run it.
+    for snippet in python_blocks():
+        script += ["echo '::python::'", f"python3 - <<'PY'\n{snippet}PY"]
     script += ["echo '::end::'", 'echo "SERVICE=$SERVICE"']
     proc = subprocess.run(["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env,
                           capture_output=True, timeout=300)
@@ -95,6 +105,10 @@ def test_walkthrough_runs(served: tuple[str, dict[str, str]], tmp_path: Path) ->
     assert '"created": false' in out and "applied" in out
     assert '"holds": true' in out and '"entry_type": "report"' in out
     assert '"value": "0x0100000000000000"' in out
+    # The Python snippet submitted a new package (not the walkthrough's again) and listed.
+    python_out = out.split("::python::")[1].split("::end::")[0]
+    assert re.search(r"^submitted 0x[0-9a-f]{64} pending$", python_out, re.M), python_out
+    assert re.search(r"^0x[0-9a-f]{64} applied$", python_out, re.M), python_out
     db = tmp_path / "jamhost.db"
     assert db.is_file(), "the admin hooks and the server share ./jamhost.db"
     assert (tmp_path / "counter.pvm").stat().st_size > 0

@@ -62,6 +62,18 @@ def page_limit(limit: str | None) -> int:
     return min(value, MAX_LIMIT)
 
 
+def parsed_service_id(value: object) -> int | None:
+    """The service a request names, parsed exactly as the routes parse it (`+65536`, ` 7 `
+    are 65536 and 7), or None if the routes would refuse it: what audit rows and log lines
+    record, so they name the service the request acted on."""
+    if value is None:
+        return None
+    try:
+        return service_id_param(str(value))
+    except BadRequest:
+        return None
+
+
 def service_id_param(value: str | None, name: str = "service_id") -> int | None:
     if value is None or value == "":
         return None

@@ -8,6 +8,7 @@ request body or a stack trace: unexpected exceptions answer a generic 500 and ar
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,7 +32,7 @@ from jamhost.domain.refusals import (
     Unauthenticated,
     UnsupportedMediaType,
 )
-from jamhost.observability import REJECTS
+from jamhost.observability import REJECTS, redact
 
 log = logging.getLogger("jamhost.api")
 
@@ -50,9 +51,21 @@ STATUS: dict[type[Refusal], int] = {
 }
 
 
+# Anything shaped like a jam token, even mangled (another case, cut short): a message names
+# what was wrong, never what the client sent that could be a secret.
+TOKENISH = re.compile(r"(?i)jam_[0-9a-z]{4,}_[0-9a-z_-]*")
+
+
+def safe_message(message: str) -> str:
+    """Every error message passes here: token shapes and every registered secret (operator
+    tokens, config delegate tokens, the HMAC key) are cut out, whatever produced the text."""
+    return redact(TOKENISH.sub("[redacted]", message))
+
+
 def error_response(status: int, code: str, message: str,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, "code": code}, status_code=status, headers=headers)
+    return JSONResponse({"error": safe_message(message), "code": code}, status_code=status,
+                        headers=headers)
 
 
 def refusal_response(exc: Refusal) -> JSONResponse:
@@ -66,14 +79,16 @@ def refusal_response(exc: Refusal) -> JSONResponse:
 
 def _audit_denial(request: Request) -> None:
     """Authorization denials are security events: who, which route, which service."""
+    from jamhost.api.deps import parsed_service_id
     from jamhost.app.audit import record
 
     route = request.scope.get("route")
     params = request.scope.get("path_params") or {}
-    sid = params.get("service_id") or request.query_params.get("service_id")
+    sid = params.get("service_id")
+    if sid is None:
+        sid = request.query_params.get("service_id")
     record(request.app.state.runtime, getattr(request.state, "principal", None),
-           "authz.denied", service_id=int(sid) if str(sid or "").isdigit() and
-           int(sid) < 2**32 else None,
+           "authz.denied", service_id=parsed_service_id(sid),
            target=f"{request.method} {getattr(route, 'path', '?')}")
 
 
@@ -115,6 +130,11 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Forbidden):
             await run_in_threadpool(_audit_denial, request)
         return refusal_response(exc)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        # Only client input nests deep enough (a JSON value decoded into our types).
+        return error_response(400, "jam_bad_request", "the body nests too deep")
 
     @app.exception_handler(CodecError)
     async def _codec(_: Request, exc: CodecError) -> JSONResponse:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 
+from jamhost.api.deps import parsed_service_id
 from jamhost.observability import LATENCY, QUEUE_DEPTH, REQUESTS, get_logger
 from jamhost.tenancy.tokens import hash_prefix
 
@@ -24,11 +25,7 @@ def _service_id(scope: dict[str, Any]) -> int | None:
     if raw is None:
         values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("service_id")
         raw = values[0] if values else None
-    try:
-        sid = int(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
-    return sid if sid is not None and 0 <= sid < 2**32 else None
+    return parsed_service_id(raw)
 
 
 def queue_depth(store: Any) -> int:

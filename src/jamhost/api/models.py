@@ -6,11 +6,11 @@ schemas are published in OpenAPI through `openapi_body`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jamhost.api.times import parse_time_us
 from jamhost.domain.refusals import BadRequest
 
 U63 = 2**63 - 1
@@ -28,19 +28,14 @@ class AccountIn(Strict):
 class TokenIn(Strict):
     name: str = Field("token", max_length=200)
     scopes: list[str] | None = None
-    expires_at: datetime | int | None = None
+    # ISO 8601 or Unix seconds: strict mode would refuse a string for a datetime, and a
+    # string is what most clients send, so the field takes both and `api/times` decides.
+    expires_at: str | int | None = Field(None, examples=["2026-12-31T19:57:52Z", 1798747072])
 
     def expires_us(self) -> int | None:
         if self.expires_at is None:
             return None
-        if isinstance(self.expires_at, int):  # unix seconds
-            if not 0 <= self.expires_at < 2**40:
-                raise BadRequest("expires_at is out of range")
-            return self.expires_at * 1_000_000
-        at = self.expires_at
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return int(at.timestamp() * 1_000_000)
+        return parse_time_us(self.expires_at, "expires_at")
 
 
 class ServiceIn(Strict):
@@ -72,6 +67,11 @@ def validate(model: type[M], obj: Any) -> M:
         return model.model_validate(obj)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "extra_forbidden":
+            # The unknown name is the client's text (a pasted token, say): never echoed; the
+            # answer names the fields this body takes instead.
+            raise BadRequest("unknown field; this body takes: "
+                             + ", ".join(model.model_fields)) from None
         loc = ".".join(str(p) for p in first["loc"])
         raise BadRequest(f"{loc}: {first['msg']}" if loc else first["msg"]) from None
 

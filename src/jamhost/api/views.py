@@ -1,12 +1,10 @@
-"""JSON views of store records: hex with 0x, ISO-8601 UTC times, opaque cursors."""
+"""JSON views of store records: hex with 0x, ISO-8601 UTC times."""
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from jamhost.domain.refusals import BadRequest
 from jamhost.store.records import (
     Account,
     Attestation,
@@ -32,32 +30,10 @@ def ts(us: int | None) -> str | None:
     return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def encode_cursor(value: object | None) -> str | None:
-    if value is None:
-        return None
-    raw = f"k:{value.hex()}" if isinstance(value, bytes) else f"i:{int(value)}"  # type: ignore[call-overload]
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(text: str | None, kind: type) -> Any:
-    if not text:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        tag, _, body = raw.partition(":")
-        if kind is bytes and tag == "k":
-            return bytes.fromhex(body)
-        if kind is int and tag == "i":
-            value = int(body)
-            if 0 <= value < 2**63:
-                return value
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise BadRequest("cursor is not valid")
-
-
-def page(items: list[Any], next_cursor: object | None) -> dict[str, Any]:
-    return {"items": items, "next_cursor": encode_cursor(next_cursor)}
+def page(items: list[Any], next_cursor: None = None) -> dict[str, Any]:
+    """A listing that has no next page (tokens, delegates, the CLI's local reads). Paged
+    listings answer through `api.cursors.page`, which seals the next position."""
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def account(a: Account) -> dict[str, Any]:

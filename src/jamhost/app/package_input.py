@@ -53,7 +53,8 @@ def parse_package_json(obj: Any, current_code_hash: Any) -> tuple[WorkPackage, i
             return pkg, package_service(pkg, declared)
         unknown = set(obj) - SHORT_KEYS
         if unknown:
-            raise BadRequest(f"unknown field {sorted(unknown)[0]!r}")
+            # never the client's name back (it may be a pasted token): the allowed ones
+            raise BadRequest("unknown field; a package takes: " + ", ".join(sorted(SHORT_KEYS)))
         if declared is None:
             raise BadRequest("service_id is required")
         items_json = obj.get("items")
@@ -78,7 +79,8 @@ def _short_item(item: Any, i: int, service_id: int, default_hash: bytes) -> Work
         raise BadRequest(f"{where} must be an object")
     unknown = set(item) - SHORT_ITEM_KEYS
     if unknown:
-        raise BadRequest(f"unknown field {where}.{sorted(unknown)[0]}")
+        raise BadRequest(f"unknown field in {where}; an item takes: "
+                         + ", ".join(sorted(SHORT_ITEM_KEYS)))
     for key in ("service", "service_id"):
         if key in item and _u32(item[key], f"{where}.{key}") != service_id:
             raise BadRequest(f"{where} targets another service")

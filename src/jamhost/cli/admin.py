@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jamhost.cli.output import ConfigOpt, TableOpt, emit, fail, settings
+from jamhost.cli.output import ConfigOpt, TableOpt, admin_settings, cli_group, emit, fail
+
+AccountArg = Annotated[str, typer.Argument(help="account id (acc_...)")]
+ServiceArg = Annotated[int, typer.Argument(help="service id")]
 
 if TYPE_CHECKING:
     from jamhost.app.runtime import Runtime
@@ -40,10 +42,14 @@ lazy = _Lazy()
 
 @contextmanager
 def _runtime(config: str | None) -> Iterator[Runtime]:
+    import click
+
     from jamhost.app.runtime import build_runtime
     from jamhost.domain.refusals import Refusal
 
-    rt = build_runtime(settings(config))
+    ctx = click.get_current_context(silent=True)
+    command = ctx.command_path.split(" ", 1)[-1] if ctx is not None else "..."
+    rt = build_runtime(admin_settings(config, command))
     try:
         yield rt
     except Refusal as exc:
@@ -57,39 +63,47 @@ def _run(config: str | None, table: bool, action: Callable[[Runtime], Any]) -> N
         emit(action(rt), table)
 
 
-accounts = typer.Typer(no_args_is_help=True, help="Accounts (tenants)")
-tokens = typer.Typer(no_args_is_help=True, help="Account tokens")
-services = typer.Typer(no_args_is_help=True, help="Services")
-delegates = typer.Typer(no_args_is_help=True, help="Per-service delegate tokens")
-quotas = typer.Typer(no_args_is_help=True, help="Per-service quotas")
+accounts = cli_group(no_args_is_help=True, help="Accounts (tenants)")
+tokens = cli_group(no_args_is_help=True, help="Account tokens")
+services = cli_group(no_args_is_help=True, help="Services")
+delegates = cli_group(no_args_is_help=True, help="Per-service delegate tokens")
+quotas = cli_group(no_args_is_help=True, help="Per-service quotas")
 
 
 @accounts.command("create")
-def accounts_create(name: str, config: ConfigOpt = None, table: TableOpt = False) -> None:
+def accounts_create(name: Annotated[str, typer.Argument(help="the account's name")],
+                    config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Create an account (a tenant); give it a token with `jamhost tokens create`."""
     _run(config, table,
          lambda rt: lazy.views.account(lazy.accounts_uc.create_account(rt, None, name)))
 
 
 @accounts.command("list")
 def accounts_list(config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """List every account."""
     _run(config, table, lambda rt: lazy.views.page(
         [lazy.views.account(a) for a in rt.store.list_accounts()], None))
 
 
 @tokens.command("create")
-def tokens_create(account_id: str, name: Annotated[str, typer.Option()] = "token",
+def tokens_create(account_id: AccountArg,
+                  name: Annotated[str, typer.Option(help="a label for the token")] = "token",
                   scopes: Annotated[str | None, typer.Option(
                       help="comma-separated: read,submit,manage")] = None,
                   expires_at: Annotated[str | None, typer.Option(
-                      help="ISO-8601 time")] = None,
+                      help="expiry: ISO 8601 (naive means UTC) or Unix seconds")] = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Create a token for an account; the token is printed once, here, and never again."""
     def act(rt: Runtime) -> Any:
+        from jamhost.api.times import parse_time_us
+        from jamhost.domain.refusals import BadRequest
+
         exp = None
         if expires_at:
             try:
-                exp = int(datetime.fromisoformat(expires_at).timestamp() * 1_000_000)
-            except ValueError:
-                fail("expires-at must be an ISO-8601 time", 2)
+                exp = parse_time_us(expires_at, "--expires-at")
+            except BadRequest as exc:
+                fail(exc.message, 2)
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
         token, rec = lazy.accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
         return {"token": token, **lazy.views.token(rec)}
@@ -97,14 +111,18 @@ def tokens_create(account_id: str, name: Annotated[str, typer.Option()] = "token
 
 
 @tokens.command("list")
-def tokens_list(account_id: str, config: ConfigOpt = None, table: TableOpt = False) -> None:
+def tokens_list(account_id: AccountArg, config: ConfigOpt = None,
+                table: TableOpt = False) -> None:
+    """List an account's tokens (accessors and hash prefixes, never the tokens)."""
     _run(config, table, lambda rt: lazy.views.page(
         [lazy.views.token(t) for t in lazy.accounts_uc.list_tokens(rt, None, account_id)], None))
 
 
 @tokens.command("revoke")
-def tokens_revoke(account_id: str, accessor: str, config: ConfigOpt = None,
-                  table: TableOpt = False) -> None:
+def tokens_revoke(account_id: AccountArg,
+                  accessor: Annotated[str, typer.Argument(help="the token's accessor")],
+                  config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Revoke a token; it is refused from the next request on."""
     def act(rt: Runtime) -> Any:
         lazy.accounts_uc.revoke_token(rt, None, account_id, accessor)
         return {"revoked": accessor}
@@ -114,17 +132,22 @@ def tokens_revoke(account_id: str, accessor: str, config: ConfigOpt = None,
 @services.command("create")
 def services_create(owner: Annotated[str, typer.Option(help="account id (or label)")],
                     code: Annotated[Path | None, typer.Option(help="PVM blob file")] = None,
-                    balance: Annotated[int | None, typer.Option()] = None,
-                    min_item_gas: Annotated[int, typer.Option()] = 0,
+                    balance: Annotated[int | None, typer.Option(
+                        help="initial balance (default: the config's)")] = None,
+                    min_item_gas: Annotated[int, typer.Option(
+                        help="minimum accumulate gas per work item")] = 0,
                     config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Create a service for an account, optionally with its PVM code."""
     blob = code.read_bytes() if code else None
     _run(config, table, lambda rt: lazy.views.service(lazy.services_uc.create_service(
         rt, None, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
 
 
 @services.command("list")
-def services_list(owner: Annotated[str | None, typer.Option()] = None,
+def services_list(owner: Annotated[str | None, typer.Option(
+                      help="only this account's services")] = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """List services (all of them, or one account's)."""
     def act(rt: Runtime) -> Any:
         items, cursor = [], None
         while True:
@@ -138,7 +161,9 @@ def services_list(owner: Annotated[str | None, typer.Option()] = None,
 
 
 @services.command("show")
-def services_show(service_id: int, config: ConfigOpt = None, table: TableOpt = False) -> None:
+def services_show(service_id: ServiceArg, config: ConfigOpt = None,
+                  table: TableOpt = False) -> None:
+    """One service with its quota and usage."""
     def act(rt: Runtime) -> Any:
         svc = rt.store.get_service(service_id)
         if svc is None:
@@ -148,26 +173,33 @@ def services_show(service_id: int, config: ConfigOpt = None, table: TableOpt = F
 
 
 @delegates.command("add")
-def delegates_add(service_id: int,
-                  accessor: Annotated[str | None, typer.Option()] = None,
+def delegates_add(service_id: ServiceArg,
+                  accessor: Annotated[str | None, typer.Option(
+                      help="the delegate token's accessor (a token of this host)")] = None,
                   token: Annotated[str | None, typer.Option(
                       envvar="JAMHOST_DELEGATE_TOKEN", help="raw token (or env)")] = None,
-                  role: Annotated[str, typer.Option()] = "submitter",
+                  role: Annotated[str, typer.Option(help="reader or submitter")] = "submitter",
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Let another token use a service (by accessor or raw token)."""
     _run(config, table, lambda rt: lazy.views.delegate(lazy.services_uc.add_delegate(
         rt, None, service_id, accessor=accessor, token=token, role=role)))
 
 
 @delegates.command("list")
-def delegates_list(service_id: int, config: ConfigOpt = None, table: TableOpt = False) -> None:
+def delegates_list(service_id: ServiceArg, config: ConfigOpt = None,
+                   table: TableOpt = False) -> None:
+    """List the tokens delegated to use a service."""
     _run(config, table, lambda rt: lazy.views.page(
         [lazy.views.delegate(d)
          for d in lazy.services_uc.list_delegates(rt, None, service_id)], None))
 
 
 @delegates.command("remove")
-def delegates_remove(service_id: int, delegate_id: int, config: ConfigOpt = None,
-                     table: TableOpt = False) -> None:
+def delegates_remove(service_id: ServiceArg,
+                     delegate_id: Annotated[int, typer.Argument(
+                         help="the delegation's id (from `delegates list`)")],
+                     config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Withdraw a delegation."""
     def act(rt: Runtime) -> Any:
         lazy.services_uc.remove_delegate(rt, None, service_id, delegate_id)
         return {"removed": delegate_id}
@@ -175,7 +207,9 @@ def delegates_remove(service_id: int, delegate_id: int, config: ConfigOpt = None
 
 
 @quotas.command("show")
-def quotas_show(service_id: int, config: ConfigOpt = None, table: TableOpt = False) -> None:
+def quotas_show(service_id: ServiceArg, config: ConfigOpt = None,
+                table: TableOpt = False) -> None:
+    """A service's quota: limits, usage and overrides."""
     def act(rt: Runtime) -> Any:
         svc = rt.store.get_service(service_id)
         if svc is None:
@@ -185,11 +219,15 @@ def quotas_show(service_id: int, config: ConfigOpt = None, table: TableOpt = Fal
 
 
 @quotas.command("set")
-def quotas_set(service_id: int,
-               pending_packages: Annotated[int | None, typer.Option()] = None,
-               storage_bytes: Annotated[int | None, typer.Option()] = None,
-               gas_per_hour: Annotated[int | None, typer.Option()] = None,
+def quotas_set(service_id: ServiceArg,
+               pending_packages: Annotated[int | None, typer.Option(
+                   help="packages pending at once")] = None,
+               storage_bytes: Annotated[int | None, typer.Option(
+                   help="bytes of storage, preimages and code")] = None,
+               gas_per_hour: Annotated[int | None, typer.Option(
+                   help="gas per fixed clock hour (UTC)")] = None,
                config: ConfigOpt = None, table: TableOpt = False) -> None:
+    """Override a service's quota limits; options not given keep their value."""
     def act(rt: Runtime) -> Any:
         current = rt.store.get_service(service_id)
         if current is None:

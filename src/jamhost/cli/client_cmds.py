@@ -25,7 +25,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from jamhost.cli.output import ConfigOpt, TableOpt, emit
+from jamhost.cli.output import ConfigOpt, TableOpt, cli_group, emit
 from jamhost.client import (
     AsyncJamClient,
     JamClient,
@@ -38,11 +38,15 @@ from jamhost.client import (
 # httpx logs every request at INFO; the command's own output already says what happened.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-app = typer.Typer(no_args_is_help=True, help="Client commands over the HTTP API")
-service_app = typer.Typer(no_args_is_help=True, help="Services: create, list, show, upgrade")
-storage_app = typer.Typer(no_args_is_help=True, help="A service's state (hex keys and values)")
-delegate_app = typer.Typer(no_args_is_help=True, help="Delegate tokens of a service")
-token_app = typer.Typer(no_args_is_help=True, help="Tokens of your account")
+ServiceArg = Annotated[int, typer.Argument(help="service id")]
+HashArg = Annotated[str, typer.Argument(help="preimage hash (0x + 64 hex)")]
+PackageArg = Annotated[str, typer.Argument(help="package id (0x + 64 hex)")]
+
+app = cli_group(no_args_is_help=True, help="Client commands over the HTTP API")
+service_app = cli_group(no_args_is_help=True, help="Services: create, list, show, upgrade")
+storage_app = cli_group(no_args_is_help=True, help="A service's state (hex keys and values)")
+delegate_app = cli_group(no_args_is_help=True, help="Delegate tokens of a service")
+token_app = cli_group(no_args_is_help=True, help="Tokens of your account")
 app.add_typer(service_app, name="service")
 app.add_typer(storage_app, name="storage")
 app.add_typer(delegate_app, name="delegate")
@@ -169,7 +173,8 @@ def me(url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, config: ConfigOpt = No
 def service_create(
         code: Annotated[str | None, typer.Option("--code", help="PVM code blob file, or -")] = None,
         balance: Annotated[int | None, typer.Option(help="initial balance (operators)")] = None,
-        min_item_gas: Annotated[int | None, typer.Option()] = None,
+        min_item_gas: Annotated[int | None, typer.Option(
+            help="minimum accumulate gas per work item")] = None,
         owner: Annotated[str | None, typer.Option(help="owner (operators only)")] = None,
         url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, config: ConfigOpt = None,
         table: TableOpt = False) -> None:
@@ -186,14 +191,14 @@ def service_list(limit: LimitOpt = None, url: UrlOpt = DEFAULT_URL, token: Token
 
 
 @service_app.command("show")
-def service_show(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def service_show(service: ServiceArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                  config: ConfigOpt = None, table: TableOpt = False) -> None:
     """A service: metadata, quota and usage, accumulator root."""
     _run(url, token, table, lambda c: c.service(service))
 
 
 @service_app.command("upgrade")
-def service_upgrade(service: int,
+def service_upgrade(service: ServiceArg,
                     code: Annotated[str, typer.Option("--code", help="PVM code blob, or -")],
                     url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, config: ConfigOpt = None,
                     table: TableOpt = False) -> None:
@@ -203,7 +208,7 @@ def service_upgrade(service: int,
 
 
 @app.command()
-def quota(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def quota(service: ServiceArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
           config: ConfigOpt = None, table: TableOpt = False) -> None:
     """A service's quota limits and current usage."""
     _run(url, token, table, lambda c: c.quota(service))
@@ -212,7 +217,8 @@ def quota(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
 # -- storage ----------------------------------------------------------------------------------
 
 @storage_app.command("get")
-def storage_get(service: int, key: Annotated[str, typer.Argument(help="hex key (0x optional)")],
+def storage_get(service: ServiceArg,
+                key: Annotated[str, typer.Argument(help="hex key (0x optional)")],
                 text: Annotated[bool, typer.Option("--text", help="KEY is UTF-8 text")] = False,
                 url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, config: ConfigOpt = None,
                 table: TableOpt = False) -> None:
@@ -223,7 +229,7 @@ def storage_get(service: int, key: Annotated[str, typer.Argument(help="hex key (
 
 
 @storage_app.command("list")
-def storage_list(service: int,
+def storage_list(service: ServiceArg,
                  prefix: Annotated[str, typer.Option(help="hex key prefix")] = "",
                  limit: LimitOpt = None, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                  config: ConfigOpt = None, table: TableOpt = False) -> None:
@@ -235,7 +241,7 @@ def storage_list(service: int,
 # -- delegates --------------------------------------------------------------------------------
 
 @delegate_app.command("add")
-def delegate_add(service: int,
+def delegate_add(service: ServiceArg,
                  accessor: Annotated[str | None, typer.Option(help="a token's accessor")] = None,
                  delegate_token: Annotated[str | None, typer.Option(
                      "--delegate-token", help="a raw token string to authorize")] = None,
@@ -250,14 +256,15 @@ def delegate_add(service: int,
 
 
 @delegate_app.command("list")
-def delegate_list(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def delegate_list(service: ServiceArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """SERVICE's delegations (token hash prefixes only)."""
     _run(url, token, table, lambda c: _take(c.delegates(service), None))
 
 
 @delegate_app.command("remove")
-def delegate_remove(service: int, delegate_id: int, url: UrlOpt = DEFAULT_URL,
+def delegate_remove(service: ServiceArg, delegate_id: Annotated[int, typer.Argument(
+                        help="the delegation's id")], url: UrlOpt = DEFAULT_URL,
                     token: TokenOpt = None, config: ConfigOpt = None,
                     table: TableOpt = False) -> None:
     """Remove one delegation (effective on the next request)."""
@@ -283,7 +290,7 @@ def _account(c: JamClient, account: str | None) -> str:
 
 
 @token_app.command("create")
-def token_create(name: Annotated[str, typer.Option()] = "token",
+def token_create(name: Annotated[str, typer.Option(help="a label for the token")] = "token",
                  scopes: Annotated[str | None, typer.Option(
                      help="comma-separated: read,submit,manage (default all)")] = None,
                  expires_at: Annotated[str | None, typer.Option(
@@ -304,7 +311,8 @@ def token_list(account: AccountOpt = None, url: UrlOpt = DEFAULT_URL, token: Tok
 
 
 @token_app.command("revoke")
-def token_revoke(accessor: str, account: AccountOpt = None, url: UrlOpt = DEFAULT_URL,
+def token_revoke(accessor: Annotated[str, typer.Argument(help="the token's accessor")],
+                 account: AccountOpt = None, url: UrlOpt = DEFAULT_URL,
                  token: TokenOpt = None, config: ConfigOpt = None,
                  table: TableOpt = False) -> None:
     """Revoke a token by its accessor (effective on the next request)."""
@@ -319,7 +327,8 @@ def token_revoke(accessor: str, account: AccountOpt = None, url: UrlOpt = DEFAUL
 @app.command()
 def preimage(file: Annotated[str, typer.Option("--file", help="blob file, or - for stdin")],
              service: ServiceOpt = None,
-             media_type: Annotated[str, typer.Option()] = "application/octet-stream",
+             media_type: Annotated[str, typer.Option(
+                 help="media type kept with the preimage")] = "application/octet-stream",
              progress: ProgressOpt = None,
              url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, config: ConfigOpt = None,
              table: TableOpt = False) -> None:
@@ -341,7 +350,7 @@ def preimage(file: Annotated[str, typer.Option("--file", help="blob file, or - f
 
 
 @app.command("preimage-get")
-def preimage_get(hash: str,
+def preimage_get(hash: HashArg,
                  out: Annotated[str, typer.Option("--out", "-o", help="file to write, - for "
                                                   "stdout")],
                  progress: ProgressOpt = None, url: UrlOpt = DEFAULT_URL,
@@ -368,7 +377,7 @@ def preimage_get(hash: str,
 
 
 @app.command("preimage-meta")
-def preimage_meta(hash: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def preimage_meta(hash: HashArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """A preimage's metadata: hash, size, media type, service, creation time."""
     _run(url, token, table, lambda c: c.preimage_meta(hash))
@@ -383,8 +392,12 @@ def _wait(c: JamClient, package_id: str, timeout: float) -> dict[str, Any]:
         if pkg["status"] in FINAL:
             return pkg
         if time.monotonic() >= deadline:
-            _stderr_json({"error": f"package still {pkg['status']!r} after {timeout}s",
-                          "code": "timeout", "id": package_id}, 1)
+            message = f"package still {pkg['status']!r} after {timeout}s"
+            if pkg["status"] == "pending" and not pkg.get("attempts"):
+                # Nothing ever claimed it: the usual cause is that no worker runs at all.
+                message += ("; no worker has claimed it: is one running? (`jamhost serve` "
+                            "with workers > 0 in the config, or `jamhost worker`)")
+            _stderr_json({"error": message, "code": "timeout", "id": package_id}, 1)
         time.sleep(0.2)
 
 
@@ -414,7 +427,7 @@ def package(file: Annotated[str, typer.Option("--file", help="package JSON (SPEC
 
 
 @app.command("package-show")
-def package_show(package_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def package_show(package_id: PackageArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                  config: ConfigOpt = None, table: TableOpt = False) -> None:
     """One package with its status (and its w3f JSON)."""
     _run(url, token, table, lambda c: c.package(package_id))
@@ -473,7 +486,8 @@ async def _submit_all(url: str, token: str | None, lines: list[tuple[int, Any]],
 @app.command()
 def bulk(file: Annotated[str, typer.Option("--file", help="JSONL: one package JSON a line, "
                                            "or -")],
-         concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+         concurrency: Annotated[int, typer.Option(
+             min=1, max=64, help="submissions in flight at once")] = 4,
          progress: Annotated[bool | None, typer.Option(
              "--progress/--no-progress", help="progress bar on stderr (default: on a "
              "terminal)")] = None, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
@@ -515,7 +529,7 @@ def packages(service: ServiceOpt = None,
 
 
 @app.command()
-def report(package_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def report(package_id: PackageArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
            config: ConfigOpt = None, table: TableOpt = False) -> None:
     """The report, attestations and receipt of a package (report hash checked locally)."""
     _run(url, token, table, lambda c: c.report(package_id))
@@ -536,17 +550,17 @@ def receipts(service: ServiceOpt = None, limit: LimitOpt = None, url: UrlOpt = D
 
 
 @app.command()
-def receipt(hash: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def receipt(hash: HashArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
             config: ConfigOpt = None, table: TableOpt = False) -> None:
     """The receipt(s) of a package or report hash."""
     _run(url, token, table, lambda c: c.receipt(hash))
 
 
-receipts_app = typer.Typer(no_args_is_help=True, help="Receipt chains")
+receipts_app = cli_group(no_args_is_help=True, help="Receipt chains")
 
 
 @receipts_app.command("verify")
-def receipts_verify(service: int, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def receipts_verify(service: ServiceArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                     config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Re-compute SERVICE's receipt chain with blake2b and compare it with the service's
     accumulator root. Exits 0 when the chain holds, 1 when it does not."""

@@ -13,11 +13,12 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from jamhost.cli.output import cli_group
 from jamhost.domain.errors import CodecError
 from jamhost.domain.record import Codable
 from jamhost.domain.registry import CODEC_TYPE_ALIASES, CODEC_TYPES, codec_type
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = cli_group(no_args_is_help=True, add_completion=False)
 
 _TYPE_HELP = "GP type: " + ", ".join([*CODEC_TYPES, *CODEC_TYPE_ALIASES])
 

@@ -14,9 +14,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from jamhost.cli.output import cli_group
 from jamhost.pvm.vectors import compare, load_vector, run_vector
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = cli_group(no_args_is_help=True, add_completion=False)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="jamhost config (not used by pvm commands)")
@@ -74,16 +75,27 @@ def run(
         typer.echo(json.dumps(res))
 
 
+def _vector_dir(directory: Path) -> Path:
+    """The w3f PVM vectors' folder keeps the vectors in `programs/`, beside `schema.json` and
+    the docs: given that folder, test `programs/`."""
+    programs = directory / "programs"
+    return programs if programs.is_dir() else directory
+
+
 @app.command()
 def test(
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="directory of PVM vectors")],
+    directory: Annotated[Path, typer.Argument(
+        metavar="DIR", help="directory of PVM vectors, or the vectors' folder (with "
+                            "programs/)")],
     mode: ModeOpt = "fast",
     config: ConfigOpt = None,
 ) -> None:
-    """Run every vector in DIR against its expected-* fields; last line `N passed, M failed`."""
+    """Run every vector in DIR (or DIR/programs) against its expected-* fields; the last line
+    is `N passed, M failed`."""
     _check_mode(mode)
     if not directory.is_dir():
         _fail(f"{directory} is not a directory")
+    directory = _vector_dir(directory)
     passed = failed = 0
     for path in sorted(directory.glob("*.json")):
         vector = _load(path)

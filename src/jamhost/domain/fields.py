@@ -63,7 +63,8 @@ def json_object(obj: object, path: str, keys: tuple[str, ...]) -> dict[str, Any]
         raise CodecError(f"{where(path)}missing field(s) {', '.join(missing)}")
     unknown = [str(k) for k in obj if k not in keys]
     if unknown:
-        raise CodecError(f"{where(path)}unknown field(s) {', '.join(sorted(unknown))}")
+        # the expected names, not the sent ones: a client's text is never echoed
+        raise CodecError(f"{where(path)}unknown field(s); expected {', '.join(keys)}")
     return obj
 
 

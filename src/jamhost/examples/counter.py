@@ -74,4 +74,6 @@ def build() -> bytes:
 
 
 if __name__ == "__main__":
-    sys.stdout.buffer.write(build())
+    from jamhost.examples._cli import main
+
+    sys.exit(main("counter", __doc__, build))

@@ -10,16 +10,19 @@ A refusal raises `RateLimited` with `Retry-After` and the IETF draft `RateLimit-
 from __future__ import annotations
 
 import math
+import os
 import time
 
-from limits import RateLimitItemPerMinute, WindowStats
+from limits import RateLimitItemPerSecond, WindowStats
 from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindowRateLimiter
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from jamhost.domain.refusals import RateLimited
 
-WINDOW_SECONDS = 60
+# One minute. The test suite shortens it through this environment variable (never set in a
+# deployment, not a config key) so that a test can wait out a 429 without waiting a minute.
+WINDOW_SECONDS = int(os.environ.get("JAMHOST_TEST_RATE_WINDOW_SECONDS", "60"))
 
 
 class RateLimiter:
@@ -36,8 +39,10 @@ class RateLimiter:
         self._async = (AsyncMovingWindowRateLimiter(storage_from_string(
             "async+" + storage_uri, implementation="redispy"))
             if storage_uri.split("://", 1)[0] in ("redis", "rediss") else None)
-        self._token = RateLimitItemPerMinute(per_token) if per_token > 0 else None
-        self._service = RateLimitItemPerMinute(per_service) if per_service > 0 else None
+        self._token = (RateLimitItemPerSecond(per_token, WINDOW_SECONDS) if per_token > 0
+                       else None)
+        self._service = (RateLimitItemPerSecond(per_service, WINDOW_SECONDS) if per_service > 0
+                         else None)
         self.per_token = per_token
         self.per_service = per_service
 
@@ -71,21 +76,22 @@ class RateLimiter:
         if self._service is not None:
             self._hit(self._service, "service", f"s:{service_id}")
 
-    def _hit(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
+    def _hit(self, item: RateLimitItemPerSecond, policy: str, key: str) -> None:
         if self._limiter.hit(item, self._namespace, key):
             return
         self._refuse(item, policy, key)
 
-    def _refuse(self, item: RateLimitItemPerMinute, policy: str, key: str) -> None:
+    def _refuse(self, item: RateLimitItemPerSecond, policy: str, key: str) -> None:
         raise self._refusal(item, policy,
                             self._limiter.get_window_stats(item, self._namespace, key))
 
     @staticmethod
-    def _refusal(item: RateLimitItemPerMinute, policy: str, stats: WindowStats) -> RateLimited:
+    def _refusal(item: RateLimitItemPerSecond, policy: str, stats: WindowStats) -> RateLimited:
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         limit = item.amount
         return RateLimited(
-            f"rate limit of {limit} requests per minute reached ({policy})",
+            f"rate limit of {limit} requests per "
+            f"{'minute' if WINDOW_SECONDS == 60 else f'{WINDOW_SECONDS} s'} reached ({policy})",
             **{"Retry-After": str(retry),
                "RateLimit-Policy": f'"{policy}";q={limit};w={WINDOW_SECONDS}',
                "RateLimit": f'"{policy}";r={stats.remaining};t={retry}'})

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import views
-from jamhost.api.bodies import media_type, read_capped
+from jamhost.api import cursors, views
+from jamhost.api.bodies import media_type, parse_json, read_capped
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
 from jamhost.app import packages
 from jamhost.app.package_input import parse_hash
@@ -56,8 +56,10 @@ def _view(p: PackageRecord) -> dict[str, Any]:
 @router.post("/jam/packages", status_code=201, openapi_extra=PACKAGE_BODY)
 async def submit_package(request: Request, rt: Runtime = Depends(runtime),
                          who: Principal = Depends(principal)) -> JSONResponse:
-    import json
+    """Submit a work package: GP bytes (`application/octet-stream`) or JSON.
 
+    JSON takes the w3f form or the short form (see the example). Answers 201 with the new
+    package, or 200 with the existing one when the same package was already submitted."""
     kind = media_type(request)
     if kind not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("send application/json or application/octet-stream")
@@ -66,35 +68,39 @@ async def submit_package(request: Request, rt: Runtime = Depends(runtime),
     if kind == "application/octet-stream":
         record, created = await run_in_threadpool(packages.submit_bytes, rt, who, body)
     else:
-        try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("the body is not valid JSON") from None
+        obj = parse_json(body)
         record, created = await run_in_threadpool(packages.submit_json, rt, who, obj)
     return JSONResponse(_view(record), status_code=201 if created else 200)
 
 
 @router.get("/jam/packages")
-def list_packages(service_id: str | None = None, status: str | None = None,
+def list_packages(request: Request, service_id: str | None = None, status: str | None = None,
                   cursor: str | None = None, limit: str | None = None,
                   rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
-    page = packages.list_packages(rt, who, service_id=service_id_param(service_id),
-                                  status=status or None,
-                                  cursor=views.decode_cursor(cursor, int),
+    """List the caller's packages, newest first; filter by service and status.
+
+    Page with `limit` and the `next_cursor` of the previous page (opaque, valid only for
+    this listing, caller and filters)."""
+    scope = {"service_id": service_id_param(service_id), "status": status or None}
+    page = packages.list_packages(rt, who, **scope,
+                                  cursor=cursors.decode(request, cursor, int, **scope),
                                   limit=page_limit(limit))
-    return views.page([views.package(p) for p in page.items], page.next_cursor)
+    return cursors.page(request, [views.package(p) for p in page.items], page.next_cursor,
+                        **scope)
 
 
 @router.get("/jam/packages/{package_id}")
 def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """One package: status, gas used, attempts, failure reason and its JSON."""
     return _view(packages.get_package(rt, who, _id(package_id, "no such package")))
 
 
 @router.get("/jam/packages/{package_id}/report")
 def get_report(package_id: str, rt: Runtime = Depends(runtime),
                who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The work report of a refined package, its attestations and its receipt."""
     report, attestations, receipt = packages.get_report(
         rt, who, _id(package_id, "no report for that package"))
     return {"package_id": views.hx(report.package_id), "service_id": report.service_id,
@@ -105,31 +111,37 @@ def get_report(package_id: str, rt: Runtime = Depends(runtime),
 
 
 @router.get("/jam/reports", tags=["reports"])
-def list_reports(service_id: str | None = None, cursor: str | None = None,
+def list_reports(request: Request, service_id: str | None = None, cursor: str | None = None,
                  limit: str | None = None, rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
-    page = packages.list_reports(rt, who, service_id=service_id_param(service_id),
-                                 cursor=views.decode_cursor(cursor, int),
+    """List the work reports of the caller's services, newest first."""
+    scope = {"service_id": service_id_param(service_id)}
+    page = packages.list_reports(rt, who, **scope,
+                                 cursor=cursors.decode(request, cursor, int, **scope),
                                  limit=page_limit(limit))
-    return views.page([{"package_id": views.hx(r.package_id), "service_id": r.service_id,
+    return cursors.page(request, [{"package_id": views.hx(r.package_id), "service_id": r.service_id,
                         "report_hash": views.hx(r.report_hash),
                         "created_at": views.ts(r.created_at)} for r in page.items],
-                      page.next_cursor)
+                        page.next_cursor, **scope)
 
 
 @router.get("/jam/receipts", tags=["receipts"])
-def list_receipts(service_id: str | None = None, cursor: str | None = None,
+def list_receipts(request: Request, service_id: str | None = None, cursor: str | None = None,
                   limit: str | None = None, rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
-    page = packages.list_receipts(rt, who, service_id=service_id_param(service_id),
-                                  cursor=views.decode_cursor(cursor, int),
+    """List the receipt-chain entries of the caller's services, newest first."""
+    scope = {"service_id": service_id_param(service_id)}
+    page = packages.list_receipts(rt, who, **scope,
+                                  cursor=cursors.decode(request, cursor, int, **scope),
                                   limit=page_limit(limit))
-    return views.page([views.receipt(r) for r in page.items], page.next_cursor)
+    return cursors.page(request, [views.receipt(r) for r in page.items], page.next_cursor,
+                        **scope)
 
 
 @router.get("/jam/receipts/{hash}", tags=["receipts"])
 def get_receipt(hash: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The receipt-chain entries with this hash."""
     found = packages.get_receipts(rt, who, _id(hash, "no such receipt"))
     return {**views.receipt(found[0]), "items": [views.receipt(r) for r in found]}
 
@@ -137,6 +149,9 @@ def get_receipt(hash: str, rt: Runtime = Depends(runtime),
 @router.post("/jam/process", tags=["packages"])
 async def process(rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> Response:
+    """Process the next pending package now, in the server. Operator only.
+
+    Answers 204 when nothing is pending."""
     rt.policy.require_operator(who)
     processor = rt.extras.get("processor")
     if processor is None:

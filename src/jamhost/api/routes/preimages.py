@@ -42,6 +42,7 @@ def _headers(meta: PreimageMeta) -> dict[str, str]:
 async def put_preimage(hash: str, request: Request, service_id: str | None = None,
                        rt: Runtime = Depends(runtime),
                        who: Principal = Depends(principal)) -> JSONResponse:
+    """Upload a preimage; its id is its blake2b-256 hash, checked as it streams."""
     h = parse_hash(hash)
     sid = service_id_param(service_id)
     await run_in_threadpool(preimages.authorize_upload, rt, who, sid)
@@ -56,12 +57,14 @@ async def put_preimage(hash: str, request: Request, service_id: str | None = Non
 @router.get("/{hash}/meta")
 def preimage_meta(hash: str, rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
+    """A preimage's size, media type and service, without its bytes."""
     return views.preimage(preimages.find_preimage(rt, who, _hash(hash)))
 
 
 @router.head("/{hash}")
 def head_preimage(hash: str, rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> Response:
+    """Whether a preimage exists, with its size and media type in headers."""
     meta = preimages.find_preimage(rt, who, _hash(hash))
     headers = _headers(meta) | {"Content-Length": str(meta.size)}
     return Response(status_code=200, headers=headers, media_type=meta.media_type)
@@ -70,6 +73,7 @@ def head_preimage(hash: str, rt: Runtime = Depends(runtime),
 @router.get("/{hash}")
 def get_preimage(hash: str, rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> StreamingResponse:
+    """A preimage's bytes, streamed."""
     meta, data = preimages.read_preimage(rt, who, _hash(hash))
 
     def chunks() -> Iterator[bytes]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import views
+from jamhost.api import cursors, views
 from jamhost.api.bodies import read_capped, read_json
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
 from jamhost.api.models import (
@@ -42,6 +42,9 @@ def _service_view(rt: Runtime, svc: Any) -> dict[str, Any]:
 @router.post("", status_code=201, openapi_extra=openapi_body(ServiceIn))
 async def create_service(request: Request, rt: Runtime = Depends(runtime),
                          who: Principal = Depends(principal)) -> JSONResponse:
+    """Create a service, optionally with its PVM code (hex).
+
+    Owned by the caller's account (an operator names the `owner`)."""
     # Two hex chars a byte, plus room for the other fields.
     body = validate(ServiceIn, await read_json(request, 2 * rt.settings.max_preimage_bytes
                                                + 4096))
@@ -54,16 +57,19 @@ async def create_service(request: Request, rt: Runtime = Depends(runtime),
 
 
 @router.get("")
-def list_services(cursor: str | None = None, limit: str | None = None,
+def list_services(request: Request, cursor: str | None = None, limit: str | None = None,
                   rt: Runtime = Depends(runtime),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
-    page = services.list_services(rt, who, views.decode_cursor(cursor, int), page_limit(limit))
-    return views.page([_service_view(rt, s) for s in page.items], page.next_cursor)
+    """List the services the caller may read, with their quotas and usage."""
+    page = services.list_services(rt, who, cursors.decode(request, cursor, int),
+                                  page_limit(limit))
+    return cursors.page(request, [_service_view(rt, s) for s in page.items], page.next_cursor)
 
 
 @router.get("/{service_id}")
 def get_service(service_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """One service: code hash, balance, gas minimums, accumulator root, quota."""
     return _service_view(rt, services.service_for(rt, who, _sid(service_id), "read"))
 
 
@@ -71,6 +77,7 @@ def get_service(service_id: str, rt: Runtime = Depends(runtime),
     media="application/octet-stream", binary=True))
 async def put_code(service_id: str, request: Request, rt: Runtime = Depends(runtime),
                    who: Principal = Depends(principal)) -> dict[str, Any]:
+    """Replace a service's PVM code (the program blob as the body)."""
     sid = _sid(service_id)
     await run_in_threadpool(services.service_for, rt, who, sid, "manage")
     code = await read_capped(request, rt.settings.max_preimage_bytes, "code")
@@ -81,19 +88,25 @@ async def put_code(service_id: str, request: Request, rt: Runtime = Depends(runt
 
 
 @router.get("/{service_id}/storage")
-def list_storage(service_id: str, prefix: str = "", cursor: str | None = None,
-                 limit: str | None = None, rt: Runtime = Depends(runtime),
+def list_storage(request: Request, service_id: str, prefix: str = "",
+                 cursor: str | None = None, limit: str | None = None,
+                 rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
+    """List a service's storage, by key order; filter by a key `prefix` (hex)."""
     sid = _sid(service_id)
-    page = services.storage_list(rt, who, sid, parse_hex(prefix or "0x", "prefix"),
-                                 views.decode_cursor(cursor, bytes), page_limit(limit))
-    return views.page([{"key": views.hx(k), "value": views.hx(v)} for k, v in page.items],
-                      page.next_cursor)
+    raw_prefix = parse_hex(prefix or "0x", "prefix")
+    scope = {"service_id": sid, "prefix": raw_prefix}
+    page = services.storage_list(rt, who, sid, raw_prefix,
+                                 cursors.decode(request, cursor, bytes, **scope),
+                                 page_limit(limit))
+    return cursors.page(request, [{"key": views.hx(k), "value": views.hx(v)}
+                                  for k, v in page.items], page.next_cursor, **scope)
 
 
 @router.get("/{service_id}/storage/{key}")
 def get_storage(service_id: str, key: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    """One storage value of a service, by key (hex)."""
     sid = _sid(service_id)
     raw_key = parse_hex(key, "key")
     value = services.storage_get(rt, who, sid, raw_key)
@@ -103,6 +116,7 @@ def get_storage(service_id: str, key: str, rt: Runtime = Depends(runtime),
 @router.post("/{service_id}/delegates", status_code=201, openapi_extra=openapi_body(DelegateIn))
 async def add_delegate(service_id: str, request: Request, rt: Runtime = Depends(runtime),
                        who: Principal = Depends(principal)) -> JSONResponse:
+    """Let another token use this service, as `reader` or `submitter`."""
     sid = _sid(service_id)
     await run_in_threadpool(services.managed_service, rt, who, sid)
     body = validate(DelegateIn, await read_json(request))
@@ -114,13 +128,15 @@ async def add_delegate(service_id: str, request: Request, rt: Runtime = Depends(
 @router.get("/{service_id}/delegates")
 def list_delegates(service_id: str, rt: Runtime = Depends(runtime),
                    who: Principal = Depends(principal)) -> dict[str, Any]:
+    """List the tokens delegated to use this service."""
     items = services.list_delegates(rt, who, _sid(service_id))
-    return views.page([views.delegate(d) for d in items], None)
+    return views.page([views.delegate(d) for d in items])
 
 
 @router.delete("/{service_id}/delegates/{delegate_id}", status_code=204)
 def remove_delegate(service_id: str, delegate_id: str, rt: Runtime = Depends(runtime),
                     who: Principal = Depends(principal)) -> Response:
+    """Withdraw a delegation."""
     sid = _sid(service_id)
     services.managed_service(rt, who, sid)
     if not delegate_id.isdigit() or len(delegate_id) > 18:
@@ -132,6 +148,7 @@ def remove_delegate(service_id: str, delegate_id: str, rt: Runtime = Depends(run
 @router.get("/{service_id}/quota")
 def get_quota(service_id: str, rt: Runtime = Depends(runtime),
               who: Principal = Depends(principal)) -> dict[str, Any]:
+    """A service's quota limits, usage and overrides."""
     svc = services.service_for(rt, who, _sid(service_id), "read")
     return views.quota(services.quota_of(rt, svc), svc, rt.gas_window())
 
@@ -139,6 +156,7 @@ def get_quota(service_id: str, rt: Runtime = Depends(runtime),
 @router.put("/{service_id}/quota", openapi_extra=openapi_body(QuotaIn))
 async def put_quota(service_id: str, request: Request, rt: Runtime = Depends(runtime),
                     who: Principal = Depends(principal)) -> dict[str, Any]:
+    """Override a service's quota limits (null: back to the default). Operator only."""
     sid = _sid(service_id)
     rt.policy.require_operator(who)
     body = validate(QuotaIn, await read_json(request))
@@ -150,6 +168,7 @@ async def put_quota(service_id: str, request: Request, rt: Runtime = Depends(run
 @router.post("/{service_id}/credit", openapi_extra=openapi_body(CreditIn))
 async def credit(service_id: str, request: Request, rt: Runtime = Depends(runtime),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
+    """Credit a service's balance. Operator only."""
     sid = _sid(service_id)
     rt.policy.require_operator(who)
     body = validate(CreditIn, await read_json(request))

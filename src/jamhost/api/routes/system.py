@@ -21,11 +21,13 @@ router = APIRouter()
 
 @router.get("/healthz", tags=["system"])
 async def healthz() -> dict[str, str]:  # async: no thread-pool hop for a constant
+    """Liveness: answers 200 while the process serves. No token needed."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", tags=["system"])
 async def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
+    """Readiness: 200 when the store answers, 503 when it does not. No token needed."""
     ok = await run_in_threadpool(rt.store.ping)
     return JSONResponse({"status": "ready" if ok else "unavailable", "store": rt.store.kind},
                         status_code=200 if ok else 503)
@@ -33,6 +35,7 @@ async def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
 
 @router.get("/system/status", tags=["system"])
 def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) -> dict[str, Any]:
+    """Version, store kind, limits and attestors; operators also see every root."""
     s = rt.settings
     out: dict[str, Any] = {
         "version": __version__,
@@ -66,5 +69,6 @@ def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) 
 
 @router.get("/metrics", tags=["system"])
 def metrics() -> Response:
+    """Prometheus metrics (bounded labels only). No token needed."""
     body, content_type = metrics_payload()
     return Response(body, media_type=content_type)
