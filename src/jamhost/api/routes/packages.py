@@ -89,7 +89,8 @@ def list_packages(service_id: str | None = None, status: str | None = None,
 @router.get("/jam/packages/{package_id}")
 def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
-    return _view(packages.get_package(rt, who, _id(package_id, "no such package")))
+    pkg = packages.get_package(rt, who, _id(package_id, "no such package"))
+    return {**_view(pkg), "queue_position": packages.queue_position(rt, pkg)}
 
 
 @router.get("/jam/packages/{package_id}/report")
