@@ -408,7 +408,7 @@ class MemoryStore:
                 if pkg is None:
                     return None
             pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now,
-                          started_at=now)
+                          started_at=max(now, now_us()))
             self._packages[pkg.id] = pkg
             self._leases[pkg.id] = (worker, now + lease_us)
             return pkg

@@ -125,7 +125,7 @@ CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
 MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
     status="refining", claimed_by=sa.bindparam("worker"),
     lease_until=sa.bindparam("lease_until"), attempts=t.packages.c.attempts + 1,
-    updated_at=sa.bindparam("now"), started_at=sa.bindparam("now"))
+    updated_at=sa.bindparam("now"), started_at=sa.bindparam("started"))
 RENEW_CLAIM = t.packages.update().where(
     t.packages.c.id == sa.bindparam("package_id"), t.packages.c.status == "refining",
     t.packages.c.claimed_by == sa.bindparam("worker")).values(lease_until=sa.bindparam("until"))
