@@ -114,7 +114,8 @@ def test_services_per_account_exact(deploy: Callable[..., Deployment], kind: str
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pending_per_account_across_services_exact(deploy: Callable[..., Deployment], kind: str) -> None:
+def test_pending_per_account_across_services_exact(deploy: Callable[..., Deployment],
+                                                   kind: str) -> None:
     limit = 10
     dep = deploy(max_pending_per_account=limit)
     a = make_tenant(dep.first, "alice")
@@ -136,7 +137,8 @@ def test_pending_per_account_across_services_exact(deploy: Callable[..., Deploym
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres-2-replicas"])
-def test_account_rate_limit_all_tokens_together(deploy: Callable[..., Deployment], kind: str) -> None:
+def test_account_rate_limit_all_tokens_together(deploy: Callable[..., Deployment],
+                                                kind: str) -> None:
     limit = 10
     dep = deploy(account_rate_limit_per_minute=limit, rate_limit_storage=REDIS_URL)
     a = make_tenant(dep.first, "alice")
