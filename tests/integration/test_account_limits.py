@@ -184,3 +184,28 @@ def test_global_cap_is_shared(deploy: Callable[..., Deployment], kind: str) -> N
     # bob: ceil(20 / 3) = 7; carol: what is left of the cap (3), not a 409 at the first try
     assert got[(others[0].account_id, 201)] == 7
     assert got[(others[1].account_id, 201)] == 3
+
+
+def test_admin_cli_honours_services_per_account(tmp_path: Path) -> None:
+    """The admin hooks work on the store directly, and the limit is the store's."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import write_config
+
+    config = write_config(tmp_path / "c.toml", store="sqlite",
+                          sqlite_path=str(tmp_path / "s.db"), max_services_per_account=2)
+
+    def jamhost(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "jamhost.cli.main", *args, "--config",
+                               str(config)], capture_output=True, text=True, timeout=120)
+
+    account = json.loads(jamhost("accounts", "create", "alice").stdout)["id"]
+    for _ in range(2):
+        assert jamhost("services", "create", "--owner", account).returncode == 0
+    refused = jamhost("services", "create", "--owner", account)
+    assert refused.returncode != 0
+    assert json.loads(refused.stderr.strip().splitlines()[-1])["code"] == "jam_authz"
+    listed = json.loads(jamhost("services", "list", "--owner", account).stdout)
+    assert len(listed) == 2
