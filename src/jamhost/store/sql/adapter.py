@@ -752,6 +752,7 @@ class SqlStore:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA optimize")
 
+    @_retry_on_deadlock
     def reconcile_usage(self) -> int:
         """Recompute pending counts and storage bytes from the rows (repairs drift).
         Returns the number of services whose counters changed."""
