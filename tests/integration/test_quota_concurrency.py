@@ -32,7 +32,8 @@ from tests.conftest import (
 N = 50
 QUOTA = 10
 # Rate limits are off: they are not what these tests are about.
-BASE_KEYS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0, "workers": 0}
+BASE_KEYS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
+             "account_rate_limit_per_minute": 0, "workers": 0}
 
 
 @dataclass

@@ -132,7 +132,8 @@ def app_client(monkeypatch):
     op = "operator-" + secrets.token_hex(16)
     rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=0,
                                    metrics_service_label="bounded",
-                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0))
+                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0))
     app = create_app(rt)
     with TestClient(app) as client:
         yield client, op, app

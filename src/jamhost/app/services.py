@@ -58,7 +58,9 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
         owner = who.account_id
         if balance is not None:
             # Balance is money the operator grants (POST /jam/services/{id}/credit): a
-            # tenant naming its own would mint it.
+            # tenant naming its own would mint it. A malformed one is still a bad request.
+            if not 0 <= balance <= MAX_BALANCE:
+                raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
             raise Forbidden("only operators may set a balance")
     if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
         raise BadRequest("owner is required (1 to 200 printable characters)")
