@@ -176,7 +176,8 @@ def markdown(out: dict[str, Any], command: str) -> str:
              f"0.1 s per attestor each, or {PER_SERVICE['short']} one-step ones each) before "
              f"the workers start; tenant B then submits {B_PACKAGES} one-step packages, one "
              "every 0.15 s. In-process worker threads (as `serve` runs them), 2 attestors.",
-             f"- Machine: {out['machine']}",
+             f"- Machine: {out['machine']}; load average (1 min) at the start "
+             f"{out.get('load_start', '?')}, at the end {out.get('load_end', '?')}",
              f"- Command: `{command}`", "",
              "| store | workers | A | scheduler | A's worker limit | B p50 ms | B p99 ms | "
              "A's longest ms | packages/s |",
@@ -195,12 +196,16 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     args = ap.parse_args()
-    out: dict[str, Any] = {"machine": machine(), "runs": []}
+    import os
+
+    out: dict[str, Any] = {"machine": machine(), "runs": [],
+                           "load_start": round(os.getloadavg()[0], 1)}
     for case in cases():
         if args.only and case[0] != args.only:
             continue
         out["runs"].append(run_case(*case))
         print(json.dumps(out["runs"][-1]), file=sys.stderr, flush=True)
+    out["load_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(out, indent=2))
     if args.write_docs:
         from bench.common import write_section
