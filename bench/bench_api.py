@@ -65,7 +65,7 @@ BIG = 1 << 40
 SERVER_KEYS: dict[str, object] = {
     "allowed_tokens": [OPERATOR], "token_hmac_key": HMAC_KEY, "workers": 0,
     "rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
-    "max_pending_packages": BIG,
+    "account_rate_limit_per_minute": 0, "max_pending_packages": BIG,
     "default_quota": {"pending_packages": BIG, "storage_bytes": BIG, "gas_per_hour": BIG},
 }
 

@@ -47,7 +47,7 @@ def run_case(kind: str, workers: int, n: int, tmp: Path) -> dict[str, object]:
         _pg_admin(f'CREATE DATABASE "{name}"')
         keys = {"store": "postgres", "pg_dsn": f"postgresql://postgres@127.0.0.1:5432/{name}"}
     keys.update(rate_limit_per_minute=0, service_rate_limit_per_minute=0,
-                max_pending_packages=10**6,
+                account_rate_limit_per_minute=0, max_pending_packages=10**6,
                 default_quota={"pending_packages": 10**6, "storage_bytes": 10**10,
                                "gas_per_hour": 10**15})
     api = start_server(tmp / "api", **keys)

@@ -90,7 +90,8 @@ def run(n: int, kind: str, parts: set[str] | None = None) -> dict[str, object]:
     # 1. authz on vs off
     for authz in (False, True) if "authz" in parts else ():
         srv = start_server(tmp / f"authz{authz}", authz_enabled=authz, rate_limit_per_minute=0,
-                           service_rate_limit_per_minute=0, **base,
+                           service_rate_limit_per_minute=0, account_rate_limit_per_minute=0,
+                           **base,
                            **store_keys(kind, tmp, f"a{authz}"))
         try:
             results[f"authz_{'on' if authz else 'off'}"] = submit_list(srv, n)
@@ -99,11 +100,14 @@ def run(n: int, kind: str, parts: set[str] | None = None) -> dict[str, object]:
 
     # 2. rate limits off / memory / redis (quotas always on)
     limit_runs = (("limits_off", {"rate_limit_per_minute": 0,
-                                  "service_rate_limit_per_minute": 0}),
+                                  "service_rate_limit_per_minute": 0,
+                                  "account_rate_limit_per_minute": 0}),
                   ("limits_memory", {"rate_limit_per_minute": 10**7,
-                                     "service_rate_limit_per_minute": 10**7}),
+                                     "service_rate_limit_per_minute": 10**7,
+                                     "account_rate_limit_per_minute": 10**7}),
                   ("limits_redis", {"rate_limit_per_minute": 10**7,
                                     "service_rate_limit_per_minute": 10**7,
+                                    "account_rate_limit_per_minute": 10**7,
                                     "rate_limit_storage": REDIS_URL}))
     for label, extra in limit_runs if "limits" in parts else ():
         srv = start_server(tmp / label, **extra, **base, **store_keys(kind, tmp, label))

@@ -67,6 +67,8 @@ class JamSettings(BaseModel):
     """None: half the workers, at least 1 (see `workers_per_account`)."""
     initial_service_balance: int = Field(1_000_000_000, ge=0, lt=2**64)
     max_log_bytes_per_invocation: int = Field(65_536, ge=0)
+    account_weights: dict[str, int] = Field(default_factory=dict)
+    """Operator weights per account id for the fair scheduler (plans); others weigh 1."""
     worker_lease_seconds: float | None = Field(None, gt=0)
     """None: $JAMHOST_WORKER_LEASE_SECONDS, else 120 (see `lease_seconds`)."""
 
@@ -76,6 +78,14 @@ class JamSettings(BaseModel):
         for key in value:
             if not key.isdigit() or int(key) >= 2**32:
                 raise ValueError(f"service id {key!r} is not a u32")
+        return value
+
+    @field_validator("account_weights")
+    @classmethod
+    def _weights_in_range(cls, value: dict[str, int]) -> dict[str, int]:
+        for account, weight in value.items():
+            if not 1 <= weight <= 1000:
+                raise ValueError(f"weight of {account!r} must be between 1 and 1000")
         return value
 
     @field_validator("rate_limit_storage")

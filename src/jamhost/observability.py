@@ -156,6 +156,17 @@ GAS_USED = Counter("jamhost_pvm_gas_used_total", "PVM gas used", ["phase"], regi
 QUEUE_DEPTH = Gauge("jamhost_queue_depth", "Packages not yet finished (pending or refining)",
                     registry=REGISTRY, multiprocess_mode="mostrecent")
 
+# The fair scheduler's view (tenancy/fairness.py), also set at scrape time: the label sets are
+# fixed (`state` is queued or running), never per tenant.
+QUEUE_STATE = Gauge("jamhost_queue_packages", "Unfinished packages by state (queued: not yet "
+                    "claimed; running: claimed by a worker)", ["state"], registry=REGISTRY,
+                    multiprocess_mode="mostrecent")
+BUSY_ACCOUNTS = Gauge("jamhost_queue_busy_accounts", "Accounts with unfinished packages",
+                      registry=REGISTRY, multiprocess_mode="mostrecent")
+QUEUE_WAIT = Histogram("jamhost_queue_wait_seconds", "Submit to first claim by a worker",
+                       registry=REGISTRY,
+                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+
 
 class ServiceLabel:
     """`none`: every service is `all`. `bounded`: the first 50 services seen keep their id,

@@ -624,7 +624,8 @@ def malformed_like_missing(w: World) -> list[str]:
 @pytest.mark.parametrize("authz", [True, False], ids=["authz_on", "authz_off"])
 def test_authz_matrix(server_factory, store_keys, authz):
     srv = server_factory(**store_keys, authz_enabled=authz, owner_is_account=True,
-                         rate_limit_per_minute=0, service_rate_limit_per_minute=0)
+                         rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                         account_rate_limit_per_minute=0)
     world = build_world(srv, store_keys, authz)
     try:
         mismatches, cells = run_matrix(world)

@@ -25,7 +25,7 @@ from tests.conftest import Server, Tenant, make_tenant, simple_package
 
 CAP = 4096
 CONFIG = {"max_preimage_bytes": CAP, "max_package_bytes": CAP, "rate_limit_per_minute": 0,
-          "service_rate_limit_per_minute": 0}
+          "service_rate_limit_per_minute": 0, "account_rate_limit_per_minute": 0}
 SPEC_CODES = {
     400: {"jam_bad_request", "jam_hash_mismatch"}, 401: {"jam_unauthenticated"},
     403: {"jam_authz"}, 404: {"jam_not_found"},

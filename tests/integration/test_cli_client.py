@@ -22,7 +22,7 @@ from tests.conftest import Server, free_port, make_tenant, simple_package, start
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # one in-process worker, so that `package --wait` sees packages applied
     s = start_server(tmp_path_factory.mktemp("cli"), workers=1, rate_limit_per_minute=0,
-                     service_rate_limit_per_minute=0)
+                     service_rate_limit_per_minute=0, account_rate_limit_per_minute=0)
     yield s
     s.stop()
 

@@ -40,7 +40,7 @@ MAX_PACKAGE = 4096
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s = start_server(tmp_path_factory.mktemp("client"), max_preimage_bytes=MAX_PREIMAGE,
                      max_package_bytes=MAX_PACKAGE, rate_limit_per_minute=0,
-                     service_rate_limit_per_minute=0)
+                     service_rate_limit_per_minute=0, account_rate_limit_per_minute=0)
     yield s
     s.stop()
 

@@ -122,7 +122,8 @@ def all_packages(c: httpx.Client, sid: int) -> list[dict[str, object]]:
 
 
 def test_kill_9_loses_no_acknowledged_write(tmp_path, store_keys):
-    keys = dict(rate_limit_per_minute=0, service_rate_limit_per_minute=0, **store_keys)
+    keys = dict(rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                account_rate_limit_per_minute=0, **store_keys)
     srv = start_server(tmp_path / "a", workers=1, extra_env=LEASE, **keys)
     worker = start_server(tmp_path / "w1", command="worker", extra_env=LEASE, **keys)
     try:

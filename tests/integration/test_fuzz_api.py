@@ -32,6 +32,7 @@ SPEC_CODES = {
     415: {"jam_unsupported_media_type"}, 429: {"jam_rate_limit"},
 }
 CONFIG = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
+          "account_rate_limit_per_minute": 0,
           "max_preimage_bytes": 65536, "max_package_bytes": 65536}
 OCTET = {"Content-Type": "application/octet-stream"}
 

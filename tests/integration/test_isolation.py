@@ -14,7 +14,8 @@ from typing import Any
 from jamhost.app.package_input import parse_package_json
 from tests.conftest import Server, Tenant, make_tenant, simple_package
 
-NO_LIMITS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0}
+NO_LIMITS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
+             "account_rate_limit_per_minute": 0}
 
 
 def blake(data: bytes) -> str:

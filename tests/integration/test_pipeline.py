@@ -180,7 +180,8 @@ def test_dispute_and_failure_apply_nothing(tmp_path, mode):
     from jamhost.tenancy.principal import Principal
 
     rt = build_runtime(JamSettings(store="memory", rate_limit_per_minute=0,
-                                   service_rate_limit_per_minute=0))
+                                   service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0))
     op = Principal(kind="operator", token_hash=bytes(32))
     acc_svc = services.create_service(rt, None, code=counter.build(), owner="x") \
         if not rt.policy.owner_is_account else None
@@ -226,7 +227,7 @@ def test_concurrent_submits_while_workers_finish(server_factory, fresh_pg):
     from concurrent.futures import ThreadPoolExecutor
 
     srv = server_factory(workers=2, store="postgres", pg_dsn=fresh_pg, rate_limit_per_minute=0,
-                         service_rate_limit_per_minute=0)
+                         service_rate_limit_per_minute=0, account_rate_limit_per_minute=0)
     t = make_tenant(srv, "alice", code=counter.build())
 
     def go(i):

@@ -82,7 +82,8 @@ def test_two_replicas_two_workers(tmp_path, fresh_pg):
     prom.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(prom)}
     keys = dict(store="postgres", pg_dsn=fresh_pg, workers=0, rate_limit_storage=REDIS_URL,
-                rate_limit_per_minute=100_000, service_rate_limit_per_minute=100_000)
+                rate_limit_per_minute=100_000, service_rate_limit_per_minute=100_000,
+                account_rate_limit_per_minute=0)
     with ThreadPoolExecutor(2) as pool:
         replicas = list(pool.map(lambda i: start_server(tmp_path / f"api{i}", extra_env=env,
                                                            **keys), range(2)))

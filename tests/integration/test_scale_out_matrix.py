@@ -13,6 +13,7 @@ from tests.integration.test_authz_matrix import build_world, run_matrix
 def test_authz_matrix_on_each_replica(server_factory, fresh_pg):
     keys = dict(store="postgres", pg_dsn=fresh_pg, authz_enabled=True, owner_is_account=True,
                 rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                account_rate_limit_per_minute=0,
                 rate_limit_storage=REDIS_URL)
     one = server_factory(**keys)
     two = server_factory(**keys)

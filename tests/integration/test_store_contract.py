@@ -20,7 +20,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from jamhost.config import JamSettings
-from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    StorageQuotaExceeded,
+)
 from jamhost.store import Store, open_store
 from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.records import (
@@ -29,6 +34,7 @@ from jamhost.store.records import (
     Account,
     Credentials,
     Delegate,
+    PackageOutcome,
     PackageRecord,
     Page,
     QuotaLimits,
@@ -36,6 +42,7 @@ from jamhost.store.records import (
     ServiceScope,
     TokenRecord,
     Usage,
+    now_us,
 )
 from jamhost.store.sql import tables
 from tests.conftest import write_config
@@ -403,7 +410,7 @@ def test_per_service_pending_quota(store: Store) -> None:
 
 
 def test_global_pending_cap(store: Store) -> None:
-    s1, s2 = new_service(store), new_service(store)
+    s1, s2 = new_service(store), new_service(store, "acct-b")
     assert store.submit_package(pkg(s1, 1), ROOMY, 3, W)[1] is True
     assert store.submit_package(pkg(s1, 2), ROOMY, 3, W)[1] is True
     assert store.submit_package(pkg(s2, 1), ROOMY, 3, W)[1] is True
@@ -423,23 +430,23 @@ def test_global_pending_cap(store: Store) -> None:
 def test_gas_per_hour_window(store: Store) -> None:
     sid = new_service(store)
     limits = QuotaLimits(pending_packages=100, storage_bytes=0, gas_per_hour=1_000)
-    assert store.submit_package(pkg(sid, 1), limits, 3, W)[1] is True
-    assert store.submit_package(pkg(sid, 2), limits, 3, W)[1] is True  # exactly 1000
+    assert store.submit_package(pkg(sid, 1), limits, 6, W)[1] is True
+    assert store.submit_package(pkg(sid, 2), limits, 6, W)[1] is True  # exactly 1000
     with pytest.raises(GasQuotaExceeded):
-        store.submit_package(pkg(sid, 3, refine=1, accumulate=0), limits, 3, W)
+        store.submit_package(pkg(sid, 3, refine=1, accumulate=0), limits, 6, W)
     # The refusal consumed nothing: no package, no pending slot, no gas, no global slot.
     assert store.get_package(pkg(sid, 3, 1, 0).id, EVERYTHING) is None
     assert store.get_service(sid).usage == Usage(2, 0, W, 1_000)
-    # A new window starts from zero; the global cap of 3 still has one slot left.
-    rec, created = store.submit_package(pkg(sid, 4, refine=600, accumulate=100), limits, 3, W + 1)
+    # A new window starts from zero; the account's share of a cap of 6 (3) has one left.
+    rec, created = store.submit_package(pkg(sid, 4, refine=600, accumulate=100), limits, 6, W + 1)
     assert created is True
     assert store.get_service(sid).usage == Usage(3, 0, W + 1, 700)
     with pytest.raises(PendingLimit):
-        store.submit_package(pkg(sid, 5, refine=1, accumulate=0), limits, 3, W + 1)
+        store.submit_package(pkg(sid, 5, refine=1, accumulate=0), limits, 6, W + 1)
     with pytest.raises(GasQuotaExceeded):
-        store.submit_package(pkg(sid, 6, refine=301, accumulate=0), limits, 4, W + 1)
+        store.submit_package(pkg(sid, 6, refine=301, accumulate=0), limits, 8, W + 1)
     assert store.get_service(sid).usage == Usage(3, 0, W + 1, 700)
-    assert store.submit_package(pkg(sid, 7, refine=300, accumulate=0), limits, 4, W + 1)[1]
+    assert store.submit_package(pkg(sid, 7, refine=300, accumulate=0), limits, 8, W + 1)[1]
     assert store.get_service(sid).usage == Usage(4, 0, W + 1, 1_000)
 
 
@@ -600,3 +607,121 @@ def test_migrate_creates_schema_idempotently(kind: str, tmp_path: Path,
             assert conn.execute(sa.text("SELECT id FROM jam_accounts")).all() == [("kept",)]
     finally:
         engine.dispose()
+
+
+# -- per-account limits and fair claiming (issues 12 and 14) ---------------------------------
+
+def test_account_share_of_the_global_cap(store: Store) -> None:
+    """ceil(cap / (k + 2)) per account, k = other accounts holding packages."""
+    a, b, c = new_service(store, "acct-a"), new_service(store, "acct-b"), new_service(
+        store, "acct-c")
+    n = iter(range(1000))
+    taken = {}
+    for sid in (a, b, c):
+        taken[sid] = 0
+        while True:
+            try:
+                store.submit_package(pkg(sid, next(n)), ROOMY, 10, W)
+            except PendingLimit:
+                break
+            taken[sid] += 1
+    assert taken == {a: 5, b: 4, c: 1}  # 5 = ceil(10/2), 4 = ceil(10/3), then the cap
+    assert store.pending_total() == 10
+
+
+def test_account_pending_limit_across_services(store: Store) -> None:
+    s1, s2 = new_service(store), new_service(store)
+    assert store.submit_package(pkg(s1, 1), ROOMY, 100, W, account_pending=2)[1]
+    assert store.submit_package(pkg(s2, 1), ROOMY, 100, W, account_pending=2)[1]
+    with pytest.raises(PendingLimit, match="account"):
+        store.submit_package(pkg(s2, 2), ROOMY, 100, W, account_pending=2)
+    assert store.get_package(pkg(s2, 2).id, EVERYTHING) is None
+    other = new_service(store, "acct-b")
+    assert store.submit_package(pkg(other, 1), ROOMY, 100, W, account_pending=2)[1]
+
+
+def test_services_per_account(store: Store) -> None:
+    for _ in range(2):
+        store.create_service(owner="acct-s", code=None, code_hash=ZERO_HASH, balance=0,
+                             min_item_gas=0, min_memo_gas=0, created_by="op",
+                             storage_limit=10, max_services=2)
+    with pytest.raises(Forbidden):
+        store.create_service(owner="acct-s", code=None, code_hash=ZERO_HASH, balance=0,
+                             min_item_gas=0, min_memo_gas=0, created_by="op",
+                             storage_limit=10, max_services=2)
+    assert len(store.owned_service_ids("acct-s")) == 2
+
+
+def _claim_all(store: Store, **kw: object) -> list[int]:
+    """Claim and finish one at a time; the service ids in claim order."""
+    order = []
+    while (c := store.claim_package("w", now_us(), 10**9, **kw)) is not None:  # type: ignore
+        order.append(c.service_id)
+        assert store.finish_package(PackageOutcome(c.id, c.service_id, "w", "failed",
+                                                   failure_reason="test"))
+    return order
+
+
+def test_claims_alternate_between_accounts_and_services(store: Store) -> None:
+    a1, a2 = new_service(store, "acct-a"), new_service(store, "acct-a")
+    b = new_service(store, "acct-b")
+    for i in range(4):
+        store.submit_package(pkg(a1, i), ROOMY, 100, W)
+    store.submit_package(pkg(a2, 0), ROOMY, 100, W)
+    for i in range(2):
+        store.submit_package(pkg(b, i), ROOMY, 100, W)
+    order = _claim_all(store)
+    # equal gas per package: the accounts alternate while both have work; inside A its two
+    # services alternate while both have work, each in submission order
+    assert order == [a1, b, a2, b, a1, a1, a1]
+
+
+def test_weights_give_more_turns(store: Store) -> None:
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(6):
+        store.submit_package(pkg(a, i), ROOMY, 100, W)
+        store.submit_package(pkg(b, i), ROOMY, 100, W)
+    order = _claim_all(store, weights={"acct-a": 2})
+    assert order[:6].count(a) == 4
+
+
+def test_running_limit_per_account(store: Store) -> None:
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(3):
+        store.submit_package(pkg(a, i), ROOMY, 100, W)
+    first = store.claim_package("w1", now_us(), 10**9, max_running=1)
+    assert first is not None and first.service_id == a
+    assert store.claim_package("w2", now_us(), 10**9, max_running=1) is None
+    store.submit_package(pkg(b, 0), ROOMY, 100, W)
+    other = store.claim_package("w2", now_us(), 10**9, max_running=1)
+    assert other is not None and other.service_id == b
+    assert store.finish_package(PackageOutcome(first.id, a, "w1", "failed", failure_reason="x"))
+    again = store.claim_package("w1", now_us(), 10**9, max_running=1)
+    assert again is not None and again.service_id == a
+
+
+def test_renew_claim_keeps_the_package(store: Store) -> None:
+    sid = new_service(store)
+    store.submit_package(pkg(sid, 1), ROOMY, 100, W)
+    t0 = now_us()
+    claimed = store.claim_package("w1", t0, 1_000)
+    assert claimed is not None and claimed.started_at >= t0
+    assert store.renew_claim(claimed.id, "w1", t0 + 10**9)
+    assert store.renew_claim(claimed.id, "w2", t0 + 10**9) is False
+    assert store.claim_package("w2", t0 + 5_000, 1_000) is None  # renewed: not expired
+    # a worker that stops renewing loses it to the next claimer
+    stolen = store.claim_package("w2", t0 + 2 * 10**9, 1_000)
+    assert stolen is not None and stolen.id == claimed.id and stolen.attempts == 2
+    assert store.renew_claim(claimed.id, "w1", t0 + 3 * 10**9) is False
+
+
+def test_queue_ahead_counts_own_account_only(store: Store) -> None:
+    a1, a2, b = (new_service(store, "acct-a"), new_service(store, "acct-a"),
+                 new_service(store, "acct-b"))
+    store.submit_package(pkg(a1, 0), ROOMY, 100, W)
+    store.submit_package(pkg(b, 0), ROOMY, 100, W)
+    store.submit_package(pkg(b, 1), ROOMY, 100, W)
+    rec, _ = store.submit_package(pkg(a2, 0), ROOMY, 100, W)
+    assert store.queue_ahead(rec) == 1
+    assert store.queue_ahead(store.submit_package(pkg(b, 2), ROOMY, 100, W)[0]) == 2
+    assert store.queue_states() == {"queued": 5, "running": 0, "busy_accounts": 2}

@@ -53,6 +53,7 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
     assert s.pvm_engine == "auto"
     assert s.max_workers_per_account is None and s.workers_per_account == 1
     assert s.worker_lease_seconds is None
+    assert s.account_weights == {}
     # Every SPEC §2 key exists; the project's own limits are the only others.
     spec = {
         "store", "sqlite_path", "pg_dsn", "authz_enabled", "owner_is_account",
@@ -64,6 +65,7 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
         "account_rate_limit_per_minute", "max_workers_per_account",
         "initial_service_balance", "max_log_bytes_per_invocation", "worker_lease_seconds"}
     assert spec <= set(JamSettings.model_fields)
+    assert "account_weights" in JamSettings.model_fields  # the project's: fair-share plans
 
 
 def test_workers_per_account_is_half_the_workers_at_least_one(tmp_path: Path) -> None:
@@ -243,3 +245,12 @@ def test_cli_exits_2_on_a_missing_config_file(tmp_path: Path) -> None:
     out = jamhost_cli("migrate", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert out.returncode == 2
     assert "nope.toml" in out.stderr and "does not exist" in out.stderr
+
+
+def test_account_weights_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text('[runtime.jam]\naccount_weights = { "acc_1" = 4 }\n')
+    assert load_settings(path, environ={}).jam.account_weights == {"acc_1": 4}
+    path.write_text('[runtime.jam]\naccount_weights = { "acc_1" = 0 }\n')
+    with pytest.raises(ConfigError, match="account_weights"):
+        load_settings(path, environ={})

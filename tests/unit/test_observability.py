@@ -132,7 +132,8 @@ def app_client(monkeypatch):
     op = "operator-" + secrets.token_hex(16)
     rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=0,
                                    metrics_service_label="bounded",
-                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0))
+                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0))
     app = create_app(rt)
     with TestClient(app) as client:
         yield client, op, app
@@ -187,8 +188,10 @@ def test_metrics_labels_stay_in_bounded_sets(app_client):
     assert len(services) <= 3 and "other" in seen["service"]
     assert services <= {str(s) for s in sids}
     assert "le" in seen  # histograms present (durations)
-    allowed_keys = {"route", "method", "status_class", "code", "phase", "status", "service", "le"}
+    allowed_keys = {"route", "method", "status_class", "code", "phase", "status", "service", "le",
+                    "state"}
     assert set(seen) <= allowed_keys
+    assert seen["state"] <= {"queued", "running"}  # the scheduler's queue gauge
     applied = [s.value for f in text_string_to_metric_families(text)
                if f.name == "jamhost_packages" for s in f.samples
                if s.name == "jamhost_packages_total" and s.labels["status"] == "applied"

@@ -43,9 +43,13 @@ def principal(request: Request) -> Principal:
         if rt.limiter is not None:
             rt.limiter.hit_caller("ip:" + (request.client.host if request.client else "?"))
         raise
-    if rt.limiter is not None and not who.is_operator \
-            and not getattr(request.state, CHARGED, False):  # the gate charges it once
-        rt.limiter.hit_caller("t:" + who.token_hash.hex()[:32])
+    if rt.limiter is not None and not who.is_operator:
+        if not getattr(request.state, CHARGED, False):  # the gate charges it once
+            rt.limiter.hit_caller("t:" + who.token_hash.hex()[:32])
+        if who.account_id is not None:
+            # The account's budget, once it is known who the token belongs to (the gate
+            # sees only the token's hash).
+            rt.limiter.hit_account(who.account_id)
     request.state.principal = who
     return who
 

@@ -9,7 +9,14 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 
 from jamhost.api.deps import parsed_service_id
-from jamhost.observability import LATENCY, QUEUE_DEPTH, REQUESTS, get_logger
+from jamhost.observability import (
+    BUSY_ACCOUNTS,
+    LATENCY,
+    QUEUE_DEPTH,
+    QUEUE_STATE,
+    REQUESTS,
+    get_logger,
+)
 from jamhost.tenancy.tokens import hash_prefix
 
 log = get_logger("jamhost.http")
@@ -77,5 +84,9 @@ class RequestLog:
             return
         try:
             QUEUE_DEPTH.set(await run_in_threadpool(queue_depth, rt.store))
+            states = await run_in_threadpool(rt.store.queue_states)
+            for state in ("queued", "running"):
+                QUEUE_STATE.labels(state).set(states[state])
+            BUSY_ACCOUNTS.set(states["busy_accounts"])
         except Exception as exc:  # the scrape still answers the other metrics
             log.warning("queue depth unavailable", error=type(exc).__name__)

@@ -59,7 +59,14 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,
                            created_at=at, updated_at=at)
     return rt.store.submit_package(record, limits, rt.settings.max_pending_packages,
-                                   rt.gas_window())
+                                   rt.gas_window(),
+                                   account_pending=rt.settings.max_pending_per_account)
+
+
+def queue_position(rt: Runtime, pkg: PackageRecord) -> int | None:
+    """Packages ahead of `pkg` in its own account's queue (never counts another account's:
+    the position says nothing about other tenants). None once it has started."""
+    return rt.store.queue_ahead(pkg)
 
 
 def get_package(rt: Runtime, who: Principal, package_id: bytes) -> PackageRecord:

@@ -10,7 +10,7 @@ reason. Every outcome is written in one transaction by the worker that holds the
 from __future__ import annotations
 
 import json
-import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,7 +36,14 @@ from jamhost.engine import (
 )
 from jamhost.engine.attest import sign
 from jamhost.engine.constants import MEMO_SIZE
-from jamhost.observability import GAS_USED, PACKAGE_SECONDS, PACKAGES, ServiceLabel, get_logger
+from jamhost.observability import (
+    GAS_USED,
+    PACKAGE_SECONDS,
+    PACKAGES,
+    QUEUE_WAIT,
+    ServiceLabel,
+    get_logger,
+)
 from jamhost.store.records import (
     Attestation,
     PackageOutcome,
@@ -48,12 +55,10 @@ from jamhost.store.records import (
     Transfer,
     now_us,
 )
+from jamhost.tenancy import fairness
 
 log = get_logger("jamhost.pipeline")
 
-# How long a claim is held before another worker may take the package over. An operational
-# tuning knob, not a product setting: JAMHOST_WORKER_LEASE_SECONDS (default 120).
-LEASE_US = int(float(os.environ.get("JAMHOST_WORKER_LEASE_SECONDS", "120")) * 1_000_000)
 MAX_ATTEMPTS = 5
 MAX_CONFLICT_RETRIES = 20
 JAM_EPOCH = 1_735_732_800  # 2025-01-01 12:00 UTC, the JAM common era (GP §4.4)
@@ -70,23 +75,75 @@ class Attested:
 
 
 def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -> bytes | None:
-    """Claim and process one package; its id, or None when nothing is waiting."""
-    claimed = rt.store.claim_package(worker, now_us(), LEASE_US)
+    """Claim and process one package; its id, or None when nothing is waiting.
+
+    The claim is fair across accounts (tenancy/fairness.py) and leased for `lease_seconds`;
+    a heartbeat renews the lease while the package runs, so a package longer than the lease
+    finishes once, and a worker that dies stops renewing and leaves it to be retried."""
+    lease_us = int(rt.settings.lease_seconds * 1_000_000)
+    claimed = rt.store.claim_package(worker, now_us(), lease_us,
+                                     max_running=rt.settings.workers_per_account,
+                                     weights=rt.settings.account_weights)
     if claimed is None:
         return None
-    outcome = process_claimed(rt, claimed, worker, refine=refine)
-    try:
-        done = _finish(rt, outcome)
-    except StorageQuotaExceeded:
-        outcome = PackageOutcome(claimed.id, claimed.service_id, worker, "failed",
-                                 report=outcome.report, attestations=outcome.attestations,
-                                 failure_reason="accumulate would exceed the storage quota")
-        done = rt.store.finish_package(outcome)
+    if claimed.attempts == 1:
+        QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
+                               / 1e6))
+    with Heartbeat(rt, claimed.id, worker, lease_us):
+        outcome = process_claimed(rt, claimed, worker, refine=refine)
+        outcome = replace(outcome, refund=_refund(rt, claimed, outcome))
+        try:
+            done = _finish(rt, outcome)
+        except StorageQuotaExceeded:
+            outcome = PackageOutcome(claimed.id, claimed.service_id, worker, "failed",
+                                     report=outcome.report, attestations=outcome.attestations,
+                                     failure_reason="accumulate would exceed the storage quota",
+                                     refund=outcome.refund)
+            done = rt.store.finish_package(outcome)
     if done:
         _observe(rt, claimed, outcome.status)
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
     return claimed.id
+
+
+class Heartbeat:
+    """Renews a claim every third of the lease while the package runs (a thread, so a long
+    PVM run holding the GIL in bytecode still lets it through). Stops when the block ends;
+    finishing still checks the claim, so a worker that lost it writes nothing."""
+
+    def __init__(self, rt: Runtime, package_id: bytes, worker: str, lease_us: int) -> None:
+        self._rt, self._id, self._worker, self._lease_us = rt, package_id, worker, lease_us
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"jamhost-heartbeat-{worker}")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease_us / 3 / 1e6):
+            try:
+                if not self._rt.store.renew_claim(self._id, self._worker,
+                                                  now_us() + self._lease_us):
+                    log.warning("heartbeat: the claim is gone", package=self._id.hex()[:16])
+                    return
+            except Exception as exc:  # a store hiccup: try again at the next beat
+                log.error("heartbeat error", error=type(exc).__name__)
+
+
+def _refund(rt: Runtime, pkg: PackageRecord, outcome: PackageOutcome) -> int:
+    """Give back the declared refine gas the package did not use (tenancy/fairness.py)."""
+    svc = rt.store.get_service(pkg.service_id)
+    weight = fairness.weight_of(rt.settings.account_weights, svc.owner if svc else "")
+    used = outcome.refine_gas_used if outcome.refine_gas_used is not None else pkg.refine_gas
+    return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
+                           weight)
 
 
 def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
@@ -148,7 +205,8 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
     changes, seq = accumulate_report(rt, svc, report, report_hash)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
-                          attestations=attestations, changes=changes, expected_seq=seq)
+                          attestations=attestations, changes=changes, expected_seq=seq,
+                          refine_gas_used=runs[0].outcome.gas_used)
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,

@@ -54,11 +54,13 @@ def build_runtime(settings: Settings | JamSettings, store: Store | None = None) 
 
 
 def _limiter(jam: JamSettings, store: Store) -> RateLimiter | None:
-    if jam.rate_limit_per_minute == 0 and jam.service_rate_limit_per_minute == 0:
+    if jam.rate_limit_per_minute == 0 and jam.service_rate_limit_per_minute == 0 \
+            and jam.account_rate_limit_per_minute == 0:
         return None
     instance = store.get_or_create_meta("instance_id", secrets.token_hex(8))
     return RateLimiter(jam.rate_limit_storage, jam.rate_limit_per_minute,
-                       jam.service_rate_limit_per_minute, namespace=f"jamhost:{instance}")
+                       jam.service_rate_limit_per_minute, namespace=f"jamhost:{instance}",
+                       per_account=jam.account_rate_limit_per_minute)
 
 
 def seed_delegates(rt: Runtime) -> int:

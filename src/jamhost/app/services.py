@@ -21,7 +21,6 @@ from jamhost.tenancy.tokens import ACCESSOR_RE
 
 U64 = 2**64 - 1
 MAX_BALANCE = 2**63 - 1  # stored as a signed 64-bit column on every back end
-DEFAULT_BALANCE = 1_000_000_000
 
 
 def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> ServiceRecord:
@@ -57,11 +56,17 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
         if owner is not None and owner != who.account_id:
             raise Forbidden("only operators may create a service for another owner")
         owner = who.account_id
+        if balance is not None:
+            # Balance is money the operator grants (POST /jam/services/{id}/credit): a
+            # tenant naming its own would mint it. A malformed one is still a bad request.
+            if not 0 <= balance <= MAX_BALANCE:
+                raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
+            raise Forbidden("only operators may set a balance")
     if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
         raise BadRequest("owner is required (1 to 200 printable characters)")
     if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
         raise BadRequest("owner must be an existing account id")
-    balance = DEFAULT_BALANCE if balance is None else balance
+    balance = rt.settings.initial_service_balance if balance is None else balance
     for name, value, top in (("balance", balance, MAX_BALANCE),
                              ("min_item_gas", min_item_gas, MAX_BALANCE),
                              ("min_memo_gas", min_memo_gas, MAX_BALANCE)):
@@ -75,7 +80,8 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
     svc = rt.store.create_service(
         owner=owner, code=code, code_hash=code_hash, balance=balance,
         min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=created_by,
-        storage_limit=rt.default_quota.storage_bytes)
+        storage_limit=rt.default_quota.storage_bytes,
+        max_services=rt.settings.max_services_per_account)
     audit.record(rt, who, "service.created", service_id=svc.service_id, target=owner)
     return svc
 

@@ -10,11 +10,16 @@ import bisect
 import heapq
 import itertools
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit, StorageQuotaExceeded
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    StorageQuotaExceeded,
+)
 from jamhost.store.records import (
     Account,
     Attestation,
@@ -39,6 +44,7 @@ from jamhost.store.records import (
     receipt_cursor,
 )
 from jamhost.store.state_size import request_footprint, storage_footprint
+from jamhost.tenancy import fairness
 
 FIRST_SERVICE_ID = 65536
 UNSCOPED = 0
@@ -73,6 +79,8 @@ class MemoryStore:
         self._transfers: dict[int, Transfer] = {}
         self._transfer_seq = 0
         self._audit: list[AuditEvent] = []
+        self._owners: dict[str, _OwnerUsage] = {}
+        self._last_claimed: dict[int, int] = {}
 
     def ping(self) -> bool:
         return True
@@ -139,8 +147,11 @@ class MemoryStore:
     def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
                        min_item_gas: int, min_memo_gas: int, created_by: str,
                        storage_limit: int, media_type: str = "application/octet-stream",
-                       ) -> ServiceRecord:
+                       max_services: int | None = None) -> ServiceRecord:
         with self._lock:
+            usage = self._owners.setdefault(owner, _OwnerUsage())
+            if max_services is not None and usage.services >= max_services:
+                raise Forbidden("the account already owns max_services_per_account services")
             sid = self._next_service_id
             svc = ServiceRecord(service_id=sid, owner=owner, code_hash=code_hash,
                                 balance=balance, min_item_gas=min_item_gas,
@@ -154,6 +165,7 @@ class MemoryStore:
                     del self._services[sid]
                     raise
             self._next_service_id += 1
+            usage.services += 1
             return self._services[sid]
 
     def get_service(self, service_id: int) -> ServiceRecord | None:
@@ -261,12 +273,23 @@ class MemoryStore:
     # -- packages
 
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
-                       gas_window: int) -> tuple[PackageRecord, bool]:
+                       gas_window: int, account_pending: int | None = None,
+                       ) -> tuple[PackageRecord, bool]:
         with self._lock:
             if pkg.id in self._packages:
                 return self._packages[pkg.id], False
             if self._pending_total >= max_pending:
                 raise PendingLimit("the runtime's global pending-package cap is reached")
+            owner = self._services[pkg.service_id].owner
+            mine = self._owners.setdefault(owner, _OwnerUsage())
+            others = [u for o, u in self._owners.items() if o != owner]
+            share = fairness.share(max_pending, sum(1 for u in others if u.pending > 0))
+            room = share if account_pending is None else min(share, account_pending)
+            if mine.pending >= room:
+                if account_pending is not None and room == account_pending:
+                    raise PendingLimit("the account's pending-package limit is reached")
+                raise PendingLimit(
+                    "the account's share of the global pending-package cap is reached")
             usage = self._services[pkg.service_id].usage
             if usage.pending_packages >= limits.pending_packages:
                 raise PendingLimit("the service's pending-package quota is reached")
@@ -276,6 +299,12 @@ class MemoryStore:
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
                                        **gas_retry_after(gas_window))
             self._pending_total += 1
+            if mine.queued == 0 and mine.running == 0:
+                mine.vtime = fairness.start_vtime(
+                    mine.vtime, [u.vtime for u in others if u.queued or u.running],
+                    max((u.vtime for u in others), default=0))
+            mine.pending += 1
+            mine.queued += 1
             self._usage(pkg.service_id, pending_packages=usage.pending_packages + 1,
                         gas_window=gas_window, gas_used=used + gas)
             self._package_seq += 1
@@ -365,20 +394,52 @@ class MemoryStore:
 
     # -- pipeline
 
-    def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
+    def claim_package(self, worker: str, now: int, lease_us: int, *,
+                      max_running: int | None = None,
+                      weights: dict[str, int] | None = None) -> PackageRecord | None:
+        """The SQL store's rule (see `SqlStore.claim_package`) over the dicts."""
         with self._lock:
-            candidates = [p for p in self._packages.values() if p.status == "pending"] or [
-                p for p in self._packages.values()
-                if p.status == "refining" and (self._leases.get(p.id, (None, 0))[1] < now)]
-            if not candidates:
-                return None
-            pkg = min(candidates, key=lambda p: p.seq)
-            pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now)
+            expired = [p for p in self._packages.values()
+                       if p.status == "refining" and self._leases.get(p.id, (None, 0))[1] < now]
+            if expired:
+                pkg = min(expired, key=lambda p: p.seq)
+            else:
+                pkg = self._fair_next(max_running, weights or {}, now)
+                if pkg is None:
+                    return None
+            pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now,
+                          started_at=max(now, now_us()))
             self._packages[pkg.id] = pkg
             self._leases[pkg.id] = (worker, now + lease_us)
             return pkg
 
-    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+    def _fair_next(self, max_running: int | None, weights: dict[str, int],
+                   now: int) -> PackageRecord | None:
+        ready = sorted((u.vtime, o) for o, u in self._owners.items()
+                       if u.queued > 0 and (max_running is None or u.running < max_running))
+        for _, owner in ready:
+            heads = []
+            for sid, svc in self._services.items():
+                if svc.owner != owner:
+                    continue
+                head = next((self._packages[i] for i in self._by_service.get(sid, ())
+                             if self._packages[i].status == "pending"), None)
+                if head is not None:
+                    heads.append((self._last_claimed.get(sid, 0), sid, head))
+            usage = self._owners[owner]
+            if not heads:
+                usage.queued = 0  # drifted: repair, as the SQL store does
+                continue
+            _, sid, head = min(heads, key=lambda h: (h[0], h[1]))
+            usage.running += 1
+            usage.queued -= 1
+            usage.vtime += fairness.cost(head.refine_gas + head.accumulate_gas,
+                                         fairness.weight_of(weights, owner))
+            self._last_claimed[sid] = now
+            return head
+        return None
+
+    def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         with self._lock:
             held = self._leases.get(package_id)
             pkg = self._packages.get(package_id)
@@ -386,6 +447,24 @@ class MemoryStore:
                 return False
             self._leases[package_id] = (worker, until)
             return True
+
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+        return self.renew_claim(package_id, worker, until)
+
+    def queue_ahead(self, pkg: PackageRecord) -> int | None:
+        with self._lock:
+            svc = self._services.get(pkg.service_id)
+            if pkg.status != "pending" or svc is None:
+                return None
+            mine = {sid for sid, s in self._services.items() if s.owner == svc.owner}
+            return sum(1 for p in self._packages.values()
+                       if p.status == "pending" and p.seq < pkg.seq and p.service_id in mine)
+
+    def queue_states(self) -> dict[str, int]:
+        with self._lock:
+            u = list(self._owners.values())
+            return {"queued": sum(x.queued for x in u), "running": sum(x.running for x in u),
+                    "busy_accounts": sum(1 for x in u if x.pending > 0)}
 
     def pending_transfers(self, service_id: int) -> list[Transfer]:
         with self._lock:
@@ -414,6 +493,11 @@ class MemoryStore:
                 failure_reason=outcome.failure_reason, detail=outcome.detail,
                 report_hash=outcome.report.report_hash if outcome.report else None)
             del self._leases[pkg.id]
+            owner = self._owners.setdefault(self._services[outcome.service_id].owner,
+                                            _OwnerUsage())
+            owner.pending -= 1
+            owner.running -= 1
+            owner.vtime -= outcome.refund
             usage = self._services[outcome.service_id].usage
             self._usage(outcome.service_id, pending_packages=usage.pending_packages - 1)
             self._pending_total -= 1
@@ -529,6 +613,13 @@ class MemoryStore:
                     self._usage(sid, pending_packages=pending, storage_bytes=used)
             self._pending_total = sum(1 for p in self._packages.values()
                                       if p.status in ("pending", "refining"))
+            for owner, usage in self._owners.items():
+                mine = {sid for sid, s in self._services.items() if s.owner == owner}
+                rows = [p.status for p in self._packages.values() if p.service_id in mine]
+                usage.services = len(mine)
+                usage.queued = rows.count("pending")
+                usage.running = rows.count("refining")
+                usage.pending = usage.queued + usage.running
             return changed
 
     # -- service state
@@ -542,6 +633,17 @@ class MemoryStore:
             rows = sorted((k, v) for k, v in self._storage.get(service_id, {}).items()
                           if k.startswith(prefix) and (cursor is None or k > cursor))
         return _page(rows, limit, lambda kv: kv[0])
+
+
+@dataclass
+class _OwnerUsage:
+    """The memory form of a `jam_account_usage` row."""
+
+    services: int = 0
+    pending: int = 0
+    queued: int = 0
+    running: int = 0
+    vtime: int = 0
 
 
 def _page(rows: list, limit: int, key) -> Page:  # type: ignore[no-untyped-def,type-arg]

@@ -150,6 +150,7 @@ class PackageRecord:
     report_hash: bytes | None = None
     attempts: int = 0
     detail: str | None = None  # JSON text, e.g. the diverging report hashes of a dispute
+    started_at: int | None = None  # when the latest claim began
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,10 @@ class PackageOutcome:
     # The service's receipt_seq the accumulate read its state at; the apply is refused with
     # StateConflict if another apply came in between (optimistic concurrency per service).
     expected_seq: int | None = None
+    # Virtual time given back to the account: declared gas it was charged at claim but did
+    # not use (tenancy/fairness.py `refund`).
+    refund: int = 0
+    refine_gas_used: int | None = None  # per attestor's run (they agree), when refined
 
 
 class StateConflict(Exception):

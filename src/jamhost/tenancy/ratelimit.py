@@ -1,8 +1,9 @@
-"""Rate limits per token (per client IP without one) and per service, on the `limits` library.
+"""Rate limits per token (per client IP without one), per account (all its tokens together)
+and per service, on the `limits` library.
 
 A moving window of one minute. With `rate_limit_storage = "redis://..."` the counters live in
 Redis (atomic Lua scripts), so every replica draws from the same budget; `memory://` keeps them
-in the process. Keys are token-hash prefixes, client IPs and service ids: never raw tokens.
+in the process. Keys are token-hash prefixes, client IPs, account and service ids: never raw tokens.
 A refusal raises `RateLimited` with `Retry-After` and the IETF draft `RateLimit-Policy` /
 `RateLimit` headers (draft-ietf-httpapi-ratelimit-headers, structured-field form).
 """
@@ -27,7 +28,7 @@ WINDOW_SECONDS = int(os.environ.get("JAMHOST_TEST_RATE_WINDOW_SECONDS", "60"))
 
 class RateLimiter:
     def __init__(self, storage_uri: str, per_token: int, per_service: int,
-                 namespace: str = "jamhost") -> None:
+                 namespace: str = "jamhost", per_account: int = 0) -> None:
         # The namespace is the store's instance id: replicas of one deployment share budgets,
         # two deployments sharing one Redis never do.
         self._namespace = namespace
@@ -43,8 +44,11 @@ class RateLimiter:
                        else None)
         self._service = (RateLimitItemPerSecond(per_service, WINDOW_SECONDS) if per_service > 0
                          else None)
+        self._account = (RateLimitItemPerSecond(per_account, WINDOW_SECONDS) if per_account > 0
+                         else None)
         self.per_token = per_token
         self.per_service = per_service
+        self.per_account = per_account
 
     def hit_caller(self, key: str) -> None:
         """`key`: `t:<token hash prefix>` or `ip:<address>`."""
@@ -71,6 +75,11 @@ class RateLimiter:
         if not await test(self._token, self._namespace, key):
             stats = await self._async.get_window_stats(self._token, self._namespace, key)
             raise self._refusal(self._token, "caller", stats)
+
+    def hit_account(self, account_id: str) -> None:
+        """All of an account's tokens draw from one budget: minting tokens buys no rate."""
+        if self._account is not None:
+            self._hit(self._account, "account", f"a:{account_id}")
 
     def hit_service(self, service_id: int) -> None:
         if self._service is not None:

@@ -93,8 +93,10 @@ def list_packages(request: Request, service_id: str | None = None, status: str |
 @router.get("/jam/packages/{package_id}")
 def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
-    """One package: status, gas used, attempts, failure reason and its JSON."""
-    return _view(packages.get_package(rt, who, _id(package_id, "no such package")))
+    """One package: status, gas used, attempts, failure reason, its JSON, and how many
+    packages of its own account's queue are ahead of it."""
+    pkg = packages.get_package(rt, who, _id(package_id, "no such package"))
+    return {**_view(pkg), "queue_position": packages.queue_position(rt, pkg)}
 
 
 @router.get("/jam/packages/{package_id}/report")

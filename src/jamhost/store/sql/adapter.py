@@ -22,6 +22,7 @@ from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.receipts import chain_root
 from jamhost.domain.refusals import (
     BadRequest,
+    Forbidden,
     GasQuotaExceeded,
     PendingLimit,
     StorageQuotaExceeded,
@@ -56,6 +57,7 @@ from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES
 from jamhost.store.state_size import request_footprint, storage_footprint
+from jamhost.tenancy import fairness
 
 FIRST_SERVICE_ID = 65536
 MAX_I64 = 2**63 - 1
@@ -196,13 +198,20 @@ class SqlStore:
     def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
                        min_item_gas: int, min_memo_gas: int, created_by: str,
                        storage_limit: int, media_type: str = "application/octet-stream",
-                       ) -> ServiceRecord:
+                       max_services: int | None = None) -> ServiceRecord:
         at = now_us()
         with self._write() as conn:
             service_id = conn.execute(
                 t.counters.update().where(t.counters.c.name == "next_service_id")
                 .values(value=t.counters.c.value + 1).returning(t.counters.c.value)
             ).scalar_one() - 1
+            # The owner's row after the counter (the lock order of submit and finish); the
+            # count is taken by a conditional UPDATE, so replicas cannot pass the limit.
+            self._ensure_owner(conn, owner)
+            if conn.execute(stmts.TAKE_ACCOUNT_SERVICE, {
+                    "acct": owner, "max_services": MAX_I64 if max_services is None
+                    else max_services}).rowcount != 1:
+                raise Forbidden("the account already owns max_services_per_account services")
             conn.execute(t.services.insert().values(
                 service_id=service_id, owner=owner, code_hash=code_hash, balance=balance,
                 min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_at=at,
@@ -211,6 +220,9 @@ class SqlStore:
             if code is not None:
                 self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
             return self._service(conn, service_id)  # type: ignore[return-value]
+
+    def _ensure_owner(self, conn: sa.Connection, owner: str) -> None:
+        conn.execute(self._insert(t.account_usage).values(owner=owner).on_conflict_do_nothing())
 
     def get_service(self, service_id: int) -> ServiceRecord | None:
         with self._read() as conn:
@@ -358,7 +370,8 @@ class SqlStore:
 
     @_retry_on_deadlock
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
-                       gas_window: int) -> tuple[PackageRecord, bool]:
+                       gas_window: int, account_pending: int | None = None,
+                       ) -> tuple[PackageRecord, bool]:
         """Insert a pending package unless it exists; quotas checked atomically with it.
 
         The insert comes first: a new package (the common case) then costs three statements,
@@ -376,6 +389,10 @@ class SqlStore:
             # Global cap first: the counter row serializes every submitter, replicas included.
             if conn.execute(stmts.TAKE_PENDING, {"max_pending": max_pending}).rowcount != 1:
                 raise PendingLimit("the runtime's global pending-package cap is reached")
+            # The account's limit and its share of the global cap, read and taken while the
+            # counter row is held: every change to any account's pending count holds it too,
+            # so the busy-account count cannot move under us (tenancy/fairness.py).
+            self._take_account_pending(conn, pkg.service_id, max_pending, account_pending)
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
             gas = pkg.refine_gas + pkg.accumulate_gas
@@ -391,6 +408,46 @@ class SqlStore:
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
                                        **gas_retry_after(gas_window))
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
+
+    def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
+                              account_pending: int | None) -> None:
+        owner = conn.execute(stmts.OWNER_OF, {"sid": service_id}).scalar_one()
+        others = conn.execute(stmts.OTHERS, {"acct": owner}).one()
+        share = fairness.share(max_pending, int(others.busy))
+        room = share if account_pending is None else min(share, account_pending)
+        start = fairness.start_vtime(0, [] if others.vmin is None else [others.vmin],
+                                     int(others.vmax))
+        params = {"acct": owner, "room": room, "start": start}
+        if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
+            return
+        self._ensure_owner(conn, owner)  # a service from before the row existed
+        if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
+            return
+        if account_pending is not None and room == account_pending:
+            raise PendingLimit("the account's pending-package limit is reached")
+        raise PendingLimit("the account's share of the global pending-package cap is reached")
+
+    def queue_ahead(self, pkg: PackageRecord) -> int | None:
+        """Pending packages of the same account submitted before `pkg` (None unless `pkg`
+        is itself pending): how far it is from the front of its own account's queue."""
+        if pkg.status != "pending":
+            return None
+        with self._read() as conn:
+            owner = conn.execute(stmts.OWNER_OF, {"sid": pkg.service_id}).scalar_one_or_none()
+            if owner is None:
+                return None
+            return int(conn.execute(stmts.QUEUE_AHEAD, {"seq": pkg.seq, "acct": owner})
+                       .scalar_one())
+
+    def queue_states(self) -> dict[str, int]:
+        """Runtime-wide: packages queued (not yet claimed), running, and busy accounts."""
+        au = t.account_usage.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(
+                sa.func.coalesce(sa.func.sum(au.queued), 0),
+                sa.func.coalesce(sa.func.sum(au.running), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((au.pending > 0, 1), else_=0)), 0))).one()
+        return {"queued": int(row[0]), "running": int(row[1]), "busy_accounts": int(row[2])}
 
     def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
         with self._read() as conn:
@@ -502,29 +559,53 @@ class SqlStore:
     # -- pipeline -------------------------------------------------------------------------
 
     @_retry_on_deadlock
-    def claim_package(self, worker: str, now: int, lease_us: int) -> PackageRecord | None:
-        """Claim the oldest pending package, or one whose worker's lease ran out.
+    def claim_package(self, worker: str, now: int, lease_us: int, *,
+                      max_running: int | None = None,
+                      weights: dict[str, int] | None = None) -> PackageRecord | None:
+        """Claim a package whose worker's lease ran out, else the next one by fair queuing:
+        the account with the smallest virtual time and a free worker slot, its least
+        recently served service, that service's oldest pending package (tenancy/fairness.py).
 
-        PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row
+        PostgreSQL: `FOR UPDATE SKIP LOCKED` on the account row and the package row, so
+        concurrent workers never claim the same package nor pass an account's worker limit,
         and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
+        limit = MAX_I64 if max_running is None else max_running
         with self._write() as conn:
-            seq = None
-            for claim in (stmts.CLAIM_PENDING[self.kind], stmts.CLAIM_EXPIRED[self.kind]):
-                seq = conn.execute(claim, {"now": now}).scalar_one_or_none()
-                if seq is not None:
-                    break
+            seq = conn.execute(stmts.CLAIM_EXPIRED[self.kind], {"now": now}).scalar_one_or_none()
+            for _ in range(8) if seq is None else ():
+                owner = conn.execute(stmts.NEXT_ACCOUNT[self.kind],
+                                     {"max_running": limit}).scalar_one_or_none()
+                if owner is None:
+                    return None
+                sid = conn.execute(stmts.NEXT_SERVICE, {"acct": owner}).scalar_one_or_none()
+                head = None if sid is None else conn.execute(
+                    stmts.HEAD_PACKAGE[self.kind], {"sid": sid}).first()
+                if head is None:  # the queued count drifted (a crash, a manual edit): repair
+                    conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
+                    continue
+                seq = head.seq
+                weight = fairness.weight_of(weights or {}, owner)
+                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
+                    head.refine_gas + head.accumulate_gas, weight)})
+                conn.execute(stmts.SERVED, {"sid": sid, "now": now})
+                break
             if seq is None:
                 return None
+            # Read the clock now, holding the locks: a claim that had to wait for the finish
+            # that freed the account's worker slot starts after that finish, as recorded.
             conn.execute(stmts.MARK_CLAIMED, {"claimed": seq, "worker": worker,
-                                              "lease_until": now + lease_us, "now": now})
+                                              "lease_until": now + lease_us, "now": now,
+                                              "started": max(now, now_us())})
             return _package(conn.execute(stmts.PACKAGE_BY_SEQ, {"claimed": seq}).one())
 
-    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+    def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
+        """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
         with self._write() as conn:
-            res = conn.execute(t.packages.update().where(
-                t.packages.c.id == package_id, t.packages.c.status == "refining",
-                t.packages.c.claimed_by == worker).values(lease_until=until))
-            return res.rowcount == 1
+            return conn.execute(stmts.RENEW_CLAIM, {"package_id": package_id, "worker": worker,
+                                                    "until": until}).rowcount == 1
+
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+        return self.renew_claim(package_id, worker, until)
 
     def pending_transfers(self, service_id: int) -> list[Transfer]:
         with self._read() as conn:
@@ -561,6 +642,8 @@ class SqlStore:
                 # Lock order everywhere: package row, counter row, service row, then the
                 # service's state rows (submit and upload follow the same order).
                 conn.execute(stmts.RELEASE_PENDING)
+                conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
+                                                     "refund": outcome.refund})
                 conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
                 if outcome.report is not None:
                     r = outcome.report
@@ -669,6 +752,7 @@ class SqlStore:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA optimize")
 
+    @_retry_on_deadlock
     def reconcile_usage(self) -> int:
         """Recompute pending counts and storage bytes from the rows (repairs drift).
         Returns the number of services whose counters changed."""
@@ -690,12 +774,31 @@ class SqlStore:
                     changed += 1
                     conn.execute(t.services.update().where(t.services.c.service_id == sid)
                                  .values(pending_count=pending, storage_used=blobs + state))
+            self._reconcile_accounts(conn)
             total = conn.execute(sa.select(sa.func.count()).where(
                 p.status.in_(("pending", "refining")))).scalar_one()
             conn.execute(t.counters.update().where(t.counters.c.name == "pending")
                          .values(value=total))
         self.optimize()
         return changed
+
+    def _reconcile_accounts(self, conn: sa.Connection) -> None:
+        """Per-account counters from the rows; the virtual times are kept."""
+        p, s, au = t.packages.c, t.services.c, t.account_usage.c
+        counts: dict[str, list[int]] = {}
+        for owner, n in conn.execute(sa.select(s.owner, sa.func.count()).group_by(s.owner)):
+            counts[owner] = [n, 0, 0, 0]
+        for owner, status, n in conn.execute(
+                sa.select(s.owner, p.status, sa.func.count())
+                .select_from(t.packages.join(t.services, s.service_id == p.service_id))
+                .where(p.status.in_(("pending", "refining"))).group_by(s.owner, p.status)):
+            c = counts.setdefault(owner, [0, 0, 0, 0])
+            c[1] += n
+            c[2 if status == "pending" else 3] += n
+        for owner, (services, pending, queued, running) in counts.items():
+            self._ensure_owner(conn, owner)
+            conn.execute(t.account_usage.update().where(au.owner == owner).values(
+                services=services, pending=pending, queued=queued, running=running))
 
     # -- service state --------------------------------------------------------------------
 
@@ -776,7 +879,7 @@ def _package(r: Any, with_body: bool = True) -> PackageRecord:
         accumulate_gas=r.accumulate_gas, created_at=r.created_at, updated_at=r.updated_at,
         seq=r.seq, failure_reason=r.failure_reason,
         report_hash=bytes(r.report_hash) if r.report_hash is not None else None,
-        attempts=r.attempts, detail=r.detail)
+        attempts=r.attempts, detail=r.detail, started_at=r.started_at)
 
 
 def _report(r: Any) -> ReportRecord:

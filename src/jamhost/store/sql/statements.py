@@ -119,15 +119,77 @@ def _claim(condition: Any, kind: str) -> sa.Select[Any]:
     return q.with_for_update(skip_locked=True) if kind == "postgres" else q
 
 
-CLAIM_PENDING = {kind: _claim(t.packages.c.status == "pending", kind)
-                 for kind in ("sqlite", "postgres")}
 CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
                                       t.packages.c.lease_until < sa.bindparam("now")), kind)
                  for kind in ("sqlite", "postgres")}
 MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
     status="refining", claimed_by=sa.bindparam("worker"),
     lease_until=sa.bindparam("lease_until"), attempts=t.packages.c.attempts + 1,
-    updated_at=sa.bindparam("now"))
+    updated_at=sa.bindparam("now"), started_at=sa.bindparam("started"))
+RENEW_CLAIM = t.packages.update().where(
+    t.packages.c.id == sa.bindparam("package_id"), t.packages.c.status == "refining",
+    t.packages.c.claimed_by == sa.bindparam("worker")).values(lease_until=sa.bindparam("until"))
+
+
+# -- fair claiming (tenancy/fairness.py) ----------------------------------------------------
+
+def _next_account(kind: str) -> sa.Select[Any]:
+    """The account served next: smallest virtual time among those with a queued package and
+    a free worker slot. PostgreSQL locks its row (SKIP LOCKED: concurrent claimers take the
+    next account instead of waiting), so its running count cannot pass the limit."""
+    au = t.account_usage.c
+    q = sa.select(au.owner).where(au.queued > 0, au.running < sa.bindparam("max_running")) \
+        .order_by(au.vtime, au.owner).limit(1)
+    return q.with_for_update(skip_locked=True) if kind == "postgres" else q
+
+
+NEXT_ACCOUNT = {kind: _next_account(kind) for kind in ("sqlite", "postgres")}
+_p = t.packages.alias("queued_pkg")
+NEXT_SERVICE = sa.select(t.services.c.service_id).where(
+    t.services.c.owner == sa.bindparam("acct"),
+    sa.exists().where(_p.c.service_id == t.services.c.service_id, _p.c.status == "pending"),
+).order_by(t.services.c.last_claimed, t.services.c.service_id).limit(1)
+HEAD_PACKAGE = {kind: (lambda q: q.with_for_update(skip_locked=True) if kind == "postgres"
+                       else q)(
+    sa.select(t.packages.c.seq, t.packages.c.refine_gas, t.packages.c.accumulate_gas)
+    .where(t.packages.c.service_id == sa.bindparam("sid"), t.packages.c.status == "pending")
+    .order_by(t.packages.c.seq).limit(1)) for kind in ("sqlite", "postgres")}
+CHARGE_ACCOUNT = t.account_usage.update().where(
+    t.account_usage.c.owner == sa.bindparam("acct")).values(
+    running=t.account_usage.c.running + 1, queued=t.account_usage.c.queued - 1,
+    vtime=t.account_usage.c.vtime + sa.bindparam("cost", type_=sa.BigInteger))
+NOTHING_QUEUED = t.account_usage.update().where(
+    t.account_usage.c.owner == sa.bindparam("acct")).values(queued=0)
+SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid")).values(
+    last_claimed=sa.bindparam("now"))
+
+# -- per-account limits at submit and service creation --------------------------------------
+
+OWNER_OF = sa.select(t.services.c.owner).where(t.services.c.service_id == sa.bindparam("sid"))
+_au = t.account_usage.c
+OTHERS = sa.select(
+    sa.func.coalesce(sa.func.sum(sa.case((_au.pending > 0, 1), else_=0)), 0).label("busy"),
+    sa.func.min(sa.case((sa.or_(_au.queued > 0, _au.running > 0), _au.vtime))).label("vmin"),
+    sa.func.coalesce(sa.func.max(_au.vtime), 0).label("vmax"),
+).where(_au.owner != sa.bindparam("acct"))
+TAKE_ACCOUNT_PENDING = t.account_usage.update().where(
+    _au.owner == sa.bindparam("acct"), _au.pending < sa.bindparam("room"),
+).values(pending=_au.pending + 1, queued=_au.queued + 1, vtime=sa.case(
+    (sa.and_(_au.queued == 0, _au.running == 0,
+             _au.vtime < sa.bindparam("start", type_=sa.BigInteger)),
+     sa.bindparam("start", type_=sa.BigInteger)), else_=_au.vtime))
+TAKE_ACCOUNT_SERVICE = t.account_usage.update().where(
+    _au.owner == sa.bindparam("acct"), _au.services < sa.bindparam("max_services"),
+).values(services=_au.services + 1)
+RELEASE_ACCOUNT = t.account_usage.update().where(
+    _au.owner == OWNER_OF.scalar_subquery()).values(
+    pending=_au.pending - 1, running=_au.running - 1,
+    vtime=_au.vtime - sa.bindparam("refund", type_=sa.BigInteger))
+_mine = t.services.alias("mine")
+QUEUE_AHEAD = sa.select(sa.func.count()).select_from(t.packages).where(
+    t.packages.c.status == "pending", t.packages.c.seq < sa.bindparam("seq"),
+    t.packages.c.service_id.in_(sa.select(_mine.c.service_id).where(
+        _mine.c.owner == sa.bindparam("acct"))))
 PACKAGE_BY_SEQ = sa.select(t.packages).where(t.packages.c.seq == sa.bindparam("claimed"))
 
 STORAGE_VALUE = sa.select(t.storage.c.value).where(

@@ -72,7 +72,24 @@ services = sa.Table(
     sa.Column("state_items", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("state_octets", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("last_yield", Hash, nullable=True),
+    # When a worker last claimed one of its packages: the round robin over an account's
+    # services (tenancy/fairness.py) takes the least recently served one first.
+    sa.Column("last_claimed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_jam_services_owner", "owner"),
+)
+
+# One row per owner (an account id with owner_is_account): the per-account limits and the
+# fair scheduler's state, each kept exact by conditional UPDATEs in the transactions that
+# change it (tenancy/fairness.py has the rules).
+account_usage = sa.Table(
+    "jam_account_usage", metadata,
+    sa.Column("owner", sa.String(200), primary_key=True),
+    sa.Column("services", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("pending", sa.BigInteger, nullable=False, server_default="0"),  # not finished
+    sa.Column("queued", sa.BigInteger, nullable=False, server_default="0"),  # not yet claimed
+    sa.Column("running", sa.BigInteger, nullable=False, server_default="0"),  # claimed
+    sa.Column("vtime", sa.BigInteger, nullable=False, server_default="0"),  # gas / weight
+    sa.Index("ix_jam_account_usage_vtime", "vtime"),
 )
 
 delegates = sa.Table(
@@ -124,6 +141,7 @@ packages = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
     sa.Column("claimed_by", sa.String(80), nullable=True),
     sa.Column("lease_until", sa.BigInteger, nullable=True),
+    sa.Column("started_at", sa.BigInteger, nullable=True),  # the latest claim
     sa.Index("ix_jam_packages_service_seq", "service_id", "seq"),
     sa.Index("ix_jam_packages_service_status_seq", "service_id", "status", "seq"),
     sa.Index("ix_jam_packages_status_seq", "status", "seq"),

@@ -1,0 +1,58 @@
+"""Fair sharing between accounts: the pending-cap share and the scheduler's virtual time.
+
+Pure rules; both stores apply them inside the transaction that changes the counters they
+read (docs/scheduling.md has the rules, the guarantees and the limits).
+
+Pending-cap share. The global cap `max_pending_packages` (C) is shared: an account may add a
+pending package only while it holds fewer than `share(C, k)` = ceil(C / (k + 2)) of them,
+where k is the number of *other* accounts holding pending packages at that moment (and
+never more than `max_pending_per_account`). A lone account can fill at most half the cap,
+and with k busy accounts each newcomer still finds room, so one tenant can no longer fill
+the cap and leave others a 409 with none of their own quota used.
+
+Scheduling. Start-time fair queuing over accounts with gas as the cost: each account has a
+virtual time `vtime`; a worker claims for the account with the smallest `vtime` among those
+with a queued package and fewer than `max_workers_per_account` running, and advances it by
+`cost(declared gas, weight)`. When the package finishes, the gas declared but not used by
+refine is given back (`refund`), so the account pays for the refine gas it actually used
+plus the accumulate gas it declared. An account that goes from idle to busy starts at the
+virtual time of the busy accounts (`start_vtime`): idle time is not banked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+VTIME_UNIT = 1  # virtual-time units per gas at weight 1 (bigint room: ~10^9 packages of 10^10 gas)
+MAX_WEIGHT = 1_000
+
+
+def share(cap: int, busy_others: int) -> int:
+    """Pending packages one account may hold when `busy_others` other accounts hold some."""
+    if cap <= 0:
+        return 0
+    return -(-cap // (busy_others + 2))
+
+
+def weight_of(weights: Mapping[str, int], owner: str) -> int:
+    """The operator's weight for an account (`runtime.jam.account_weights`), default 1."""
+    return max(1, min(MAX_WEIGHT, int(weights.get(owner, 1))))
+
+
+def cost(gas: int, weight: int) -> int:
+    """Virtual time one claim of `gas` costs an account of `weight`."""
+    return max(1, gas) * VTIME_UNIT // weight
+
+
+def refund(declared: int, used: int, weight: int) -> int:
+    """What finishing gives back: the claim charged `declared`, the work cost `used`."""
+    used = min(max(1, used), max(1, declared))
+    return cost(declared, weight) - cost(used, weight)
+
+
+def start_vtime(own: int, busy: Iterable[int], everyone_max: int) -> int:
+    """An account becoming busy starts no earlier than the smallest virtual time among the
+    busy accounts (or, when none is busy, the largest ever reached): no credit for idling."""
+    busy = list(busy)
+    floor = min(busy) if busy else everyone_max
+    return max(own, floor)
