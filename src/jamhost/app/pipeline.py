@@ -162,7 +162,8 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
 
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
-        outcome = refine(package, code_lookup=own, preimage_lookup=own)
+        outcome = refine(package, code_lookup=own, preimage_lookup=own,
+                         max_log_bytes=rt.settings.max_log_bytes_per_invocation)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
 
@@ -207,7 +208,8 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
     slot = current_timeslot()
     out = accumulate(sid, account, operands, transfers, timeslot=slot,
                      gas_limit=accumulate_gas(operands, transfers),
-                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other)
+                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other,
+                     max_log_bytes=rt.settings.max_log_bytes_per_invocation)
     GAS_USED.labels("accumulate").inc(out.gas_used)
     preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
     requests = dict(out.request_changes)
