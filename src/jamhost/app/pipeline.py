@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from jamhost.app.attestors import Attestor, attestors
+from jamhost.app.lookup_cache import CachedLookup, CachedMapping
 from jamhost.app.runtime import Runtime
 from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.domain.hashing import blake2b_256
@@ -156,10 +157,12 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     """Each of the first `attestation_threshold` attestors refines the package on its own."""
     store = rt.store
 
-    def own(service: int, hash_: bytes) -> bytes | None:
+    def own_preimage(service: int, hash_: bytes) -> bytes | None:
         # Refine sees only its own service's preimages (code included).
         return store.service_preimage(service, hash_) if service == service_id else None
 
+    # One read per blob for the whole package (every attestor, every historical_lookup).
+    own = CachedLookup(own_preimage)
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
@@ -186,8 +189,10 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
                  for t in queued]
     account = AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
-        min_memo_gas=svc.min_memo_gas, storage=StorageView(rt.store, sid),  # type: ignore[arg-type]
-        preimages=PreimageView(rt.store, sid),  # type: ignore[arg-type]
+        min_memo_gas=svc.min_memo_gas,
+        # Each key is read from the store once per accumulate, however often read/lookup ask.
+        storage=CachedMapping(StorageView(rt.store, sid)),  # type: ignore[arg-type]
+        preimages=CachedMapping(PreimageView(rt.store, sid)),  # type: ignore[arg-type]
         requests=RequestView(rt.store, sid),  # type: ignore[arg-type]
         items=svc.state_items, octets=svc.state_octets)
 
