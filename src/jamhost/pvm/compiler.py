@@ -13,7 +13,8 @@ The fragments of instructions.py are joined into
 compiled once with `compile`/`exec` and cached on the Program (programs are cached by blob,
 so by content hash). A block is compiled only once hot (the interpreter runs it through the
 shared per-opcode `step_handler`s the first times): compiling costs some 20 us per
-instruction, running it well under one, so code that runs once is never compiled. `line_index` maps each source line to the index of its instruction in
+instruction, running it well under one, so code that runs once is never compiled.
+`line_index` maps each source line to the index of its instruction in
 the block: a page fault raised inside the block is pinned to its instruction through the
 traceback's line number, at no cost on the normal path.
 """

@@ -4,9 +4,9 @@ Fast path: look up the compiled block at pc; if the gas covers the whole block, 
 call the block function; on an early exit refund the instructions that did not run. A block
 not compiled yet is interpreted (the step path) until it has been entered HOT_BLOCK_ENTRIES
 times, then compiled. Step path: decode, charge and run one instruction at a time through
-per-opcode handlers shared by every program (no compilation per pc). The fast path drops to the step path
-when the remaining gas does not cover the next block, so out-of-gas happens at exactly the
-instruction GP says. `mode="step"` uses the step path only (reference behaviour, tests).
+per-opcode handlers shared by every program (no compilation per pc). The fast path drops to
+the step path when the remaining gas does not cover the next block, so out-of-gas happens at
+exactly the instruction GP says. `mode="step"` uses the step path only (reference behaviour, tests).
 """
 
 from __future__ import annotations
