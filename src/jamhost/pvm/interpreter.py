@@ -127,9 +127,12 @@ class Interpreter:
         self._resume_pc = None
         if self._bad:
             return Exit(Status.PANIC, self.pc)
-        if self.mode == "step":
-            return self._run_step()
-        return self._run_fast()
+        try:
+            if self.mode == "step":
+                return self._run_step()  # type: ignore[return-value]
+            return self._run_fast()
+        finally:
+            recharge(self.program)  # type: ignore[arg-type]
 
     def step(self) -> Exit | None:
         """Execute exactly one instruction; None when execution continues."""
@@ -168,7 +171,6 @@ class Interpreter:
         gb = [0]  # gas box of self-looping blocks, which charge their own iterations
         blk: Block | None = None
         cost = 0
-        compiled = False
         try:
             while True:
                 entry = get(pc)
@@ -176,7 +178,6 @@ class Interpreter:
                     if 0 <= pc < n and heat[pc] >= HOT_BLOCK_ENTRIES:
                         blk = compile_block(program, pc)
                         entry = blocks[pc] = (blk.fn, blk.cost, blk.loop, blk)
-                        compiled = True
                     else:
                         # Cold: interpret this one block; compile it once it is hot.
                         if 0 <= pc < n:
@@ -215,9 +216,6 @@ class Interpreter:
                 gas = frame_locals["g"]
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
-        finally:
-            if compiled:
-                recharge(program)
 
     def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:  # type: ignore[return]
         """Interpret one instruction at a time through the shared step handlers (nothing is

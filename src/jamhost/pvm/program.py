@@ -85,7 +85,10 @@ def _signed(value: int, n: int) -> int:
     return value - (1 << (8 * n)) if value >> (8 * n - 1) else value
 
 
-_HEAT_LIMIT = 255
+DECODE_MEMO_ENTRIES = 32_768
+"""Decoded instructions a program keeps (about 8 MiB at most)."""
+DECODED_ENTRY_BYTES = 256
+"""What one memoized instruction costs: the object, its ints, the dict entry."""
 
 
 class JumpMap(dict[int, int]):
@@ -132,6 +135,7 @@ class Program:
     """Per-program derived data owned by execution engines (e.g. compiled blocks)."""
     heat: bytearray = field(default_factory=bytearray, repr=False)
     compiled_bytes: int = 0
+    decoded: dict[int, Instruction] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.heat:
@@ -150,7 +154,7 @@ class Program:
         """Octets this program holds: code, bitmask, heat, jump table, compiled blocks."""
         return (
             len(self.code) + len(self.bitmask) + len(self.heat) + len(self.jump_raw)
-            + self.compiled_bytes + 1024
+            + self.compiled_bytes + DECODED_ENTRY_BYTES * len(self.decoded) + 1024
         )
 
     def is_instruction_start(self, pc: int) -> bool:
@@ -206,9 +210,17 @@ class Program:
         return self.code[i] if 0 <= i < len(self.code) else 0
 
     def instruction(self, pc: int) -> Instruction:
-        """Decode the instruction at pc. Not memoized: cold code is decoded each time it runs
-        (it runs few times before its block is compiled), so a program holds no per-pc
-        objects whatever its size."""
+        """The instruction at pc, decoded on first use and memoized in `decoded`, which holds
+        at most DECODE_MEMO_ENTRIES (then starts over): what a program holds stays bounded
+        whatever its size, and code that runs once costs one decode."""
+        ins = self.decoded.get(pc)
+        if ins is None:
+            if len(self.decoded) >= DECODE_MEMO_ENTRIES:
+                self.decoded.clear()
+            ins = self.decoded[pc] = self._decode(pc)
+        return ins
+
+    def _decode(self, pc: int) -> Instruction:
         op = self.opcode(pc)
         ell = self.skip(pc) if pc >= 0 else 0
         kind = ARG_KIND[op]
