@@ -167,8 +167,16 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
                          max_log_bytes=rt.settings.max_log_bytes_per_invocation)
+        _note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
+
+
+def _note_dropped_logs(service_id: int, phase: str, dropped: int) -> None:
+    """The operator's trace of a log flood: how many `log` lines the cap dropped."""
+    if dropped:
+        log.info("service log lines dropped past the cap", service_id=service_id, phase=phase,
+                 dropped=dropped)
 
 
 def current_timeslot() -> int:
@@ -216,6 +224,7 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
                      entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other,
                      max_log_bytes=rt.settings.max_log_bytes_per_invocation)
     GAS_USED.labels("accumulate").inc(out.gas_used)
+    _note_dropped_logs(sid, "accumulate", out.logs_dropped)
     preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
     requests = dict(out.request_changes)
     for service, blob in out.provided:
