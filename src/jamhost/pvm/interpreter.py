@@ -219,8 +219,9 @@ class Interpreter:
 
     def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:  # type: ignore[return]
         """Interpret one instruction at a time through the shared step handlers (nothing is
-        compiled per pc). `block`: stop, returning None, after an instruction that ends a
-        basic block or MAX_BLOCK_INSTRUCTIONS of them (the fast path's cold blocks)."""
+        compiled per pc). `block` (the fast path's cold code): at each block boundary (a
+        terminator, or MAX_BLOCK_INSTRUCTIONS), count the next block's entry and go on, or
+        return None when that block is compiled or hot."""
         program = self.program
         assert program is not None
         decode = program.instruction
@@ -233,8 +234,10 @@ class Interpreter:
         gas = self.gas
         pc = self.pc
         count = 0
-        if block:
-            limit = MAX_BLOCK_INSTRUCTIONS
+        run = 0  # instructions since the last block boundary
+        blocks = block_table(program)
+        heat = program.heat
+        n = len(heat)
         while limit is None or count < limit:
             count += 1
             if gas < INSTRUCTION_COST:
@@ -254,8 +257,15 @@ class Interpreter:
                 kind, xpc = decode_exit(npc)
                 return self._finish(kind, xpc)
             pc = npc
-            if block and op in TERMINATORS:
-                break
+            if block:
+                run += 1
+                if op in TERMINATORS or run >= MAX_BLOCK_INSTRUCTIONS:
+                    # A block boundary: back to the fast path if the next block is compiled
+                    # or hot, else keep interpreting (no re-entry cost per cold block).
+                    run = 0
+                    if pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES:
+                        break
+                    heat[pc] += 1
         self.gas, self.pc = gas, pc
         return None
 

@@ -46,7 +46,7 @@ def decode_natural(data: bytes, offset: int) -> tuple[int, int]:
     return tail + (high << (8 * n)), offset + 1 + n
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Instruction:
     """One decoded instruction at `pc` (GP §A.5 argument conventions).
 
@@ -221,13 +221,25 @@ class Program:
         return ins
 
     def _decode(self, pc: int) -> Instruction:
-        op = self.opcode(pc)
-        ell = self.skip(pc) if pc >= 0 else 0
+        # opcode(pc) and skip(pc) inline: cold code pays this once per instruction it runs.
+        code, k = self.code, self.bitmask
+        n = len(code)
+        if 0 <= pc < n and k[pc] == 1:
+            op = code[pc]
+            if op not in ARG_KIND:
+                op = 0
+        else:
+            op = 0
+        if pc >= 0:
+            i = k.find(1, pc + 1, pc + 1 + MAX_SKIP)
+            ell = i - pc - 1 if i >= 0 else max(0, min(MAX_SKIP, n - pc - 1))
+        else:
+            ell = 0
         kind = ARG_KIND[op]
-        o1 = self._octet(pc + 1)
-        z = self._zeta
         if kind is ArgKind.NONE:
             return Instruction(pc, op, ell)
+        o1 = code[pc + 1] if pc + 1 < n else 0
+        z = self._zeta
         if kind is ArgKind.ONE_IMM:
             lx = min(4, ell)
             return Instruction(pc, op, ell, x=_sext(z(pc + 1, lx), lx))
