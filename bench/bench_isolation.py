@@ -6,6 +6,8 @@ Every program is service code built with the project's assembler and run through
 the pipeline runs it (refine_package / accumulate, the pipeline's per-package read cache):
 
 - plain: an ALU loop (add, xor, shift, and, jump) until out of gas;
+- plain host calls: `gas` (the cheapest host call) until out of gas: what any host call costs
+  per gas in the pure-Python engine, whatever it touches;
 - log: `log` of a 60,000-octet message until out of gas (bytes kept: the lines kept);
 - large code: a 3.9 MB blob of 3.5 M one-byte `fallthrough`s, each run once (a cold
   program every round: the program cache is cleared first);
@@ -68,6 +70,17 @@ def alu_loop() -> bytes:
     prog.op("xor", d=3, a=3, b=2)
     prog.op("shlo_l_imm_64", a=4, b=2, x=3)
     prog.op("and", d=5, a=4, b=3)
+    prog.op("jump", target="loop")
+    return prog.service_code(b"bench")
+
+
+def gas_loop() -> bytes:
+    """The cheapest host call (`gas`, 10 gas) forever: the floor of any host-call-bound kind."""
+    prog = Program()
+    _start(prog)
+    _halt_accumulate(prog)
+    prog.block("loop")
+    prog.ecalli(HostCall.GAS)
     prog.op("jump", target="loop")
     return prog.service_code(b"bench")
 
@@ -183,6 +196,7 @@ def measure(gas: int, rounds: int) -> list[tuple[str, float, float]]:
         preimage_hash, lookup = sqlite_preimage(tmp)
         kinds: dict[str, Callable[[], tuple[float, int, int]]] = {
             "plain (ALU loop)": lambda: refine_cost(alu_loop(), gas, lookup),
+            "plain host calls (gas)": lambda: refine_cost(gas_loop(), gas, lookup),
             "log flood": lambda: refine_cost(log_flood(), gas, lookup),
             "large code": lambda: refine_cost(large_code(), gas, lookup),
             "historical_lookup 8 MB": lambda: refine_cost(lookup_loop(preimage_hash), gas,
@@ -202,11 +216,12 @@ def measure(gas: int, rounds: int) -> list[tuple[str, float, float]]:
 
 
 def table(rows: list[tuple[str, float, float]]) -> str:
-    plain = rows[0][1]
-    out = ["| program | CPU us / gas | bytes kept / gas | CPU / plain |",
-           "|---|---:|---:|---:|"]
+    plain, calls = rows[0][1], rows[1][1]
+    out = ["| program | CPU us / gas | bytes kept / gas | CPU / plain | CPU / plain host calls |",
+           "|---|---:|---:|---:|---:|"]
     for name, cpu, kept in rows:
-        out.append(f"| {name} | {cpu:.3f} | {kept:.2f} | {cpu / plain:.1f}x |")
+        out.append(f"| {name} | {cpu:.3f} | {kept:.2f} | {cpu / plain:.1f}x "
+                   f"| {cpu / calls:.1f}x |")
     return "\n".join(out)
 
 
