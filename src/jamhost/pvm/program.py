@@ -136,6 +136,8 @@ class Program:
     heat: bytearray = field(default_factory=bytearray, repr=False)
     compiled_bytes: int = 0
     decoded: dict[int, Instruction] = field(default_factory=dict, repr=False)
+    charged: int = 0
+    """The footprint the program cache last charged (see `recharge`)."""
 
     def __post_init__(self) -> None:
         if not self.heat:
@@ -380,11 +382,15 @@ def load_program(blob: bytes) -> Program:
     if program is None:
         program = decode_program(blob, key)
         PROGRAMS.put(key, program)
+        program.charged = program.footprint()
     return program
 
 
 def recharge(program: Program) -> None:
-    """Charge the program cache again for what `program` holds now (blocks compiled since it
-    was put); a no-op when the program is no longer cached."""
-    if PROGRAMS.get(program.blob_hash) is program:
+    """Charge the program cache again for what `program` holds now (blocks compiled and
+    instructions decoded since it was put); a no-op when nothing changed (every host call
+    ends a run) or the program is no longer cached."""
+    size = program.footprint()
+    if size != program.charged and PROGRAMS.get(program.blob_hash) is program:
         PROGRAMS.put(program.blob_hash, program)
+        program.charged = size
