@@ -222,3 +222,19 @@ def test_no_code_runs_nothing() -> None:
 
 def test_accumulate_arguments() -> None:
     assert accumulate_arguments(100, 70000, 2) == b"\x64" + bytes([0xC1, 0x70, 0x11]) + b"\x02"
+
+
+def test_log_costs_ten_gas_and_nothing_under_0_7_0() -> None:
+    one = script([(100, {7: 2, 8: 0, 9: 0, 10: b"m", 11: 1})])
+    two = script([(100, {7: 2, 8: 0, 9: 0, 10: b"m", 11: 1})] * 2)
+    # The second step adds 9 instructions (registers, ecalli, saving results) and the call.
+    assert run(two).gas_used - run(one).gas_used == 9 + 10
+    assert run(two, gp_version="0.7.0").gas_used - run(one, gp_version="0.7.0").gas_used == 9
+
+
+def test_accumulate_logs_are_capped() -> None:
+    code = script([(100, {7: 2, 8: 0, 9: 0, 10: b"y" * 50, 11: 50})] * 10)
+    out = run(code, max_log_bytes=200)
+    line = f"INFO#{SERVICE} accumulate " + "y" * 50
+    assert out.logs == [line] * (200 // len(line))
+    assert out.logs_dropped == 10 - 200 // len(line)

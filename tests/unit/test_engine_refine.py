@@ -201,3 +201,37 @@ def test_refine_arguments_encoding() -> None:
     expected = b"\x01\x02" + bytes([0xC0 | 0x01]) + (70000 & 0xFFFF).to_bytes(2, "little")
     expected += b"\x02ab" + b"\x11" * 32
     assert refine_arguments(1, 2, w, b"\x11" * 32) == expected
+
+
+def _gas_with_logs(n: int) -> int:
+    steps = [(100, {7: 2, 8: 0, 9: 0, 10: b"m", 11: 1})] * n
+    code = script(steps)
+    (digest,) = run(pkg(item(code)), code).report.results
+    return digest.refine_load.gas_used
+
+
+def test_log_costs_ten_gas() -> None:
+    # Same program shape with one more log call: exactly 10 gas more for the call, plus the
+    # instructions that set up its registers and save its results (the same in both).
+    one, two, three = _gas_with_logs(1), _gas_with_logs(2), _gas_with_logs(3)
+    assert two - one == three - two
+    per_call = two - one
+    # The step's own instructions: 5 load_imm_64, ecalli, load_imm, 2 stores = 9 gas.
+    assert per_call == 9 + 10
+
+
+def test_logs_past_the_cap_are_dropped_and_counted() -> None:
+    steps = [(100, {7: 2, 8: 0, 9: 0, 10: b"x" * 100, 11: 100})] * 20
+    code = script(steps)
+    by_hash = {h(code): code}
+    outcome = refine_package(
+        pkg(item(code)),
+        code_lookup=lambda s, c: by_hash.get(c),
+        preimage_lookup=lambda s, x: None,
+        max_log_bytes=1000,
+    )
+    line = f"INFO#{SERVICE} refine[0] " + "x" * 100
+    kept = 1000 // len(line)
+    assert outcome.logs == [line] * kept
+    assert outcome.logs_dropped == 20 - kept
+    assert outcome.items[0].logs_dropped == 20 - kept

@@ -20,6 +20,17 @@ RW = 0x20000
 
 
 def _run(blob: bytes, mode: str, gas: int, regs: list[int] | None = None):  # noqa: ANN202
+    if mode == "compiled":  # every block compiled at its first entry
+        from jamhost.pvm import interpreter, program
+
+        saved = interpreter.HOT_BLOCK_ENTRIES
+        interpreter.HOT_BLOCK_ENTRIES = 0
+        program.PROGRAMS.clear()
+        try:
+            return _run(blob, "fast", gas, regs)
+        finally:
+            interpreter.HOT_BLOCK_ENTRIES = saved
+            program.PROGRAMS.clear()
     mem = Memory()
     mem.map(RW, 4096, writable=True)
     vm = Interpreter.from_blob(
@@ -32,6 +43,7 @@ def _run(blob: bytes, mode: str, gas: int, regs: list[int] | None = None):  # no
 def _both(blob: bytes, gas: int, regs: list[int] | None = None):  # noqa: ANN202
     fast = _run(blob, "fast", gas, regs)
     assert fast == _run(blob, "step", gas, regs)
+    assert fast == _run(blob, "compiled", gas, regs)
     return fast
 
 

@@ -1,4 +1,4 @@
-"""w3f PVM test vectors (jamtestvectors pvm/programs, v0.4, 64-bit): both execution paths.
+"""w3f PVM test vectors (jamtestvectors pvm/programs, v0.4, 64-bit): every execution path.
 
 Every vector must match its expected-* fields, except the ones listed in OUTDATED, whose
 expected gas follows PolkaVM's per-basic-block charging rather than GP 0.7.2's per-instruction
@@ -43,9 +43,18 @@ def test_vector_set_is_present() -> None:
     assert len(FILES) == 307, f"expected the 307 w3f PVM vectors in {PROGRAMS}"
 
 
-@pytest.mark.parametrize("mode", ["fast", "step"])
+@pytest.mark.parametrize("mode", ["fast", "step", "compiled"])
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_pvm_vector(path: Path, mode: str) -> None:
+def test_pvm_vector(path: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fast` interprets cold blocks and compiles hot ones (the vectors are mostly cold);
+    `compiled` compiles every block at its first entry, so both halves of the fast path are
+    held to every vector; `step` interprets only."""
+    if mode == "compiled":
+        from jamhost.pvm import interpreter, program
+
+        monkeypatch.setattr(interpreter, "HOT_BLOCK_ENTRIES", 0)
+        program.PROGRAMS.clear()
+        mode = "fast"
     vector = load_vector(path)
     actual = run_vector(vector, mode)
     if path.stem in OUTDATED:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from jamhost.app.attestors import Attestor, attestors
+from jamhost.app.lookup_cache import CachedLookup, CachedMapping
 from jamhost.app.runtime import Runtime
 from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.domain.hashing import blake2b_256
@@ -214,15 +215,26 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     """Each of the first `attestation_threshold` attestors refines the package on its own."""
     store = rt.store
 
-    def own(service: int, hash_: bytes) -> bytes | None:
+    def own_preimage(service: int, hash_: bytes) -> bytes | None:
         # Refine sees only its own service's preimages (code included).
         return store.service_preimage(service, hash_) if service == service_id else None
 
+    # One read per blob for the whole package (every attestor, every historical_lookup).
+    own = CachedLookup(own_preimage)
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
-        outcome = refine(package, code_lookup=own, preimage_lookup=own)
+        outcome = refine(package, code_lookup=own, preimage_lookup=own,
+                         max_log_bytes=rt.settings.max_log_bytes_per_invocation)
+        _note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
+
+
+def _note_dropped_logs(service_id: int, phase: str, dropped: int) -> None:
+    """The operator's trace of a log flood: how many `log` lines the cap dropped."""
+    if dropped:
+        log.info("service log lines dropped past the cap", service_id=service_id, phase=phase,
+                 dropped=dropped)
 
 
 def current_timeslot() -> int:
@@ -243,8 +255,10 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
                  for t in queued]
     account = AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
-        min_memo_gas=svc.min_memo_gas, storage=StorageView(rt.store, sid),  # type: ignore[arg-type]
-        preimages=PreimageView(rt.store, sid),  # type: ignore[arg-type]
+        min_memo_gas=svc.min_memo_gas,
+        # Each key is read from the store once per accumulate, however often read/lookup ask.
+        storage=CachedMapping(StorageView(rt.store, sid)),  # type: ignore[arg-type]
+        preimages=CachedMapping(PreimageView(rt.store, sid)),  # type: ignore[arg-type]
         requests=RequestView(rt.store, sid),  # type: ignore[arg-type]
         items=svc.state_items, octets=svc.state_octets)
 
@@ -265,8 +279,10 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
     slot = current_timeslot()
     out = accumulate(sid, account, operands, transfers, timeslot=slot,
                      gas_limit=accumulate_gas(operands, transfers),
-                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other)
+                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other,
+                     max_log_bytes=rt.settings.max_log_bytes_per_invocation)
     GAS_USED.labels("accumulate").inc(out.gas_used)
+    _note_dropped_logs(sid, "accumulate", out.logs_dropped)
     preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
     requests = dict(out.request_changes)
     for service, blob in out.provided:

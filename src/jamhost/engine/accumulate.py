@@ -12,9 +12,10 @@ a service that does not exist.
 
 Host calls: gas 0, fetch 1, lookup 2, read 3, write 4, info 5, checkpoint 17, upgrade 19,
 transfer 20, query 22, solicit 23, forget 24, yield 25, provide 26 (GP 0.7.2 §B.6, §B.8), and
-log 100 (JIP-1). All cost 10 gas except transfer (10 + its gas argument when it succeeds) and
-log (0). The privileged and service-creating calls (bless, assign, designate, new, eject)
-answer WHAT: no jamhost service holds privileges or creates services.
+log 100 (JIP-1). All cost 10 gas except transfer (10 + its gas argument when it succeeds);
+log costs 10 too (JIP-1, GP 0.7.2 vectors) except under gp_version "0.7.0" (0). The privileged
+and service-creating calls (bless, assign, designate, new, eject) answer WHAT:
+no jamhost service holds privileges or creates services.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from jamhost.engine.account import (
 from jamhost.engine.constants import (
     ACCUMULATE_PC,
     CASH,
+    DEFAULT_MAX_LOG_BYTES,
     FULL,
     HUH,
+    LOG_GAS,
+    LOG_GAS_0_7_0,
     LOW,
     NONE,
     OK,
@@ -45,7 +49,7 @@ from jamhost.engine.constants import (
     ProtocolConstants,
 )
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
+from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_inputs
 from jamhost.engine.overlay import Overlay
 from jamhost.pvm.host import invoke_service_code
@@ -158,6 +162,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         other_account: OtherAccount,
         constants: ProtocolConstants,
         gp_version: str,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.service_id = service_id
         self.x = _Context(account)
@@ -166,7 +171,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.other_account = other_account
         self.constants = constants
         self.gp_version = gp_version
-        self.logs: list[str] = []
+        self.log = LogSink(f"#{service_id} accumulate", max_log_bytes)
         self.handler = dispatch(
             {
                 HostCall.GAS: self.gas,
@@ -185,6 +190,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
                 HostCall.PROVIDE: self.provide,
             },
             self.log,
+            LOG_GAS_0_7_0 if gp_version == "0.7.0" else LOG_GAS,
         )
 
     @property
@@ -382,11 +388,6 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             vm.set_register(7, OK)
         return None
 
-    def log(self, vm: PvmInstance) -> None:
-        line = log_line(vm, f"#{self.service_id} accumulate")
-        if line is not None:
-            self.logs.append(line)
-
 
 def _threshold(account: AccountState, items: int, octets: int) -> int:
     """a_t of `account` with a changed footprint (a_i, a_o)."""
@@ -410,6 +411,7 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     constants: ProtocolConstants | None = None,
     engine: PvmEngine | None = None,
     gp_version: str = "0.7.2",
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> AccumulateOutcome:
     """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
 
@@ -428,7 +430,9 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
         return AccumulateOutcome(post, [], None, 0, [])
     inputs = encode_inputs(operands, transfers, gp_version)
     fetch = FetchSource(constants, entropy=entropy, inputs=inputs)
-    host = _AccumulateHost(service_id, post, fetch, timeslot, other_account, constants, gp_version)
+    host = _AccumulateHost(
+        service_id, post, fetch, timeslot, other_account, constants, gp_version, max_log_bytes
+    )
     args = accumulate_arguments(timeslot, service_id, len(inputs))
     run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)
     if run.status is Status.HALT:
@@ -445,7 +449,8 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
         yield_hash=yield_hash,
         gas_used=run.gas_used,
         provided=ctx.provided,
-        logs=host.logs,
+        logs=host.log.lines,
+        logs_dropped=host.log.dropped,
         status=run.status,
         output=run.output,
         storage_changes=_changes(final.storage),

@@ -66,8 +66,14 @@ class HostCall(IntEnum):
 
 #: g = 10 for every GP host call (GP 0.7.2 §B.6-§B.8); transfer adds its gas argument.
 HOST_CALL_GAS = 10
-#: JIP-1 `log` costs nothing (and the w3f accumulate vectors charge 0 for it).
-LOG_GAS = 0
+#: JIP-1 `log` costs g = 10 like every host call (JIP-1; the GP 0.7.2 accumulate vectors and
+#: the block traces charge it).
+LOG_GAS = 10
+#: The older w3f GP 0.7.0 accumulate vectors were made with `log` free.
+LOG_GAS_0_7_0 = 0
+#: Bytes of `log` messages one invocation keeps when no cap is given
+#: (`runtime.jam.max_log_bytes_per_invocation`).
+DEFAULT_MAX_LOG_BYTES = 65_536
 
 #: W_C: the largest service code preimage, in octets.
 MAX_SERVICE_CODE_SIZE = 4_000_000

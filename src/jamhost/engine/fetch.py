@@ -8,7 +8,7 @@ extrinsics; accumulate exposes the entropy η'_0 and its accumulation inputs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jamhost.domain.codec import encode_fixed, encode_natural
 from jamhost.domain.types import WorkItem, WorkPackage
@@ -54,8 +54,26 @@ class FetchSource:
     """Accumulation inputs, each already encoded (selectors 14 and 15)."""
     transfers: Sequence[bytes] | None = None
     """GP 0.7.0 only: on-transfer's transfers (selectors 16 and 17)."""
+    _built: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+    """Values encoded for this invocation, by (selector, index): fetch costs 10 gas whatever
+    the size, so a value (the whole package, up to 13 MB) is encoded once, not per call."""
 
-    def value(self, selector: int, a: int, b: int) -> bytes | None:  # noqa: C901, PLR0911, PLR0912
+    _ENCODED = frozenset((0, 7, 10, 11, 12, 14, 16))
+    """Selectors whose value is encoded on demand (the others are slices of held blobs)."""
+
+    def value(self, selector: int, a: int, b: int) -> bytes | None:
+        """v of Ω_Y for ω10 = selector, ω11 = a, ω12 = b (encoded values built once)."""
+        if selector not in self._ENCODED:
+            return self._value(selector, a, b)
+        key = (selector, a if selector == 12 else 0)
+        value = self._built.get(key)
+        if value is None:
+            value = self._value(selector, a, b)
+            if value is not None:  # at most one entry per selector (per item for 12)
+                self._built[key] = value
+        return value
+
+    def _value(self, selector: int, a: int, b: int) -> bytes | None:  # noqa: C901, PLR0911, PLR0912
         """v of Ω_Y for ω10 = selector, ω11 = a, ω12 = b."""
         p = self.package
         if selector == 0:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from jamhost.engine.constants import HOST_CALL_GAS, LOG_GAS, NONE, WHAT, HostCall
+from jamhost.engine.constants import (
+    DEFAULT_MAX_LOG_BYTES,
+    HOST_CALL_GAS,
+    LOG_GAS,
+    NONE,
+    WHAT,
+    HostCall,
+)
 from jamhost.pvm.interface import PvmInstance, Status
 
 ADDRESS_LIMIT = 1 << 32
@@ -69,16 +76,21 @@ class Handler(Protocol):
 def dispatch(
     handlers: dict[int, Callable[[PvmInstance], Status | None]],
     log: Callable[[PvmInstance], None],
+    log_gas: int = LOG_GAS,
 ) -> Callable[[int, PvmInstance], Status | None]:
     """A `HostHandler` for `jamhost.pvm.host.run_with_host` serving `handlers`.
 
     Every GP host call costs g = 10 charged up front (out of gas, with no effect, when
     ϱ < 10); a handler that costs more charges the rest itself. An unknown id costs 10 and
-    answers WHAT. `log` (JIP-1) costs nothing and never fails."""
+    answers WHAT. `log` (JIP-1) costs `log_gas` (10; 0 only for the GP 0.7.0 vectors) by the
+    same rule and never fails."""
 
     def handle(host_id: int, vm: PvmInstance) -> Status | None:
         if host_id == HostCall.LOG:
-            vm.gas -= LOG_GAS
+            if vm.gas < log_gas:
+                vm.gas -= log_gas
+                return Status.OUT_OF_GAS
+            vm.gas -= log_gas
             log(vm)
             return None
         if vm.gas < HOST_CALL_GAS:
@@ -100,11 +112,16 @@ def dispatch(
 _LEVELS = {0: "FATAL", 1: "WARN", 2: "INFO", 3: "DEBUG", 4: "TRACE"}
 
 
+MAX_LOG_MESSAGE = 1 << 16
+"""Longest message (octets) one `log` call may carry; a longer call logs nothing."""
+MAX_LOG_TARGET = 1 << 12
+
+
 def log_line(vm: PvmInstance, where: str) -> str | None:
     """Format a JIP-1 `log` call (ω7 level, ω8/ω9 target, ω10/ω11 message), or None when its
     memory is not readable (JIP-1: no side effects then). No timestamp: runs must repeat."""
     level, t_ptr, t_len, m_ptr, m_len = (vm.get_register(i) for i in range(7, 12))
-    if m_len > 1 << 16 or t_len > 1 << 12:
+    if m_len > MAX_LOG_MESSAGE or t_len > MAX_LOG_TARGET:
         return None
     if not readable(vm, m_ptr, m_len):
         return None
@@ -116,3 +133,40 @@ def log_line(vm: PvmInstance, where: str) -> str | None:
     message = read(vm, m_ptr, m_len).decode("utf-8", "replace")
     name = _LEVELS.get(level, f"L{level}")
     return f"{name}{where} {target + ' ' if target else ''}{message}"
+
+
+class LogSink:
+    """The `log` lines one invocation keeps, at most `max_bytes` octets of them (UTF-8).
+
+    A tenant's code chooses how much it logs and `log` costs 10 gas whatever the length, so
+    what is kept is capped per invocation (`runtime.jam.max_log_bytes_per_invocation`): a
+    message that does not fit whole is dropped and counted in `dropped`. Once a message
+    cannot fit, its memory is not even read, so a flood past the cap costs only the calls."""
+
+    __slots__ = ("where", "max_bytes", "kept_bytes", "lines", "dropped")
+
+    def __init__(self, where: str, max_bytes: int = DEFAULT_MAX_LOG_BYTES) -> None:
+        self.where = where
+        self.max_bytes = max_bytes
+        self.kept_bytes = 0
+        self.lines: list[str] = []
+        self.dropped = 0
+
+    def __call__(self, vm: PvmInstance) -> None:
+        room = self.max_bytes - self.kept_bytes
+        # The smallest line this call could make: level name, `where`, the message itself.
+        m_len = vm.get_register(11)
+        if m_len > MAX_LOG_MESSAGE or vm.get_register(9) > MAX_LOG_TARGET:
+            return
+        if m_len + len(self.where) > room:
+            self.dropped += 1
+            return
+        line = log_line(vm, self.where)
+        if line is None:
+            return
+        size = len(line.encode("utf-8"))
+        if size > room:
+            self.dropped += 1
+            return
+        self.kept_bytes += size
+        self.lines.append(line)

@@ -28,6 +28,7 @@ from jamhost.domain.types import (
     WorkReport,
 )
 from jamhost.engine.constants import (
+    DEFAULT_MAX_LOG_BYTES,
     FULL,
     REFINE_PC,
     SELF,
@@ -35,7 +36,7 @@ from jamhost.engine.constants import (
     ProtocolConstants,
 )
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
+from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
@@ -66,6 +67,7 @@ class ItemRefinement:
     gas_used: int
     exports: tuple[bytes, ...]
     logs: tuple[str, ...] = ()
+    logs_dropped: int = 0
 
 
 @dataclass(slots=True)
@@ -77,6 +79,8 @@ class RefineOutcome:
     gas_used: int
     logs: list[str]
     items: list[ItemRefinement] = field(default_factory=list)
+    logs_dropped: int = 0
+    """`log` messages past each item's per-invocation cap, not kept (see hostio.LogSink)."""
 
 
 def authorizer_hash(package: WorkPackage) -> bytes:
@@ -106,6 +110,7 @@ class _RefineHost:
         preimage_lookup: Lookup,
         export_offset: int,
         constants: ProtocolConstants,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.item = item
         self.index = index
@@ -113,7 +118,7 @@ class _RefineHost:
         self.export_offset = export_offset
         self.constants = constants
         self.exports: list[bytes] = []
-        self.logs: list[str] = []
+        self.log = LogSink(f"#{item.service} refine[{index}]", max_log_bytes)
         self.handler = dispatch(
             {
                 HostCall.GAS: self.gas,
@@ -154,11 +159,6 @@ class _RefineHost:
         vm.set_register(7, index)
         return None
 
-    def log(self, vm: PvmInstance) -> None:
-        line = log_line(vm, f"#{self.item.service} refine[{self.index}]")
-        if line is not None:
-            self.logs.append(line)
-
 
 def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     package: WorkPackage,
@@ -171,14 +171,16 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     extrinsics: Sequence[Sequence[bytes]],
     constants: ProtocolConstants,
     engine: PvmEngine | None = None,
-) -> tuple[WorkExecResult, list[bytes], int, list[str]]:
-    """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation): (result, exports, u, logs)."""
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+) -> tuple[WorkExecResult, list[bytes], int, list[str], int]:
+    """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation):
+    (result, exports, u, logs kept, logs dropped past `max_log_bytes`)."""
     item = package.items[index]
     code = code_lookup(item.service, item.code_hash)
     if code is None:
-        return WorkExecResult.bad_code(), [], 0, []
+        return WorkExecResult.bad_code(), [], 0, [], 0
     if len(code) > constants.max_service_code_size:
-        return WorkExecResult.code_oversize(), [], 0, []
+        return WorkExecResult.code_oversize(), [], 0, [], 0
     fetch = FetchSource(
         constants,
         package=package,
@@ -188,16 +190,19 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
         imports=[[] for _ in package.items],
         extrinsics=extrinsics,
     )
-    host = _RefineHost(item, index, fetch, preimage_lookup, export_offset, constants)
+    host = _RefineHost(
+        item, index, fetch, preimage_lookup, export_offset, constants, max_log_bytes
+    )
     args = refine_arguments(core_index, index, item, package.hash())
     run = invoke_service_code(
         code, REFINE_PC, item.refine_gas_limit, args, host.handler, engine=engine
     )
+    logs, dropped = host.log.lines, host.log.dropped
     if run.status is Status.HALT:
-        return WorkExecResult.ok(run.output or b""), host.exports, run.gas_used, host.logs
+        return WorkExecResult.ok(run.output or b""), host.exports, run.gas_used, logs, dropped
     if run.status is Status.OUT_OF_GAS:
-        return WorkExecResult.out_of_gas(), [], run.gas_used, host.logs
-    return WorkExecResult.panic(), [], run.gas_used, host.logs
+        return WorkExecResult.out_of_gas(), [], run.gas_used, logs, dropped
+    return WorkExecResult.panic(), [], run.gas_used, logs, dropped
 
 
 def _extrinsics(package: WorkPackage, preimage_lookup: Lookup) -> list[list[bytes]]:
@@ -222,6 +227,7 @@ def refine_package(
     core_index: int = 0,
     engine: PvmEngine | None = None,
     constants: ProtocolConstants | None = None,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
@@ -229,7 +235,8 @@ def refine_package(
     item's result is BAD); `preimage_lookup(service, hash)` serves historical_lookup and the
     item's extrinsics. Raises RefineInputError when the package imports segments (jamhost has
     no segment store) or names an extrinsic that is not available. Deterministic: no clock,
-    no randomness, no state beyond the two lookups."""
+    no randomness, no state beyond the two lookups. Each item keeps at most `max_log_bytes`
+    octets of `log` lines (`runtime.jam.max_log_bytes_per_invocation`)."""
     constants = constants or ProtocolConstants.full()
     if any(item.import_segments for item in package.items):
         raise RefineInputError("import segments are not supported")
@@ -241,7 +248,7 @@ def refine_package(
     offset = 0
     outputs_size = 0  # z: |auth trace| (empty here) + the ok outputs so far
     for index, item in enumerate(package.items):
-        result, exports, used, item_logs = refine_item(
+        result, exports, used, item_logs, item_dropped = refine_item(
             package,
             index,
             code_lookup=code_lookup,
@@ -251,6 +258,7 @@ def refine_package(
             extrinsics=extrinsics,
             constants=constants,
             engine=engine,
+            max_log_bytes=max_log_bytes,
         )
         # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
         zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
@@ -265,7 +273,9 @@ def refine_package(
         offset += item.export_count
         all_exports += exports
         logs += item_logs
-        items.append(ItemRefinement(result, used, tuple(exports), tuple(item_logs)))
+        items.append(
+            ItemRefinement(result, used, tuple(exports), tuple(item_logs), item_dropped)
+        )
         digests.append(
             WorkDigest(
                 service_id=item.service,
@@ -305,4 +315,5 @@ def refine_package(
         gas_used=sum(i.gas_used for i in items),
         logs=logs,
         items=items,
+        logs_dropped=sum(i.logs_dropped for i in items),
     )

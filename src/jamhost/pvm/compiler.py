@@ -11,7 +11,10 @@ The fragments of instructions.py are joined into
         return 17
 
 compiled once with `compile`/`exec` and cached on the Program (programs are cached by blob,
-so by content hash). `line_index` maps each source line to the index of its instruction in
+so by content hash). A block is compiled only once hot (the interpreter runs it through the
+shared per-opcode `step_handler`s the first times): compiling costs some 20 us per
+instruction, running it well under one, so code that runs once is never compiled.
+`line_index` maps each source line to the index of its instruction in
 the block: a page fault raised inside the block is pinned to its instruction through the
 traceback's line number, at no cost on the normal path.
 """
@@ -24,8 +27,8 @@ from types import TracebackType
 from typing import Any
 
 from jamhost.pvm.gas import block_cost
-from jamhost.pvm.instructions import NAMESPACE, BlockContext, emit, ends_block
-from jamhost.pvm.program import Program
+from jamhost.pvm.instructions import NAMESPACE, BlockContext, Sym, SymContext, emit, ends_block
+from jamhost.pvm.program import Instruction, Program
 
 MAX_BLOCK_INSTRUCTIONS = 256
 """Longer straight-line runs are split (bounds compile time and single-step fallback)."""
@@ -82,6 +85,38 @@ def _context(program: Program) -> BlockContext:
     return ctx  # type: ignore[return-value]
 
 
+def branch_checker(program: Program) -> Callable[[int, int], int]:
+    """`BT(target, pc)` of the step handlers: GP eq. A.17 branch validity for `program`."""
+    return _context(program).branch_target
+
+
+StepHandler = Callable[..., int]
+"""handler(r, rp, wp, mem, JT, BT, a, b, d, x, y, pc, sk) -> next pc or exit code."""
+
+STEP_HANDLERS: dict[int, StepHandler] = {}
+_SYM_FIELDS = {name: Sym(name) for name in ("a", "b", "d", "x", "y", "pc", "sk")}
+
+
+def step_handler(opcode: int) -> StepHandler:
+    """One instruction of `opcode` as a function of its decoded fields, shared by every
+    program: the step path runs cold code through these and so compiles nothing per pc.
+
+    Its source is the instruction's fragment (instructions.emit) emitted for a symbolic
+    instruction, so it has exactly the semantics of the compiled blocks."""
+    fn = STEP_HANDLERS.get(opcode)
+    if fn is None:
+        f = _SYM_FIELDS
+        ins = Instruction(f["pc"], opcode, f["sk"], f["a"], f["b"], f["d"], f["x"], f["y"])  # type: ignore[arg-type]
+        lines = ["def step(r, rp, wp, mem, JT, BT, a, b, d, x, y, pc, sk):"]
+        lines += ["    " + t for t in emit(ins, SymContext())]  # type: ignore[arg-type]
+        if not ends_block(ins):
+            lines.append(f"    return {ins.next_pc}")
+        namespace = dict(NAMESPACE)
+        exec(compile("\n".join(lines) + "\n", f"<pvm step {opcode}>", "exec"), namespace)  # noqa: S102
+        fn = STEP_HANDLERS[opcode] = namespace["step"]  # type: ignore[assignment]
+    return fn
+
+
 _REG = re.compile(r"r\[(\d+)\]")
 _ASSIGNED = re.compile(r"(?:^|: |; )r(\d+) = ")
 _WORD_REG = re.compile(r"\br(\d+)\b")
@@ -89,20 +124,18 @@ _RETURN = re.compile(r"^(?P<cond>if .*: )?return (?P<val>.+)$")
 _LOOP_OPS = frozenset([40, 80, *range(81, 91), *range(170, 176)])
 
 
-def _straight_line(
-    program: Program, pc: int, single: bool, inline: bool = False
-) -> list[tuple[int, list[str]]]:
+def _straight_line(program: Program, pc: int) -> list[tuple[int, list[str]]]:
     """[(pc, fragment lines)] from pc to the first terminator or ecalli."""
     ctx = _context(program)
     out: list[tuple[int, list[str]]] = []
     cur = pc
     while True:
         ins = program.instruction(cur)
-        out.append((cur, emit(ins, ctx, inline)))
+        out.append((cur, emit(ins, ctx, True)))
         if ends_block(ins):
             return out
         cur = ins.next_pc
-        if single or len(out) >= MAX_BLOCK_INSTRUCTIONS:
+        if len(out) >= MAX_BLOCK_INSTRUCTIONS:
             out[-1][1].append(f"return {cur}")
             return out
 
@@ -112,37 +145,24 @@ def _is_self_loop(program: Program, pc: int, last_pc: int) -> bool:
     if ins.opcode not in _LOOP_OPS:
         return False
     target = ins.x if ins.opcode == 40 or ins.opcode >= 170 else ins.y
-    return target == pc and pc in program.block_starts
+    return target == pc and program.is_block_start(pc)
 
 
 def _build(program: Program, pc: int, name: str, source: str) -> Callable[..., int]:
     namespace = dict(NAMESPACE)
-    namespace["JT"] = _context(program).jump_map
+    namespace["JT"] = program.jump_map()
     exec(compile(source, f"<pvm block @{pc}>", "exec"), namespace)  # noqa: S102 - our codegen
     return namespace[name]  # type: ignore[no-any-return]
 
 
-def compile_step(program: Program, pc: int) -> Block:
-    """One instruction as a function over the register list (the step path)."""
-    lines = ["def blk(r, rp, wp, mem):"]
-    line_index = [0, 0]  # 1-based line numbers; line 1 is the def
-    for _pc, fragment in _straight_line(program, pc, single=True):
-        for text in fragment:
-            lines.append("    " + text)
-            line_index.append(0)
-    source = "\n".join(lines) + "\n"
-    return Block(_build(program, pc, "blk", source), (pc,), line_index, source)
-
-
-def compile_block(program: Program, pc: int, single: bool = False) -> Block:
-    """Compile the straight-line run starting at pc (one instruction when `single`).
+def compile_block(program: Program, pc: int) -> Block:
+    """Compile the straight-line run starting at pc.
 
     The fast form keeps registers in locals (r[3] becomes r3), loads those it uses on
-    entry and stores those it writes before every return.
+    entry and stores those it writes before every return. What the block holds is added to
+    `program.compiled_bytes` (an estimate, for the program cache's byte budget).
     """
-    if single:
-        return compile_step(program, pc)
-    run = _straight_line(program, pc, single=False, inline=True)
+    run = _straight_line(program, pc)
     pcs = tuple(p for p, _ in run)
     cost = block_cost(len(pcs))
     loop = _is_self_loop(program, pc, pcs[-1])
@@ -185,14 +205,21 @@ def compile_block(program: Program, pc: int, single: bool = False) -> Block:
                 lines.append(indent + o)
                 line_index.append(index)
     source = "\n".join(lines) + "\n"
-    return Block(_build(program, pc, "blk", source), pcs, line_index, source, written, loop)
+    block = Block(_build(program, pc, "blk", source), pcs, line_index, source, written, loop)
+    program.compiled_bytes += block_footprint(block)
+    return block
 
 
-def block_table(program: Program, single: bool) -> dict[int, Block]:
-    """The program's cache of compiled blocks (or single-instruction steps)."""
-    key = "steps" if single else "blocks"
-    table = program.cache.get(key)
+def block_footprint(block: Block) -> int:
+    """Octets a compiled block keeps alive, estimated: its source, code object (bytecode,
+    constants, line table: about 4x the source), the pc tables and fixed object overhead."""
+    return 5 * len(block.source) + 100 * len(block.pcs) + 2048
+
+
+def block_table(program: Program) -> dict[int, tuple[Any, ...]]:
+    """The program's cache of compiled blocks: entry pc -> (fn, cost, loop, Block)."""
+    table = program.cache.get("blocks")
     if table is None:
         table = {}
-        program.cache[key] = table
+        program.cache["blocks"] = table
     return table  # type: ignore[return-value]

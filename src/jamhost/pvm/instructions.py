@@ -211,7 +211,9 @@ def _sx(e: str, bits: int) -> str:
     return f"((({e}) ^ {sign}) + {(1 << 64) - sign}) & 0xFFFFFFFFFFFFFFFF"
 
 
-def _signed_const(x: int) -> int:
+def _signed_const(x: int) -> int | str:
+    if not isinstance(x, int):  # a Sym: the same value, computed at run time
+        return _s64e(f"{x}")
     return x - (1 << 64) if x & SIGN64 else x
 
 
@@ -220,24 +222,80 @@ class BlockContext:
 
     def __init__(self, program: Program) -> None:
         self.program = program
-        self.block_starts = program.block_starts
-        jt: dict[int, int] = {}
-        for i, target in enumerate(program.jump_table):
-            if target in self.block_starts:
-                jt[(i + 1) * JUMP_ALIGNMENT] = target
-        self.jump_map = jt
+        self.jump_map = program.jump_map()
 
     def branch_target(self, target: int, pc: int) -> int:
         """GP eq. A.17 branch(b, ⊤): b if b ∈ ϖ, else panic at pc."""
-        return target if target in self.block_starts else exit_code(EXIT_PANIC, pc)
+        if self.program.is_block_start(target):
+            return target
+        return exit_code(EXIT_PANIC, pc)
+
+
+class Sym:
+    """A symbolic operand: emitting an instruction whose fields are `Sym`s gives the source of
+    a handler generic in those fields (compiler.step_handler), from the same fragments as
+    compiled blocks. Arithmetic on a Sym builds the expression it stands for."""
+
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: str) -> None:
+        self.expr = expr
+
+    def __str__(self) -> str:
+        return self.expr
+
+    def __format__(self, spec: str) -> str:
+        return self.expr
+
+    def _op(self, op: str, other: object) -> Sym:
+        return Sym(f"({self.expr} {op} {other})")
+
+    def _rop(self, op: str, other: object) -> Sym:
+        return Sym(f"({other} {op} {self.expr})")
+
+    def __and__(self, o: object) -> Sym:
+        return self._op("&", o)
+
+    def __or__(self, o: object) -> Sym:
+        return self._op("|", o)
+
+    def __xor__(self, o: object) -> Sym:
+        return self._op("^", o)
+
+    def __mod__(self, o: object) -> Sym:
+        return self._op("%", o)
+
+    def __add__(self, o: object) -> Sym:
+        return self._op("+", o)
+
+    def __radd__(self, o: object) -> Sym:
+        return self._rop("+", o)
+
+    def __sub__(self, o: object) -> Sym:
+        return self._op("-", o)
+
+    def __lshift__(self, o: object) -> Sym:
+        return self._op("<<", o)
+
+    def __neg__(self) -> Sym:
+        return Sym(f"(-{self.expr})")
+
+
+class SymContext:
+    """BlockContext for symbolic instructions: branch validity is checked at run time by the
+    program's `BT` (its BlockContext.branch_target)."""
+
+    def branch_target(self, target: object, pc: object) -> Sym:
+        return Sym(f"BT({target}, {pc})")
 
 
 def _djump(addr_expr: str, pc: int) -> list[str]:
-    """GP eq. A.18 djump(a)."""
+    """GP eq. A.18 djump(a); JT answers -1 for an address that is not a valid entry."""
     return [
         f"t = {addr_expr}",
         f"if t == {HALT_ADDRESS}: return {exit_code(EXIT_HALT, pc)}",
-        f"return JT.get(t, {exit_code(EXIT_PANIC, pc)})",
+        "t = JT[t]",
+        f"return t if t >= 0 else {exit_code(EXIT_PANIC, pc)}",
     ]
 
 

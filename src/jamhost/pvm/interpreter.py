@@ -1,17 +1,27 @@
 """The pure-Python PVM: Ψ of GP 0.7.2 eq. A.1 over compiled blocks, with a single-step path.
 
-Fast path: look up (or compile) the block at pc; if the gas covers the whole block, charge it
-and call the block function; on an early exit refund the instructions that did not run.
-Step path: charge and run one instruction at a time. The fast path drops to the step path
-when the remaining gas does not cover the next block, so out-of-gas happens at exactly the
-instruction GP says. `mode="step"` uses the step path only (reference behaviour, tests).
+Fast path: look up the compiled block at pc; if the gas covers the whole block, charge it and
+call the block function; on an early exit refund the instructions that did not run. A block
+not compiled yet is interpreted (the step path) until it has been entered HOT_BLOCK_ENTRIES
+times, then compiled. Step path: decode, charge and run one instruction at a time through
+per-opcode handlers shared by every program (no compilation per pc). The fast path drops to
+the step path when the remaining gas does not cover the next block, so out-of-gas happens at
+exactly the instruction GP says. `mode="step"` uses the step path only (reference behaviour, tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jamhost.pvm.compiler import Block, block_table, compile_block
+from jamhost.pvm.compiler import (
+    MAX_BLOCK_INSTRUCTIONS,
+    STEP_HANDLERS,
+    Block,
+    block_table,
+    branch_checker,
+    compile_block,
+    step_handler,
+)
 from jamhost.pvm.gas import INSTRUCTION_COST
 from jamhost.pvm.instructions import (
     EXIT_HALT,
@@ -22,7 +32,14 @@ from jamhost.pvm.instructions import (
 )
 from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
 from jamhost.pvm.memory import Memory, MemoryAccessError, MemoryPanic, PageFault
-from jamhost.pvm.program import Program, ProgramError, load_program
+from jamhost.pvm.opcodes import TERMINATORS
+from jamhost.pvm.program import Program, ProgramError, load_program, recharge
+
+HOT_BLOCK_ENTRIES = 8
+"""A block is compiled on its 9th entry; before, it is interpreted. Compiling costs ~20 us
+per instruction and interpreting ~2 us, so code that runs once (a tenant's blob of millions
+of one-shot instructions) is never compiled, and compiling hot code costs a small share of
+what its first runs already cost."""
 
 ENGINE_NAME = "jamhost-pvm-py"
 ENGINE_VERSION = "0.1.0"
@@ -110,9 +127,12 @@ class Interpreter:
         self._resume_pc = None
         if self._bad:
             return Exit(Status.PANIC, self.pc)
-        if self.mode == "step":
-            return self._run_step()
-        return self._run_fast()
+        try:
+            if self.mode == "step":
+                return self._run_step()  # type: ignore[return-value]
+            return self._run_fast()
+        finally:
+            recharge(self.program)  # type: ignore[arg-type]
 
     def step(self) -> Exit | None:
         """Execute exactly one instruction; None when execution continues."""
@@ -136,11 +156,13 @@ class Interpreter:
         assert isinstance(err, MemoryPanic)
         return Exit(Status.PANIC, pc)
 
-    def _run_fast(self) -> Exit:
+    def _run_fast(self) -> Exit:  # noqa: C901 - the hot loop, kept in one frame
         program = self.program
         assert program is not None
-        blocks = block_table(program, single=False)
+        blocks = block_table(program)
         get = blocks.get
+        heat = program.heat
+        n = len(heat)
         r = self.registers
         mem = self.memory
         rp, wp = mem.rp, mem.wp
@@ -153,12 +175,23 @@ class Interpreter:
             while True:
                 entry = get(pc)
                 if entry is None:
-                    blk = compile_block(program, pc)
-                    entry = blocks[pc] = (blk.fn, blk.cost, blk.loop, blk)
+                    if 0 <= pc < n and heat[pc] >= HOT_BLOCK_ENTRIES:
+                        blk = compile_block(program, pc)
+                        entry = blocks[pc] = (blk.fn, blk.cost, blk.loop, blk)
+                    else:
+                        # Cold: interpret this one block; compile it once it is hot.
+                        if 0 <= pc < n:
+                            heat[pc] += 1
+                        self.gas, self.pc = gas, pc
+                        ex = self._run_step(block=True)
+                        if ex is not None:
+                            return ex
+                        gas, pc = self.gas, self.pc
+                        continue
                 fn, cost, loop, blk = entry
                 if gas < cost:
                     self.gas, self.pc = gas, pc
-                    return self._run_step()
+                    return self._run_step()  # type: ignore[return-value]
                 gas -= cost
                 if loop:
                     gb[0] = gas
@@ -175,38 +208,48 @@ class Interpreter:
         except MemoryAccessError as err:
             assert blk is not None
             index, frame_locals = blk.fault_state(err.__traceback__)
-            for n in blk.written:  # registers the block held in locals
-                value = frame_locals.get(f"r{n}")
+            for i in blk.written:  # registers the block held in locals
+                value = frame_locals.get(f"r{i}")
                 if value is not None:
-                    r[n] = value
+                    r[i] = value
             if blk.loop:
                 gas = frame_locals["g"]
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
 
-    def _run_step(self, limit: int | None = None) -> Exit | None:  # type: ignore[return]
+    def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:  # type: ignore[return]
+        """Interpret one instruction at a time through the shared step handlers (nothing is
+        compiled per pc). `block` (the fast path's cold code): at each block boundary (a
+        terminator, or MAX_BLOCK_INSTRUCTIONS), count the next block's entry and go on, or
+        return None when that block is compiled or hot."""
         program = self.program
         assert program is not None
-        steps = block_table(program, single=True)
-        get = steps.get
+        decode = program.instruction
+        memo = program.decoded.get  # the memo's hit path inline: one call less per step
+        handlers = STEP_HANDLERS
+        jt = program.jump_map()
+        bt = branch_checker(program)
         r = self.registers
         mem = self.memory
         rp, wp = mem.rp, mem.wp
         gas = self.gas
         pc = self.pc
         count = 0
+        run = 0  # instructions since the last block boundary
+        blocks = block_table(program)
+        heat = program.heat
+        n = len(heat)
         while limit is None or count < limit:
             count += 1
             if gas < INSTRUCTION_COST:
                 self.gas, self.pc = 0 if gas < 0 else gas, pc
                 return Exit(Status.OUT_OF_GAS, pc)
-            s = get(pc)
-            if s is None:
-                s = compile_block(program, pc, single=True)
-                steps[pc] = s
+            ins = memo(pc) or decode(pc)
+            op = ins.opcode
+            step = handlers.get(op) or step_handler(op)
             gas -= INSTRUCTION_COST
             try:
-                npc = s.fn(r, rp, wp, mem)
+                npc = step(r, rp, wp, mem, jt, bt, ins.a, ins.b, ins.d, ins.x, ins.y, pc, ins.skip)
             except MemoryAccessError as err:
                 self.gas = gas
                 return self._memory_exit(err, pc)
@@ -215,6 +258,15 @@ class Interpreter:
                 kind, xpc = decode_exit(npc)
                 return self._finish(kind, xpc)
             pc = npc
+            if block:
+                run += 1
+                if op in TERMINATORS or run >= MAX_BLOCK_INSTRUCTIONS:
+                    # A block boundary: back to the fast path if the next block is compiled
+                    # or hot, else keep interpreting (no re-entry cost per cold block).
+                    run = 0
+                    if pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES:
+                        break
+                    heat[pc] += 1
         self.gas, self.pc = gas, pc
         return None
 
