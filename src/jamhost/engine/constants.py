@@ -66,8 +66,9 @@ class HostCall(IntEnum):
 
 #: g = 10 for every GP host call (GP 0.7.2 §B.6-§B.8); transfer adds its gas argument.
 HOST_CALL_GAS = 10
-#: JIP-1 `log` costs nothing (and the w3f accumulate vectors charge 0 for it).
-LOG_GAS = 0
+#: JIP-1 `log` costs 10 like any host call (the GP 0.7.2 vectors and traces charge it; the
+#: older GP 0.7.0 w3f vectors charged 0, see `accumulate(..., gp_version="0.7.0")`).
+LOG_GAS = 10
 
 #: W_C: the largest service code preimage, in octets.
 MAX_SERVICE_CODE_SIZE = 4_000_000

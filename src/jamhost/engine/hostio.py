@@ -69,16 +69,22 @@ class Handler(Protocol):
 def dispatch(
     handlers: dict[int, Callable[[PvmInstance], Status | None]],
     log: Callable[[PvmInstance], None],
+    *,
+    log_gas: int = LOG_GAS,
 ) -> Callable[[int, PvmInstance], Status | None]:
     """A `HostHandler` for `jamhost.pvm.host.run_with_host` serving `handlers`.
 
     Every GP host call costs g = 10 charged up front (out of gas, with no effect, when
     ϱ < 10); a handler that costs more charges the rest itself. An unknown id costs 10 and
-    answers WHAT. `log` (JIP-1) costs nothing and never fails."""
+    answers WHAT. `log` (JIP-1) costs `log_gas` (10 as JIP-1 and the GP 0.7.2 vectors have
+    it; 0 for the older GP 0.7.0 vectors) and otherwise never fails."""
 
     def handle(host_id: int, vm: PvmInstance) -> Status | None:
         if host_id == HostCall.LOG:
-            vm.gas -= LOG_GAS
+            if vm.gas < log_gas:
+                vm.gas -= log_gas
+                return Status.OUT_OF_GAS
+            vm.gas -= log_gas
             log(vm)
             return None
         if vm.gas < HOST_CALL_GAS:
