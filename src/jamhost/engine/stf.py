@@ -208,6 +208,8 @@ class _Accumulator:
             post.pop(service, None)
         for service, blob in provided:  # P((d ∪ n) \ m, provisions)
             if service in post:
+                if post[service] is accounts.get(service):  # never write the prior state
+                    post[service] = post[service].overlaid()
                 integrate_provision(post[service], blob, self.timeslot)
         out.privileges = merge_privileges(privileges, post_privileges)
         return out
