@@ -356,3 +356,10 @@ def test_log_costs_ten_gas_at_gp_0_7_2_and_nothing_at_0_7_0() -> None:
     assert logged.gas_used == run(with_gas).gas_used  # log and gas cost 10 each
     assert run(with_log, gp_version="0.7.0").gas_used == logged.gas_used - 10
     assert run(with_log, gas_limit=logged.gas_used - 1).status == "out-of-gas"
+
+
+def test_new_id_matches_a_reference_implementation() -> None:
+    """typeberry's generateNextServiceId known answer (s = 5, η'_0 = 0x04^32, t = 6)."""
+    from jamhost.engine.lifecycle import first_candidate
+
+    assert first_candidate(5, b"\x04" * 32, 6) == 2_596_254_713
