@@ -185,9 +185,11 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.constants = constants
         self.gp_version = gp_version
         self.logs: list[str] = []
-        self.lifecycle = Lifecycle(service_id, timeslot, constants, self._exists, self._account)
-        first = check(first_candidate(service_id, entropy, timeslot), self._base_exists)
-        self.x = _Context(account, privileges.copy(), ServiceView(next_id=first))
+        self.lifecycle = Lifecycle(
+            service_id, timeslot, constants, self._exists, self._account,
+            lambda: check(first_candidate(service_id, entropy, timeslot), self._base_exists),
+        )  # fmt: skip
+        self.x = _Context(account, privileges.copy(), ServiceView())
         self.y = self.x.copy()
         self.handler = dispatch(
             {

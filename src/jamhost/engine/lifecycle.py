@@ -60,8 +60,9 @@ class ServiceView:
 
     created: dict[int, AccountState] = field(default_factory=dict)
     ejected: list[int] = field(default_factory=list)
-    next_id: int = 0
-    """x_i: the id the next `new` hands out (already checked)."""
+    next_id: int | None = None
+    """x_i: the id the next `new` hands out (already checked); None until the first `new`
+    needs it, so an invocation that makes no service asks `service_exists` nothing."""
 
     def copy(self) -> ServiceView:
         return ServiceView(dict(self.created), list(self.ejected), self.next_id)
@@ -77,6 +78,7 @@ class Lifecycle:
         constants: ProtocolConstants,
         exists: Callable[[int], bool],
         account: Callable[[int], AccountState | None],
+        first_id: Callable[[], int],
     ) -> None:
         self.service_id = service_id
         self.timeslot = timeslot
@@ -85,6 +87,8 @@ class Lifecycle:
         """Whether an id is taken in the context's state (x_e)_d."""
         self.account = account
         """d[i] in the context, None when missing (or not visible to the caller)."""
+        self.first_id = first_id
+        """x_i of the initial context (GP 0.7.2 I), computed when first needed."""
 
     def new(self, vm: PvmInstance, me: AccountState, view: ServiceView, manager: int | None,
             registrar: int | None) -> Status | None:  # fmt: skip
@@ -107,6 +111,8 @@ class Lifecycle:
         if by_registrar and self.exists(wanted):
             vm.set_register(7, FULL)
             return None
+        if view.next_id is None:
+            view.next_id = self.first_id()
         new_id = wanted if by_registrar else view.next_id
         view.created[new_id] = AccountState(
             code_hash=code_hash,
