@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jamhost.cli import admin, client_cmds, codec_cmds, pvm_cmds
+from jamhost.cli import admin, client_cmds, codec_cmds, conformance_cmds, pvm_cmds
 from jamhost.cli.output import (
     ConfigOpt,
     GlobalFlags,
@@ -22,6 +22,8 @@ app = cli_group(no_args_is_help=True, add_completion=False,
                   help="jamhost: a multi-tenant runtime for JAM services")
 app.add_typer(pvm_cmds.app, name="pvm", help="Run PVM programs and test vectors")
 app.add_typer(codec_cmds.app, name="codec", help="GP codec: decode and encode JAM types")
+app.add_typer(conformance_cmds.app, name="conformance",
+              help="Run jamhost's engine against public JAM vectors and block traces")
 app.add_typer(client_cmds.app, name="jam", help="Client commands over the HTTP API")
 app.add_typer(client_cmds.receipts_app, name="receipts", help="Verify receipt chains")
 app.add_typer(admin.accounts, name="accounts")

@@ -11,6 +11,7 @@ checks report hashes. See docs/engine.md.
 from jamhost.engine.account import AccountState, footprint, threshold_balance
 from jamhost.engine.accumulate import (
     AccumulateOutcome,
+    CreatedService,
     accumulate,
     accumulate_gas,
     integrate_provision,
@@ -18,6 +19,7 @@ from jamhost.engine.accumulate import (
 from jamhost.engine.attest import ENGINE_NAME, ENGINE_VERSION
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer
+from jamhost.engine.privileges import Privileges
 from jamhost.engine.refine import (
     ItemRefinement,
     RefineInputError,
@@ -32,8 +34,10 @@ __all__ = [
     "AccountState",
     "AccumulateOperand",
     "AccumulateOutcome",
+    "CreatedService",
     "DeferredTransfer",
     "ItemRefinement",
+    "Privileges",
     "ProtocolConstants",
     "RefineInputError",
     "RefineOutcome",

@@ -10,12 +10,14 @@ and the destination of transfer/provide) goes through `other_account`, which jam
 return None when authorization is enabled: the call then answers NONE (or WHO) exactly as for
 a service that does not exist.
 
-Host calls: gas 0, fetch 1, lookup 2, read 3, write 4, info 5, checkpoint 17, upgrade 19,
-transfer 20, query 22, solicit 23, forget 24, yield 25, provide 26 (GP 0.7.2 §B.6, §B.8), and
-log 100 (JIP-1). All cost 10 gas except transfer (10 + its gas argument when it succeeds);
-log costs 10 too (JIP-1, GP 0.7.2 vectors) except under gp_version "0.7.0" (0). The privileged
-and service-creating calls (bless, assign, designate, new, eject) answer WHAT:
-no jamhost service holds privileges or creates services.
+Host calls: gas 0, fetch 1, lookup 2, read 3, write 4, info 5, bless 14, assign 15,
+designate 16, checkpoint 17, new 18, upgrade 19, transfer 20, eject 21, query 22, solicit 23,
+forget 24, yield 25, provide 26 (GP 0.7.2 §B.6, §B.8), and log 100 (JIP-1). All cost 10 gas,
+transfer 10 + its gas argument when it succeeds; log 10 (0 with `gp_version="0.7.0"`, as
+the older w3f vectors charge it); an invocation keeps at most `max_log_bytes` of log lines.
+The privileged calls answer as GP 0.7.2 does for the
+privileges the caller passes (`privileges`; jamhost's services hold none), see
+`jamhost.engine.privileges`; new and eject are in `jamhost.engine.lifecycle`.
 """
 
 from __future__ import annotations
@@ -50,12 +52,15 @@ from jamhost.engine.constants import (
 )
 from jamhost.engine.fetch import FetchSource
 from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.lifecycle import Lifecycle, ServiceView, check, first_candidate
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_inputs
 from jamhost.engine.overlay import Overlay
+from jamhost.engine.privileges import Privileges, assign, bless, designate
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
 OtherAccount = Callable[[int], "AccountState | None"]
+ServiceExists = Callable[[int], bool]
 
 __all__ = [
     "AccumulateOutcome",
@@ -98,6 +103,9 @@ class AccumulateOutcome:
     """Services removed by `eject` (GP 0.7.2 Ω_J); their balance is already in `account`."""
     logs_dropped: int = 0
     """`log` messages (or bytes of them) past the per-invocation cap, not kept."""
+    privileges: Privileges | None = None
+    """The context's χ, φ, ι at the end (changed by bless/assign/designate); the block
+    transition keeps only the holders' changes (`jamhost.engine.privileges.merge_privileges`)."""
 
 
 @dataclass(slots=True)
@@ -140,13 +148,20 @@ class _Context:
     """One dimension of the implications context L (GP 0.7.2 eq. implications)."""
 
     account: AccountState
+    privileges: Privileges
+    services: ServiceView
     transfers: list[DeferredTransfer] = field(default_factory=list)
     yield_hash: bytes | None = None
     provided: list[tuple[int, bytes]] = field(default_factory=list)
 
     def copy(self) -> _Context:
         return _Context(
-            self.account.snapshot(), list(self.transfers), self.yield_hash, list(self.provided)
+            self.account.snapshot(),
+            self.privileges.copy(),
+            self.services.copy(),
+            list(self.transfers),
+            self.yield_hash,
+            list(self.provided),
         )
 
 
@@ -162,16 +177,24 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         other_account: OtherAccount,
         constants: ProtocolConstants,
         gp_version: str,
+        privileges: Privileges,
+        service_exists: ServiceExists,
+        entropy: bytes,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.service_id = service_id
-        self.x = _Context(account)
-        self.y = self.x.copy()
         self.timeslot = timeslot
         self.other_account = other_account
+        self.service_exists = service_exists
         self.constants = constants
         self.gp_version = gp_version
         self.log = LogSink(f"#{service_id} accumulate", max_log_bytes)
+        self.lifecycle = Lifecycle(
+            service_id, timeslot, constants, self._exists, self._account,
+            lambda: check(first_candidate(service_id, entropy, timeslot), self._base_exists),
+        )  # fmt: skip
+        self.x = _Context(account, privileges.copy(), ServiceView())
+        self.y = self.x.copy()
         self.handler = dispatch(
             {
                 HostCall.GAS: self.gas,
@@ -180,9 +203,16 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
                 HostCall.READ: self.read,
                 HostCall.WRITE: self.write,
                 HostCall.INFO: self.info,
+                HostCall.BLESS: lambda vm: bless(vm, self.x.privileges, constants),
+                HostCall.ASSIGN: lambda vm: assign(vm, self.x.privileges, service_id, constants),
+                HostCall.DESIGNATE: lambda vm: designate(
+                    vm, self.x.privileges, service_id, constants
+                ),
                 HostCall.CHECKPOINT: self.checkpoint,
+                HostCall.NEW: self.new,
                 HostCall.UPGRADE: self.upgrade,
                 HostCall.TRANSFER: self.transfer,
+                HostCall.EJECT: self.eject,
                 HostCall.QUERY: self.query,
                 HostCall.SOLICIT: self.solicit,
                 HostCall.FORGET: self.forget,
@@ -198,10 +228,27 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         return self.x.account
 
     def _account(self, service: int) -> AccountState | None:
-        """d[service] as this invocation may see it: itself, or `other_account`."""
+        """(x_e)_d[service] as this invocation may see it: itself, a service it made, or
+        `other_account` (None for one it ejected)."""
         if service == self.service_id:
             return self.me
-        return self.other_account(service) if service < 1 << 32 else None
+        view = self.x.services
+        if service in view.created:
+            return view.created[service]
+        if service >= 1 << 32 or service in view.ejected:
+            return None
+        return self.other_account(service)
+
+    def _base_exists(self, service: int) -> bool:
+        """Whether an id is taken in the state the invocation started from."""
+        return service == self.service_id or self.service_exists(service)
+
+    def _exists(self, service: int) -> bool:
+        """Whether an id is taken in the context's state (x_e)_d."""
+        view = self.x.services
+        if service in view.created:
+            return True
+        return service not in view.ejected and self._base_exists(service)
 
     # -- general functions (GP 0.7.2 §B.6) -------------------------------------------------
 
@@ -270,6 +317,15 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.y = self.x.copy()
         vm.set_register(7, vm.gas)
         return None
+
+    def new(self, vm: PvmInstance) -> Status | None:
+        """Ω_N, see `Lifecycle.new`."""
+        p = self.x.privileges
+        return self.lifecycle.new(vm, self.me, self.x.services, p.manager, p.registrar)
+
+    def eject(self, vm: PvmInstance) -> Status | None:
+        """Ω_J, see `Lifecycle.eject`."""
+        return self.lifecycle.eject(vm, self.me, self.x.services)
 
     def upgrade(self, vm: PvmInstance) -> Status | None:
         """Ω_U: code hash μ[ω7..+32], a_g = ω8, a_m = ω9."""
@@ -412,6 +468,8 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     engine: PvmEngine | None = None,
     gp_version: str = "0.7.2",
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    privileges: Privileges | None = None,
+    service_exists: ServiceExists | None = None,
 ) -> AccumulateOutcome:
     """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
 
@@ -421,18 +479,27 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     `accumulate_gas`). `entropy` is η'_0 (32 octets). `account` is never modified: the
     post-state in the outcome is an overlay on it. `gp_version="0.7.0"` reproduces the
     encodings of GP 0.7.0 (operands without discriminator, info's f/l in ω11/ω12), which the
-    w3f accumulate vectors were made with."""
+    w3f accumulate vectors were made with.
+
+    `privileges` are the χ, φ, ι the invocation starts from (default: no service holds any
+    privilege); the outcome carries the context's at the end. `service_exists(i)` says whether
+    a service id is taken anywhere in the state (new's `check` skips those); by default
+    `other_account(i) is not None`. A service `other_account` hides answers as a missing one."""
     constants = constants or ProtocolConstants.full()
+    privileges = privileges or Privileges.nobody(constants.core_count)
+    if service_exists is None:
+        service_exists = lambda i: other_account(i) is not None  # noqa: E731
     post = account.overlaid()
     post.balance += sum(t.amount for t in transfers)
     code = account.code()
     if code is None or len(code) > constants.max_service_code_size:
-        return AccumulateOutcome(post, [], None, 0, [])
+        return AccumulateOutcome(post, [], None, 0, [], privileges=privileges)
     inputs = encode_inputs(operands, transfers, gp_version)
     fetch = FetchSource(constants, entropy=entropy, inputs=inputs)
     host = _AccumulateHost(
-        service_id, post, fetch, timeslot, other_account, constants, gp_version, max_log_bytes
-    )
+        service_id, post, fetch, timeslot, other_account, constants, gp_version,
+        privileges, service_exists, entropy, max_log_bytes,
+    )  # fmt: skip
     args = accumulate_arguments(timeslot, service_id, len(inputs))
     run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)
     if run.status is Status.HALT:
@@ -456,6 +523,9 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
         storage_changes=_changes(final.storage),
         preimage_changes=_changes(final.preimages),
         request_changes=_changes(final.requests),
+        created=[CreatedService(i, a) for i, a in ctx.services.created.items()],
+        ejected=list(ctx.services.ejected),
+        privileges=ctx.privileges,
     )
 
 

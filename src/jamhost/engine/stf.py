@@ -5,15 +5,16 @@ history, and the outer (Δ+), parallel (Δ*) and single-service (Δ1) accumulati
 transition reads (τ, η'_0, ϑ, ξ, χ, δ) and returns the posterior ones, the accumulation
 statistics and the accumulation-output root (what the w3f STF vectors call the output).
 
-jamhost's own services hold no privileges and cannot create or remove services, so of χ only
-the always-accumulate map is used; the manager/assigner/delegator values pass through.
+Each service runs through the same `jamhost.engine.accumulate.accumulate` as production;
+services made (new) and removed (eject) join and leave δ after each Δ* round, and χ (with φ
+and ι when tracked) follows its holders' changes (GP 0.7.2 eq. accpar, `merge_privileges`).
 Deferred transfers made in one round are accumulated in the next round of Δ+ (GP 0.7.2).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jamhost.domain.codec import encode_fixed
 from jamhost.domain.types import WorkReport
@@ -23,21 +24,11 @@ from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.keccak import keccak_256
 from jamhost.engine.merkle import well_balanced_root
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer
+from jamhost.engine.privileges import Privileges, merge_privileges
 from jamhost.pvm.interface import PvmEngine
 
 #: A ready-queue entry: a report and the package hashes it still waits for (GP ϑ).
 Queued = tuple[WorkReport, frozenset[bytes]]
-
-
-@dataclass(slots=True)
-class Privileges:
-    """χ (GP 0.7.2 eq. privilegesspec); only `always_acc` affects jamhost's accumulation."""
-
-    manager: int = 0
-    assigners: list[int] = field(default_factory=list)
-    delegator: int = 0
-    registrar: int = 0
-    always_acc: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -78,6 +69,8 @@ class BlockAccumulation:
     """M_B([E_4(s) ++ h], H_K) over θ': the accumulation-output root."""
     reports_accumulated: int
     logs: list[str] = field(default_factory=list)
+    outcomes: list[tuple[int, AccumulateOutcome]] = field(default_factory=list)
+    """Every Ψ_A run, in order: (service, outcome)."""
 
 
 def package_hashes(reports: Sequence[WorkReport]) -> frozenset[bytes]:
@@ -116,10 +109,11 @@ class _Round:
     """What one Δ* round produced."""
 
     accounts: dict[int, AccountState]
+    privileges: Privileges
     transfers: list[DeferredTransfer]
     outputs: dict[int, bytes]
     gas: list[tuple[int, int]]
-    logs: list[str]
+    outcomes: list[tuple[int, AccumulateOutcome]]
 
 
 class _Accumulator:
@@ -142,6 +136,7 @@ class _Accumulator:
     def single(  # noqa: PLR0913
         self,
         accounts: dict[int, AccountState],
+        privileges: Privileges,
         transfers: Sequence[DeferredTransfer],
         reports: Sequence[WorkReport],
         free: dict[int, int],
@@ -171,51 +166,67 @@ class _Accumulator:
             constants=self.constants,
             engine=self.engine,
             gp_version=self.gp_version,
+            privileges=privileges,
+            service_exists=accounts.__contains__,
         )
 
-    def parallel(
+    def parallel(  # noqa: PLR0913
         self,
         accounts: dict[int, AccountState],
+        privileges: Privileges,
         transfers: Sequence[DeferredTransfer],
         reports: Sequence[WorkReport],
         free: dict[int, int],
     ) -> _Round:
-        """Δ*(o, t, r, f) (GP 0.7.2 eq. accpar): every service from the same prior state."""
+        """Δ*(o, t, r, f) (GP 0.7.2 eq. accpar): every service from the same prior state;
+        δ' = P((d ∪ n) \\ m, provisions), χ' from the holders' post-states."""
         services = {d.service_id for r in reports for d in r.results}
         services |= set(free) | {t.dest for t in transfers}
         post = dict(accounts)
-        out = _Round(post, [], {}, [], [])
+        out = _Round(post, privileges, [], {}, [], [])
         provided: list[tuple[int, bytes]] = []
+        removed: set[int] = set()
+        post_privileges: dict[int, Privileges] = {}
         for service in sorted(services):
-            result = self.single(accounts, transfers, reports, free, service)
+            result = self.single(accounts, privileges, transfers, reports, free, service)
             if result is None:
                 out.gas.append((service, 0))
                 continue
+            out.outcomes.append((service, result))
             post[service] = result.account
+            for created in result.created:
+                post[created.service_id] = created.account
+            removed.update(result.ejected)
+            if result.privileges is not None:
+                post_privileges[service] = result.privileges
             out.gas.append((service, result.gas_used))
             out.transfers += result.transfers
-            out.logs += result.logs
             provided += result.provided
             if result.yield_hash is not None:
                 out.outputs[service] = result.yield_hash
+        for service in removed:
+            post.pop(service, None)
         for service, blob in provided:  # P((d ∪ n) \ m, provisions)
             if service in post:
+                if post[service] is accounts.get(service):  # never write the prior state
+                    post[service] = post[service].overlaid()
                 integrate_provision(post[service], blob, self.timeslot)
+        out.privileges = merge_privileges(privileges, post_privileges)
         return out
 
     def outer(
         self,
         gas: int,
-        transfers: list[DeferredTransfer],
         reports: Sequence[WorkReport],
         accounts: dict[int, AccountState],
+        privileges: Privileges,
         free: dict[int, int],
-    ) -> tuple[int, dict[int, AccountState], dict[int, bytes], list[tuple[int, int]], list[str]]:
-        """Δ+(g, t, r, o, f) (GP 0.7.2 eq. accseq), as a loop over rounds."""
+    ) -> tuple[int, _Round]:
+        """Δ+(g, t, r, o, f) (GP 0.7.2 eq. accseq), as a loop over rounds; the result's
+        round holds the final δ and χ and everything the rounds produced."""
         done = 0
-        outputs: dict[int, bytes] = {}
-        used: list[tuple[int, int]] = []
-        logs: list[str] = []
+        total_round = _Round(accounts, privileges, [], {}, [], [])
+        transfers: list[DeferredTransfer] = []
         while True:
             i, total = 0, 0
             for report in reports:
@@ -224,14 +235,15 @@ class _Accumulator:
                     break
                 i += 1
             if len(transfers) + i + len(free) == 0:
-                return done, accounts, outputs, used, logs
-            round_ = self.parallel(accounts, transfers, reports[:i], free)
+                return done, total_round
+            round_ = self.parallel(accounts, privileges, transfers, reports[:i], free)
             gas = gas + sum(t.gas for t in transfers) - sum(u for _s, u in round_.gas)
             done += i
-            accounts = round_.accounts
-            outputs.update(round_.outputs)
-            used += round_.gas
-            logs += round_.logs
+            accounts, privileges = round_.accounts, round_.privileges
+            total_round.accounts, total_round.privileges = accounts, privileges
+            total_round.outputs.update(round_.outputs)
+            total_round.gas += round_.gas
+            total_round.outcomes += round_.outcomes
             transfers, reports, free = round_.transfers, reports[i:], {}
 
 
@@ -271,7 +283,9 @@ def accumulate_block(  # noqa: PLR0913
         constants.report_acc_gas * constants.core_count + sum(free.values()),
     )
     runner = _Accumulator(timeslot, state.entropy, constants, engine, gp_version)
-    n, accounts, outputs, used, logs = runner.outer(gas, [], ready, dict(state.accounts), free)
+    n, result = runner.outer(gas, ready, dict(state.accounts), state.privileges, free)
+    accounts, outputs, used = result.accounts, result.outputs, result.gas
+    logs = [line for _s, o in result.outcomes for line in o.logs]
 
     statistics: dict[int, ServiceAccumulation] = {}
     for r in ready[:n]:
@@ -285,7 +299,7 @@ def accumulate_block(  # noqa: PLR0913
     }
     for service in statistics:
         if service in accounts:
-            accounts[service].last_accumulation = timeslot
+            accounts[service] = replace(accounts[service], last_accumulation=timeslot)
 
     newly = package_hashes(ready[:n])
     accumulated = [*state.accumulated[1:], newly]
@@ -305,7 +319,9 @@ def accumulate_block(  # noqa: PLR0913
         entropy=state.entropy,
         ready_queue=ready_queue,
         accumulated=accumulated,
-        privileges=state.privileges,
+        privileges=result.privileges,
         accounts=accounts,
     )
-    return BlockAccumulation(post, statistics, pairs, output_root(pairs), n, logs)
+    return BlockAccumulation(
+        post, statistics, pairs, output_root(pairs), n, logs, result.outcomes
+    )
