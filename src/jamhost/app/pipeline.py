@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from jamhost.app.accumulation import accumulate_package
+from jamhost.app.accumulation_record import bounded_logs
 from jamhost.app.attestors import Attestor, attestors
+from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.runtime import Runtime
-from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
@@ -25,17 +26,11 @@ from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
     ENGINE_NAME,
     ENGINE_VERSION,
-    AccountState,
-    AccumulateOperand,
-    DeferredTransfer,
     RefineInputError,
     RefineOutcome,
-    accumulate,
-    accumulate_gas,
     refine_package,
 )
 from jamhost.engine.attest import sign
-from jamhost.engine.constants import MEMO_SIZE
 from jamhost.observability import GAS_USED, PACKAGE_SECONDS, PACKAGES, ServiceLabel, get_logger
 from jamhost.store.records import (
     Attestation,
@@ -45,7 +40,6 @@ from jamhost.store.records import (
     ServiceRecord,
     StateChanges,
     StateConflict,
-    Transfer,
     now_us,
 )
 
@@ -56,8 +50,6 @@ log = get_logger("jamhost.pipeline")
 LEASE_US = int(float(os.environ.get("JAMHOST_WORKER_LEASE_SECONDS", "120")) * 1_000_000)
 MAX_ATTEMPTS = 5
 MAX_CONFLICT_RETRIES = 20
-JAM_EPOCH = 1_735_732_800  # 2025-01-01 12:00 UTC, the JAM common era (GP §4.4)
-SLOT_SECONDS = 6
 
 Refine = Callable[..., RefineOutcome]
 
@@ -73,6 +65,8 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
     """Claim and process one package; its id, or None when nothing is waiting."""
     claimed = rt.store.claim_package(worker, now_us(), LEASE_US)
     if claimed is None:
+        # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
+        deliver_due(rt)
         return None
     outcome = process_claimed(rt, claimed, worker, refine=refine)
     try:
@@ -84,6 +78,8 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         done = rt.store.finish_package(outcome)
     if done:
         _observe(rt, claimed, outcome.status)
+        if outcome.status == "applied" and outcome.changes is not None:
+            deliver_follow_ups(rt, outcome.changes)
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
     return claimed.id
@@ -101,8 +97,9 @@ def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
             if svc is None or outcome.report is None:
                 raise
             report = WorkReport.decode(outcome.report.body)
-            changes, seq = accumulate_report(rt, svc, report, outcome.report.report_hash)
-            outcome = replace(outcome, changes=changes, expected_seq=seq)
+            changes, seq, record = accumulate_package(rt, svc, report,
+                                                      outcome.report.report_hash)
+            outcome = replace(outcome, changes=changes, expected_seq=seq, accumulation=record)
     raise RuntimeError("the service's state kept changing; the package will be retried")
 
 
@@ -144,11 +141,15 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     attestations = [Attestation(pkg.id, r.attestor.public_key,
                                 sign(r.attestor.private_key, report_hash), ENGINE_NAME,
                                 ENGINE_VERSION, report_hash, at) for r in runs]
-    record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at)
+    refine_logs, _dropped = bounded_logs(runs[0].outcome.logs,
+                                         rt.settings.max_log_bytes_per_invocation)
+    record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
+                          logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
-    changes, seq = accumulate_report(rt, svc, report, report_hash)
+    changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
-                          attestations=attestations, changes=changes, expected_seq=seq)
+                          attestations=attestations, changes=changes, expected_seq=seq,
+                          accumulation=accumulation)
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
@@ -167,70 +168,9 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     return runs
 
 
-def current_timeslot() -> int:
-    return max(0, int(time.time()) - JAM_EPOCH) // SLOT_SECONDS
-
-
 def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
                       report_hash: bytes) -> tuple[StateChanges, int]:
     """Ψ_A for the report's service with its digests as operands and its queued transfers.
     Returns the changes and the service's receipt_seq they were computed against."""
-    svc = rt.store.get_service(svc.service_id) or svc  # the freshest state to build on
-    sid = svc.service_id
-    operands = [AccumulateOperand.from_digest(report, d) for d in report.results
-                if d.service_id == sid]
-    queued = rt.store.pending_transfers(sid)
-    transfers = [DeferredTransfer(t.source, t.destination, t.amount,
-                                  t.memo.ljust(MEMO_SIZE, b"\0")[:MEMO_SIZE], t.gas)
-                 for t in queued]
-    account = AccountState(
-        code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
-        min_memo_gas=svc.min_memo_gas, storage=StorageView(rt.store, sid),  # type: ignore[arg-type]
-        preimages=PreimageView(rt.store, sid),  # type: ignore[arg-type]
-        requests=RequestView(rt.store, sid),  # type: ignore[arg-type]
-        items=svc.state_items, octets=svc.state_octets)
-
-    def other(service: int) -> AccountState | None:
-        # Another service exists for transfers, but its state is never visible: with authz
-        # enabled its storage reads answer NONE and its balance and code are not shown.
-        target = rt.store.get_service(service)
-        if target is None:
-            return None
-        if not rt.settings.authz_enabled:
-            return AccountState(code_hash=target.code_hash, balance=target.balance,
-                                min_item_gas=target.min_item_gas,
-                                min_memo_gas=target.min_memo_gas,
-                                storage=StorageView(rt.store, service))  # type: ignore[arg-type]
-        return AccountState(code_hash=bytes(32), balance=0, min_item_gas=target.min_item_gas,
-                            min_memo_gas=target.min_memo_gas)
-
-    slot = current_timeslot()
-    out = accumulate(sid, account, operands, transfers, timeslot=slot,
-                     gas_limit=accumulate_gas(operands, transfers),
-                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other)
-    GAS_USED.labels("accumulate").inc(out.gas_used)
-    preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
-    requests = dict(out.request_changes)
-    for service, blob in out.provided:
-        # GP provide integration: a blob provided to this service is kept only if the
-        # service solicited it (request present and empty). Provisions to other services
-        # are dropped: one tenant's code never writes another tenant's state.
-        key = (blake2b_256(blob), len(blob))
-        current = requests[key] if key in requests else out.account.requests.get(key)
-        if service == sid and current == ():
-            requests[key] = (slot,)
-            preimages.append(blob)
-    post = out.account
-    return StateChanges(
-        storage=dict(out.storage_changes),
-        preimages=preimages,
-        requests=requests,
-        balance=post.balance,
-        code_hash=post.code_hash if post.code_hash != svc.code_hash else None,
-        min_item_gas=post.min_item_gas if post.min_item_gas != svc.min_item_gas else None,
-        min_memo_gas=post.min_memo_gas if post.min_memo_gas != svc.min_memo_gas else None,
-        transfers_out=[Transfer(t.source, t.dest, t.amount, t.memo, t.gas)
-                       for t in out.transfers],
-        transfers_consumed=[t.id for t in queued],
-        yield_hash=out.yield_hash,
-    ), svc.receipt_seq
+    changes, seq, _record = accumulate_package(rt, svc, report, report_hash)
+    return changes, seq

@@ -52,6 +52,10 @@ from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
 OtherAccount = Callable[[int], "AccountState | None"]
+# (destination, gas, transfers already made to it in this context) -> whether the
+# destination's queue of inputs has room for one more: False answers LOW (jamhost's bound on
+# queued inputs, docs/security.md; GP 0.7.2 has no such bound, the caller sets it).
+AdmitTransfer = Callable[[int, int, Sequence["DeferredTransfer"]], bool]
 
 __all__ = [
     "AccumulateOutcome",
@@ -158,8 +162,18 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         other_account: OtherAccount,
         constants: ProtocolConstants,
         gp_version: str,
+        admit_transfer: AdmitTransfer | None = None,
+        service_exists: Callable[[int], bool] | None = None,
+        can_create: Callable[[], bool] | None = None,
     ) -> None:
         self.service_id = service_id
+        self.admit_transfer = admit_transfer
+        # For `new` (GP 0.7.2 Ω_N): `service_exists` is the store-wide id check of the id
+        # allocation (GP check function), never a way to read another account; `can_create`
+        # False answers as the GP does when a service cannot be made (the caller's account
+        # is at runtime.jam.max_services_per_account).
+        self.service_exists = service_exists or (lambda sid: other_account(sid) is not None)
+        self.can_create = can_create or (lambda: True)
         self.x = _Context(account)
         self.y = self.x.copy()
         self.timeslot = timeslot
@@ -284,6 +298,9 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             code = WHO
         elif gas < target.min_memo_gas:
             code = LOW
+        elif self.admit_transfer is not None and not self.admit_transfer(
+                dest, gas, [t for t in self.x.transfers if t.dest == dest]):
+            code = LOW  # the destination's queue of inputs is full (jamhost's bound)
         elif me.balance - amount < me.threshold:
             code = CASH
         else:
@@ -410,6 +427,9 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     constants: ProtocolConstants | None = None,
     engine: PvmEngine | None = None,
     gp_version: str = "0.7.2",
+    admit_transfer: AdmitTransfer | None = None,
+    service_exists: Callable[[int], bool] | None = None,
+    can_create: Callable[[], bool] | None = None,
 ) -> AccumulateOutcome:
     """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
 
@@ -419,7 +439,14 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     `accumulate_gas`). `entropy` is η'_0 (32 octets). `account` is never modified: the
     post-state in the outcome is an overlay on it. `gp_version="0.7.0"` reproduces the
     encodings of GP 0.7.0 (operands without discriminator, info's f/l in ω11/ω12), which the
-    w3f accumulate vectors were made with."""
+    w3f accumulate vectors were made with.
+
+    The handles the caller gives bound what the invocation reaches: `other_account` answers
+    for any service id other than the caller (None: as a service that does not exist),
+    `admit_transfer` may refuse a transfer (LOW) for room in the destination's queue,
+    `service_exists` is the store-wide id check `new` allocates with, and `can_create`
+    False makes `new` answer as the GP does when a service cannot be made. jamhost's
+    pipeline passes them from `jamhost.app.tenant_accounts.TenantAccounts`."""
     constants = constants or ProtocolConstants.full()
     post = account.overlaid()
     post.balance += sum(t.amount for t in transfers)
@@ -428,7 +455,8 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
         return AccumulateOutcome(post, [], None, 0, [])
     inputs = encode_inputs(operands, transfers, gp_version)
     fetch = FetchSource(constants, entropy=entropy, inputs=inputs)
-    host = _AccumulateHost(service_id, post, fetch, timeslot, other_account, constants, gp_version)
+    host = _AccumulateHost(service_id, post, fetch, timeslot, other_account, constants, gp_version,
+                           admit_transfer, service_exists, can_create)
     args = accumulate_arguments(timeslot, service_id, len(inputs))
     run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)
     if run.status is Status.HALT:
