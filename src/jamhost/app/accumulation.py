@@ -68,6 +68,10 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
                      admit_transfer=others.admit_transfer, service_exists=others.exists,
                      can_create=others.can_create)
     GAS_USED.labels("accumulate").inc(out.gas_used)
+    # Defence in depth: the view answered WHO/NONE for services out of reach, so the engine
+    # cannot have queued for, or ejected, one; should it have, nothing of it is persisted.
+    out.transfers = [t for t in out.transfers if others.reaches(t.dest)]
+    out.ejected = [e for e in out.ejected if others.reaches(e)]
     record = record_of(out, service_id=sid, package_id=package_id, gas_limit=gas_limit,
                        inputs=len(operands) + len(transfers), transfers_in=queued,
                        max_log_bytes=rt.settings.max_log_bytes_per_invocation)
@@ -91,13 +95,12 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
         code_hash=post.code_hash if post.code_hash != svc.code_hash else None,
         min_item_gas=post.min_item_gas if post.min_item_gas != svc.min_item_gas else None,
         min_memo_gas=post.min_memo_gas if post.min_memo_gas != svc.min_memo_gas else None,
-        # Only to services in reach: the view answered WHO for any other destination.
         transfers_out=[Transfer(t.source, t.dest, t.amount, t.memo, t.gas)
-                       for t in out.transfers if others.reaches(t.dest)],
+                       for t in out.transfers],
         transfers_consumed=[t.id for t in queued],
         yield_hash=out.yield_hash,
         created=[new_service(c.service_id, c.account) for c in out.created],
-        ejected=[e for e in out.ejected if others.reaches(e)],
+        ejected=list(out.ejected),
         queue_limits=others.queue_limits,
     ), svc.receipt_seq, record
 
