@@ -37,8 +37,6 @@ from jamhost.store.records import (
     PackageOutcome,
     PackageRecord,
     ReportRecord,
-    ServiceRecord,
-    StateChanges,
     StateConflict,
     now_us,
 )
@@ -167,10 +165,3 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
 
-
-def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
-                      report_hash: bytes) -> tuple[StateChanges, int]:
-    """Ψ_A for the report's service with its digests as operands and its queued transfers.
-    Returns the changes and the service's receipt_seq they were computed against."""
-    changes, seq, _record = accumulate_package(rt, svc, report, report_hash)
-    return changes, seq
