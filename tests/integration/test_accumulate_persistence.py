@@ -23,7 +23,7 @@ from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.app.tenant_accounts import TenantAccounts
 from jamhost.config import JamSettings
-from jamhost.engine import AccountState, AccumulateOutcome
+from jamhost.engine import AccountState, AccumulateOutcome, DeferredTransfer
 from jamhost.engine.accumulate import CreatedService
 from jamhost.examples._asm import script
 from jamhost.pvm.interface import Status
@@ -157,3 +157,25 @@ def test_the_id_counter_skips_ids_new_took(rt, monkeypatch):
     fresh = services.create_service(rt, None, code=script([]), owner=alice)
     assert fresh.service_id not in (sid, nxt)
     assert rt.store.get_service(nxt).owner == alice
+
+
+def test_a_transfer_to_a_service_made_in_the_same_accumulation_is_delivered(rt, monkeypatch):
+    _alice, sid = tenant(rt, "alice")
+    memo = bytes(128)
+
+    def fake(service_id: int, account: AccountState, operands, transfers=(), **kw: Any):
+        post = account.overlaid()
+        post.balance += sum(t.amount for t in transfers)  # as Ψ_A credits its inputs
+        if not operands:  # the child's delivery: nothing else to do
+            return AccumulateOutcome(post, [], None, 1, [], status=Status.HALT, output=b"")
+        child = AccountState(code_hash=CODE_HASH, balance=500)
+        post.balance -= 505
+        return AccumulateOutcome(post, [DeferredTransfer(service_id, CHILD, 5, memo, 0)],
+                                 None, 42, [], status=Status.HALT, output=b"",
+                                 created=[CreatedService(CHILD, child)])
+    monkeypatch.setattr(accumulation_module, "accumulate", fake)
+    run(rt, sid)
+    assert rt.store.get_service(CHILD).balance == 505  # made, then credited by its input
+    assert rt.store.queued_inputs(CHILD) == (0, 0)
+    runs = rt.store.list_accumulations(CHILD).items
+    assert [(r.package_id, len(r.transfers_in)) for r in runs] == [(None, 1)]

@@ -70,8 +70,10 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     GAS_USED.labels("accumulate").inc(out.gas_used)
     # Defence in depth: the view answered WHO/NONE for services out of reach, so the engine
     # cannot have queued for, or ejected, one; should it have, nothing of it is persisted.
-    out.transfers = [t for t in out.transfers if others.reaches(t.dest)]
-    out.ejected = [e for e in out.ejected if others.reaches(e)]
+    # Services this invocation made are the caller's account's too.
+    made = {c.service_id for c in out.created}
+    out.transfers = [t for t in out.transfers if others.reaches(t.dest) or t.dest in made]
+    out.ejected = [e for e in out.ejected if others.reaches(e) or e in made]
     record = record_of(out, service_id=sid, package_id=package_id, gas_limit=gas_limit,
                        inputs=len(operands) + len(transfers), transfers_in=queued,
                        max_log_bytes=rt.settings.max_log_bytes_per_invocation)
