@@ -139,11 +139,13 @@ def test_eject_removes_only_a_service_of_the_same_account(rt, monkeypatch):
     alice, sid = tenant(rt, "alice")
     _bob, bob_sid = tenant(rt, "bob")
     sibling = services.create_service(rt, None, code=script([]), owner=alice).service_id
+    rt.store.add_delegate(sibling, bytes(32), "reader", "test")  # rows that reference it
     stub_engine(monkeypatch, [], [sibling, bob_sid], {})
     pid = run(rt, sid)
     assert rt.store.get_service(sibling) is None
     assert rt.store.get_service(bob_sid) is not None  # another tenant's: untouched
     assert sibling not in rt.store.owned_service_ids(alice)
+    assert rt.store.list_delegates(sibling) == []
     acc = rt.store.get_accumulation(pid, EVERYTHING)
     assert acc.ejected == (sibling,)  # the pipeline drops ids outside the account
 

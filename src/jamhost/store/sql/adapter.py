@@ -778,16 +778,18 @@ class SqlStore:
     def _eject(self, conn: sa.Connection, owner: str, service_id: int) -> None:
         """A service removed by `eject`, only one of the same owner: its row and state go;
         transfers queued to it are dropped (their amounts already left their senders)."""
-        gone = conn.execute(t.services.delete().where(
-            t.services.c.service_id == service_id, t.services.c.owner == owner)).rowcount
-        if not gone:
+        mine = conn.execute(t.services.update().where(  # the row lock, and the owner check
+            t.services.c.service_id == service_id, t.services.c.owner == owner,
+        ).values(receipt_seq=t.services.c.receipt_seq)).rowcount
+        if not mine:
             return
         for table, column in ((t.storage, t.storage.c.service_id),
                               (t.lookup_requests, t.lookup_requests.c.service_id),
                               (t.preimages, t.preimages.c.service_id),
-                              (t.delegates, t.delegates.c.service_id),
+                              (t.delegates, t.delegates.c.service_id),  # references the row
                               (t.transfers, t.transfers.c.destination)):
             conn.execute(table.delete().where(column == service_id))
+        conn.execute(t.services.delete().where(t.services.c.service_id == service_id))
 
     def pending_total(self) -> int:
         """Packages not yet finished, runtime-wide: the global counter row."""
