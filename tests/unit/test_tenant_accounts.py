@@ -60,12 +60,16 @@ def test_queue_bound_counts_queued_and_made_transfers() -> None:
     rt = runtime(max_queued_transfers_per_service=2, max_queued_transfer_gas_per_service=100)
     alice = create_account(rt, None, "alice").id
     me, dest = owned(rt, alice), owned(rt, alice)
+    other = owned(rt, alice)
     view = TenantAccounts(rt.store, rt.store.get_service(me), rt.settings)
-    made = [DeferredTransfer(me, dest, 1, MEMO, 40)]
-    assert view.admit_transfer(dest, 60, [])
-    assert view.admit_transfer(dest, 60, made)  # 2 transfers, 100 gas
+    made: list[DeferredTransfer] = []
+    assert view.admit_transfer(dest, 60, made)
+    made += [DeferredTransfer(me, other, 1, MEMO, 99), DeferredTransfer(me, dest, 1, MEMO, 40)]
+    assert view.admit_transfer(dest, 60, made)  # 2 transfers to dest, 100 gas
     assert not view.admit_transfer(dest, 61, made)  # 101 gas
-    assert not view.admit_transfer(dest, 0, made * 2)  # a third
+    assert view.admit_transfer(other, 1, made)  # another destination's queue is its own
+    made.append(DeferredTransfer(me, dest, 1, MEMO, 0))
+    assert not view.admit_transfer(dest, 0, made)  # a third
 
 
 def test_bounded_logs_keep_a_prefix_and_count_the_rest() -> None:

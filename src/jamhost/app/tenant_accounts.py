@@ -48,6 +48,8 @@ class TenantAccounts:
         self._own: set[int] | None = (store.owned_service_ids(caller.owner)
                                       if settings.authz_enabled else None)
         self._queued: dict[int, tuple[int, int]] = {}
+        self._made: dict[int, tuple[int, int]] = {}  # per destination, of `made[:_seen]`
+        self._seen = 0
         self._created = 0
 
     def reaches(self, service_id: int) -> bool:
@@ -65,12 +67,19 @@ class TenantAccounts:
 
     def admit_transfer(self, dest: int, gas: int, made: Sequence[DeferredTransfer]) -> bool:
         """Room in `dest`'s queue for one more transfer of `gas`, counting those already
-        queued and those this invocation made to it (`made`, checkpoint-aware)."""
+        queued and those this invocation made (`made`: every transfer of the current
+        context, append-only while the code runs, so it is summed incrementally: a call
+        costs O(1) however many transfers came before)."""
+        for t in made[self._seen:]:
+            c, g = self._made.get(t.dest, (0, 0))
+            self._made[t.dest] = (c + 1, g + t.gas)
+        self._seen = len(made)
         if dest not in self._queued:
             self._queued[dest] = self._store.queued_inputs(dest)
         count, queued_gas = self._queued[dest]
-        count += len(made) + 1
-        queued_gas += sum(t.gas for t in made) + gas
+        made_count, made_gas = self._made.get(dest, (0, 0))
+        count += made_count + 1
+        queued_gas += made_gas + gas
         return (count <= self._settings.max_queued_transfers_per_service
                 and queued_gas <= self._settings.max_queued_transfer_gas_per_service)
 

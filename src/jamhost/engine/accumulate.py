@@ -52,9 +52,10 @@ from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
 OtherAccount = Callable[[int], "AccountState | None"]
-# (destination, gas, transfers already made to it in this context) -> whether the
-# destination's queue of inputs has room for one more: False answers LOW (jamhost's bound on
-# queued inputs, docs/security.md; GP 0.7.2 has no such bound, the caller sets it).
+# (destination, gas, transfers made so far in the current context x, to any destination; an
+# append-only list during the run) -> whether the destination's queue of inputs has room for
+# one more: False answers LOW (jamhost's bound on queued inputs, docs/security.md; GP 0.7.2
+# has no such bound, the caller sets it).
 AdmitTransfer = Callable[[int, int, Sequence["DeferredTransfer"]], bool]
 
 __all__ = [
@@ -299,7 +300,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         elif gas < target.min_memo_gas:
             code = LOW
         elif self.admit_transfer is not None and not self.admit_transfer(
-                dest, gas, [t for t in self.x.transfers if t.dest == dest]):
+                dest, gas, self.x.transfers):
             code = LOW  # the destination's queue of inputs is full (jamhost's bound)
         elif me.balance - amount < me.threshold:
             code = CASH
