@@ -51,6 +51,8 @@ class TenantAccounts:
         self._made: dict[int, tuple[int, int]] = {}  # per destination, of `made[:_seen]`
         self._seen = 0
         self._created = 0
+        self._owned: int | None = None
+        self._accounts: dict[int, AccountState | None] = {}
 
     def reaches(self, service_id: int) -> bool:
         """Whether `service_id` is in the caller's reach (itself or a sibling)."""
@@ -59,11 +61,12 @@ class TenantAccounts:
     def account(self, service_id: int) -> AccountState | None:
         """`other_account` of the engine: a sibling's account, or None (as if missing)."""
         if service_id == self._caller.service_id or not self.reaches(service_id):
-            return None
-        target = self._store.get_service(service_id)
-        if target is None:
-            return None
-        return account_state(self._store, target)
+            return None  # decided in memory: no store read for another tenant's id
+        if service_id not in self._accounts:  # one read per sibling and invocation
+            target = self._store.get_service(service_id)
+            self._accounts[service_id] = (None if target is None
+                                          else account_state(self._store, target))
+        return self._accounts[service_id]
 
     def admit_transfer(self, dest: int, gas: int, made: Sequence[DeferredTransfer]) -> bool:
         """Room in `dest`'s queue for one more transfer of `gas`, counting those already
@@ -96,8 +99,9 @@ class TenantAccounts:
         """One more service for the caller's account (runtime.jam.max_services_per_account).
         Counts each `new` allowed in this invocation, so a rolled-back one is counted too:
         the bound errs on the safe side within one invocation."""
-        owned = len(self._store.owned_service_ids(self._caller.owner))
-        if owned + self._created >= self._settings.max_services_per_account:
+        if self._owned is None:
+            self._owned = len(self._store.owned_service_ids(self._caller.owner))
+        if self._owned + self._created >= self._settings.max_services_per_account:
             return False
         self._created += 1
         return True
