@@ -15,7 +15,7 @@ from jamhost.domain.types import (
 from jamhost.engine import RefineInputError, refine_package
 from jamhost.engine.refine import refine_arguments
 from jamhost.examples import counter
-from jamhost.examples._asm import SCRATCH, script
+from jamhost.examples._asm import script
 
 SERVICE = 70_000
 NONE = 2**64 - 1
@@ -201,4 +201,3 @@ def test_refine_arguments_encoding() -> None:
     expected = b"\x01\x02" + bytes([0xC0 | 0x01]) + (70000 & 0xFFFF).to_bytes(2, "little")
     expected += b"\x02ab" + b"\x11" * 32
     assert refine_arguments(1, 2, w, b"\x11" * 32) == expected
-    assert SCRATCH > 0
