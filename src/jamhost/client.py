@@ -478,6 +478,17 @@ class _Endpoints(Generic[R, P]):
             return body
         return self._send(Call("GET", f"/jam/packages/{package_id}/report", parse=parse))
 
+    def accumulation(self, package_id: str) -> R:
+        """What the package's accumulation did: `{status, gas_used, gas_limit, yield, output,
+        logs, logs_dropped, transfers, transfers_received, created_services,
+        ejected_services, ...}`."""
+        return self._send(Call("GET", f"/jam/packages/{package_id}/accumulation"))
+
+    def accumulations(self, service_id: int, limit: int | None = None) -> P:
+        """A service's accumulations, newest first (of queued inputs alone included)."""
+        return self._pages(Call("GET", f"/jam/services/{int(service_id)}/accumulations",
+                                params=_params(limit=limit)))
+
     def reports(self, service_id: int | None = None, limit: int | None = None) -> P:
         return self._pages(Call("GET", "/jam/reports",
                                 params=_params(service_id=service_id, limit=limit)))

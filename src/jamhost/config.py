@@ -69,6 +69,11 @@ class JamSettings(BaseModel):
     max_log_bytes_per_invocation: int = Field(65_536, ge=0)
     account_weights: dict[str, int] = Field(default_factory=dict)
     """Operator weights per account id for the fair scheduler (plans); others weigh 1."""
+    # Inputs other services may queue for one service (deferred transfers, GP 0.7.2 §12):
+    # how many, and how much gas in total. The sender pays both the amount and the gas; a
+    # transfer past either bound answers LOW (docs/security.md, accumulate isolation).
+    max_queued_transfers_per_service: int = Field(1_024, ge=0)
+    max_queued_transfer_gas_per_service: int = Field(100_000_000, ge=0)
     worker_lease_seconds: float | None = Field(None, gt=0)
     """None: $JAMHOST_WORKER_LEASE_SECONDS, else 120 (see `lease_seconds`)."""
 

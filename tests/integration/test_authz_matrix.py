@@ -114,6 +114,13 @@ storage.list
   other                                      403/200  200          403/404
   revoked expired malformed none             401      401          401
 
+accumulations.list
+  operator                                   200      200          404
+  owner reader submitter                     200      403/200      403/404
+  noscope                                    403      403          403
+  other                                      403/200  200          403/404
+  revoked expired malformed none             401      401          401
+
 quota.get
   operator                                   200      200          404
   owner reader submitter                     200      403/200      403/404
@@ -158,6 +165,13 @@ package.get
   revoked expired malformed none             401      401          401
 
 package.report
+  operator                                   200      200          404
+  owner reader submitter                     200      404/200      404
+  noscope                                    404      404          404
+  other                                      404/200  200          404
+  revoked expired malformed none             401      401          401
+
+package.accumulation
   operator                                   200      200          404
   owner reader submitter                     200      404/200      404
   noscope                                    404      404          404
@@ -476,6 +490,8 @@ ROWS: dict[str, Row] = {
     "services.get": Row(lambda w, c, t: c.get(f"{S}/{w.sid[t]}"), "read"),
     "storage.get": Row(lambda w, c, t: c.get(f"{S}/{w.sid[t]}/storage/0x01"), "read"),
     "storage.list": Row(lambda w, c, t: c.get(f"{S}/{w.sid[t]}/storage"), "read"),
+    "accumulations.list": Row(lambda w, c, t: c.get(f"{S}/{w.sid[t]}/accumulations"),
+                              "read"),
     "quota.get": Row(lambda w, c, t: c.get(f"{S}/{w.sid[t]}/quota"), "read"),
     "packages.list": Row(lambda w, c, t: c.get("/jam/packages",
                                                params={"service_id": w.sid[t], "limit": 500}),
@@ -491,6 +507,9 @@ ROWS: dict[str, Row] = {
                        kind="object"),
     "package.report": Row(lambda w, c, t: c.get(f"/jam/packages/{w.package[t]}/report"),
                           "read", kind="object"),
+    "package.accumulation": Row(
+        lambda w, c, t: c.get(f"/jam/packages/{w.package[t]}/accumulation"), "read",
+        kind="object"),
     "receipt.get": Row(lambda w, c, t: c.get(f"/jam/receipts/{w.receipt[t]}"), "read",
                        kind="object"),
     "preimage.get": Row(lambda w, c, t: c.get(f"/jam/preimages/{w.preimage[t]}"), "read",
@@ -611,6 +630,7 @@ def malformed_like_missing(w: World) -> list[str]:
     with w.srv.client(w.tokens["owner"]) as c:
         for bad in ("zz", "0x1234", "0x" + "ab" * 31 + "a", "g" * 64, "0x" + "ab" * 33):
             for path, method in (("/jam/packages/{}", "GET"), ("/jam/packages/{}/report", "GET"),
+                                 ("/jam/packages/{}/accumulation", "GET"),
                                  ("/jam/receipts/{}", "GET"), ("/jam/preimages/{}", "GET"),
                                  ("/jam/preimages/{}", "HEAD"), ("/jam/preimages/{}/meta", "GET")):
                 got = c.request(method, path.format(bad))

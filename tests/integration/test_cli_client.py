@@ -178,6 +178,36 @@ def _answered_429(s: Server) -> bool:
     return False
 
 
+def test_accumulation_command(srv: Server, tmp_path: Path) -> None:
+    """`jamhost jam accumulation ID` shows a real service's status, gas and logs; another
+    tenant's package is refused exactly as a missing one."""
+    from jamhost.engine.constants import HostCall
+    from jamhost.examples._asm import script
+
+    message = b"counted one more"
+    code = script([(HostCall.LOG, {7: 2, 8: b"cli", 9: 3, 10: message, 11: len(message)})])
+    t = make_tenant(srv, "cli-acc", code=code)
+    other = make_tenant(srv, "cli-acc-other")
+    pkg = tmp_path / "package.json"
+    pkg.write_text(json.dumps(simple_package(t.service_id, b"\x05", gas=100_000)))
+    rc, done, err = jam(srv.url, t.token, "jam", "package", "--file", str(pkg), "--wait")
+    assert rc == 0 and done["status"] == "applied", err
+
+    rc, acc, err = jam(srv.url, t.token, "jam", "accumulation", done["id"])
+    assert rc == 0, err
+    assert acc["status"] == "halt" and acc["package_id"] == done["id"]
+    assert 0 < acc["gas_used"] <= acc["gas_limit"] == 100_000
+    assert [line for line in acc["logs"] if "counted one more" in line]
+    rc, runs, _ = jam(srv.url, t.token, "jam", "accumulations", str(t.service_id))
+    assert rc == 0 and [r["package_id"] for r in runs["items"]] == [done["id"]]
+
+    rc, _, theirs = jam(srv.url, other.token, "jam", "accumulation", done["id"])
+    rc2, _, missing = jam(srv.url, other.token, "jam", "accumulation", "0x" + "00" * 32)
+    assert rc == rc2 == 1
+    assert _error(theirs) == _error(missing) == {"error": "no accumulation for that package",
+                                                 "code": "jam_not_found"}
+
+
 def test_exit_codes(srv: Server, tmp_path: Path) -> None:
     t = make_tenant(srv, "cli-codes")
     other = make_tenant(srv, "cli-codes-other")

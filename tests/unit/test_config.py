@@ -63,7 +63,8 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
         "attestation_threshold", "workers", "metrics_service_label", "pvm_engine",
         "max_services_per_account", "max_pending_per_account",
         "account_rate_limit_per_minute", "max_workers_per_account",
-        "initial_service_balance", "max_log_bytes_per_invocation", "worker_lease_seconds"}
+        "initial_service_balance", "max_log_bytes_per_invocation", "worker_lease_seconds",
+        "max_queued_transfers_per_service", "max_queued_transfer_gas_per_service"}
     assert spec <= set(JamSettings.model_fields)
     assert "account_weights" in JamSettings.model_fields  # the project's: fair-share plans
 

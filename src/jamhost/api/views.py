@@ -7,6 +7,7 @@ from typing import Any
 
 from jamhost.store.records import (
     Account,
+    AccumulationRecord,
     Attestation,
     AuditEvent,
     Delegate,
@@ -16,6 +17,7 @@ from jamhost.store.records import (
     Receipt,
     ServiceRecord,
     TokenRecord,
+    Transfer,
 )
 from jamhost.tenancy.tokens import hash_prefix
 
@@ -122,3 +124,19 @@ def receipt(r: Receipt) -> dict[str, Any]:
     return {"service_id": r.service_id, "seq": r.seq, "prev_root": hx(r.prev_root),
             "new_root": hx(r.new_root), "entry_type": r.entry_type, "hash": hx(r.hash),
             "processed_at": ts(r.processed_at)}
+
+
+def transfer(x: Transfer) -> dict[str, Any]:
+    return {"source": x.source, "destination": x.destination, "amount": x.amount,
+            "memo": hx(x.memo), "gas": x.gas}
+
+
+def accumulation(a: AccumulationRecord) -> dict[str, Any]:
+    return {"service_id": a.service_id, "package_id": hx(a.package_id), "status": a.status,
+            "gas_limit": a.gas_limit, "gas_used": a.gas_used, "inputs": a.inputs,
+            "yield": hx(a.yield_hash), "output": hx(a.output), "logs": list(a.logs),
+            "logs_dropped": a.logs_dropped,
+            "transfers": [transfer(x) for x in a.transfers],
+            "transfers_received": [transfer(x) for x in a.transfers_in],
+            "created_services": list(a.created), "ejected_services": list(a.ejected),
+            "created_at": ts(a.created_at)}

@@ -11,6 +11,7 @@ from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooL
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.store.records import (
     PACKAGE_STATUSES,
+    AccumulationRecord,
     Attestation,
     PackageRecord,
     Page,
@@ -100,6 +101,22 @@ def get_report(rt: Runtime, who: Principal,
     receipts = rt.store.find_receipts(report.report_hash, scope)
     receipt = next((r for r in receipts if r.service_id == report.service_id), None)
     return report, rt.store.attestations(package_id), receipt
+
+
+def get_accumulation(rt: Runtime, who: Principal, package_id: bytes) -> AccumulationRecord:
+    """What the package's accumulation did, through the barrier exactly as its report: another
+    tenant's package answers as a missing one."""
+    record = rt.store.get_accumulation(package_id, scope_of(rt, who))
+    if record is None:
+        raise NotFound("no accumulation for that package")
+    return record
+
+
+def list_accumulations(rt: Runtime, who: Principal, service_id: int, *, cursor: int | None,
+                       limit: int) -> Page[AccumulationRecord]:
+    """A service's accumulations, newest first, those of queued inputs alone included."""
+    service_for(rt, who, service_id, "read")
+    return rt.store.list_accumulations(service_id, cursor=cursor, limit=limit)
 
 
 def list_reports(rt: Runtime, who: Principal, *, service_id: int | None, cursor: int | None,

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from jamhost.app.accumulation import accumulate_package, note_dropped_logs
+from jamhost.app.accumulation_record import bounded_logs
 from jamhost.app.attestors import Attestor, attestors
-from jamhost.app.lookup_cache import CachedLookup, CachedMapping
+from jamhost.app.deliveries import deliver_due, deliver_follow_ups
+from jamhost.app.lookup_cache import CachedLookup
 from jamhost.app.runtime import Runtime
-from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
@@ -26,17 +27,11 @@ from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
     ENGINE_NAME,
     ENGINE_VERSION,
-    AccountState,
-    AccumulateOperand,
-    DeferredTransfer,
     RefineInputError,
     RefineOutcome,
-    accumulate,
-    accumulate_gas,
     refine_package,
 )
 from jamhost.engine.attest import sign
-from jamhost.engine.constants import MEMO_SIZE
 from jamhost.observability import (
     GAS_USED,
     PACKAGE_SECONDS,
@@ -50,10 +45,7 @@ from jamhost.store.records import (
     PackageOutcome,
     PackageRecord,
     ReportRecord,
-    ServiceRecord,
-    StateChanges,
     StateConflict,
-    Transfer,
     now_us,
 )
 from jamhost.tenancy import fairness
@@ -62,8 +54,6 @@ log = get_logger("jamhost.pipeline")
 
 MAX_ATTEMPTS = 5
 MAX_CONFLICT_RETRIES = 20
-JAM_EPOCH = 1_735_732_800  # 2025-01-01 12:00 UTC, the JAM common era (GP §4.4)
-SLOT_SECONDS = 6
 
 Refine = Callable[..., RefineOutcome]
 
@@ -86,6 +76,8 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
                                      max_running=rt.settings.workers_per_account,
                                      weights=rt.settings.account_weights)
     if claimed is None:
+        # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
+        deliver_due(rt)
         return None
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
@@ -103,6 +95,8 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
             done = rt.store.finish_package(outcome)
     if done:
         _observe(rt, claimed, outcome.status)
+        if outcome.status == "applied" and outcome.changes is not None:
+            deliver_follow_ups(rt, outcome.changes)
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
     return claimed.id
@@ -159,8 +153,9 @@ def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
             if svc is None or outcome.report is None:
                 raise
             report = WorkReport.decode(outcome.report.body)
-            changes, seq = accumulate_report(rt, svc, report, outcome.report.report_hash)
-            outcome = replace(outcome, changes=changes, expected_seq=seq)
+            changes, seq, record = accumulate_package(rt, svc, report,
+                                                      outcome.report.report_hash)
+            outcome = replace(outcome, changes=changes, expected_seq=seq, accumulation=record)
     raise RuntimeError("the service's state kept changing; the package will be retried")
 
 
@@ -202,12 +197,16 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     attestations = [Attestation(pkg.id, r.attestor.public_key,
                                 sign(r.attestor.private_key, report_hash), ENGINE_NAME,
                                 ENGINE_VERSION, report_hash, at) for r in runs]
-    record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at)
+    refine_logs, _dropped = bounded_logs(runs[0].outcome.logs,
+                                         rt.settings.max_log_bytes_per_invocation)
+    record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
+                          logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
-    changes, seq = accumulate_report(rt, svc, report, report_hash)
+    changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
                           attestations=attestations, changes=changes, expected_seq=seq,
-                          refine_gas_used=runs[0].outcome.gas_used)
+                          refine_gas_used=runs[0].outcome.gas_used,
+                          accumulation=accumulation)
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
@@ -225,86 +224,7 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
                          max_log_bytes=rt.settings.max_log_bytes_per_invocation)
-        _note_dropped_logs(service_id, "refine", outcome.logs_dropped)
+        note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
 
-
-def _note_dropped_logs(service_id: int, phase: str, dropped: int) -> None:
-    """The operator's trace of a log flood: how many `log` lines the cap dropped."""
-    if dropped:
-        log.info("service log lines dropped past the cap", service_id=service_id, phase=phase,
-                 dropped=dropped)
-
-
-def current_timeslot() -> int:
-    return max(0, int(time.time()) - JAM_EPOCH) // SLOT_SECONDS
-
-
-def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
-                      report_hash: bytes) -> tuple[StateChanges, int]:
-    """Ψ_A for the report's service with its digests as operands and its queued transfers.
-    Returns the changes and the service's receipt_seq they were computed against."""
-    svc = rt.store.get_service(svc.service_id) or svc  # the freshest state to build on
-    sid = svc.service_id
-    operands = [AccumulateOperand.from_digest(report, d) for d in report.results
-                if d.service_id == sid]
-    queued = rt.store.pending_transfers(sid)
-    transfers = [DeferredTransfer(t.source, t.destination, t.amount,
-                                  t.memo.ljust(MEMO_SIZE, b"\0")[:MEMO_SIZE], t.gas)
-                 for t in queued]
-    account = AccountState(
-        code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
-        min_memo_gas=svc.min_memo_gas,
-        # Each key is read from the store once per accumulate, however often read/lookup ask.
-        storage=CachedMapping(StorageView(rt.store, sid)),  # type: ignore[arg-type]
-        preimages=CachedMapping(PreimageView(rt.store, sid)),  # type: ignore[arg-type]
-        requests=RequestView(rt.store, sid),  # type: ignore[arg-type]
-        items=svc.state_items, octets=svc.state_octets)
-
-    def other(service: int) -> AccountState | None:
-        # Another service exists for transfers, but its state is never visible: with authz
-        # enabled its storage reads answer NONE and its balance and code are not shown.
-        target = rt.store.get_service(service)
-        if target is None:
-            return None
-        if not rt.settings.authz_enabled:
-            return AccountState(code_hash=target.code_hash, balance=target.balance,
-                                min_item_gas=target.min_item_gas,
-                                min_memo_gas=target.min_memo_gas,
-                                storage=StorageView(rt.store, service))  # type: ignore[arg-type]
-        return AccountState(code_hash=bytes(32), balance=0, min_item_gas=target.min_item_gas,
-                            min_memo_gas=target.min_memo_gas)
-
-    slot = current_timeslot()
-    out = accumulate(sid, account, operands, transfers, timeslot=slot,
-                     gas_limit=accumulate_gas(operands, transfers),
-                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other,
-                     max_log_bytes=rt.settings.max_log_bytes_per_invocation)
-    GAS_USED.labels("accumulate").inc(out.gas_used)
-    _note_dropped_logs(sid, "accumulate", out.logs_dropped)
-    preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
-    requests = dict(out.request_changes)
-    for service, blob in out.provided:
-        # GP provide integration: a blob provided to this service is kept only if the
-        # service solicited it (request present and empty). Provisions to other services
-        # are dropped: one tenant's code never writes another tenant's state.
-        key = (blake2b_256(blob), len(blob))
-        current = requests[key] if key in requests else out.account.requests.get(key)
-        if service == sid and current == ():
-            requests[key] = (slot,)
-            preimages.append(blob)
-    post = out.account
-    return StateChanges(
-        storage=dict(out.storage_changes),
-        preimages=preimages,
-        requests=requests,
-        balance=post.balance,
-        code_hash=post.code_hash if post.code_hash != svc.code_hash else None,
-        min_item_gas=post.min_item_gas if post.min_item_gas != svc.min_item_gas else None,
-        min_memo_gas=post.min_memo_gas if post.min_memo_gas != svc.min_memo_gas else None,
-        transfers_out=[Transfer(t.source, t.dest, t.amount, t.memo, t.gas)
-                       for t in out.transfers],
-        transfers_consumed=[t.id for t in queued],
-        yield_hash=out.yield_hash,
-    ), svc.receipt_seq

@@ -3,7 +3,9 @@
     new_root = blake2b_256(b"jamhost/receipt/v1" ++ prev_root ++ E_8(seq) ++ E_1(tag) ++ hash)
 
 with E_8 the 8-byte little-endian encoding (GP §C fixed-width), `tag` 0 for a `package`
-entry (hash = package id) and 1 for a `report` entry (hash = report hash), `seq` counting from
+entry (hash = package id), 1 for a `report` entry (hash = report hash) and 2 for an `inputs`
+entry (an accumulation of queued transfers alone; hash = blake2b_256("jamhost/inputs" ++ the
+E_8 ids of the transfers it consumed), `seq` counting from
 1, and the root of an empty chain 32 zero bytes. Anyone holding the receipts can recompute the
 chain with blake2b alone (`jamhost receipts verify`, docs/engine.md).
 """
@@ -16,7 +18,7 @@ from jamhost.domain.hashing import blake2b_256
 
 DOMAIN = b"jamhost/receipt/v1"
 EMPTY_ROOT = bytes(32)
-ENTRY_TAGS = {"package": 0, "report": 1}
+ENTRY_TAGS = {"package": 0, "report": 1, "inputs": 2}
 
 
 def chain_root(prev_root: bytes, seq: int, entry_type: str, hash_: bytes) -> bytes:

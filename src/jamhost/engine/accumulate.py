@@ -61,6 +61,11 @@ from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
 OtherAccount = Callable[[int], "AccountState | None"]
 ServiceExists = Callable[[int], bool]
+# (destination, gas, transfers made so far in the current context x, to any destination; an
+# append-only list during the run) -> whether the destination's queue of inputs has room for
+# one more: False answers LOW (jamhost's bound on queued inputs, docs/security.md; GP 0.7.2
+# has no such bound, the caller sets it).
+AdmitTransfer = Callable[[int, int, Sequence["DeferredTransfer"]], bool]
 
 __all__ = [
     "AccumulateOutcome",
@@ -181,8 +186,11 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         service_exists: ServiceExists,
         entropy: bytes,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        admit_transfer: AdmitTransfer | None = None,
+        can_create: Callable[[], bool] | None = None,
     ) -> None:
         self.service_id = service_id
+        self.admit_transfer = admit_transfer
         self.timeslot = timeslot
         self.other_account = other_account
         self.service_exists = service_exists
@@ -192,6 +200,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.lifecycle = Lifecycle(
             service_id, timeslot, constants, self._exists, self._account,
             lambda: check(first_candidate(service_id, entropy, timeslot), self._base_exists),
+            can_create or (lambda: True),
         )  # fmt: skip
         self.x = _Context(account, privileges.copy(), ServiceView())
         self.y = self.x.copy()
@@ -346,6 +355,9 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             code = WHO
         elif gas < target.min_memo_gas:
             code = LOW
+        elif self.admit_transfer is not None and not self.admit_transfer(
+                dest, gas, self.x.transfers):
+            code = LOW  # the destination's queue of inputs is full (jamhost's bound)
         elif me.balance - amount < me.threshold:
             code = CASH
         else:
@@ -470,6 +482,8 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     privileges: Privileges | None = None,
     service_exists: ServiceExists | None = None,
+    admit_transfer: AdmitTransfer | None = None,
+    can_create: Callable[[], bool] | None = None,
 ) -> AccumulateOutcome:
     """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
 
@@ -484,7 +498,14 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     `privileges` are the χ, φ, ι the invocation starts from (default: no service holds any
     privilege); the outcome carries the context's at the end. `service_exists(i)` says whether
     a service id is taken anywhere in the state (new's `check` skips those); by default
-    `other_account(i) is not None`. A service `other_account` hides answers as a missing one."""
+    `other_account(i) is not None`. A service `other_account` hides answers as a missing one.
+
+    The handles the caller gives bound what the invocation reaches: `other_account` answers
+    for any service id other than the caller (None: as a service that does not exist),
+    `admit_transfer` may refuse a transfer (LOW) for room in the destination's queue,
+    `service_exists` is the store-wide id check `new` allocates with, and `can_create`
+    False makes `new` answer as the GP does when a service cannot be made. jamhost's
+    pipeline passes them from `jamhost.app.tenant_accounts.TenantAccounts`."""
     constants = constants or ProtocolConstants.full()
     privileges = privileges or Privileges.nobody(constants.core_count)
     if service_exists is None:
@@ -498,7 +519,7 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     fetch = FetchSource(constants, entropy=entropy, inputs=inputs)
     host = _AccumulateHost(
         service_id, post, fetch, timeslot, other_account, constants, gp_version,
-        privileges, service_exists, entropy, max_log_bytes,
+        privileges, service_exists, entropy, max_log_bytes, admit_transfer, can_create,
     )  # fmt: skip
     args = accumulate_arguments(timeslot, service_id, len(inputs))
     run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)

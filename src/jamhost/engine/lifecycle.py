@@ -79,6 +79,7 @@ class Lifecycle:
         exists: Callable[[int], bool],
         account: Callable[[int], AccountState | None],
         first_id: Callable[[], int],
+        can_create: Callable[[], bool] = lambda: True,
     ) -> None:
         self.service_id = service_id
         self.timeslot = timeslot
@@ -89,6 +90,10 @@ class Lifecycle:
         """d[i] in the context, None when missing (or not visible to the caller)."""
         self.first_id = first_id
         """x_i of the initial context (GP 0.7.2 I), computed when first needed."""
+        self.can_create = can_create
+        """False when the caller's account may own no more services (jamhost's
+        runtime.jam.max_services_per_account): `new` then answers CASH, the GP's answer for a
+        service the caller cannot afford to make, with nothing changed."""
 
     def new(self, vm: PvmInstance, me: AccountState, view: ServiceView, manager: int | None,
             registrar: int | None) -> Status | None:  # fmt: skip
@@ -110,6 +115,9 @@ class Lifecycle:
         by_registrar = self.service_id == registrar and wanted < MIN_PUBLIC_SERVICE_ID
         if by_registrar and self.exists(wanted):
             vm.set_register(7, FULL)
+            return None
+        if not self.can_create():
+            vm.set_register(7, CASH)
             return None
         if view.next_id is None:
             view.next_id = self.first_id()

@@ -22,10 +22,12 @@ from jamhost.domain.refusals import (
 )
 from jamhost.store.records import (
     Account,
+    AccumulationRecord,
     Attestation,
     AuditEvent,
     Credentials,
     Delegate,
+    NewService,
     PackageOutcome,
     PackageRecord,
     Page,
@@ -36,14 +38,16 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     ServiceScope,
+    StateChanges,
     StateConflict,
     TokenRecord,
     Transfer,
+    Usage,
     gas_retry_after,
     now_us,
     receipt_cursor,
 )
-from jamhost.store.state_size import request_footprint, storage_footprint
+from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
 
 FIRST_SERVICE_ID = 65536
@@ -81,6 +85,8 @@ class MemoryStore:
         self._audit: list[AuditEvent] = []
         self._owners: dict[str, _OwnerUsage] = {}
         self._last_claimed: dict[int, int] = {}
+        self._accumulations: list[AccumulationRecord] = []
+        self._accumulation_of: dict[bytes, AccumulationRecord] = {}
 
     def ping(self) -> bool:
         return True
@@ -149,6 +155,8 @@ class MemoryStore:
                        storage_limit: int, media_type: str = "application/octet-stream",
                        max_services: int | None = None) -> ServiceRecord:
         with self._lock:
+            while self._next_service_id in self._services:  # taken by an accumulate `new`
+                self._next_service_id += 1
             usage = self._owners.setdefault(owner, _OwnerUsage())
             if max_services is not None and usage.services >= max_services:
                 raise Forbidden("the account already owns max_services_per_account services")
@@ -483,10 +491,8 @@ class MemoryStore:
                     or held[0] != outcome.worker:
                 return False
             if outcome.status == "applied":
-                seq = self._services[outcome.service_id].receipt_seq
-                if outcome.expected_seq is not None and seq != outcome.expected_seq:
-                    raise StateConflict
-                self._check_apply(outcome, storage_limit)
+                self._check_apply(outcome.service_id, outcome.changes, outcome.expected_seq,
+                                  storage_limit)
             at = now_us()
             self._packages[pkg.id] = replace(
                 pkg, status=outcome.status, updated_at=at,
@@ -508,37 +514,100 @@ class MemoryStore:
                 self._attestations[pkg.id] = [replace(a, created_at=at)
                                               for a in outcome.attestations]
             if outcome.status == "applied":
-                self._apply(outcome, at)
+                entries = [("package", outcome.package_id)]
+                if outcome.report is not None:
+                    entries.append(("report", outcome.report.report_hash))
+                self._apply(outcome.service_id, outcome.changes, entries, at)
+                if outcome.accumulation is not None:
+                    self._keep_accumulation(outcome.accumulation, at)
             return True
 
-    def _storage_delta(self, outcome: PackageOutcome) -> int:
-        changes = outcome.changes
+    def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
+                           storage_limit: int | None, record: AccumulationRecord,
+                           inputs_hash: bytes) -> None:
+        with self._lock:
+            if service_id not in self._services:
+                raise StateConflict
+            self._check_apply(service_id, changes, expected_seq, storage_limit)
+            at = now_us()
+            self._apply(service_id, changes, [("inputs", inputs_hash)], at)
+            self._keep_accumulation(record, at)
+
+    def _keep_accumulation(self, record: AccumulationRecord, at: int) -> None:
+        rec = replace(record, created_at=at, seq=len(self._accumulations) + 1)
+        self._accumulations.append(rec)
+        if rec.package_id is not None:
+            self._accumulation_of[rec.package_id] = rec
+
+    def get_accumulation(self, package_id: bytes,
+                         scope: ServiceScope) -> AccumulationRecord | None:
+        rec = self._accumulation_of.get(package_id)
+        return rec if rec is not None and scope.allows(rec.service_id) else None
+
+    def list_accumulations(self, service_id: int, *, cursor: int | None = None,
+                           limit: int = 50) -> Page[AccumulationRecord]:
+        with self._lock:
+            rows = [r for r in reversed(self._accumulations) if r.service_id == service_id
+                    and (cursor is None or r.seq < cursor)]
+        return _page(rows, limit, lambda r: r.seq)
+
+    def queued_inputs(self, service_id: int) -> tuple[int, int]:
+        with self._lock:
+            queued = [tr for tr in self._transfers.values() if tr.destination == service_id]
+            return len(queued), sum(tr.gas for tr in queued)
+
+    def next_transfer_destination(self) -> int | None:
+        with self._lock:
+            for _tid, tr in sorted(self._transfers.items()):
+                if tr.destination in self._services:
+                    return tr.destination
+            return None
+
+    def _storage_delta(self, sid: int, changes: StateChanges | None) -> int:
+        """Bytes of storage usage an apply adds: storage keys and values, preimages, and
+        REQUEST_ROW_BYTES per lookup-request row (solicit), net of what it removes."""
         if changes is None:
             return 0
-        current = self._storage.get(outcome.service_id, {})
+        current = self._storage.get(sid, {})
+        reqs = self._requests.get(sid, {})
         delta = 0
         for key, value in changes.storage.items():
             if key in current:
                 delta -= len(key) + len(current[key])
             if value is not None:
                 delta += len(key) + len(value)
-        for blob in changes.preimages:
-            if (blake2b_256(blob), outcome.service_id) not in self._preimages:
+        for req, slots in changes.requests.items():
+            delta += REQUEST_ROW_BYTES * ((slots is not None) - (req in reqs))
+        for blob in dict.fromkeys(changes.preimages):
+            if (blake2b_256(blob), sid) not in self._preimages:
                 delta += len(blob)
         return delta
 
-    def _check_apply(self, outcome: PackageOutcome, storage_limit: int | None) -> None:
-        delta = self._storage_delta(outcome)
-        used = self._services[outcome.service_id].usage.storage_bytes
+    def _check_apply(self, sid: int, changes: StateChanges | None, expected_seq: int | None,
+                     storage_limit: int | None) -> None:
+        if expected_seq is not None and self._services[sid].receipt_seq != expected_seq:
+            raise StateConflict
+        delta = self._storage_delta(sid, changes)
+        used = self._services[sid].usage.storage_bytes
         if storage_limit is not None and delta > 0 and used + delta > storage_limit:
             raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+        if changes is not None and any(n.service_id in self._services for n in changes.created):
+            raise StateConflict  # the id was taken since: accumulate again
+        if changes is not None and changes.queue_limits is not None:
+            max_count, max_gas = changes.queue_limits
+            for dest in {tr.destination for tr in changes.transfers_out}:
+                out = [tr for tr in changes.transfers_out if tr.destination == dest]
+                count, gas = self.queued_inputs(dest)
+                if dest == sid:  # its own queue is consumed by this very apply
+                    count, gas = 0, 0
+                if count + len(out) > max_count or gas + sum(t.gas for t in out) > max_gas:
+                    raise StateConflict  # accumulate again: the engine answers LOW now
 
-    def _apply(self, outcome: PackageOutcome, at: int) -> None:
-        sid = outcome.service_id
+    def _apply(self, sid: int, changes: StateChanges | None,
+               entries: list[tuple[str, bytes]], at: int) -> None:
         svc = self._services[sid]
-        changes = outcome.changes
         d_items = d_octets = 0
-        d_bytes = self._storage_delta(outcome)
+        d_bytes = self._storage_delta(sid, changes)
         updates: dict[str, object] = {}
         if changes is not None:
             state = self._storage.setdefault(sid, {})
@@ -580,11 +649,12 @@ class MemoryStore:
                     updates[name] = getattr(changes, name)
             if changes.yield_hash is not None:
                 updates["last_yield"] = changes.yield_hash
+            for new in changes.created:
+                self._create_from_accumulate(svc.owner, sid, new, at)
+            for gone in changes.ejected:
+                self._eject(svc.owner, gone)
         svc = self._services[sid]
         root, seq = svc.root, svc.receipt_seq
-        entries = [("package", outcome.package_id)]
-        if outcome.report is not None:
-            entries.append(("report", outcome.report.report_hash))
         chain = self._receipts.setdefault(sid, [])
         for entry_type, hash_ in entries:
             seq += 1
@@ -597,6 +667,40 @@ class MemoryStore:
             usage=replace(svc.usage, storage_bytes=svc.usage.storage_bytes + d_bytes),
             **updates)  # type: ignore[arg-type]
 
+    def _create_from_accumulate(self, owner: str, parent: int, new: NewService,
+                                at: int) -> None:
+        """A service made by `new`: the caller's owner's; an id already taken is refused
+        (the engine allocated it with the store-wide existence check)."""
+        items = len(new.storage) + 2 * len(new.requests)
+        octets = sum(storage_footprint(k, v) for k, v in new.storage.items()) \
+            + sum(request_footprint(z) for (_h, z) in new.requests)
+        used = sum(len(k) + len(v) for k, v in new.storage.items()) \
+            + REQUEST_ROW_BYTES * len(new.requests)
+        self._services[new.service_id] = ServiceRecord(
+            service_id=new.service_id, owner=owner, code_hash=new.code_hash,
+            balance=new.balance, min_item_gas=new.min_item_gas,
+            min_memo_gas=new.min_memo_gas, created_at=at, created_by=f"service:{parent}",
+            usage=Usage(storage_bytes=used),
+            state_items=items, state_octets=octets)
+        self._storage[new.service_id] = dict(new.storage)
+        self._requests[new.service_id] = {k: tuple(v) for k, v in new.requests.items()}
+
+    def _eject(self, owner: str, service_id: int) -> None:
+        """A service removed by `eject`: only one of the same owner. Its state goes; queued
+        transfers to it are dropped (their amounts already left their senders)."""
+        svc = self._services.get(service_id)
+        if svc is None or svc.owner != owner:
+            return
+        del self._services[service_id]
+        self._storage.pop(service_id, None)
+        self._requests.pop(service_id, None)
+        for key in [k for k in self._preimages if k[1] == service_id]:
+            del self._preimages[key]
+        for tid in [i for i, tr in self._transfers.items() if tr.destination == service_id]:
+            del self._transfers[tid]
+        for did in [i for i, d in self._delegates.items() if d.service_id == service_id]:
+            del self._delegates[did]
+
     def pending_total(self) -> int:
         return self._pending_total
 
@@ -608,6 +712,7 @@ class MemoryStore:
                               if p.service_id == sid and p.status in ("pending", "refining"))
                 used = sum(m.size for (_, s), m in self._preimages.items() if s == sid)
                 used += sum(len(k) + len(v) for k, v in self._storage.get(sid, {}).items())
+                used += REQUEST_ROW_BYTES * len(self._requests.get(sid, {}))
                 if (pending, used) != (svc.usage.pending_packages, svc.usage.storage_bytes):
                     changed += 1
                     self._usage(sid, pending_packages=pending, storage_bytes=used)

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from jamhost.store.records import (
     Account,
+    AccumulationRecord,
     Attestation,
     AuditEvent,
     Credentials,
@@ -25,6 +26,7 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     ServiceScope,
+    StateChanges,
     TokenRecord,
     Transfer,
 )
@@ -103,6 +105,15 @@ class Store(Protocol):
                        length: int) -> tuple[int, ...] | None: ...
     def finish_package(self, outcome: PackageOutcome,
                        storage_limit: int | None = None) -> bool: ...
+    def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
+                           storage_limit: int | None, record: AccumulationRecord,
+                           inputs_hash: bytes) -> None: ...
+    def get_accumulation(self, package_id: bytes,
+                         scope: ServiceScope) -> AccumulationRecord | None: ...
+    def list_accumulations(self, service_id: int, *, cursor: int | None = None,
+                           limit: int = 50) -> Page[AccumulationRecord]: ...
+    def queued_inputs(self, service_id: int) -> tuple[int, int]: ...
+    def next_transfer_destination(self) -> int | None: ...
     def reconcile_usage(self) -> int: ...
     def pending_total(self) -> int: ...
 

@@ -161,6 +161,8 @@ class ReportRecord:
     body: bytes
     created_at: int
     seq: int = 0
+    logs: tuple[str, ...] = ()
+    """Refine's `log` lines (JIP-1), bounded by runtime.jam.max_log_bytes_per_invocation."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,49 @@ class StateChanges:
     transfers_out: list[Transfer] = field(default_factory=list)
     transfers_consumed: list[int] = field(default_factory=list)
     yield_hash: bytes | None = None
+    created: list[NewService] = field(default_factory=list)  # the `new` host call
+    ejected: list[int] = field(default_factory=list)  # the `eject` host call
+    # (count, gas) a destination's queue of inputs may hold (runtime.jam.max_queued_*): the
+    # apply re-checks it under the destination's row lock, so concurrent senders cannot
+    # pass it together (StateConflict: accumulate again, and the engine answers LOW).
+    queue_limits: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class NewService:
+    """A service made by `new` in an accumulation: it belongs to the caller's owner."""
+
+    service_id: int
+    code_hash: bytes
+    balance: int
+    min_item_gas: int
+    min_memo_gas: int
+    requests: dict[tuple[bytes, int], tuple[int, ...]] = field(default_factory=dict)
+    storage: dict[bytes, bytes] = field(default_factory=dict)
+    gratis: int = 0
+
+
+@dataclass(frozen=True)
+class AccumulationRecord:
+    """What one accumulation of a service did, kept for the tenant to see (SPEC §4): of a
+    package (`package_id`), or of the inputs others queued for it (`package_id` None)."""
+
+    service_id: int
+    package_id: bytes | None
+    status: str  # halt, panic, out-of-gas, page-fault; "no-code"; "quota" (nothing applied)
+    gas_limit: int
+    gas_used: int
+    inputs: int  # operands + transfers delivered
+    yield_hash: bytes | None = None
+    output: bytes | None = None
+    logs: tuple[str, ...] = ()
+    logs_dropped: int = 0
+    transfers: tuple[Transfer, ...] = ()  # deferred transfers made
+    transfers_in: tuple[Transfer, ...] = ()  # delivered as inputs
+    created: tuple[int, ...] = ()
+    ejected: tuple[int, ...] = ()
+    created_at: int = 0
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,6 +313,7 @@ class PackageOutcome:
     # not use (tenancy/fairness.py `refund`).
     refund: int = 0
     refine_gas_used: int | None = None  # per attestor's run (they agree), when refined
+    accumulation: AccumulationRecord | None = None
 
 
 class StateConflict(Exception):

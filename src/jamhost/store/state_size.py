@@ -11,3 +11,9 @@ def storage_footprint(key: bytes, value: bytes) -> int:
 def request_footprint(length: int) -> int:
     """A lookup request (h, z) counts 81 + z octets (and two items)."""
     return 81 + length
+
+
+REQUEST_ROW_BYTES = 81
+"""What one lookup-request row (solicit) adds to a service's storage usage: the GP's per-
+request octets (hash, length, up to three timeslots and their keys). The z octets of the
+preimage itself are counted when it arrives, as a preimage."""

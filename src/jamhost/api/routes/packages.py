@@ -109,7 +109,17 @@ def get_report(package_id: str, rt: Runtime = Depends(runtime),
             "report": WorkReport.decode(report.body).to_json(),
             "report_hash": views.hx(report.report_hash),
             "attestations": [views.attestation(a) for a in attestations],
-            "receipt": views.receipt(receipt) if receipt else None}
+            "receipt": views.receipt(receipt) if receipt else None,
+            "logs": list(report.logs)}
+
+
+@router.get("/jam/packages/{package_id}/accumulation")
+def get_accumulation(package_id: str, rt: Runtime = Depends(runtime),
+                     who: Principal = Depends(principal)) -> dict[str, Any]:
+    """What the package's accumulation did: status, gas, yield, output, logs (bounded),
+    transfers made and received, services created and ejected. Scoped like `/report`."""
+    return views.accumulation(packages.get_accumulation(
+        rt, who, _id(package_id, "no accumulation for that package")))
 
 
 @router.get("/jam/reports", tags=["reports"])

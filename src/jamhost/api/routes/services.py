@@ -103,6 +103,20 @@ def list_storage(request: Request, service_id: str, prefix: str = "",
                                   for k, v in page.items], page.next_cursor, **scope)
 
 
+@router.get("/{service_id}/accumulations")
+def list_accumulations(service_id: str, cursor: str | None = None, limit: str | None = None,
+                       rt: Runtime = Depends(runtime),
+                       who: Principal = Depends(principal)) -> dict[str, Any]:
+    """The service's accumulations, newest first: of its packages and of the inputs other
+    services of its account queued for it (package_id null)."""
+    from jamhost.app import packages
+
+    page = packages.list_accumulations(rt, who, _sid(service_id),
+                                       cursor=views.decode_cursor(cursor, int),
+                                       limit=page_limit(limit))
+    return views.page([views.accumulation(a) for a in page.items], page.next_cursor)
+
+
 @router.get("/{service_id}/storage/{key}")
 def get_storage(service_id: str, key: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:

@@ -9,6 +9,7 @@ rolls its whole transaction back and leaves no trace.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +32,12 @@ from jamhost.store.records import (
     RECEIPT_SEQ_SPAN,
     ZERO_HASH,
     Account,
+    AccumulationRecord,
     Attestation,
     AuditEvent,
     Credentials,
     Delegate,
+    NewService,
     PackageOutcome,
     PackageRecord,
     Page,
@@ -45,6 +48,7 @@ from jamhost.store.records import (
     ReportRecord,
     ServiceRecord,
     ServiceScope,
+    StateChanges,
     StateConflict,
     TokenRecord,
     Transfer,
@@ -56,7 +60,7 @@ from jamhost.store.records import (
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES
-from jamhost.store.state_size import request_footprint, storage_footprint
+from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
 
 FIRST_SERVICE_ID = 65536
@@ -201,10 +205,13 @@ class SqlStore:
                        max_services: int | None = None) -> ServiceRecord:
         at = now_us()
         with self._write() as conn:
-            service_id = conn.execute(
-                t.counters.update().where(t.counters.c.name == "next_service_id")
-                .values(value=t.counters.c.value + 1).returning(t.counters.c.value)
-            ).scalar_one() - 1
+            while True:
+                service_id = conn.execute(
+                    t.counters.update().where(t.counters.c.name == "next_service_id")
+                    .values(value=t.counters.c.value + 1).returning(t.counters.c.value)
+                ).scalar_one() - 1
+                if self._service(conn, service_id) is None:  # else taken by `new`
+                    break
             # The owner's row after the counter (the lock order of submit and finish); the
             # count is taken by a conditional UPDATE, so replicas cannot pass the limit.
             self._ensure_owner(conn, owner)
@@ -649,7 +656,8 @@ class SqlStore:
                     r = outcome.report
                     conn.execute(t.reports.insert(), {
                         "package_id": r.package_id, "service_id": r.service_id,
-                        "report_hash": r.report_hash, "body": r.body, "created_at": at})
+                        "report_hash": r.report_hash, "body": r.body, "created_at": at,
+                        "logs": json.dumps(list(r.logs)) if r.logs else None})
                     if outcome.attestations:
                         conn.execute(t.attestations.insert(), [{
                             "package_id": a.package_id, "attestor": a.attestor,
@@ -657,22 +665,86 @@ class SqlStore:
                             "engine_version": a.engine_version, "report_hash": a.report_hash,
                             "created_at": at} for a in outcome.attestations])
                 if outcome.status == "applied":
-                    self._apply(conn, outcome, at, storage_limit)
+                    entries = [("package", outcome.package_id)]
+                    if outcome.report is not None:
+                        entries.append(("report", outcome.report.report_hash))
+                    self._apply(conn, outcome.service_id, outcome.changes,
+                                outcome.expected_seq, entries, at, storage_limit)
+                    if outcome.accumulation is not None:
+                        self._keep_accumulation(conn, outcome.accumulation, at)
         except _Lost:
             return False
         return True
 
-    def _apply(self, conn: sa.Connection, outcome: PackageOutcome, at: int,
+    @_retry_on_deadlock
+    def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
+                           storage_limit: int | None, record: AccumulationRecord,
+                           inputs_hash: bytes) -> None:
+        """Apply an accumulation of queued inputs alone (no package): its changes, an
+        `inputs` receipt, its record; StateConflict if the service moved on."""
+        at = now_us()
+        with self._write() as conn:
+            self._apply(conn, service_id, changes, expected_seq, [("inputs", inputs_hash)],
+                        at, storage_limit)
+            self._keep_accumulation(conn, record, at)
+
+    def _keep_accumulation(self, conn: sa.Connection, r: AccumulationRecord, at: int) -> None:
+        conn.execute(t.accumulations.insert(), {
+            "service_id": r.service_id, "package_id": r.package_id, "status": r.status,
+            "gas_limit": r.gas_limit, "gas_used": r.gas_used, "inputs": r.inputs,
+            "yield_hash": r.yield_hash, "output": r.output, "logs": json.dumps(list(r.logs)),
+            "logs_dropped": r.logs_dropped,
+            "transfers": json.dumps([_transfer_json(x) for x in r.transfers]),
+            "transfers_in": json.dumps([_transfer_json(x) for x in r.transfers_in]),
+            "created": json.dumps(list(r.created)), "ejected": json.dumps(list(r.ejected)),
+            "created_at": at})
+
+    def get_accumulation(self, package_id: bytes,
+                         scope: ServiceScope) -> AccumulationRecord | None:
+        a = t.accumulations.c
+        q = (sa.select(t.accumulations).where(a.package_id == package_id,
+                                               _in_scope(a.service_id, scope))
+             .order_by(a.seq.desc()).limit(1))
+        with self._read() as conn:
+            row = conn.execute(q).first()
+        return _accumulation(row) if row else None
+
+    def list_accumulations(self, service_id: int, *, cursor: int | None = None,
+                           limit: int = 50) -> Page[AccumulationRecord]:
+        a = t.accumulations.c
+        q = sa.select(t.accumulations).where(a.service_id == service_id)
+        if cursor is not None:
+            q = q.where(a.seq < cursor)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(a.seq.desc()).limit(limit + 1)).all()
+        items = [_accumulation(r) for r in rows[:limit]]
+        return Page(items, items[-1].seq if len(rows) > limit else None)
+
+    def queued_inputs(self, service_id: int) -> tuple[int, int]:
+        tr = t.transfers.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(tr.gas), 0))
+                               .where(tr.destination == service_id)).one()
+        return int(row[0]), int(row[1])
+
+    def next_transfer_destination(self) -> int | None:
+        tr = t.transfers.c
+        q = (sa.select(tr.destination).join(t.services,
+                                            t.services.c.service_id == tr.destination)
+             .order_by(tr.id).limit(1))
+        with self._read() as conn:
+            return conn.execute(q).scalar_one_or_none()
+
+    def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
+               expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
                storage_limit: int | None) -> None:
-        sid = outcome.service_id
         svc = t.services.c
         # Lock the service row first: receipts of one service are appended one at a time.
-        row = conn.execute(stmts.LOCK_SERVICE[outcome.expected_seq is not None],
-                           {"sid": sid, "expected_seq": outcome.expected_seq}).first()
+        row = conn.execute(stmts.LOCK_SERVICE[expected_seq is not None],
+                           {"sid": sid, "expected_seq": expected_seq}).first()
         if row is None:
             raise StateConflict
         root, seq = bytes(row.root), row.receipt_seq
-        changes = outcome.changes
         d_items = d_octets = d_bytes = 0
         if changes is not None:
             for key, value in changes.storage.items():
@@ -695,12 +767,14 @@ class SqlStore:
                     lr.service_id == sid, lr.hash == h, lr.length == length)).rowcount
                 d_items -= 2 * deleted
                 d_octets -= request_footprint(length) * deleted
+                d_bytes -= REQUEST_ROW_BYTES * deleted
                 if slots is not None:
                     conn.execute(t.lookup_requests.insert().values(
                         service_id=sid, hash=h, length=length,
                         slots=",".join(str(x) for x in slots)))
                     d_items += 2
                     d_octets += request_footprint(length)
+                    d_bytes += REQUEST_ROW_BYTES
             for blob in changes.preimages:
                 _meta, created = self._put_preimage(conn, blake2b_256(blob), blob,
                                                     "application/octet-stream", sid, None, at)
@@ -714,6 +788,12 @@ class SqlStore:
                 conn.execute(t.transfers.insert().values(
                     source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
                     gas=tr.gas, created_at=at))
+            if changes.queue_limits is not None and changes.transfers_out:
+                self._check_queues(conn, sid, changes)
+            for new in changes.created:
+                self._create_from_accumulate(conn, row.owner, sid, new, at)
+            for gone in changes.ejected:
+                self._eject(conn, row.owner, gone)
         if storage_limit is not None and d_bytes > 0 and row.storage_used + d_bytes > storage_limit:
             raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
         values: dict[str, Any] = {
@@ -727,9 +807,6 @@ class SqlStore:
                     values[name] = getattr(changes, name)
         if changes is not None and changes.yield_hash is not None:
             values["last_yield"] = changes.yield_hash
-        entries = [("package", outcome.package_id)]
-        if outcome.report is not None:
-            entries.append(("report", outcome.report.report_hash))
         for entry_type, hash_ in entries:
             seq += 1
             new_root = chain_root(root, seq, entry_type, hash_)
@@ -739,6 +816,63 @@ class SqlStore:
             root = new_root
         values.update(root=root, receipt_seq=seq)
         conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
+
+    def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges) -> None:
+        """The destinations' queues, this apply's transfers included, within the bounds;
+        checked under each destination's row lock so concurrent senders serialize (and
+        StateConflict makes the sender accumulate again: the engine then answers LOW)."""
+        max_count, max_gas = changes.queue_limits  # type: ignore[misc]
+        tr = t.transfers.c
+        for dest in sorted({x.destination for x in changes.transfers_out} - {sid}):
+            conn.execute(t.services.update().where(t.services.c.service_id == dest)
+                         .values(receipt_seq=t.services.c.receipt_seq))  # the row lock
+            count, gas = conn.execute(sa.select(sa.func.count(),
+                                                sa.func.coalesce(sa.func.sum(tr.gas), 0))
+                                      .where(tr.destination == dest)).one()
+            if count > max_count or gas > max_gas:
+                raise StateConflict
+
+    def _create_from_accumulate(self, conn: sa.Connection, owner: str, parent: int,
+                                new: NewService, at: int) -> None:
+        """A service made by `new`: the caller's owner's. An id taken since the engine
+        checked it is a conflict (accumulate again, with the fresh check)."""
+        items = len(new.storage) + 2 * len(new.requests)
+        octets = sum(storage_footprint(k, v) for k, v in new.storage.items()) \
+            + sum(request_footprint(z) for (_h, z) in new.requests)
+        used = sum(len(k) + len(v) for k, v in new.storage.items()) \
+            + REQUEST_ROW_BYTES * len(new.requests)
+        inserted = conn.execute(self._insert(t.services).values(
+            service_id=new.service_id, owner=owner, code_hash=new.code_hash,
+            balance=new.balance, min_item_gas=new.min_item_gas, min_memo_gas=new.min_memo_gas,
+            created_at=at, created_by=f"service:{parent}", root=ZERO_HASH, pending_count=0,
+            storage_used=used, gas_window=0, gas_used=0, receipt_seq=0, state_items=items,
+            state_octets=octets).on_conflict_do_nothing().returning(t.services.c.service_id)
+        ).first()
+        if inserted is None:
+            raise StateConflict
+        for key, value in new.storage.items():
+            conn.execute(t.storage.insert(), {"service_id": new.service_id, "key": key,
+                                              "value": value})
+        for (h, length), slots in new.requests.items():
+            conn.execute(t.lookup_requests.insert().values(
+                service_id=new.service_id, hash=h, length=length,
+                slots=",".join(str(x) for x in slots)))
+
+    def _eject(self, conn: sa.Connection, owner: str, service_id: int) -> None:
+        """A service removed by `eject`, only one of the same owner: its row and state go;
+        transfers queued to it are dropped (their amounts already left their senders)."""
+        mine = conn.execute(t.services.update().where(  # the row lock, and the owner check
+            t.services.c.service_id == service_id, t.services.c.owner == owner,
+        ).values(receipt_seq=t.services.c.receipt_seq)).rowcount
+        if not mine:
+            return
+        for table, column in ((t.storage, t.storage.c.service_id),
+                              (t.lookup_requests, t.lookup_requests.c.service_id),
+                              (t.preimages, t.preimages.c.service_id),
+                              (t.delegates, t.delegates.c.service_id),  # references the row
+                              (t.transfers, t.transfers.c.destination)):
+            conn.execute(table.delete().where(column == service_id))
+        conn.execute(t.services.delete().where(t.services.c.service_id == service_id))
 
     def pending_total(self) -> int:
         """Packages not yet finished, runtime-wide: the global counter row."""
@@ -770,6 +904,8 @@ class SqlStore:
                 state = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(
                     sa.func.length(st.key) + sa.func.length(st.value)), 0))
                     .where(st.service_id == sid)).scalar_one()
+                state += REQUEST_ROW_BYTES * conn.execute(sa.select(sa.func.count()).where(
+                    t.lookup_requests.c.service_id == sid)).scalar_one()
                 if (pending, blobs + state) != (row.pending_count, row.storage_used):
                     changed += 1
                     conn.execute(t.services.update().where(t.services.c.service_id == sid)
@@ -884,7 +1020,30 @@ def _package(r: Any, with_body: bool = True) -> PackageRecord:
 
 def _report(r: Any) -> ReportRecord:
     return ReportRecord(bytes(r.package_id), r.service_id, bytes(r.report_hash), bytes(r.body),
-                        r.created_at, r.seq)
+                        r.created_at, r.seq, tuple(json.loads(r.logs)) if r.logs else ())
+
+
+def _transfer_json(x: Transfer) -> dict[str, Any]:
+    return {"source": x.source, "destination": x.destination, "amount": x.amount,
+            "memo": x.memo.hex(), "gas": x.gas, "id": x.id}
+
+
+def _transfer_of(d: dict[str, Any]) -> Transfer:
+    return Transfer(d["source"], d["destination"], d["amount"], bytes.fromhex(d["memo"]),
+                    d["gas"], d.get("id", 0))
+
+
+def _accumulation(r: Any) -> AccumulationRecord:
+    return AccumulationRecord(
+        service_id=r.service_id, package_id=bytes(r.package_id) if r.package_id else None,
+        status=r.status, gas_limit=int(r.gas_limit), gas_used=int(r.gas_used),
+        inputs=r.inputs, yield_hash=bytes(r.yield_hash) if r.yield_hash else None,
+        output=bytes(r.output) if r.output is not None else None,
+        logs=tuple(json.loads(r.logs)), logs_dropped=r.logs_dropped,
+        transfers=tuple(_transfer_of(d) for d in json.loads(r.transfers)),
+        transfers_in=tuple(_transfer_of(d) for d in json.loads(r.transfers_in)),
+        created=tuple(json.loads(r.created)), ejected=tuple(json.loads(r.ejected)),
+        created_at=r.created_at, seq=r.seq)
 
 
 def _attestation(r: Any) -> Attestation:

@@ -220,7 +220,7 @@ def _lock_service(expected: bool) -> sa.Update:
     if expected:  # optimistic concurrency: the state the accumulate read is still current
         cond.append(svc.receipt_seq == sa.bindparam("expected_seq"))
     return t.services.update().where(*cond).values(receipt_seq=svc.receipt_seq).returning(
-        svc.root, svc.receipt_seq, svc.storage_used)
+        svc.root, svc.receipt_seq, svc.storage_used, svc.owner)
 
 
 LOCK_SERVICE = {expected: _lock_service(expected) for expected in (False, True)}

@@ -155,6 +155,7 @@ reports = sa.Table(
     sa.Column("report_hash", Hash, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("logs", sa.Text, nullable=True),  # refine's log lines, JSON, bounded
     sa.Index("ix_jam_reports_service_seq", "service_id", "seq"),
 )
 
@@ -208,6 +209,30 @@ transfers = sa.Table(
     sa.Column("gas", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_jam_transfers_destination", "destination", "id"),
+)
+
+# What each accumulation did (SPEC §4): of a package, or of queued inputs alone (package_id
+# NULL). Lists are JSON text; logs are bounded by runtime.jam.max_log_bytes_per_invocation.
+accumulations = sa.Table(
+    "jam_accumulations", metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("service_id", sa.BigInteger, nullable=False),
+    sa.Column("package_id", Hash, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("gas_limit", sa.BigInteger, nullable=False),
+    sa.Column("gas_used", sa.BigInteger, nullable=False),
+    sa.Column("inputs", sa.BigInteger, nullable=False),
+    sa.Column("yield_hash", Hash, nullable=True),
+    sa.Column("output", sa.LargeBinary, nullable=True),
+    sa.Column("logs", sa.Text, nullable=False),
+    sa.Column("logs_dropped", sa.BigInteger, nullable=False),
+    sa.Column("transfers", sa.Text, nullable=False),
+    sa.Column("transfers_in", sa.Text, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.Column("ejected", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_jam_accumulations_package", "package_id"),
+    sa.Index("ix_jam_accumulations_service_seq", "service_id", "seq"),
 )
 
 # Security events (token created/revoked, delegate granted/removed, quota changed, service

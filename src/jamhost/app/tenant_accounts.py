@@ -1,0 +1,110 @@
+"""The other accounts one accumulation may reach: the handle the engine is given.
+
+Accumulate's host calls name services by id (`info`, `read`, `lookup`, `transfer`, `provide`;
+`query`, `solicit` and `forget` act on the caller alone, GP 0.7.2 §B.8). The engine resolves
+every id other than the caller's through `TenantAccounts.account`, and this view answers
+None, exactly as for a service that does not exist, for any service outside the caller's
+account (with authz enabled): the engine then answers NONE or WHO with the same gas, so a
+tenant's code can neither read, credit, queue inputs for, nor detect another tenant's
+services. Isolation is a property of the handle, not of each host call remembering a filter
+(the barrier view of STYLE.md).
+
+The view also bounds what others may queue for a service (`admit_transfer`: count and gas,
+`runtime.jam.max_queued_transfers_per_service` and `max_queued_transfer_gas_per_service`),
+gives `new` the store-wide id check it allocates with (`exists`) and the caller account's
+service limit (`can_create`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jamhost.app.lookup_cache import CachedMapping
+from jamhost.app.state_views import PreimageView, RequestView, StorageView
+from jamhost.config import JamSettings
+from jamhost.engine import AccountState, DeferredTransfer
+from jamhost.store import Store
+from jamhost.store.records import ServiceRecord
+
+
+def account_state(store: Store, svc: ServiceRecord) -> AccountState:
+    """δ[s] of a persisted service as the engine reads it: lazy views of its state, each key
+    read from the store once per accumulate however often read/lookup ask for it."""
+    sid = svc.service_id
+    return AccountState(
+        code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
+        min_memo_gas=svc.min_memo_gas,
+        storage=CachedMapping(StorageView(store, sid)),  # type: ignore[arg-type]
+        preimages=CachedMapping(PreimageView(store, sid)),  # type: ignore[arg-type]
+        requests=RequestView(store, sid),  # type: ignore[arg-type]
+        items=svc.state_items, octets=svc.state_octets)
+
+
+class TenantAccounts:
+    """The services an accumulation of `caller` may reach besides itself: those of the same
+    owner (every service when authz is disabled)."""
+
+    def __init__(self, store: Store, caller: ServiceRecord, settings: JamSettings) -> None:
+        self._store = store
+        self._caller = caller
+        self._settings = settings
+        self._own: set[int] | None = (store.owned_service_ids(caller.owner)
+                                      if settings.authz_enabled else None)
+        self._queued: dict[int, tuple[int, int]] = {}
+        self._made: dict[int, tuple[int, int]] = {}  # per destination, of `made[:_seen]`
+        self._seen = 0
+        self._created = 0
+        self._owned: int | None = None
+        self._accounts: dict[int, AccountState | None] = {}
+
+    def reaches(self, service_id: int) -> bool:
+        """Whether `service_id` is in the caller's reach (itself or a sibling)."""
+        return self._own is None or service_id in self._own
+
+    def account(self, service_id: int) -> AccountState | None:
+        """`other_account` of the engine: a sibling's account, or None (as if missing)."""
+        if service_id == self._caller.service_id or not self.reaches(service_id):
+            return None  # decided in memory: no store read for another tenant's id
+        if service_id not in self._accounts:  # one read per sibling and invocation
+            target = self._store.get_service(service_id)
+            self._accounts[service_id] = (None if target is None
+                                          else account_state(self._store, target))
+        return self._accounts[service_id]
+
+    def admit_transfer(self, dest: int, gas: int, made: Sequence[DeferredTransfer]) -> bool:
+        """Room in `dest`'s queue for one more transfer of `gas`, counting those already
+        queued and those this invocation made (`made`: every transfer of the current
+        context, append-only while the code runs, so it is summed incrementally: a call
+        costs O(1) however many transfers came before)."""
+        for t in made[self._seen:]:
+            c, g = self._made.get(t.dest, (0, 0))
+            self._made[t.dest] = (c + 1, g + t.gas)
+        self._seen = len(made)
+        if dest not in self._queued:
+            self._queued[dest] = self._store.queued_inputs(dest)
+        count, queued_gas = self._queued[dest]
+        made_count, made_gas = self._made.get(dest, (0, 0))
+        count += made_count + 1
+        queued_gas += made_gas + gas
+        return (count <= self._settings.max_queued_transfers_per_service
+                and queued_gas <= self._settings.max_queued_transfer_gas_per_service)
+
+    @property
+    def queue_limits(self) -> tuple[int, int]:
+        return (self._settings.max_queued_transfers_per_service,
+                self._settings.max_queued_transfer_gas_per_service)
+
+    def exists(self, service_id: int) -> bool:
+        """Store-wide: `new` must not allocate an id any tenant holds (GP 0.7.2 check)."""
+        return self._store.get_service(service_id) is not None
+
+    def can_create(self) -> bool:
+        """One more service for the caller's account (runtime.jam.max_services_per_account).
+        Counts each `new` allowed in this invocation, so a rolled-back one is counted too:
+        the bound errs on the safe side within one invocation."""
+        if self._owned is None:
+            self._owned = len(self._store.owned_service_ids(self._caller.owner))
+        if self._owned + self._created >= self._settings.max_services_per_account:
+            return False
+        self._created += 1
+        return True
