@@ -1,15 +1,15 @@
 """accumulation records and refine logs
 
-Revision ID: 0002_acc_accumulations
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 21:50:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002_acc_accumulations'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """per-account usage and fair-scheduler state (issues 12 and 14)
 
-Revision ID: 0002_sched_account_usage
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01 21:30:00
 """
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002_sched_account_usage'
+revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
