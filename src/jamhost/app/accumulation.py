@@ -115,6 +115,7 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
         created=[new_service(c.service_id, c.account) for c in out.created],
         ejected=list(out.ejected),
         queue_limits=others.queue_limits,
+        max_services=rt.settings.max_services_per_account,
     ), svc.receipt_seq, record
 
 

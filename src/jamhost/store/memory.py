@@ -593,6 +593,11 @@ class MemoryStore:
             raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
         if changes is not None and any(n.service_id in self._services for n in changes.created):
             raise StateConflict  # the id was taken since: accumulate again
+        if changes is not None and changes.created and changes.max_services is not None:
+            owner = self._services[sid].owner
+            have = self._owners.setdefault(owner, _OwnerUsage()).services
+            if have + len(changes.created) > changes.max_services:
+                raise StateConflict  # the account reached its limit since: accumulate again
         if changes is not None and changes.queue_limits is not None:
             max_count, max_gas = changes.queue_limits
             for dest in {tr.destination for tr in changes.transfers_out}:
@@ -669,8 +674,10 @@ class MemoryStore:
 
     def _create_from_accumulate(self, owner: str, parent: int, new: NewService,
                                 at: int) -> None:
-        """A service made by `new`: the caller's owner's; an id already taken is refused
-        (the engine allocated it with the store-wide existence check)."""
+        """A service made by `new`: the caller's owner's, counted in its account's services;
+        an id already taken is refused (the engine allocated it with the store-wide
+        existence check)."""
+        self._owners.setdefault(owner, _OwnerUsage()).services += 1  # checked in _check_apply
         items = len(new.storage) + 2 * len(new.requests)
         octets = sum(storage_footprint(k, v) for k, v in new.storage.items()) \
             + sum(request_footprint(z) for (_h, z) in new.requests)
@@ -692,6 +699,7 @@ class MemoryStore:
         if svc is None or svc.owner != owner:
             return
         del self._services[service_id]
+        self._owners.setdefault(owner, _OwnerUsage()).services -= 1
         self._storage.pop(service_id, None)
         self._requests.pop(service_id, None)
         for key in [k for k in self._preimages if k[1] == service_id]:

@@ -254,6 +254,10 @@ class StateChanges:
     # apply re-checks it under the destination's row lock, so concurrent senders cannot
     # pass it together (StateConflict: accumulate again, and the engine answers LOW).
     queue_limits: tuple[int, int] | None = None
+    # runtime.jam.max_services_per_account for `created`: the apply takes each new service
+    # from the account's counter under its row lock (StateConflict past it: accumulate
+    # again, and `new` then answers CASH), so `new` and POST /jam/services share one bound.
+    max_services: int | None = None
 
 
 @dataclass(frozen=True)

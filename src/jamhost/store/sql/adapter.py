@@ -791,7 +791,8 @@ class SqlStore:
             if changes.queue_limits is not None and changes.transfers_out:
                 self._check_queues(conn, sid, changes)
             for new in changes.created:
-                self._create_from_accumulate(conn, row.owner, sid, new, at)
+                self._create_from_accumulate(conn, row.owner, sid, new, at,
+                                             changes.max_services)
             for gone in changes.ejected:
                 self._eject(conn, row.owner, gone)
         if storage_limit is not None and d_bytes > 0 and row.storage_used + d_bytes > storage_limit:
@@ -833,9 +834,16 @@ class SqlStore:
                 raise StateConflict
 
     def _create_from_accumulate(self, conn: sa.Connection, owner: str, parent: int,
-                                new: NewService, at: int) -> None:
-        """A service made by `new`: the caller's owner's. An id taken since the engine
-        checked it is a conflict (accumulate again, with the fresh check)."""
+                                new: NewService, at: int, max_services: int | None) -> None:
+        """A service made by `new`: the caller's owner's, counted in its account's services
+        like one created over the API. An id taken since the engine checked it, or an
+        account that reached its limit meanwhile, is a conflict (accumulate again, with the
+        fresh checks)."""
+        self._ensure_owner(conn, owner)
+        if conn.execute(stmts.TAKE_ACCOUNT_SERVICE, {
+                "acct": owner, "max_services": MAX_I64 if max_services is None
+                else max_services}).rowcount != 1:
+            raise StateConflict
         items = len(new.storage) + 2 * len(new.requests)
         octets = sum(storage_footprint(k, v) for k, v in new.storage.items()) \
             + sum(request_footprint(z) for (_h, z) in new.requests)
@@ -873,6 +881,8 @@ class SqlStore:
                               (t.transfers, t.transfers.c.destination)):
             conn.execute(table.delete().where(column == service_id))
         conn.execute(t.services.delete().where(t.services.c.service_id == service_id))
+        conn.execute(t.account_usage.update().where(t.account_usage.c.owner == owner)
+                     .values(services=t.account_usage.c.services - 1))
 
     def pending_total(self) -> int:
         """Packages not yet finished, runtime-wide: the global counter row."""
