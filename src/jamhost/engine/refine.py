@@ -34,6 +34,7 @@ from jamhost.engine.constants import (
     HostCall,
     ProtocolConstants,
 )
+from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
 from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
@@ -283,11 +284,15 @@ def refine_package(
             )
         )
     encoded = package.encode()
+    # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no imports, hence no justifications, here.
+    bundle = encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
     report = WorkReport(
         package_spec=AvailabilitySpec(
             hash=blake2b_256(encoded),
-            length=len(encoded),
-            erasure_root=ZERO_HASH,
+            length=len(bundle),
+            erasure_root=erasure_root(
+                bundle, all_exports, constants.ec_piece_size, constants.validator_count
+            ),
             exports_root=constant_depth_root(all_exports),
             exports_count=len(all_exports),
         ),
