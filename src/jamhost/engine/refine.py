@@ -7,8 +7,8 @@ chain (no authorizer run, no erasure coding, no data availability) the fields it
 differently are listed in docs/engine.md.
 
 Host calls in refine (GP 0.7.2 §B.6, §B.7): gas (0), fetch (1), historical_lookup (6),
-export (7) and JIP-1 log (100). The inner-PVM calls machine..expunge (8-13) answer WHAT, as
-every unknown call does.
+export (7), the inner-PVM calls machine..expunge (8-13, engine/inner_machines.py) and JIP-1
+log (100).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from jamhost.engine.constants import (
 from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
 from jamhost.engine.hostio import answer_blob, dispatch, log_line, read
+from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
+from jamhost.pvm.host import _default_engine as default_engine
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
@@ -107,6 +109,7 @@ class _RefineHost:
         preimage_lookup: Lookup,
         export_offset: int,
         constants: ProtocolConstants,
+        engine: PvmEngine,
     ) -> None:
         self.item = item
         self.index = index
@@ -115,12 +118,19 @@ class _RefineHost:
         self.constants = constants
         self.exports: list[bytes] = []
         self.logs: list[str] = []
+        inner = InnerMachines(engine)
         self.handler = dispatch(
             {
                 HostCall.GAS: self.gas,
                 HostCall.FETCH: fetch,
                 HostCall.HISTORICAL_LOOKUP: self.historical_lookup,
                 HostCall.EXPORT: self.export,
+                HostCall.MACHINE: inner.machine,
+                HostCall.PEEK: inner.peek,
+                HostCall.POKE: inner.poke,
+                HostCall.PAGES: inner.pages,
+                HostCall.INVOKE: inner.invoke,
+                HostCall.EXPUNGE: inner.expunge,
             },
             self.log,
         )
@@ -189,7 +199,8 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
         imports=[[] for _ in package.items],
         extrinsics=extrinsics,
     )
-    host = _RefineHost(item, index, fetch, preimage_lookup, export_offset, constants)
+    engine = engine or default_engine()  # the inner machines run on the same engine
+    host = _RefineHost(item, index, fetch, preimage_lookup, export_offset, constants, engine)
     args = refine_arguments(core_index, index, item, package.hash())
     run = invoke_service_code(
         code, REFINE_PC, item.refine_gas_limit, args, host.handler, engine=engine
