@@ -27,6 +27,7 @@ from jamhost.domain.types import (
     WorkPackage,
     WorkReport,
 )
+from jamhost.engine.authorizer import is_authorized, names_authorizer
 from jamhost.engine.constants import (
     FULL,
     REFINE_PC,
@@ -182,6 +183,7 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     extrinsics: Sequence[Sequence[bytes]],
     constants: ProtocolConstants,
     engine: PvmEngine | None = None,
+    auth_trace: bytes = b"",
 ) -> tuple[WorkExecResult, list[bytes], int, list[str]]:
     """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation): (result, exports, u, logs)."""
     item = package.items[index]
@@ -194,7 +196,7 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
         constants,
         package=package,
         entropy=ZERO_HASH,
-        auth_trace=b"",
+        auth_trace=auth_trace,
         item_index=index,
         imports=[[] for _ in package.items],
         extrinsics=extrinsics,
@@ -234,6 +236,7 @@ def refine_package(
     core_index: int = 0,
     engine: PvmEngine | None = None,
     constants: ProtocolConstants | None = None,
+    authorizer_code: bytes | None = None,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
@@ -241,17 +244,27 @@ def refine_package(
     item's result is BAD); `preimage_lookup(service, hash)` serves historical_lookup and the
     item's extrinsics. Raises RefineInputError when the package imports segments (jamhost has
     no segment store) or names an extrinsic that is not available. Deterministic: no clock,
-    no randomness, no state beyond the two lookups."""
+    no randomness, no state beyond the two lookups.
+
+    When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
+    preimage (None: not available) and Ψ_I runs first; a package it does not authorize raises
+    RefineInputError."""
     constants = constants or ProtocolConstants.full()
     if any(item.import_segments for item in package.items):
         raise RefineInputError("import segments are not supported")
+    auth_trace, auth_gas = b"", 0
+    if names_authorizer(package):
+        auth = is_authorized(package, authorizer_code, core_index, constants, engine)
+        if auth.output is None:
+            raise RefineInputError(f"the authorizer did not authorize the package: {auth.error}")
+        auth_trace, auth_gas = auth.output, auth.gas_used
     extrinsics = _extrinsics(package, preimage_lookup)
     digests: list[WorkDigest] = []
     items: list[ItemRefinement] = []
     all_exports: list[bytes] = []
     logs: list[str] = []
     offset = 0
-    outputs_size = 0  # z: |auth trace| (empty here) + the ok outputs so far
+    outputs_size = len(auth_trace)  # z: |auth trace| + the ok outputs so far
     for index, item in enumerate(package.items):
         result, exports, used, item_logs = refine_item(
             package,
@@ -263,6 +276,7 @@ def refine_package(
             extrinsics=extrinsics,
             constants=constants,
             engine=engine,
+            auth_trace=auth_trace,
         )
         # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
         zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
@@ -310,8 +324,8 @@ def refine_package(
         context=package.context,
         core_index=core_index,
         authorizer_hash=authorizer_hash(package),
-        auth_gas_used=0,
-        auth_output=b"",
+        auth_gas_used=auth_gas,
+        auth_output=auth_trace,
         segment_root_lookup=(),
         results=tuple(digests),
     )
