@@ -91,7 +91,7 @@ def _report(code: bytes, extrinsic: bytes, exports: int):  # type: ignore[no-unt
         extrinsic=(ExtrinsicSpec(h(extrinsic), len(extrinsic)),),
     )  # fmt: skip
     context = RefineContext(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 9)
-    package = WorkPackage(5, b"\xaa" * 32, context, b"token", b"cfg", (item,))
+    package = WorkPackage(5, bytes(32), context, b"token", b"cfg", (item,))
     blobs = {h(code): code, h(extrinsic): extrinsic}
     outcome = refine_package(
         package,

@@ -21,6 +21,7 @@ Pure Python, two representations of the same butterflies:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache, lru_cache
 
@@ -31,7 +32,6 @@ from jamhost.engine.merkle import ZERO_HASH, node, well_balanced_root
 __all__ = [
     "LANE_THRESHOLD",
     "chunks",
-    "encode_words",
     "erasure_root",
     "paged_proofs",
     "segment_chunks",
@@ -127,42 +127,95 @@ def _plan(original: int, total: int) -> tuple[int, list, list[tuple[int, list]]]
     return chunk, ifft, ffts
 
 
-def _encode_piece(words: Sequence[int], total: int) -> list[int]:
-    """The recovery words of one piece: one int per word."""
-    exp2, log = _exp2(), _tables()[1]
-    original = len(words)
-    chunk, ifft, ffts = _plan(original, total)
-    coeffs = list(words) + [0] * (chunk - original)
-    for r, dist, log_m in ifft:
-        for a in range(r, r + dist):
-            b = a + dist
-            y = coeffs[b] ^ coeffs[a]
-            coeffs[b] = y
-            if y and log_m != _GF_MODULUS:
-                coeffs[a] ^= exp2[log[y] + log_m]
-    out: list[int] = []
-    for _start, steps in ffts:
-        work = list(coeffs)
+@lru_cache(maxsize=8)
+def _plane_plan(original: int, total: int) -> tuple[list, list[list]]:
+    """The butterflies of `_plan` as whole-layer steps over bit planes (see _encode_planes):
+    per layer the shift to the partner positions, the mask of the positions a, and for each
+    output bit r the (input bit s, mask) pairs of the per-position constants' 16x16 matrices.
+    Built once: a few thousand ints of at most 512 bits."""
+    exp, log, _ = _tables()
+    _chunk, ifft, ffts = _plan(original, total)
+
+    def layers(steps: list[tuple[int, int, int]]) -> list:
+        out: list = []
+        by_dist: dict[int, list[tuple[int, int]]] = {}
+        order: list[int] = []
         for r, dist, log_m in steps:
-            for a in range(r, r + dist):
-                b = a + dist
-                y = work[b]
-                x = work[a]
-                if y and log_m != _GF_MODULUS:
-                    x ^= exp2[log[y] + log_m]
-                    work[a] = x
-                work[b] = y ^ x
-        out += work
-    return out[: total - original]
+            if dist not in by_dist:
+                by_dist[dist] = []
+                order.append(dist)
+            by_dist[dist].append((r, log_m))
+        for dist in order:
+            a_mask = 0
+            masks = [[0] * 16 for _ in range(16)]
+            block = (1 << dist) - 1
+            for r, log_m in by_dist[dist]:
+                lanes = block << r
+                a_mask |= lanes
+                if log_m == _GF_MODULUS:
+                    continue  # no multiplication in this block: its constant acts as 0
+                for s in range(16):
+                    column = exp[_add_mod(log[1 << s], log_m)]  # c * 2^s
+                    for bit in range(16):
+                        if column >> bit & 1:
+                            masks[bit][s] |= lanes
+            pairs = [[(s, m) for s, m in enumerate(row) if m] for row in masks]
+            out.append((dist, a_mask, pairs))
+        return out
+
+    return layers(ifft), [layers(steps) for _start, steps in ffts]
 
 
-@lru_cache(maxsize=1)
-def _exp2() -> list[int]:
-    """exp indexed by log x + log m directly (0..2*65534): the sum's reduction mod 65535
-    folded into the table, which the per-word loop would otherwise compute."""
-    exp = _tables()[0]
-    return [exp[_add_mod(s & _GF_MODULUS, s >> 16)] if s > _GF_MODULUS else exp[s]
-            for s in range(2 * _GF_MODULUS + 1)]
+# Octet -> "1" or "0" for bit s: int(..., 2) of a translated octet string packs one bit of
+# every word into a plane in C, without a Python loop over the words.
+_TO_DIGITS = [bytes(0x31 if (b >> s) & 1 else 0x30 for b in range(256)) for s in range(8)]
+_FROM_DIGIT = bytes(1 if b == 0x31 else 0 for b in range(256))
+
+
+def _encode_planes(piece: bytes, total: int) -> bytes:
+    """The recovery words of one piece, as little-endian octet pairs.
+
+    Bit-sliced: plane s is an int whose bit i is bit s of word i, so one layer of
+    butterflies (all its blocks at once) is a few hundred int operations whatever the layer's
+    width: the partner words are the plane shifted by the distance, and multiplying each
+    block by its own constant is XORing the shifted planes under per-constant masks."""
+    original = len(piece) // 2
+    ifft, ffts = _plane_plan(original, total)
+    low, high = piece[-2::-2], piece[-1::-2]  # the words' octets, last word first
+    planes = [int(low.translate(t), 2) for t in _TO_DIGITS]
+    planes += [int(high.translate(t), 2) for t in _TO_DIGITS]
+
+    def times(shift: int, a_mask: int, pairs: list, x: list[int]) -> list[int]:
+        shifted = [(p >> shift) & a_mask for p in x]
+        out = []
+        for row in pairs:
+            acc = 0
+            for s, mask in row:
+                acc ^= shifted[s] & mask
+            out.append(acc)
+        return out
+
+    for shift, a_mask, pairs in ifft:
+        planes = [p ^ ((p & a_mask) << shift) for p in planes]
+        planes = [p ^ q for p, q in zip(planes, times(shift, a_mask, pairs, planes), strict=True)]
+    recovered: list[bytes] = []
+    chunk = 1 << (original - 1).bit_length()
+    for steps in ffts:
+        work = planes
+        for shift, a_mask, pairs in steps:
+            work = [p ^ q for p, q in zip(work, times(shift, a_mask, pairs, work), strict=True)]
+            work = [p ^ ((p & a_mask) << shift) for p in work]
+        octets = [0, 0]
+        for s, plane in enumerate(work):
+            # bit i of the plane -> octet lane i holding 0 or 1, then moved to bit s % 8
+            digits = format(plane & ((1 << chunk) - 1), f"0{chunk}b")[::-1]
+            lane = int.from_bytes(digits.encode().translate(_FROM_DIGIT), "little")
+            octets[s >> 3] |= lane << (s & 7)
+        words = bytearray(2 * chunk)
+        words[0::2] = octets[0].to_bytes(chunk, "little")
+        words[1::2] = octets[1].to_bytes(chunk, "little")
+        recovered.append(bytes(words))
+    return b"".join(recovered)[: 2 * (total - original)]
 
 
 def _encode_lanes(positions: Sequence[int], lanes: int, total: int) -> list[int]:
@@ -204,11 +257,6 @@ def _encode_lanes(positions: Sequence[int], lanes: int, total: int) -> list[int]
     return out[: total - original]
 
 
-def encode_words(words: Sequence[int], total: int) -> list[int]:
-    """ℰ of appendix H for one piece: the original words followed by the recovery words."""
-    return list(words) + _encode_piece(words, total)
-
-
 def _recovery(originals: list[bytes], k: int, total: int, lanes: bool | None) -> list[bytes]:
     """The recovery positions of k pieces laid out as split_{2k}: originals[i] holds word i
     of every piece, piece p at octets 2p, 2p+1."""
@@ -219,10 +267,10 @@ def _recovery(originals: list[bytes], k: int, total: int, lanes: bool | None) ->
         return [v.to_bytes(width, "little") for v in _encode_lanes(positions, k, total)]
     columns = [bytearray(width) for _ in range(total - len(originals))]
     for p in range(k):
-        words = [int.from_bytes(x[2 * p : 2 * p + 2], "little") for x in originals]
-        for column, word in zip(columns, _encode_piece(words, total), strict=True):
-            column[2 * p] = word & 0xFF
-            column[2 * p + 1] = word >> 8
+        piece = b"".join(x[2 * p : 2 * p + 2] for x in originals)
+        words = _encode_planes(piece, total)
+        for i, column in enumerate(columns):
+            column[2 * p : 2 * p + 2] = words[2 * i : 2 * i + 2]
     return [bytes(c) for c in columns]
 
 
@@ -305,15 +353,34 @@ def _length_prefixed(hashes: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
+_ROOTS: OrderedDict[bytes, bytes] = OrderedDict()
+_ROOTS_KEPT = 16
+
+
 def erasure_root(
     bundle: bytes, segments: Sequence[bytes], piece_size: int = 684, total: int = 1023
 ) -> bytes:
     """u of GP 0.7.2 §14.4 (availability specifier): M_B over the validators' pairs
     b♣_i ++ s♣_i, where b♣ hashes each bundle chunk and s♣ is the well-balanced root of each
-    validator's segment chunks."""
-    bundle_hashes = [blake2b_256(c) for c in chunks(bundle, piece_size, total)]
-    segment_roots = [well_balanced_root(c) for c in segment_chunks(segments, piece_size, total)]
-    return well_balanced_root(
-        [b + s for b, s in zip(bundle_hashes, segment_roots, strict=True)]
-    )
+    validator's segment chunks.
 
+    A pure function of its inputs, so the last few roots are kept by the hash of the inputs:
+    the attestors of one package each refine it on their own, and the second one's identical
+    bundle and exports do not pay for the coding again (different exports, a different key)."""
+    key = blake2b_256(
+        b"".join([bundle, *segments, len(segments).to_bytes(4, "little"),
+                  piece_size.to_bytes(4, "little"), total.to_bytes(4, "little")])
+    )
+    root = _ROOTS.get(key)
+    if root is None:
+        bundle_hashes = [blake2b_256(c) for c in chunks(bundle, piece_size, total)]
+        segment_roots = [
+            well_balanced_root(c) for c in segment_chunks(segments, piece_size, total)
+        ]
+        root = well_balanced_root(
+            [b + s for b, s in zip(bundle_hashes, segment_roots, strict=True)]
+        )
+        _ROOTS[key] = root
+        while len(_ROOTS) > _ROOTS_KEPT:
+            _ROOTS.popitem(last=False)
+    return root
