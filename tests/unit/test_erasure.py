@@ -127,3 +127,12 @@ def test_erasure_root_of_a_report_with_two_exports() -> None:
     bundle_hashes = [h(c) for c in chunks(package.encode() + b"ext")]
     want = m_b([b + s for b, s in zip(bundle_hashes, segment_roots, strict=True)])
     assert outcome.report.package_spec.erasure_root == want
+
+
+def test_erasure_root_depends_on_the_exports() -> None:
+    from jamhost.engine.erasure import erasure_root
+
+    bundle = b"bundle"
+    one, two = erasure_root(bundle, [bytes(W_G)]), erasure_root(bundle, [b"\x01" * W_G])
+    assert len({one, two, erasure_root(bundle, [])}) == 3
+    assert erasure_root(bundle, [bytes(W_G)]) == one  # kept, and still the same
