@@ -2,7 +2,8 @@
 
 Three forms: GP bytes (`application/octet-stream`), the full w3f JSON of
 `codec/*/work_package.json`, and the short JSON form whose omitted fields take defaults
-(code hash: the service's current one; context: zeros; authorizer: none).
+(code hash: the service's current one; context: zeros; authorizer: none, or `authorizer`
+{service_id?, code_hash, config?}).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ ZERO_CONTEXT = RefineContext(anchor=ZERO, state_root=ZERO, beefy_root=ZERO,
                              lookup_anchor=ZERO, lookup_anchor_slot=0, prerequisites=())
 SHORT_ITEM_KEYS = {"payload", "refine_gas_limit", "accumulate_gas_limit", "code_hash",
                    "export_count", "service", "service_id"}
-SHORT_KEYS = {"service_id", "items", "authorization", "context"}
+SHORT_KEYS = {"service_id", "items", "authorization", "context", "authorizer"}
+AUTHORIZER_KEYS = {"service_id", "code_hash", "config"}
 
 
 def decode_package_bytes(body: bytes) -> WorkPackage:
@@ -65,12 +67,30 @@ def parse_package_json(obj: Any, current_code_hash: Any) -> tuple[WorkPackage, i
                       for i, it in enumerate(items_json))
         context = (RefineContext.from_json(obj["context"], "context")
                    if obj.get("context") is not None else ZERO_CONTEXT)
-        pkg = WorkPackage(auth_code_host=declared, auth_code_hash=ZERO, context=context,
+        host, code_hash, config = _authorizer(obj.get("authorizer"), declared)
+        pkg = WorkPackage(auth_code_host=host, auth_code_hash=code_hash, context=context,
                           authorization=_hex(obj.get("authorization", "0x"), "authorization"),
-                          authorizer_config=b"", items=items)
+                          authorizer_config=config, items=items)
         return pkg, declared
     except CodecError as exc:
         raise BadRequest(str(exc)) from None
+
+
+def _authorizer(value: Any, service_id: int) -> tuple[int, bytes, bytes]:
+    """(p_h, p_u, p_f) from the short form's `authorizer` {service_id?, code_hash, config?};
+    none named: the package's service and the zero hash (no authorizer runs)."""
+    if value is None:
+        return service_id, ZERO, b""
+    if not isinstance(value, dict):
+        raise BadRequest("authorizer must be an object")
+    unknown = set(value) - AUTHORIZER_KEYS
+    if unknown:
+        raise BadRequest(f"unknown field authorizer.{sorted(unknown)[0]}")
+    if "code_hash" not in value:
+        raise BadRequest("authorizer.code_hash is required")
+    host = _u32(value.get("service_id", service_id), "authorizer.service_id")
+    return (host, _hex(value["code_hash"], "authorizer.code_hash", 32),
+            _hex(value.get("config", "0x"), "authorizer.config"))
 
 
 def _short_item(item: Any, i: int, service_id: int, default_hash: bytes) -> WorkItem:

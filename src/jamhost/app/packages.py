@@ -9,6 +9,8 @@ from jamhost.app.runtime import Runtime
 from jamhost.app.services import scope_of, service_for
 from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
 from jamhost.domain.types.work_package import WorkPackage
+from jamhost.engine.authorizer import names_authorizer
+from jamhost.engine.constants import ProtocolConstants
 from jamhost.store.records import (
     PACKAGE_STATUSES,
     AccumulationRecord,
@@ -46,11 +48,14 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     `svc`: the service as already authorized for `submit` in this request, if it was."""
     if svc is None or svc.service_id != service_id:
         svc = service_for(rt, who, service_id, "submit")
+    _require_authorizer(rt, who, pkg, svc)
     body = pkg.encode()
     if len(body) > rt.settings.max_package_bytes:
         raise TooLarge("the encoded package is larger than max_package_bytes")
     limits = svc.quota.resolve(rt.default_quota)
     refine = sum(i.refine_gas_limit for i in pkg.items)
+    if names_authorizer(pkg):  # Ψ_I may burn up to G_I on top of the items' refine gas
+        refine += ProtocolConstants.full().package_auth_gas
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
@@ -68,6 +73,20 @@ def queue_position(rt: Runtime, pkg: PackageRecord) -> int | None:
     """Packages ahead of `pkg` in its own account's queue (never counts another account's:
     the position says nothing about other tenants). None once it has started."""
     return rt.store.queue_ahead(pkg)
+
+
+def _require_authorizer(rt: Runtime, who: Principal, pkg: WorkPackage,
+                        svc: ServiceRecord) -> None:
+    """A named authorizer must be code the submitter may use (tenancy.authz): one refusal
+    for a foreign service, a missing service and a missing preimage alike."""
+    if not names_authorizer(pkg):
+        return
+    host = rt.store.get_service(pkg.auth_code_host)
+    usable = (host is not None and rt.policy.may(who, host, "submit")
+              and rt.policy.may_authorize_with(svc, host))
+    if not usable or rt.store.service_preimage(pkg.auth_code_host, pkg.auth_code_hash) is None:
+        raise BadRequest("the package's authorizer is not available: it must be a preimage "
+                         "of a service of the package's owner")
 
 
 def get_package(rt: Runtime, who: Principal, package_id: bytes) -> PackageRecord:

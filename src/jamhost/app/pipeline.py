@@ -32,6 +32,7 @@ from jamhost.engine import (
     refine_package,
 )
 from jamhost.engine.attest import sign
+from jamhost.engine.authorizer import names_authorizer
 from jamhost.observability import (
     GAS_USED,
     PACKAGE_SECONDS,
@@ -220,11 +221,24 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
 
     # One read per blob for the whole package (every attestor, every historical_lookup).
     own = CachedLookup(own_preimage)
+    auth_code = authorizer_code(rt, package, service_id)
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
-                         max_log_bytes=rt.settings.max_log_bytes_per_invocation)
+                         max_log_bytes=rt.settings.max_log_bytes_per_invocation,
+                         authorizer_code=auth_code)
         note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
 
+
+def authorizer_code(rt: Runtime, package: WorkPackage, service_id: int) -> bytes | None:
+    """The code preimage of the package's authorizer, if the package names one its service
+    may use (tenancy.authz); None otherwise, which refine reports as not authorized."""
+    if not names_authorizer(package):
+        return None
+    svc = rt.store.get_service(service_id)
+    host = rt.store.get_service(package.auth_code_host)
+    if svc is None or not rt.policy.may_authorize_with(svc, host):
+        return None
+    return rt.store.service_preimage(package.auth_code_host, package.auth_code_hash)

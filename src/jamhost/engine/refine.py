@@ -7,8 +7,8 @@ chain (no authorizer run, no erasure coding, no data availability) the fields it
 differently are listed in docs/engine.md.
 
 Host calls in refine (GP 0.7.2 §B.6, §B.7): gas (0), fetch (1), historical_lookup (6),
-export (7) and JIP-1 log (100). The inner-PVM calls machine..expunge (8-13) answer WHAT, as
-every unknown call does.
+export (7), the inner-PVM calls machine..expunge (8-13, engine/inner_machines.py) and JIP-1
+log (100).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from jamhost.domain.types import (
     WorkPackage,
     WorkReport,
 )
+from jamhost.engine.authorizer import is_authorized, names_authorizer
 from jamhost.engine.constants import (
     DEFAULT_MAX_LOG_BYTES,
     FULL,
@@ -35,9 +36,12 @@ from jamhost.engine.constants import (
     HostCall,
     ProtocolConstants,
 )
+from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
 from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
+from jamhost.pvm.host import _default_engine as default_engine
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 
@@ -110,6 +114,7 @@ class _RefineHost:
         preimage_lookup: Lookup,
         export_offset: int,
         constants: ProtocolConstants,
+        engine: PvmEngine,
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     ) -> None:
         self.item = item
@@ -119,12 +124,19 @@ class _RefineHost:
         self.constants = constants
         self.exports: list[bytes] = []
         self.log = LogSink(f"#{item.service} refine[{index}]", max_log_bytes)
+        inner = InnerMachines(engine)
         self.handler = dispatch(
             {
                 HostCall.GAS: self.gas,
                 HostCall.FETCH: fetch,
                 HostCall.HISTORICAL_LOOKUP: self.historical_lookup,
                 HostCall.EXPORT: self.export,
+                HostCall.MACHINE: inner.machine,
+                HostCall.PEEK: inner.peek,
+                HostCall.POKE: inner.poke,
+                HostCall.PAGES: inner.pages,
+                HostCall.INVOKE: inner.invoke,
+                HostCall.EXPUNGE: inner.expunge,
             },
             self.log,
         )
@@ -172,6 +184,7 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     constants: ProtocolConstants,
     engine: PvmEngine | None = None,
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    auth_trace: bytes = b"",
 ) -> tuple[WorkExecResult, list[bytes], int, list[str], int]:
     """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation):
     (result, exports, u, logs kept, logs dropped past `max_log_bytes`)."""
@@ -185,13 +198,14 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
         constants,
         package=package,
         entropy=ZERO_HASH,
-        auth_trace=b"",
+        auth_trace=auth_trace,
         item_index=index,
         imports=[[] for _ in package.items],
         extrinsics=extrinsics,
     )
+    engine = engine or default_engine()  # the inner machines run on the same engine
     host = _RefineHost(
-        item, index, fetch, preimage_lookup, export_offset, constants, max_log_bytes
+        item, index, fetch, preimage_lookup, export_offset, constants, engine, max_log_bytes
     )
     args = refine_arguments(core_index, index, item, package.hash())
     run = invoke_service_code(
@@ -228,6 +242,7 @@ def refine_package(
     engine: PvmEngine | None = None,
     constants: ProtocolConstants | None = None,
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+    authorizer_code: bytes | None = None,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
@@ -236,17 +251,27 @@ def refine_package(
     item's extrinsics. Raises RefineInputError when the package imports segments (jamhost has
     no segment store) or names an extrinsic that is not available. Deterministic: no clock,
     no randomness, no state beyond the two lookups. Each item keeps at most `max_log_bytes`
-    octets of `log` lines (`runtime.jam.max_log_bytes_per_invocation`)."""
+    octets of `log` lines (`runtime.jam.max_log_bytes_per_invocation`)..
+
+    When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
+    preimage (None: not available) and Ψ_I runs first; a package it does not authorize raises
+    RefineInputError."""
     constants = constants or ProtocolConstants.full()
     if any(item.import_segments for item in package.items):
         raise RefineInputError("import segments are not supported")
+    auth_trace, auth_gas = b"", 0
+    if names_authorizer(package):
+        auth = is_authorized(package, authorizer_code, core_index, constants, engine)
+        if auth.output is None:
+            raise RefineInputError(f"the authorizer did not authorize the package: {auth.error}")
+        auth_trace, auth_gas = auth.output, auth.gas_used
     extrinsics = _extrinsics(package, preimage_lookup)
     digests: list[WorkDigest] = []
     items: list[ItemRefinement] = []
     all_exports: list[bytes] = []
     logs: list[str] = []
     offset = 0
-    outputs_size = 0  # z: |auth trace| (empty here) + the ok outputs so far
+    outputs_size = len(auth_trace)  # z: |auth trace| + the ok outputs so far
     for index, item in enumerate(package.items):
         result, exports, used, item_logs, item_dropped = refine_item(
             package,
@@ -259,6 +284,7 @@ def refine_package(
             constants=constants,
             engine=engine,
             max_log_bytes=max_log_bytes,
+            auth_trace=auth_trace,
         )
         # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
         zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
@@ -293,19 +319,23 @@ def refine_package(
             )
         )
     encoded = package.encode()
+    # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no imports, hence no justifications, here.
+    bundle = encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
     report = WorkReport(
         package_spec=AvailabilitySpec(
             hash=blake2b_256(encoded),
-            length=len(encoded),
-            erasure_root=ZERO_HASH,
+            length=len(bundle),
+            erasure_root=erasure_root(
+                bundle, all_exports, constants.ec_piece_size, constants.validator_count
+            ),
             exports_root=constant_depth_root(all_exports),
             exports_count=len(all_exports),
         ),
         context=package.context,
         core_index=core_index,
         authorizer_hash=authorizer_hash(package),
-        auth_gas_used=0,
-        auth_output=b"",
+        auth_gas_used=auth_gas,
+        auth_output=auth_trace,
         segment_root_lookup=(),
         results=tuple(digests),
     )

@@ -6,7 +6,10 @@ Rules (SPEC §1, §3):
 - with authz disabled, any valid token may act on any service (operator-only stays so);
 - with `owner_is_account`, an account's tokens act on the services that account owns;
 - delegates act on their one service: `reader` reads, `submitter` reads and submits; managing
-  a service (code, delegates) is for its owner or an operator only.
+  a service (code, delegates) is for its owner or an operator only;
+- a package's authorizer (Ψ_I, GP 0.7.2 §B.3) is code of the package's own service or of
+  another service of the same owner, which the submitter may also submit to; with authz
+  disabled, of any service.
 """
 
 from __future__ import annotations
@@ -67,6 +70,19 @@ class Policy:
             if not who.is_operator and action not in who.scopes:
                 raise Forbidden(f"the token lacks the '{action}' scope")
             raise Forbidden("not authorized for this service")
+
+    def may_authorize_with(self, package_service: ServiceRecord,
+                           auth_service: ServiceRecord | None) -> bool:
+        """May a package of `package_service` run `auth_service`'s code as its authorizer?
+        Checked where no principal is at hand (the worker); `may(who, auth_service,
+        "submit")` is checked at submission on top. A missing service is refused like a
+        foreign one."""
+        if auth_service is None:
+            return False
+        if not self.authz_enabled:
+            return True
+        return (auth_service.service_id == package_service.service_id
+                or auth_service.owner == package_service.owner)
 
     def scope(self, who: Principal, owned: set[int]) -> ServiceScope:
         """The services whose objects `who` may read: the barrier for every listing and get.

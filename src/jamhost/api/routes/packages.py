@@ -34,7 +34,12 @@ PACKAGE_BODY = {"requestBody": {"required": True, "content": {
                 "export_count": {"type": "integer", "minimum": 0}},
             "required": ["payload", "refine_gas_limit", "accumulate_gas_limit"]}},
         "authorization": {"type": "string"},
-        "context": {"type": "object"}},
+        "context": {"type": "object"},
+        "authorizer": {"type": "object", "properties": {
+            "service_id": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+            "code_hash": {"type": "string"},
+            "config": {"type": "string"}},
+            "required": ["code_hash"]}},
         "required": ["service_id", "items"]}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
 
