@@ -489,7 +489,10 @@ static int check_access(Machine *m, uint64_t address, uint64_t length, int write
     uintptr_t need = write ? PF_W : PF_R;
     while (pos < end) {
         uint32_t x = (uint32_t)pos;
-        if (x < (LOW_PAGES << PAGE_SHIFT)) return X_PANIC;
+        if (x < (LOW_PAGES << PAGE_SHIFT)) {
+            m->fault_address = x; /* MemoryPanic carries the low index itself */
+            return X_PANIC;
+        }
         uint32_t index = x >> PAGE_SHIFT;
         if (materialise(m, index) < 0) return -1;
         if (!(m->pt[index] & need)) {
