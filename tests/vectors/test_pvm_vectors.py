@@ -1,4 +1,5 @@
-"""w3f PVM test vectors (jamtestvectors pvm/programs, v0.4, 64-bit): both execution paths.
+"""w3f PVM test vectors (jamtestvectors pvm/programs, v0.4, 64-bit): the Python engine's two
+execution paths and the native core.
 
 Every vector must match its expected-* fields, except the ones listed in OUTDATED, whose
 expected gas follows PolkaVM's per-basic-block charging rather than GP 0.7.2's per-instruction
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from jamhost.pvm.native import NativePvm
 from jamhost.pvm.vectors import compare, load_vector, run_vector
 
 VECTORS = Path(
@@ -43,11 +45,14 @@ def test_vector_set_is_present() -> None:
     assert len(FILES) == 307, f"expected the 307 w3f PVM vectors in {PROGRAMS}"
 
 
-@pytest.mark.parametrize("mode", ["fast", "step"])
+NATIVE = NativePvm()
+
+
+@pytest.mark.parametrize("mode", ["fast", "step", "native"])
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_pvm_vector(path: Path, mode: str) -> None:
     vector = load_vector(path)
-    actual = run_vector(vector, mode)
+    actual = run_vector(vector, mode, NATIVE if mode == "native" else None)
     if path.stem in OUTDATED:
         # GP 0.7.2: the faulting instruction is the only one attempted, charged ϱ_Δ = 1.
         assert vector["expected-gas"] == vector["initial-gas"] - 2, "vector changed: re-check"
@@ -68,3 +73,10 @@ def test_fast_and_step_paths_agree_on_every_vector() -> None:
     for path in FILES:
         vector = load_vector(path)
         assert run_vector(vector, "fast") == run_vector(vector, "step"), path.name
+
+
+def test_native_core_agrees_with_the_python_engine_on_every_vector() -> None:
+    """Every field, the 9 vectors the GP disagrees with included."""
+    for path in FILES:
+        vector = load_vector(path)
+        assert run_vector(vector, "fast", NATIVE) == run_vector(vector, "fast"), path.name

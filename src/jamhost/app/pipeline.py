@@ -23,8 +23,6 @@ from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
-    ENGINE_NAME,
-    ENGINE_VERSION,
     AccountState,
     AccumulateOperand,
     DeferredTransfer,
@@ -141,9 +139,10 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
                               detail=json.dumps(detail))
     report_hash = runs[0].report_hash
     at = now_us()
+    engine = rt.pvm  # attestations name the engine that computed the report
     attestations = [Attestation(pkg.id, r.attestor.public_key,
-                                sign(r.attestor.private_key, report_hash), ENGINE_NAME,
-                                ENGINE_VERSION, report_hash, at) for r in runs]
+                                sign(r.attestor.private_key, report_hash), engine.name,
+                                engine.version, report_hash, at) for r in runs]
     record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
     changes, seq = accumulate_report(rt, svc, report, report_hash)
@@ -162,7 +161,7 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
 
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
-        outcome = refine(package, code_lookup=own, preimage_lookup=own)
+        outcome = refine(package, code_lookup=own, preimage_lookup=own, engine=rt.pvm)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs
 
@@ -207,7 +206,8 @@ def accumulate_report(rt: Runtime, svc: ServiceRecord, report: WorkReport,
     slot = current_timeslot()
     out = accumulate(sid, account, operands, transfers, timeslot=slot,
                      gas_limit=accumulate_gas(operands, transfers),
-                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other)
+                     entropy=blake2b_256(b"jamhost/entropy" + report_hash), other_account=other,
+                     engine=rt.pvm)
     GAS_USED.labels("accumulate").inc(out.gas_used)
     preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
     requests = dict(out.request_changes)
