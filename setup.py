@@ -15,11 +15,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CFLAGS = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
-SANITIZE = os.environ.get("JAMHOST_NATIVE_SANITIZE", "")
-"""e.g. `address,undefined`: the sanitizer build of `make test-native-asan`."""
-if SANITIZE:
-    CFLAGS = [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all",
-              "-g", *[f for f in CFLAGS if f != "-O2"], "-O1"]
+"""Keep in step with NATIVE_CFLAGS of the Makefile (the sanitizer build of the same file)."""
 
 
 class OptionalBuildExt(build_ext):
@@ -29,7 +25,7 @@ class OptionalBuildExt(build_ext):
         try:
             super().run()
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "no native core"
-            if SANITIZE:
+            if os.environ.get("JAMHOST_NATIVE_REQUIRED"):
                 raise
             print(f"warning: native PVM core not built ({exc}); the Python engine is used",
                   file=sys.stderr)
@@ -38,7 +34,7 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # noqa: BLE001
-            if SANITIZE or os.environ.get("JAMHOST_NATIVE_REQUIRED"):
+            if os.environ.get("JAMHOST_NATIVE_REQUIRED"):
                 raise
             print(f"warning: native PVM core not built ({exc}); the Python engine is used",
                   file=sys.stderr)
@@ -50,7 +46,6 @@ setup(
             "jamhost.pvm._native",
             sources=["src/jamhost/pvm/_native.c"],
             extra_compile_args=CFLAGS,
-            extra_link_args=[f"-fsanitize={SANITIZE}"] if SANITIZE else [],
         )
     ],
     cmdclass={"build_ext": OptionalBuildExt},
