@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the native PVM core assumes a little-endian host"
@@ -171,6 +172,19 @@ static inline int64_t signed_n(uint64_t v, uint32_t n) { return (int64_t)sext(v,
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static inline uint8_t reg_of(uint32_t v) { return (uint8_t)(v > 12 ? 12 : v); }
 
+/* Large zeroed tables (page table, pc map) come straight from mmap: zero pages are mapped
+ * lazily by the kernel, and malloc's adaptive mmap threshold would otherwise turn a freed
+ * big calloc into a memset of the whole table on every instantiation. */
+static void *zalloc(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void zfree(void *p, size_t size) {
+    if (p) munmap(p, size);
+}
+
 static int grow_ins(Program *p, uint64_t need) {
     if (p->n_ins + need <= p->cap_ins) return 0;
     uint64_t cap = p->cap_ins ? p->cap_ins : 256;
@@ -310,7 +324,7 @@ static void Program_dealloc(Program *p) {
     Py_XDECREF(p->blob);
     free(p->jt);
     free(p->jt_block);
-    free(p->map);
+    zfree(p->map, (p->len + MAP_SLACK) * sizeof(uint32_t));
     free(p->ins);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
@@ -376,7 +390,9 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
     p->jt_block = NULL;
     p->ins = NULL;
     p->n_ins = p->cap_ins = 0;
-    p->map = calloc(clen + MAP_SLACK, sizeof(uint32_t));
+    p->map = NULL;
+    p->len = clen;
+    p->map = zalloc((clen + MAP_SLACK) * sizeof(uint32_t));
     if (jlen) {
         p->jt = malloc(jlen * sizeof(uint64_t));
         p->jt_block = malloc(jlen * sizeof(int32_t));
@@ -588,7 +604,7 @@ static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     Py_XSETREF(m->prog, (Program *)prog);
     Py_INCREF(prog);
     if (!m->pt) {
-        m->pt = calloc(NPAGES, sizeof(uintptr_t));
+        m->pt = zalloc(NPAGES * sizeof(uintptr_t));
         if (!m->pt) { PyErr_NoMemory(); return -1; }
     }
     m->resume_pc = -1;
@@ -602,7 +618,7 @@ static void Machine_dealloc(Machine *m) {
             uintptr_t e = m->pt[m->touched[i]];
             if (e & PF_R) free(page_ptr(m, m->touched[i]));
         }
-        free(m->pt);
+        zfree(m->pt, NPAGES * sizeof(uintptr_t));
     }
     free(m->touched);
     Py_XDECREF(m->prog);
