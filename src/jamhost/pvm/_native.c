@@ -62,6 +62,7 @@ enum {
 #define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
 
 static uint8_t ARG_KIND[256];
+static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
 static uint8_t TERMINATOR[256]; /* T of GP §A.3 */
 
 static void init_tables(void) {
@@ -90,6 +91,7 @@ static void init_tables(void) {
 /* Program                                                                                   */
 
 typedef struct {
+    const void *h; /* the run loop's handler for op (computed goto) */
     uint8_t op, a, b, d;
     uint32_t pc;
     uint32_t next_pc;
@@ -209,6 +211,7 @@ static void decode_one(const Program *p, uint64_t pc, Ins *o) {
     uint32_t lx, ly;
     memset(o, 0, sizeof *o);
     o->op = op;
+    o->h = HANDLERS[op];
     o->pc = (uint32_t)pc;
     o->next_pc = (uint32_t)(pc + 1 + ell);
     o->t = -2;
@@ -307,6 +310,7 @@ static int32_t block_at(Program *p, uint64_t pc) {
     Ins *hdr = &p->ins[h];
     memset(hdr, 0, sizeof *hdr);
     hdr->op = OP_BLOCK;
+    hdr->h = HANDLERS[OP_BLOCK];
     hdr->pc = (uint32_t)pc;
     hdr->x = n;
     cur = pc;
@@ -638,10 +642,11 @@ static inline uint64_t rotr32(uint64_t v, uint64_t s) {
 
 /* run(): execute from pc; returns the exit kind. On return m->pc is the exit pc. */
 static int execute(Machine *m) {
-    Program *p = m->prog;
-    uint64_t *r = m->r;
-    uintptr_t *pt = m->pt;
-    int64_t gas = m->gas;
+    Program *p;
+    uint64_t r[NREG]; /* a local copy: page stores cannot alias it, so it stays in cache lines
+                         the compiler reasons about */
+    uintptr_t *pt;
+    int64_t gas;
     int64_t charged = 0;      /* gas taken at the current block's header */
     const Ins *hdr = NULL;    /* current block header */
     const Ins *stop = NULL;   /* first instruction the gas does not cover */
@@ -675,7 +680,12 @@ static int execute(Machine *m) {
 #undef SET
         labels[OP_BLOCK] = &&L_BLOCK;
         labels_ready = 1;
+        HANDLERS = labels;
     }
+    if (!m) return 0;
+    p = m->prog;
+    pt = m->pt;
+    gas = m->gas;
 
     if ((uint64_t)m->pc >= p->len + MAP_SLACK) {
         /* outside the code: opcode(pc) = trap */
@@ -684,12 +694,15 @@ static int execute(Machine *m) {
         return X_PANIC;
     }
     blk = block_at(p, (uint64_t)m->pc);
-    if (blk < 0) goto nomem;
+    if (blk < 0) return -1;
     ins = &p->ins[blk];
+    memcpy(r, m->r, sizeof r);
 
-#define DISPATCH() goto *labels[ins->op]
+#define DISPATCH() goto *ins->h
 #define NEXT() do { ins++; if (UNLIKELY(ins == stop)) goto out_of_gas; DISPATCH(); } while (0)
 #define GOTO_PC(target_pc) do { \
+        uint32_t m_ = p->map[(target_pc)]; \
+        if (LIKELY(m_)) { ins = &p->ins[m_ - 1]; DISPATCH(); } \
         blk = block_at(p, (target_pc)); \
         if (UNLIKELY(blk < 0)) goto nomem; \
         ins = &p->ins[blk]; DISPATCH(); } while (0)
@@ -950,11 +963,13 @@ L_229: RD = (int64_t)RA < (int64_t)RB ? RA : RB; NEXT();
 L_230: RD = RA < RB ? RA : RB; NEXT();
 
 out_of_gas:
+    memcpy(m->r, r, sizeof r);
     m->pc = ins->pc;
     m->gas = 0;
     return X_OOG;
 
 finish:
+    memcpy(m->r, r, sizeof r);
     /* refund the instructions of the block after the one that exited */
     m->gas = gas + charged - (int64_t)(ins - hdr);
     m->pc = ins->pc;
@@ -962,6 +977,7 @@ finish:
     return kind;
 
 nomem:
+    memcpy(m->r, r, sizeof r);
     m->gas = gas;
     return -1;
 }
@@ -1271,6 +1287,7 @@ static struct PyModuleDef native_module = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     init_tables();
+    execute(NULL); /* fills HANDLERS before any block is decoded */
     if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&MachineType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&native_module);
     if (!mod) return NULL;
