@@ -601,6 +601,13 @@ static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
 
 static PyTypeObject MachineType;
 
+/* Page tables of freed machines, all entries zero, reused by the next ones: an mmap and
+ * munmap of 8 MiB per invocation would cost more than a small program's run. (The GIL
+ * guards the pool.) */
+#define PT_POOL 8
+static uintptr_t *pt_pool[PT_POOL];
+static int pt_pool_n = 0;
+
 static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     (void)kw;
     PyObject *prog;
@@ -608,7 +615,7 @@ static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     Py_XSETREF(m->prog, (Program *)prog);
     Py_INCREF(prog);
     if (!m->pt) {
-        m->pt = zalloc(NPAGES * sizeof(uintptr_t));
+        m->pt = pt_pool_n ? pt_pool[--pt_pool_n] : zalloc(NPAGES * sizeof(uintptr_t));
         if (!m->pt) { PyErr_NoMemory(); return -1; }
     }
     m->resume_pc = -1;
@@ -621,8 +628,11 @@ static void Machine_dealloc(Machine *m) {
         for (uint32_t i = 0; i < m->n_touched; i++) {
             uintptr_t e = m->pt[m->touched[i]];
             if (e & PF_R) free(page_ptr(m, m->touched[i]));
+            m->pt[m->touched[i]] = 0;
         }
-        zfree(m->pt, NPAGES * sizeof(uintptr_t));
+        /* every entry is zero again: keep the table for the next machine */
+        if (pt_pool_n < PT_POOL) pt_pool[pt_pool_n++] = m->pt;
+        else zfree(m->pt, NPAGES * sizeof(uintptr_t));
     }
     free(m->touched);
     Py_XDECREF(m->prog);
