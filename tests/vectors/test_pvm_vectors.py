@@ -10,6 +10,8 @@ figure and checks the vector still says otherwise, so an updated vector set show
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,27 @@ def test_native_core_agrees_with_the_python_engine_on_every_vector() -> None:
     for path in FILES:
         vector = load_vector(path)
         assert run_vector(vector, "fast", NATIVE) == run_vector(vector, "fast"), path.name
+
+
+@pytest.mark.parametrize("engine", ["native", "python", "auto"])
+def test_cli_pvm_test_on_each_engine(engine: str) -> None:
+    """`jamhost pvm test DIR --engine E`: the same 298 on every engine (the 9 in OUTDATED)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "jamhost.cli.main", "pvm", "test", str(PROGRAMS),
+         "--engine", engine],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "298 passed, 9 failed", proc.stderr
+    failed = {line.split()[1].removesuffix(":").removesuffix(".json") for line in lines[:-1]}
+    assert failed == OUTDATED
+    assert proc.returncode == 1
+
+
+def test_cli_rejects_unknown_engine_and_native_step() -> None:
+    for extra in (["--engine", "wasm"], ["--engine", "native", "--mode", "step"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "jamhost.cli.main", "pvm", "test", str(PROGRAMS), *extra],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
