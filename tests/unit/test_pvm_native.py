@@ -149,3 +149,29 @@ def test_sbrk_maps_heap_pages_like_the_python_engine() -> None:
     assert outs[0] == outs[1]
     assert outs[1][2][3] == 0x50000 and outs[1][2][4] == 0x53000
     assert outs[1][0].status is Status.PANIC and outs[1][1] == 95
+
+
+def test_a_long_run_lets_other_threads_run() -> None:
+    """The core holds the GIL but lets it go every 2^20 gas: a tenant's long refine in an
+    in-process worker must not stall the server's threads."""
+    import threading
+
+    blob = _loop(3_000_000)  # about 9 M instructions: several yields
+    vm = NativePvm().instantiate(blob, pc=0, gas=10**8, registers=[0] * 13, memory=Memory())
+    state = {"running": False, "done": False}
+    seen_while_running = 0
+
+    def work() -> None:
+        state["running"] = True
+        vm.run()
+        state["running"] = False
+        state["done"] = True
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    while not state["done"]:
+        if state["running"]:
+            seen_while_running += 1
+    thread.join()
+    assert vm.get_register(2) == 9_000_000
+    assert seen_while_running > 0

@@ -60,6 +60,10 @@ enum {
 };
 
 #define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
+#define YIELD_GAS (1 << 20)
+/* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
+ * gas it lets other threads take it at a block header, so a long run in an in-process worker
+ * does not stall the API's threads (a Python-engine run switches every 5 ms too). */
 
 static uint8_t ARG_KIND[256];
 static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
@@ -696,6 +700,7 @@ static int execute(Machine *m) {
     p = m->prog;
     pt = m->pt;
     gas = m->gas;
+    int64_t yield_at = gas - YIELD_GAS;
 
     if ((uint64_t)m->pc >= p->len + MAP_SLACK) {
         /* outside the code: opcode(pc) = trap */
@@ -724,6 +729,14 @@ static int execute(Machine *m) {
     DISPATCH();
 
 L_BLOCK:
+    if (UNLIKELY(gas < yield_at)) {
+        /* another thread may decode blocks meanwhile (moving p->ins): keep an index */
+        uint64_t at = (uint64_t)(ins - p->ins);
+        PyThreadState *ts = PyEval_SaveThread();
+        PyEval_RestoreThread(ts);
+        ins = &p->ins[at];
+        yield_at = gas - YIELD_GAS;
+    }
     hdr = ins;
     if (LIKELY(gas >= (int64_t)ins->x)) {
         charged = (int64_t)ins->x;
