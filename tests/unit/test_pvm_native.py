@@ -174,4 +174,5 @@ def test_a_long_run_lets_other_threads_run() -> None:
             seen_while_running += 1
     thread.join()
     assert vm.get_register(2) == 9_000_000
+    assert vm.yields == (10**8 - vm.gas) // (1 << 20)  # once per 2^20 gas, at a block header
     assert seen_while_running > 0

@@ -475,6 +475,7 @@ typedef struct {
     uint32_t n_touched, cap_touched;
     uint64_t fault_address;
     uint64_t host_id;
+    uint64_t yields; /* times a run let other threads take the GIL */
 } Machine;
 
 static int note_touched(Machine *m, uint32_t index) {
@@ -734,6 +735,7 @@ L_BLOCK:
         uint64_t at = (uint64_t)(ins - p->ins);
         PyThreadState *ts = PyEval_SaveThread();
         PyEval_RestoreThread(ts);
+        m->yields++;
         ins = &p->ins[at];
         yield_at = gas - YIELD_GAS;
     }
@@ -1257,7 +1259,9 @@ static int Machine_set_heap_top(Machine *m, PyObject *v, void *c) {
 }
 
 static PyObject *Machine_get_u64(Machine *m, void *c) {
-    return PyLong_FromUnsignedLongLong(c ? m->host_id : m->fault_address);
+    uintptr_t which = (uintptr_t)c;
+    return PyLong_FromUnsignedLongLong(which == 2 ? m->yields
+                                       : which == 1 ? m->host_id : m->fault_address);
 }
 
 static PyGetSetDef Machine_getset[] = {
@@ -1266,6 +1270,7 @@ static PyGetSetDef Machine_getset[] = {
     {"heap_top", (getter)Machine_get_heap_top, (setter)Machine_set_heap_top, "sbrk break", NULL},
     {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
     {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
+    {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
