@@ -54,7 +54,8 @@ test-native-asan: venv-test
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  PYTHONPATH=src ../../$(PY) -c 'import jamhost.pvm._native as n; assert "$(ASAN_DIR)" in n.__file__, n.__file__' && \
 	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
-	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:quarantine_size_mb=32 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 JAMHOST_PVM_EXAMPLES=80 \
 	  PYTHONPATH=src ../../$(VENV)/bin/pytest -q -p no:cacheprovider -m "not node" $(PVM_SUITE)
 
 lint: venv-test

@@ -13,6 +13,7 @@ content), the heap break and is_readable/is_writable probes.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -158,7 +159,7 @@ NATIVE, PYTHON = NativePvm(), PythonPvm()
 
 
 @settings(
-    max_examples=250,
+    max_examples=int(os.environ.get("JAMHOST_PVM_EXAMPLES", "250")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

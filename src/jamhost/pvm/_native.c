@@ -112,6 +112,7 @@ typedef struct {
     uint64_t *jt;        /* jump table j */
     int32_t *jt_block;   /* resolved block per entry: -1 unresolved, -2 invalid */
     uint64_t jlen;
+    int jt_shared;       /* zero-width entries: jt[0] / jt_block[0] stand for all */
     uint32_t *map;       /* pc -> block header index + 1, for pc < len + MAP_SLACK */
     Ins *ins;
     uint64_t n_ins, cap_ins;
@@ -374,10 +375,7 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
     if (decode_natural(d, n, &off, &clen) < 0) Py_RETURN_NONE;
     /* every length is bounded by the blob before any product is formed */
     if (clen > n || (z && jlen > n / z)) Py_RETURN_NONE;
-    if (!z && jlen > ((uint64_t)1 << 24)) {
-        PyErr_SetString(PyExc_ValueError, "zero-width jump table too long for the native core");
-        return NULL;
-    }
+
     uint64_t jt_end = off + jlen * z;
     uint64_t code_end = jt_end + clen;
     uint64_t mask_len = (clen + 7) / 8;
@@ -401,15 +399,18 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
     p->map = NULL;
     p->len = clen;
     p->map = zalloc((clen + MAP_SLACK) * sizeof(uint32_t));
-    if (jlen) {
-        p->jt = malloc(jlen * sizeof(uint64_t));
-        p->jt_block = malloc(jlen * sizeof(int32_t));
+    /* zero-width entries all decode to 0: one shared slot stands for the whole table */
+    uint64_t slots = z ? jlen : (jlen ? 1 : 0);
+    p->jt_shared = !z;
+    if (slots) {
+        p->jt = malloc(slots * sizeof(uint64_t));
+        p->jt_block = malloc(slots * sizeof(int32_t));
     }
-    if (!p->map || (jlen && (!p->jt || !p->jt_block))) {
+    if (!p->map || (slots && (!p->jt || !p->jt_block))) {
         Py_DECREF(p);
         return PyErr_NoMemory();
     }
-    for (uint64_t i = 0; i < jlen; i++) {
+    for (uint64_t i = 0; i < slots; i++) {
         const uint8_t *e = d + off + i * z;
         uint64_t v = 0;
         int big = 0;
@@ -434,7 +435,7 @@ static PyObject *Program_cost(Program *p, PyObject *unused) {
     (void)unused;
     /* blob + map + every instruction decoded twice over (blocks entered mid-way) */
     uint64_t cost = (uint64_t)PyBytes_GET_SIZE(p->blob) + (p->len + MAP_SLACK) * 4 +
-                    (2 * p->n_starts + 64) * sizeof(Ins) + p->jlen * 12;
+                    (2 * p->n_starts + 64) * sizeof(Ins) + (p->jt_shared ? 12 : p->jlen * 12);
     return PyLong_FromUnsignedLongLong(cost);
 }
 
@@ -768,7 +769,7 @@ L_BLOCK:
 #define DJUMP() do { \
         if (a_ == HALT_ADDRESS) EXIT(X_HALT); \
         if (a_ == 0 || (a_ & 1) || a_ / 2 > p->jlen) EXIT(X_PANIC); \
-        uint64_t j_ = a_ / 2 - 1; \
+        uint64_t j_ = p->jt_shared ? 0 : a_ / 2 - 1; \
         int32_t t_ = p->jt_block[j_]; \
         if (UNLIKELY(t_ < 0)) { \
             if (t_ == -2) EXIT(X_PANIC); \
