@@ -1,4 +1,5 @@
-"""Differential test: jamhost's PVM (both paths) against anan-as 1.2.0 on random programs.
+"""Differential test: jamhost's PVMs (the Python engine's two paths and the native core)
+against anan-as 1.2.0 on random programs.
 
 Hypothesis builds valid generic program blobs from every GP 0.7.2 opcode except `sbrk`
 (its heap semantics depend on the standard layout, which generic test programs lack; see
@@ -21,9 +22,13 @@ from jamhost.pvm.assembler import Assembler
 from jamhost.pvm.interface import Status
 from jamhost.pvm.interpreter import Interpreter
 from jamhost.pvm.memory import Memory
+from jamhost.pvm.native import NativePvm
 from jamhost.pvm.opcodes import ARG_KIND, NAMES, OPCODES, ArgKind
 
 pytestmark = pytest.mark.node
+
+MODES = ("fast", "step", "native")
+"""The Python engine's compiled and single-step paths, and the native core."""
 
 RW_BASE, RW_LEN = 0x20000, 0x2000
 RO_BASE, RO_LEN = 0x30000, 0x1000
@@ -145,12 +150,20 @@ def run_jamhost(c: dict[str, Any], mode: str) -> dict[str, Any]:
         mem.map(address, length, writable)
     for address, data in c["memory"]:
         mem.load(address, data)
-    vm = Interpreter.from_blob(
-        c["blob"], pc=c["pc"], gas=c["gas"], registers=c["regs"], memory=mem, mode=mode
-    )
+    vm: Any
+    if mode == "native":
+        vm = NativePvm().instantiate(
+            c["blob"], pc=c["pc"], gas=c["gas"], registers=c["regs"], memory=mem
+        )
+    else:
+        vm = Interpreter.from_blob(
+            c["blob"], pc=c["pc"], gas=c["gas"], registers=c["regs"], memory=mem, mode=mode
+        )
     ex = vm.run()
     flat = {
-        address + i: byte for address, data in mem.nonzero_chunks() for i, byte in enumerate(data)
+        address + i: byte
+        for address, data in vm.memory.nonzero_chunks()
+        for i, byte in enumerate(data)
     }
     exit_arg = 0
     if ex.status is Status.PAGE_FAULT:
@@ -204,7 +217,7 @@ def test_random_programs_agree_with_anan_as(anan: Any, c: dict[str, Any]) -> Non
             c["blob"], regs=c["regs"], pc=c["pc"], gas=c["gas"], pages=PAGES, memory=c["memory"]
         )
     )
-    for mode in ("fast", "step"):
+    for mode in MODES:
         ours = reconcile_read_only_store(run_jamhost(c, mode), reference)
         assert ours == reference, f"{mode} path differs from anan-as on {c['blob'].hex()}"
 
@@ -282,5 +295,5 @@ def test_alu_sweep_agrees_with_anan_as(anan: Any, name: str) -> None:
         anan.run(c["blob"], regs=regs, pc=0, gas=c["gas"], pages=PAGES, memory=[])
     )
     assert reference["status"] == "panic" and reference["gas"] < c["gas"] - slot * 3
-    for mode in ("fast", "step"):
+    for mode in MODES:
         assert run_jamhost(c, mode) == reference, f"{mode}: {name}"

@@ -74,7 +74,8 @@ def test_counter_end_to_end(server_factory, store_keys):
                 key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(a["attestor"][2:]))
                 key.verify(bytes.fromhex(a["signature"][2:]),
                            b"$jam_guarantee" + bytes.fromhex(rep["report_hash"][2:]))
-                assert a["engine"] == "jamhost-pvm"
+                # the engine that computed the report: the native core (built by pip install)
+                assert (a["engine"], a["engine_version"]) == ("jamhost-pvm-native", "0.1.0")
             assert rep["receipt"]["entry_type"] == "report"
             assert rep["receipt"]["hash"] == rep["report_hash"]
         items, root = chain_holds(c, t.service_id)

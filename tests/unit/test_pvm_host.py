@@ -1,4 +1,6 @@
-"""Host-call interface: run to ecalli, inspect and change state, resume (GP 0.7.2 §A.6, §A.8)."""
+"""Host-call interface: run to ecalli, inspect and change state, resume (GP 0.7.2 §A.6, §A.8).
+
+Every test runs on the Python engine's paths and on the native core (mode "native")."""
 
 from __future__ import annotations
 
@@ -7,12 +9,27 @@ import pytest
 from jamhost.pvm.assembler import Assembler
 from jamhost.pvm.host import invoke, invoke_service_code, run_with_host
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
-from jamhost.pvm.interpreter import Interpreter, PythonPvm
+from jamhost.pvm.interpreter import PythonPvm
 from jamhost.pvm.memory import Memory, MemoryPanic, PageFault
+from jamhost.pvm.native import NativePvm
 from jamhost.pvm.standard import StandardProgram, encode_standard_program
 
 RW = 0x20000
-MODES = ["fast", "step"]
+MODES = ["fast", "step", "native"]
+ENGINES = ["fast", "native"]
+
+
+def _engine(mode: str) -> PvmEngine:
+    return NativePvm() if mode == "native" else PythonPvm(mode)
+
+
+def _from_blob(
+    blob: bytes, mode: str, *, pc: int, gas: int, registers: list[int] | None = None,
+    memory: Memory | None = None,
+) -> PvmInstance:  # fmt: skip
+    return _engine(mode).instantiate(
+        blob, pc=pc, gas=gas, registers=registers or [0] * 13, memory=memory or Memory()
+    )
 
 
 def _host_program() -> bytes:
@@ -27,14 +44,12 @@ def _host_program() -> bytes:
     return asm.blob()
 
 
-def _vm(mode: str, gas: int = 100) -> Interpreter:
+def _vm(mode: str, gas: int = 100) -> PvmInstance:
     mem = Memory()
     mem.map(RW, 4096, writable=True)
     regs = [0] * 13
     regs[0] = 0xFFFF0000
-    return Interpreter.from_blob(
-        _host_program(), pc=0, gas=gas, registers=regs, memory=mem, mode=mode
-    )
+    return _from_blob(_host_program(), mode, pc=0, gas=gas, registers=regs, memory=mem)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -67,14 +82,16 @@ def test_run_again_reexecutes_the_ecalli(mode: str) -> None:
     assert vm.gas == 97
 
 
-def test_resume_without_host_call_is_an_error() -> None:
-    vm = _vm("fast")
+@pytest.mark.parametrize("mode", ENGINES)
+def test_resume_without_host_call_is_an_error(mode: str) -> None:
+    vm = _vm(mode)
     with pytest.raises(RuntimeError):
         vm.resume()
 
 
-def test_memory_access_reports_faults() -> None:
-    vm = _vm("fast")
+@pytest.mark.parametrize("mode", ENGINES)
+def test_memory_access_reports_faults(mode: str) -> None:
+    vm = _vm(mode)
     with pytest.raises(PageFault) as err:
         vm.read_memory(RW + 4090, 10)  # crosses into the unmapped next page
     assert err.value.address == RW + 4096
@@ -96,7 +113,7 @@ def test_page_fault_is_resolved_by_mapping_then_retried(mode: str) -> None:
     asm.op("load_imm", a=1, x=0x50000)
     asm.op("store_imm_ind_u8", a=1, x=3, y=7)
     asm.op("trap")
-    vm = Interpreter.from_blob(asm.blob(), pc=0, gas=10, mode=mode)
+    vm = _from_blob(asm.blob(), mode, pc=0, gas=10)
     ex = vm.run()
     assert ex.status is Status.PAGE_FAULT and ex.address == 0x50000
     assert vm.gas == 8  # the faulting store is charged (GP "some gas is always charged")
@@ -112,7 +129,7 @@ def test_out_of_gas_stops_before_the_unpaid_instruction(mode: str) -> None:
     for i in range(6):
         asm.op("add_imm_64", a=1, b=1, x=1 << i)
     asm.op("trap")
-    vm = Interpreter.from_blob(asm.blob(), pc=0, gas=4, mode=mode)
+    vm = _from_blob(asm.blob(), mode, pc=0, gas=4)
     ex = vm.run()
     assert ex.status is Status.OUT_OF_GAS
     assert vm.get_register(1) == 0b1111
@@ -120,15 +137,17 @@ def test_out_of_gas_stops_before_the_unpaid_instruction(mode: str) -> None:
     assert ex.pc == 4 * 3  # the fifth add_imm_64 (3 octets each)
 
 
-def test_engine_implements_the_interface() -> None:
-    engine = PythonPvm()
+@pytest.mark.parametrize("mode", ENGINES)
+def test_engine_implements_the_interface(mode: str) -> None:
+    engine = _engine(mode)
     assert isinstance(engine, PvmEngine)
     vm = engine.instantiate(_host_program(), pc=0, gas=10, registers=[0] * 13, memory=Memory())
     assert isinstance(vm, PvmInstance)
 
 
-def test_undecodable_blob_panics_without_charging() -> None:
-    vm = Interpreter.from_blob(b"\x05\x00", pc=0, gas=10)
+@pytest.mark.parametrize("mode", ENGINES)
+def test_undecodable_blob_panics_without_charging(mode: str) -> None:
+    vm = _from_blob(b"\x05\x00", mode, pc=0, gas=10)
     assert vm.run().status is Status.PANIC
     assert vm.gas == 10
 
@@ -163,7 +182,7 @@ def test_invoke_runs_host_calls_and_returns_output(mode: str) -> None:
         vm.gas -= 10  # the GP's base host-call charge
         return None
 
-    result = invoke(_standard(_echo_service()), 0, 1000, b"hello", handler, engine=PythonPvm(mode))
+    result = invoke(_standard(_echo_service()), 0, 1000, b"hello", handler, engine=_engine(mode))
     assert result.status is Status.HALT
     assert result.output == b"olleh" and result.result == b"olleh"
     assert seen == [(1, 999, b"hello")]
@@ -172,21 +191,23 @@ def test_invoke_runs_host_calls_and_returns_output(mode: str) -> None:
     assert result.host_calls == 1
 
 
-def test_invoke_handler_outcomes() -> None:
+@pytest.mark.parametrize("mode", ENGINES)
+def test_invoke_handler_outcomes(mode: str) -> None:
     blob = _standard(_echo_service())
-    res = invoke(blob, 0, 100, b"", lambda h, vm: Status.PANIC)
+    e = _engine(mode)
+    res = invoke(blob, 0, 100, b"", lambda h, vm: Status.PANIC, engine=e)
     assert res.status is Status.PANIC and res.output is None and res.result == "panic"
 
     def drain(h: int, vm: PvmInstance) -> None:
         vm.gas -= 1000
 
-    res = invoke(blob, 0, 100, b"", drain)
+    res = invoke(blob, 0, 100, b"", drain, engine=e)
     assert res.status is Status.OUT_OF_GAS and res.gas_used == 100 and res.gas_remaining == 0
 
     def bad_pointer(h: int, vm: PvmInstance) -> None:
         vm.read_memory(0x10, 4)  # the host touches inaccessible memory: panic
 
-    assert invoke(blob, 0, 100, b"", bad_pointer).status is Status.PANIC
+    assert invoke(blob, 0, 100, b"", bad_pointer, engine=e).status is Status.PANIC
 
 
 def test_invoke_unreadable_output_is_empty_and_bad_blob_panics() -> None:
@@ -202,7 +223,8 @@ def test_invoke_unreadable_output_is_empty_and_bad_blob_panics() -> None:
     assert res.status is Status.PANIC and res.gas_used == 0
 
 
-def test_run_with_host_counts_calls() -> None:
-    vm = _vm("fast")
+@pytest.mark.parametrize("mode", ENGINES)
+def test_run_with_host_counts_calls(mode: str) -> None:
+    vm = _vm(mode)
     ex, calls = run_with_host(vm, lambda h, v: None)
     assert ex.status is Status.HALT and calls == 1

@@ -23,6 +23,7 @@ from jamhost.pvm.assembler import encode_natural
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmInstance, Status
 from jamhost.pvm.interpreter import PythonPvm
+from jamhost.pvm.native import NativePvm
 from jamhost.pvm.standard import initialise, split_service_code
 
 VECTORS = Path(
@@ -79,7 +80,7 @@ def test_cases_present() -> None:
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-@pytest.mark.parametrize("mode", ["fast", "step"])
+@pytest.mark.parametrize("mode", ["fast", "step", "native"])
 def test_test_service_runs_accumulate_to_host_calls(path: Path, mode: str) -> None:
     case = json.loads(path.read_text())
     service_id, preimage, count = _service(case)
@@ -90,7 +91,8 @@ def test_test_service_runs_accumulate_to_host_calls(path: Path, mode: str) -> No
     )
     # Loading: Y succeeds and the first run stops at a host call, not a fault or panic.
     code, regs, mem = initialise(program, args)
-    vm = PythonPvm(mode).instantiate(
+    engine = NativePvm() if mode == "native" else PythonPvm(mode)
+    vm = engine.instantiate(
         code, pc=ACCUMULATE_PC, gas=1_000_000, registers=regs, memory=mem
     )
     first = vm.run()
@@ -99,7 +101,7 @@ def test_test_service_runs_accumulate_to_host_calls(path: Path, mode: str) -> No
     # The whole invocation with stub host calls.
     host = StubHost()
     result = invoke_service_code(
-        preimage, ACCUMULATE_PC, 1_000_000, args, host, engine=PythonPvm(mode)
+        preimage, ACCUMULATE_PC, 1_000_000, args, host, engine=engine
     )
     assert host.calls[0][0] == FETCH
     # Told NONE by fetch, the service panics deliberately (its panic handler, not a fault).
@@ -107,3 +109,20 @@ def test_test_service_runs_accumulate_to_host_calls(path: Path, mode: str) -> No
     assert 0 < result.gas_used < 1_000_000
     messages = b"\n".join(host.logs).decode()
     assert "panicked at" in messages and "item must be available" in messages
+
+
+@pytest.mark.parametrize("path", CASES[:6], ids=[p.stem for p in CASES[:6]])
+def test_test_service_is_identical_on_both_engines(path: Path) -> None:
+    """Every field of Ψ_M and every host call (registers ω7..ω11) and log, both engines."""
+    case = json.loads(path.read_text())
+    service_id, preimage, count = _service(case)
+    args = (
+        encode_natural(case["input"]["slot"]) + encode_natural(service_id) + encode_natural(count)
+    )
+    runs = []
+    for engine in (PythonPvm(), NativePvm()):
+        host = StubHost()
+        result = invoke_service_code(preimage, ACCUMULATE_PC, 1_000_000, args, host, engine=engine)
+        runs.append((result, host.calls, host.logs))
+    assert runs[1] == runs[0]
+    assert runs[0][0].host_calls == len(runs[0][1]) > 1

@@ -18,6 +18,7 @@ from jamhost.domain.types import WorkReport
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.stf import accumulate_block
 from jamhost.engine.stf_json import result_to_json, state_from_json
+from jamhost.pvm import get_engine
 
 CASES = sorted((vectors_dir() / "stf-accumulate").glob("*.json"))
 
@@ -26,8 +27,10 @@ def test_all_cases_present() -> None:
     assert len(CASES) == 26
 
 
+@pytest.mark.parametrize("engine", ["native", "python"])
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_case(path: Path) -> None:
+def test_case(path: Path, engine: str) -> None:
+    """The real compiled test-service runs here: both engines must give the vectors' state."""
     case = json.loads(path.read_text())
     reports = [WorkReport.from_json(r) for r in case["input"]["reports"]]
     result = accumulate_block(
@@ -35,6 +38,7 @@ def test_case(path: Path) -> None:
         case["input"]["slot"],
         reports,
         constants=ProtocolConstants.tiny(),
+        engine=get_engine(engine),
         gp_version="0.7.0",
     )
     got = result_to_json(result)

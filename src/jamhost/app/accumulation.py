@@ -76,7 +76,7 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
                      gas_limit=gas_limit, entropy=entropy, other_account=others.account,
                      admit_transfer=others.admit_transfer, service_exists=others.exists,
                      can_create=others.can_create,
-                     max_log_bytes=rt.settings.max_log_bytes_per_invocation)
+                     max_log_bytes=rt.settings.max_log_bytes_per_invocation, engine=rt.pvm)
     GAS_USED.labels("accumulate").inc(out.gas_used)
     note_dropped_logs(sid, "accumulate", out.logs_dropped)
     # Defence in depth: the view answered WHO/NONE for services out of reach, so the engine

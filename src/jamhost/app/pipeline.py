@@ -25,8 +25,6 @@ from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
-    ENGINE_NAME,
-    ENGINE_VERSION,
     RefineInputError,
     RefineOutcome,
     refine_package,
@@ -195,9 +193,10 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
                               detail=json.dumps(detail))
     report_hash = runs[0].report_hash
     at = now_us()
+    engine = rt.pvm  # attestations name the engine that computed the report
     attestations = [Attestation(pkg.id, r.attestor.public_key,
-                                sign(r.attestor.private_key, report_hash), ENGINE_NAME,
-                                ENGINE_VERSION, report_hash, at) for r in runs]
+                                sign(r.attestor.private_key, report_hash), engine.name,
+                                engine.version, report_hash, at) for r in runs]
     refine_logs, _dropped = bounded_logs(runs[0].outcome.logs,
                                          rt.settings.max_log_bytes_per_invocation)
     record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
@@ -226,7 +225,7 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
                          max_log_bytes=rt.settings.max_log_bytes_per_invocation,
-                         authorizer_code=auth_code)
+                         authorizer_code=auth_code, engine=rt.pvm)
         note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs

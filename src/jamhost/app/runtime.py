@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jamhost.config import JamSettings, Settings
+from jamhost.pvm import get_engine
+from jamhost.pvm.interface import PvmEngine
 from jamhost.store import Store, open_store
 from jamhost.store.records import QuotaLimits
 from jamhost.tenancy.authz import Policy
@@ -30,6 +32,11 @@ class Runtime:
         q = self.settings.default_quota
         return QuotaLimits(q.pending_packages, q.storage_bytes, q.gas_per_hour)
 
+    @property
+    def pvm(self) -> PvmEngine:
+        """The PVM engine `pvm_engine` names (`auto`: the native core when it is built)."""
+        return get_engine(self.settings.pvm_engine)
+
     @staticmethod
     def gas_window(at: float | None = None) -> int:
         """Gas budgets are per fixed clock hour (UTC), numbered since the epoch."""
@@ -50,6 +57,7 @@ def build_runtime(settings: Settings | JamSettings, store: Store | None = None) 
                  operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens),
                  limiter=_limiter(jam, store))
     seed_delegates(rt)
+    rt.pvm  # noqa: B018 - choose the engine now: a missing native core warns (or fails) at start
     return rt
 
 

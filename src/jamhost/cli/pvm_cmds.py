@@ -4,6 +4,8 @@
 `expected-*` field names minus the prefix: status, pc, gas, regs, memory, page_fault_address.
 `test DIR` runs every `*.json` vector in DIR, prints each failure and ends with the line
 `N passed, M failed`; it exits 1 when any failed. Unreadable input exits 2.
+`--engine` (auto, native, python) picks the engine through `jamhost.pvm.get_engine`;
+`--mode step` is the Python engine's single-step path.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from jamhost.cli.output import cli_group
+from jamhost.pvm.engines import ENGINE_CHOICES, EngineUnavailable, get_engine
+from jamhost.pvm.interface import PvmEngine
 from jamhost.pvm.vectors import compare, load_vector, run_vector
 
 app = cli_group(no_args_is_help=True, add_completion=False)
@@ -27,6 +31,9 @@ ModeOpt = Annotated[
     typer.Option("--mode", help="fast (compiled basic blocks) or step (one instruction at a time)"),
 ]
 TableOpt = Annotated[bool, typer.Option("--table", help="print a table instead of JSON")]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="auto (the native core when built), native or python")
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -34,9 +41,20 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _check_mode(mode: str) -> None:
+def _engine(mode: str, name: str) -> PvmEngine | None:
+    """The engine to run vectors on; None is the Python interpreter's step path."""
     if mode not in ("fast", "step"):
         _fail("--mode is fast or step")
+    if name not in ENGINE_CHOICES:
+        _fail("--engine is " + ", ".join(ENGINE_CHOICES))
+    if mode == "step":
+        if name == "native":
+            _fail("--mode step is the Python engine's path; drop --engine native")
+        return None
+    try:
+        return get_engine(name)
+    except EngineUnavailable as exc:
+        _fail(str(exc))
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -51,15 +69,16 @@ def run(
     files: Annotated[list[Path], typer.Argument(metavar="FILE.json...", help="PVM vectors")],
     mode: ModeOpt = "fast",
     table: TableOpt = False,
+    engine: EngineOpt = "auto",
     config: ConfigOpt = None,
 ) -> None:
     """Run PVM test-vector programs (their initial-* fields) and print the final state."""
-    _check_mode(mode)
+    pvm = _engine(mode, engine)
     results = []
     for path in files:
         vector = _load(path)
         try:
-            results.append((path, run_vector(vector, mode)))
+            results.append((path, run_vector(vector, mode, pvm)))
         except (KeyError, TypeError, ValueError) as exc:
             _fail(f"{path}: not a PVM test vector ({exc})")
     if table:
@@ -88,11 +107,12 @@ def test(
         metavar="DIR", help="directory of PVM vectors, or the vectors' folder (with "
                             "programs/)")],
     mode: ModeOpt = "fast",
+    engine: EngineOpt = "auto",
     config: ConfigOpt = None,
 ) -> None:
     """Run every vector in DIR (or DIR/programs) against its expected-* fields; the last line
     is `N passed, M failed`."""
-    _check_mode(mode)
+    pvm = _engine(mode, engine)
     if not directory.is_dir():
         _fail(f"{directory} is not a directory")
     directory = _vector_dir(directory)
@@ -100,7 +120,7 @@ def test(
     for path in sorted(directory.glob("*.json")):
         vector = _load(path)
         try:
-            diffs = compare(vector, run_vector(vector, mode))
+            diffs = compare(vector, run_vector(vector, mode, pvm))
         except (KeyError, TypeError, ValueError) as exc:
             diffs = [f"not a PVM test vector ({exc})"]
         if diffs:

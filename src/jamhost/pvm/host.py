@@ -74,9 +74,9 @@ class InvocationResult:
 
 
 def _default_engine() -> PvmEngine:
-    from jamhost.pvm.interpreter import PythonPvm
+    from jamhost.pvm.engines import get_engine
 
-    return PythonPvm()
+    return get_engine()
 
 
 def invoke(

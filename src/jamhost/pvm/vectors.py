@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jamhost.pvm.interface import Status
+from jamhost.pvm.interface import PvmEngine, Status
 from jamhost.pvm.interpreter import Interpreter
 from jamhost.pvm.memory import Memory
 
@@ -32,16 +32,30 @@ def build_memory(vector: Mapping[str, Any]) -> Memory:
     return mem
 
 
-def run_vector(vector: Mapping[str, Any], mode: str = "fast") -> dict[str, Any]:
-    """Run one vector's program from its initial state; PVM Ψ with host calls as exits."""
-    vm = Interpreter.from_blob(
-        bytes(vector["program"]),
-        pc=vector["initial-pc"],
-        gas=vector["initial-gas"],
-        registers=vector["initial-regs"],
-        memory=build_memory(vector),
-        mode=mode,
-    )
+def run_vector(
+    vector: Mapping[str, Any], mode: str = "fast", engine: PvmEngine | None = None
+) -> dict[str, Any]:
+    """Run one vector's program from its initial state; PVM Ψ with host calls as exits.
+
+    `engine` None runs the Python interpreter in `mode`; otherwise that engine (whose
+    instances expose a `memory` snapshot)."""
+    if engine is None:
+        vm: Any = Interpreter.from_blob(
+            bytes(vector["program"]),
+            pc=vector["initial-pc"],
+            gas=vector["initial-gas"],
+            registers=vector["initial-regs"],
+            memory=build_memory(vector),
+            mode=mode,
+        )
+    else:
+        vm = engine.instantiate(
+            bytes(vector["program"]),
+            pc=vector["initial-pc"],
+            gas=vector["initial-gas"],
+            registers=vector["initial-regs"],
+            memory=build_memory(vector),
+        )
     exit_ = vm.run()
     return {
         "status": exit_.status.value,

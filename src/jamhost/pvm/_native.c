@@ -1,0 +1,1336 @@
+/* jamhost's native PVM core: GP 0.7.2 appendix A in C, with exactly the semantics of the
+ * pure-Python engine (jamhost/pvm/interpreter.py is the reference).
+ *
+ * Program: the blob is kept (a reference to the bytes object) and checked once (GP eq. A.2
+ * deblob); basic blocks are decoded on first entry into an instruction array (one header
+ * entry carrying the block's gas cost, then the instructions), and a pc -> block map makes
+ * every later entry a single load. Branch targets are checked against ϖ (GP eq. A.5) when
+ * their block is decoded and resolved to block indices on first use. Loading a blob thus
+ * costs its validation plus a zeroed map; a block is decoded once, when it first runs.
+ *
+ * Machine: 13 registers, gas, and a flat page table of 2^20 tagged words (page pointer |
+ * flags) for the 32-bit space; pages are allocated on first touch, as the Python Memory
+ * materialises lazily mapped pages, so every observable (including which pages sbrk may
+ * turn writable) matches.
+ *
+ * Gas is charged per basic block at its header (GP charges ϱ_Δ = 1 per instruction; the
+ * refund on an early exit makes the observable figure the per-instruction one). When the
+ * gas left does not cover the block, the header marks the first instruction that cannot be
+ * paid and execution stops before it with gas 0 (GP eq. A.1 ε = ∞). */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the native PVM core assumes a little-endian host"
+#endif
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define NREG 13
+#define PAGE 4096u
+#define PAGE_SHIFT 12
+#define NPAGES (1u << 20)
+#define LOW_PAGES 16u /* pages below 2^16 never map (GP §A.4) */
+#define HALT_ADDRESS 0xFFFF0000u
+#define MAX_SKIP 24
+#define MAP_SLACK 32 /* pcs past the code that a fallthrough can reach (trap blocks) */
+#define MAX_CODE ((uint64_t)1 << 31)
+
+/* page-table word: page pointer (4096-aligned) | flags */
+#define PF_R 1u    /* allocated and readable */
+#define PF_W 2u    /* allocated and writable */
+#define PF_LAZY 4u /* mapped, not yet allocated (all zero) */
+#define PF_LAZY_W 8u
+#define PF_FLAGS 4095u
+
+/* exit kinds, shared with native.py */
+enum { X_HALT = 0, X_PANIC = 1, X_OOG = 2, X_FAULT = 3, X_HOST = 4 };
+
+/* argument kinds of GP §A.5.1-A.5.13 */
+enum {
+    K_NONE, K_ONE_IMM, K_REG_EXT_IMM, K_TWO_IMM, K_OFFSET, K_REG_IMM, K_REG_TWO_IMM,
+    K_REG_IMM_OFFSET, K_TWO_REG, K_TWO_REG_IMM, K_TWO_REG_OFFSET, K_TWO_REG_TWO_IMM,
+    K_THREE_REG, K_INVALID
+};
+
+#define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
+#define YIELD_GAS (1 << 20)
+/* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
+ * gas it lets other threads take it at a block header, so a long run in an in-process worker
+ * does not stall the API's threads (a Python-engine run switches every 5 ms too). */
+
+static uint8_t ARG_KIND[256];
+static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
+static uint8_t TERMINATOR[256]; /* T of GP §A.3 */
+
+static void init_tables(void) {
+    for (int i = 0; i < 256; i++) ARG_KIND[i] = K_INVALID;
+    ARG_KIND[0] = ARG_KIND[1] = K_NONE;
+    ARG_KIND[10] = K_ONE_IMM;
+    ARG_KIND[20] = K_REG_EXT_IMM;
+    for (int i = 30; i <= 33; i++) ARG_KIND[i] = K_TWO_IMM;
+    ARG_KIND[40] = K_OFFSET;
+    for (int i = 50; i <= 62; i++) ARG_KIND[i] = K_REG_IMM;
+    for (int i = 70; i <= 73; i++) ARG_KIND[i] = K_REG_TWO_IMM;
+    for (int i = 80; i <= 90; i++) ARG_KIND[i] = K_REG_IMM_OFFSET;
+    for (int i = 100; i <= 111; i++) ARG_KIND[i] = K_TWO_REG;
+    for (int i = 120; i <= 161; i++) ARG_KIND[i] = K_TWO_REG_IMM;
+    for (int i = 170; i <= 175; i++) ARG_KIND[i] = K_TWO_REG_OFFSET;
+    ARG_KIND[180] = K_TWO_REG_TWO_IMM;
+    for (int i = 190; i <= 230; i++) ARG_KIND[i] = K_THREE_REG;
+    memset(TERMINATOR, 0, sizeof TERMINATOR);
+    TERMINATOR[0] = TERMINATOR[1] = TERMINATOR[40] = TERMINATOR[50] = 1;
+    TERMINATOR[80] = TERMINATOR[180] = 1;
+    for (int i = 81; i <= 90; i++) TERMINATOR[i] = 1;
+    for (int i = 170; i <= 175; i++) TERMINATOR[i] = 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Program                                                                                   */
+
+typedef struct {
+    const void *h; /* the run loop's handler for op (computed goto) */
+    uint8_t op, a, b, d;
+    uint32_t pc;
+    uint32_t next_pc;
+    int32_t t; /* branch/jump target block: -1 unresolved, -2 not in ϖ (panic) */
+    uint64_t x, y;
+} Ins;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *blob;     /* keeps code and mask alive */
+    const uint8_t *code;
+    const uint8_t *mask; /* packed k, LSB first */
+    uint64_t len;        /* |c| */
+    uint64_t *jt;        /* jump table j */
+    int32_t *jt_block;   /* resolved block per entry: -1 unresolved, -2 invalid */
+    uint64_t jlen;
+    int jt_shared;       /* zero-width entries: jt[0] / jt_block[0] stand for all */
+    uint32_t *map;       /* pc -> block header index + 1, for pc < len + MAP_SLACK */
+    Ins *ins;
+    uint64_t n_ins, cap_ins;
+    uint64_t n_starts;   /* popcount of k, for the cost estimate */
+} Program;
+
+static inline int kbit(const Program *p, uint64_t i) {
+    if (i >= p->len) return 1; /* k ++ [1, 1, ...] */
+    return (p->mask[i >> 3] >> (i & 7)) & 1;
+}
+
+/* GP eq. A.3 skip */
+static inline uint32_t skip_at(const Program *p, uint64_t pc) {
+    for (uint32_t j = 0; j < MAX_SKIP; j++)
+        if (kbit(p, pc + 1 + j)) return j;
+    return MAX_SKIP;
+}
+
+/* GP eq. A.19 opcode(n): c_n if k_n = 1 and c_n ∈ U, else trap */
+static inline uint8_t opcode_at(const Program *p, uint64_t pc) {
+    if (pc < p->len && kbit(p, pc)) {
+        uint8_t op = p->code[pc];
+        return ARG_KIND[op] != K_INVALID ? op : 0;
+    }
+    return 0;
+}
+
+/* ϖ membership (GP eq. A.5) as program.py computes it: a valid opcode at an instruction
+ * start that is 0 or follows an instruction whose code octet is a terminator. */
+static int is_block_start(const Program *p, int64_t t) {
+    if (t < 0 || (uint64_t)t >= p->len) return 0;
+    if (!kbit(p, (uint64_t)t) || ARG_KIND[p->code[t]] == K_INVALID) return 0;
+    if (t == 0) return 1;
+    /* the previous instruction ends at t only if it is the nearest start within 25 octets */
+    for (int64_t n = t - 1; n >= 0 && t - n <= MAX_SKIP + 1; n--)
+        if (kbit(p, (uint64_t)n)) return TERMINATOR[p->code[n]];
+    return 0;
+}
+
+/* E^-1 of ζ_{start..+n}, zero past the code (GP eq. A.4) */
+static inline uint64_t zeta(const Program *p, uint64_t start, uint32_t n) {
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t at = start + i;
+        if (at >= p->len) break;
+        v |= (uint64_t)p->code[at] << (8 * i);
+    }
+    return v;
+}
+
+static inline uint8_t octet(const Program *p, uint64_t i) { return i < p->len ? p->code[i] : 0; }
+
+/* GP eq. A.16 X_n (unsigned representation) */
+static inline uint64_t sext(uint64_t v, uint32_t n) {
+    if (n == 0) return 0;
+    if (n >= 8) return v;
+    uint32_t bits = 8 * n;
+    uint64_t sign = (uint64_t)1 << (bits - 1);
+    return (v ^ sign) - sign;
+}
+
+static inline int64_t signed_n(uint64_t v, uint32_t n) { return (int64_t)sext(v, n); }
+
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static inline uint8_t reg_of(uint32_t v) { return (uint8_t)(v > 12 ? 12 : v); }
+
+/* Large zeroed tables (page table, pc map) come straight from mmap: zero pages are mapped
+ * lazily by the kernel, and malloc's adaptive mmap threshold would otherwise turn a freed
+ * big calloc into a memset of the whole table on every instantiation. */
+static void *zalloc(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void zfree(void *p, size_t size) {
+    if (p) munmap(p, size);
+}
+
+static int grow_ins(Program *p, uint64_t need) {
+    if (p->n_ins + need <= p->cap_ins) return 0;
+    uint64_t cap = p->cap_ins ? p->cap_ins : 256;
+    while (cap < p->n_ins + need) cap *= 2;
+    if (cap > INT32_MAX) return -1;
+    Ins *ni = realloc(p->ins, cap * sizeof(Ins));
+    if (!ni) return -1;
+    p->ins = ni;
+    p->cap_ins = cap;
+    return 0;
+}
+
+static int32_t target_state(const Program *p, int64_t target) {
+    return is_block_start(p, target) ? -1 : -2;
+}
+
+/* Decode one instruction at pc (program.py Program._decode). */
+static void decode_one(const Program *p, uint64_t pc, Ins *o) {
+    uint8_t op = opcode_at(p, pc);
+    uint32_t ell = skip_at(p, pc);
+    uint8_t o1 = octet(p, pc + 1);
+    uint32_t lx, ly;
+    memset(o, 0, sizeof *o);
+    o->op = op;
+    o->h = HANDLERS[op];
+    o->pc = (uint32_t)pc;
+    o->next_pc = (uint32_t)(pc + 1 + ell);
+    o->t = -2;
+    switch (ARG_KIND[op]) {
+    case K_NONE:
+        break;
+    case K_ONE_IMM:
+        lx = min_u32(4, ell);
+        o->x = sext(zeta(p, pc + 1, lx), lx);
+        break;
+    case K_REG_EXT_IMM:
+        o->a = reg_of(o1 % 16);
+        o->x = zeta(p, pc + 2, 8);
+        break;
+    case K_TWO_IMM:
+        lx = min_u32(4, o1 % 8);
+        ly = ell > lx + 1 ? min_u32(4, ell - lx - 1) : 0;
+        o->x = sext(zeta(p, pc + 2, lx), lx);
+        o->y = sext(zeta(p, pc + 2 + lx, ly), ly);
+        break;
+    case K_OFFSET:
+        lx = min_u32(4, ell);
+        o->y = (uint64_t)((int64_t)pc + signed_n(zeta(p, pc + 1, lx), lx));
+        o->t = target_state(p, (int64_t)o->y);
+        break;
+    case K_REG_IMM:
+        lx = ell > 1 ? min_u32(4, ell - 1) : 0;
+        o->a = reg_of(o1 % 16);
+        o->x = sext(zeta(p, pc + 2, lx), lx);
+        break;
+    case K_REG_TWO_IMM:
+        lx = min_u32(4, (o1 / 16) % 8);
+        ly = ell > lx + 1 ? min_u32(4, ell - lx - 1) : 0;
+        o->a = reg_of(o1 % 16);
+        o->x = sext(zeta(p, pc + 2, lx), lx);
+        o->y = sext(zeta(p, pc + 2 + lx, ly), ly);
+        break;
+    case K_REG_IMM_OFFSET:
+        lx = min_u32(4, (o1 / 16) % 8);
+        ly = ell > lx + 1 ? min_u32(4, ell - lx - 1) : 0;
+        o->a = reg_of(o1 % 16);
+        o->x = sext(zeta(p, pc + 2, lx), lx);
+        o->y = (uint64_t)((int64_t)pc + signed_n(zeta(p, pc + 2 + lx, ly), ly));
+        o->t = target_state(p, (int64_t)o->y);
+        break;
+    case K_TWO_REG:
+        o->d = reg_of(o1 % 16);
+        o->a = reg_of(o1 / 16);
+        break;
+    case K_TWO_REG_IMM:
+        lx = ell > 1 ? min_u32(4, ell - 1) : 0;
+        o->a = reg_of(o1 % 16);
+        o->b = reg_of(o1 / 16);
+        o->x = sext(zeta(p, pc + 2, lx), lx);
+        break;
+    case K_TWO_REG_OFFSET:
+        lx = ell > 1 ? min_u32(4, ell - 1) : 0;
+        o->a = reg_of(o1 % 16);
+        o->b = reg_of(o1 / 16);
+        o->y = (uint64_t)((int64_t)pc + signed_n(zeta(p, pc + 2, lx), lx));
+        o->t = target_state(p, (int64_t)o->y);
+        break;
+    case K_TWO_REG_TWO_IMM:
+        lx = min_u32(4, octet(p, pc + 2) % 8);
+        ly = ell > lx + 2 ? min_u32(4, ell - lx - 2) : 0;
+        o->a = reg_of(o1 % 16);
+        o->b = reg_of(o1 / 16);
+        o->x = sext(zeta(p, pc + 3, lx), lx);
+        o->y = sext(zeta(p, pc + 3 + lx, ly), ly);
+        break;
+    case K_THREE_REG:
+        o->a = reg_of(o1 % 16);
+        o->b = reg_of(o1 / 16);
+        o->d = reg_of(octet(p, pc + 2));
+        break;
+    default:
+        break;
+    }
+}
+
+/* The block starting at pc (decoded on first use): header index, or -1 on allocation failure.
+ * pc < len + MAP_SLACK. */
+static int32_t block_at(Program *p, uint64_t pc) {
+    uint32_t m = p->map[pc];
+    if (LIKELY(m)) return (int32_t)(m - 1);
+    /* count first so the array grows once */
+    uint64_t n = 0, cur = pc;
+    for (;;) {
+        uint8_t op = opcode_at(p, cur);
+        n++;
+        if (TERMINATOR[op] || op == 10) break;
+        cur = cur + 1 + skip_at(p, cur);
+    }
+    if (grow_ins(p, n + 1) < 0) return -1;
+    uint64_t h = p->n_ins;
+    Ins *hdr = &p->ins[h];
+    memset(hdr, 0, sizeof *hdr);
+    hdr->op = OP_BLOCK;
+    hdr->h = HANDLERS[OP_BLOCK];
+    hdr->pc = (uint32_t)pc;
+    hdr->x = n;
+    cur = pc;
+    for (uint64_t i = 0; i < n; i++) {
+        Ins *o = &p->ins[h + 1 + i];
+        decode_one(p, cur, o);
+        cur = o->next_pc;
+    }
+    p->n_ins += n + 1;
+    p->map[pc] = (uint32_t)(h + 1);
+    return (int32_t)h;
+}
+
+static void Program_dealloc(Program *p) {
+    Py_XDECREF(p->blob);
+    free(p->jt);
+    free(p->jt_block);
+    zfree(p->map, (p->len + MAP_SLACK) * sizeof(uint32_t));
+    free(p->ins);
+    Py_TYPE(p)->tp_free((PyObject *)p);
+}
+
+/* GP §C.1 variable-length natural */
+static int decode_natural(const uint8_t *d, uint64_t n, uint64_t *off, uint64_t *out) {
+    if (*off >= n) return -1;
+    uint8_t first = d[*off];
+    uint32_t extra = 0;
+    while (extra < 8 && (first & (0x80 >> extra))) extra++;
+    if (*off + 1 + extra > n) return -1;
+    uint64_t tail = 0;
+    for (uint32_t i = 0; i < extra; i++) tail |= (uint64_t)d[*off + 1 + i] << (8 * i);
+    if (extra == 8) {
+        *out = tail;
+    } else {
+        uint64_t high = first & ((1u << (7 - extra)) - 1);
+        *out = tail + (high << (8 * extra));
+    }
+    *off += 1 + extra;
+    return 0;
+}
+
+static PyTypeObject ProgramType;
+
+/* load(blob) -> Program or None when the blob does not deblob (GP eq. A.2 ∇) */
+static PyObject *native_load(PyObject *self, PyObject *arg) {
+    (void)self;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "blob must be bytes");
+        return NULL;
+    }
+    const uint8_t *d = (const uint8_t *)PyBytes_AS_STRING(arg);
+    uint64_t n = (uint64_t)PyBytes_GET_SIZE(arg);
+    uint64_t off = 0, jlen, clen;
+    if (decode_natural(d, n, &off, &jlen) < 0) Py_RETURN_NONE;
+    if (off >= n) Py_RETURN_NONE;
+    uint64_t z = d[off++];
+    if (decode_natural(d, n, &off, &clen) < 0) Py_RETURN_NONE;
+    /* every length is bounded by the blob before any product is formed */
+    if (clen > n || (z && jlen > n / z)) Py_RETURN_NONE;
+
+    uint64_t jt_end = off + jlen * z;
+    uint64_t code_end = jt_end + clen;
+    uint64_t mask_len = (clen + 7) / 8;
+    if (code_end + mask_len != n) Py_RETURN_NONE;
+    if (clen >= MAX_CODE) {
+        PyErr_SetString(PyExc_ValueError, "code larger than the native core supports");
+        return NULL;
+    }
+    Program *p = PyObject_New(Program, &ProgramType);
+    if (!p) return NULL;
+    p->blob = arg;
+    Py_INCREF(arg);
+    p->code = d + jt_end;
+    p->mask = d + code_end;
+    p->len = clen;
+    p->jlen = jlen;
+    p->jt = NULL;
+    p->jt_block = NULL;
+    p->ins = NULL;
+    p->n_ins = p->cap_ins = 0;
+    p->map = NULL;
+    p->len = clen;
+    p->map = zalloc((clen + MAP_SLACK) * sizeof(uint32_t));
+    /* zero-width entries all decode to 0: one shared slot stands for the whole table */
+    uint64_t slots = z ? jlen : (jlen ? 1 : 0);
+    p->jt_shared = !z;
+    if (slots) {
+        p->jt = malloc(slots * sizeof(uint64_t));
+        p->jt_block = malloc(slots * sizeof(int32_t));
+    }
+    if (!p->map || (slots && (!p->jt || !p->jt_block))) {
+        Py_DECREF(p);
+        return PyErr_NoMemory();
+    }
+    for (uint64_t i = 0; i < slots; i++) {
+        const uint8_t *e = d + off + i * z;
+        uint64_t v = 0;
+        int big = 0;
+        for (uint64_t k = 0; k < z; k++) {
+            if (k < 8) v |= (uint64_t)e[k] << (8 * k);
+            else if (e[k]) big = 1;
+        }
+        p->jt[i] = big ? UINT64_MAX : v;
+        p->jt_block[i] = -1;
+    }
+    uint64_t starts = 0;
+    for (uint64_t i = 0; i + 1 < mask_len; i++) starts += (uint64_t)__builtin_popcount(p->mask[i]);
+    if (mask_len) {
+        uint32_t tail_bits = (uint32_t)(clen - 8 * (mask_len - 1));
+        starts += (uint64_t)__builtin_popcount(p->mask[mask_len - 1] & ((1u << tail_bits) - 1));
+    }
+    p->n_starts = starts;
+    return (PyObject *)p;
+}
+
+static PyObject *Program_cost(Program *p, PyObject *unused) {
+    (void)unused;
+    /* blob + map + every instruction decoded twice over (blocks entered mid-way) */
+    uint64_t cost = (uint64_t)PyBytes_GET_SIZE(p->blob) + (p->len + MAP_SLACK) * 4 +
+                    (2 * p->n_starts + 64) * sizeof(Ins) + (p->jt_shared ? 12 : p->jlen * 12);
+    return PyLong_FromUnsignedLongLong(cost);
+}
+
+static PyObject *Program_decoded(Program *p, PyObject *unused) {
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(p->n_ins);
+}
+
+static PyMethodDef Program_methods[] = {
+    {"cost", (PyCFunction)Program_cost, METH_NOARGS, "bytes the decoded program may hold"},
+    {"decoded", (PyCFunction)Program_decoded, METH_NOARGS, "decoded entries so far"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ProgramType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "jamhost.pvm._native.Program",
+    .tp_basicsize = sizeof(Program),
+    .tp_dealloc = (destructor)Program_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A checked program blob with its lazily decoded basic blocks.",
+    .tp_methods = Program_methods,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Machine                                                                                   */
+
+typedef struct {
+    PyObject_HEAD
+    Program *prog;
+    uint64_t r[NREG];
+    int64_t gas;
+    int64_t pc;        /* negative or past the code: trap */
+    int64_t resume_pc; /* -1: none */
+    int64_t heap_top;  /* -1: no standard layout (sbrk takes h = 0) */
+    uintptr_t *pt;     /* NPAGES words */
+    uint32_t *touched; /* page indices ever mapped, for teardown and listing */
+    uint32_t n_touched, cap_touched;
+    uint64_t fault_address;
+    uint64_t host_id;
+    uint64_t yields; /* times a run let other threads take the GIL */
+} Machine;
+
+static int note_touched(Machine *m, uint32_t index) {
+    if (m->n_touched == m->cap_touched) {
+        uint32_t cap = m->cap_touched ? m->cap_touched * 2 : 64;
+        uint32_t *nt = realloc(m->touched, cap * sizeof(uint32_t));
+        if (!nt) return -1;
+        m->touched = nt;
+        m->cap_touched = cap;
+    }
+    m->touched[m->n_touched++] = index;
+    return 0;
+}
+
+static uint8_t *new_page(void) {
+    void *mem = NULL;
+    if (posix_memalign(&mem, PAGE, PAGE) != 0) return NULL;
+    memset(mem, 0, PAGE);
+    return mem;
+}
+
+/* Memory._materialise: allocate a lazily mapped page on first touch. -1 on no memory. */
+static inline int materialise(Machine *m, uint32_t index) {
+    uintptr_t e = m->pt[index];
+    if (!(e & PF_LAZY)) return 0;
+    uint8_t *pg = new_page();
+    if (!pg) return -1;
+    m->pt[index] = (uintptr_t)pg | PF_R | ((e & PF_LAZY_W) ? PF_W : 0);
+    return 0;
+}
+
+/* memory.py _raise_for over the unreduced indices [address, address + length): 0 when all
+ * accessible, X_FAULT (fault_address set) or X_PANIC; -1 on allocation failure. */
+static int check_access(Machine *m, uint64_t address, uint64_t length, int write) {
+    uint64_t pos = address, end = address + length;
+    uintptr_t need = write ? PF_W : PF_R;
+    while (pos < end) {
+        uint32_t x = (uint32_t)pos;
+        if (x < (LOW_PAGES << PAGE_SHIFT)) {
+            m->fault_address = x; /* MemoryPanic carries the low index itself */
+            return X_PANIC;
+        }
+        uint32_t index = x >> PAGE_SHIFT;
+        if (materialise(m, index) < 0) return -1;
+        if (!(m->pt[index] & need)) {
+            m->fault_address = x & ~(PAGE - 1);
+            return X_FAULT;
+        }
+        pos = (pos | (PAGE - 1)) + 1;
+    }
+    return 0;
+}
+
+static inline uint8_t *page_ptr(const Machine *m, uint32_t index) {
+    return (uint8_t *)(m->pt[index] & ~(uintptr_t)PF_FLAGS);
+}
+
+/* Copy out/in after a successful check, crossing pages and wrapping mod 2^32. */
+static void copy_out(const Machine *m, uint32_t address, uint8_t *dst, uint64_t length) {
+    while (length) {
+        uint32_t off = address & (PAGE - 1);
+        uint64_t n = PAGE - off < length ? PAGE - off : length;
+        memcpy(dst, page_ptr(m, address >> PAGE_SHIFT) + off, n);
+        dst += n;
+        length -= n;
+        address = (uint32_t)(address + n);
+    }
+}
+
+static void copy_in(Machine *m, uint32_t address, const uint8_t *src, uint64_t length) {
+    while (length) {
+        uint32_t off = address & (PAGE - 1);
+        uint64_t n = PAGE - off < length ? PAGE - off : length;
+        memcpy(page_ptr(m, address >> PAGE_SHIFT) + off, src, n);
+        src += n;
+        length -= n;
+        address = (uint32_t)(address + n);
+    }
+}
+
+/* Slow paths of the instructions' loads and stores (n <= 8 octets at a reduced address). */
+static int slow_load(Machine *m, uint32_t a, uint32_t n, uint64_t *v) {
+    int rc = check_access(m, a, n, 0);
+    if (rc) return rc;
+    uint64_t out = 0;
+    copy_out(m, a, (uint8_t *)&out, n);
+    *v = out;
+    return 0;
+}
+
+static int slow_store(Machine *m, uint32_t a, uint32_t n, uint64_t v) {
+    int rc = check_access(m, a, n, 1);
+    if (rc) return rc;
+    copy_in(m, a, (const uint8_t *)&v, n);
+    return 0;
+}
+
+/* Memory.map: whole pages, zero-filled when new; an allocated page keeps its content. */
+static int map_pages(Machine *m, uint32_t first, uint32_t last, int writable) {
+    for (uint64_t i = first; i <= last; i++) {
+        uintptr_t e = m->pt[i];
+        if (e == 0 && note_touched(m, (uint32_t)i) < 0) return -1;
+        if (!(e & PF_R)) m->pt[i] = PF_LAZY | (writable ? PF_LAZY_W : 0);
+        else if (writable) m->pt[i] = e | PF_W;
+        else m->pt[i] = e & ~(uintptr_t)PF_W;
+    }
+    return 0;
+}
+
+/* Memory.sbrk (GP §A.5.9): -1 on allocation failure, else 0 with *out set */
+static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
+    uint64_t top = m->heap_top >= 0 ? (uint64_t)m->heap_top : 0;
+    if (size == 0) { *out = top; return 0; }
+    if (size > ((uint64_t)1 << 32) || top + size > ((uint64_t)1 << 32)) { *out = 0; return 0; }
+    uint64_t new_top = top + size;
+    uint64_t first = (top + PAGE - 1) / PAGE, last = (new_top + PAGE - 1) / PAGE;
+    if (first < LOW_PAGES) first = LOW_PAGES;
+    for (uint64_t i = first; i < last; i++) {
+        uintptr_t e = m->pt[i];
+        if (e & PF_R) continue; /* allocated pages keep their access */
+        if (e == 0 && note_touched(m, (uint32_t)i) < 0) return -1;
+        m->pt[i] = PF_LAZY | PF_LAZY_W;
+    }
+    m->heap_top = (int64_t)new_top;
+    *out = top;
+    return 0;
+}
+
+static PyTypeObject MachineType;
+
+/* Page tables of freed machines, all entries zero, reused by the next ones: an mmap and
+ * munmap of 8 MiB per invocation would cost more than a small program's run. (The GIL
+ * guards the pool.) */
+#define PT_POOL 8
+static uintptr_t *pt_pool[PT_POOL];
+static int pt_pool_n = 0;
+
+static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
+    (void)kw;
+    PyObject *prog;
+    if (!PyArg_ParseTuple(args, "O!", &ProgramType, &prog)) return -1;
+    Py_XSETREF(m->prog, (Program *)prog);
+    Py_INCREF(prog);
+    if (!m->pt) {
+        m->pt = pt_pool_n ? pt_pool[--pt_pool_n] : zalloc(NPAGES * sizeof(uintptr_t));
+        if (!m->pt) { PyErr_NoMemory(); return -1; }
+    }
+    m->resume_pc = -1;
+    m->heap_top = -1;
+    return 0;
+}
+
+static void Machine_dealloc(Machine *m) {
+    if (m->pt) {
+        for (uint32_t i = 0; i < m->n_touched; i++) {
+            uintptr_t e = m->pt[m->touched[i]];
+            if (e & PF_R) free(page_ptr(m, m->touched[i]));
+            m->pt[m->touched[i]] = 0;
+        }
+        /* every entry is zero again: keep the table for the next machine */
+        if (pt_pool_n < PT_POOL) pt_pool[pt_pool_n++] = m->pt;
+        else zfree(m->pt, NPAGES * sizeof(uintptr_t));
+    }
+    free(m->touched);
+    Py_XDECREF(m->prog);
+    Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static inline uint64_t sx32(uint64_t v) { return (uint64_t)(int64_t)(int32_t)(uint32_t)v; }
+static inline uint64_t rotr64(uint64_t x, uint64_t s) {
+    s &= 63;
+    return s ? (x >> s) | (x << (64 - s)) : x;
+}
+static inline uint64_t rotr32(uint64_t v, uint64_t s) {
+    uint32_t x = (uint32_t)v;
+    s &= 31;
+    return sx32(s ? (x >> s) | (x << (32 - s)) : x);
+}
+
+/* run(): execute from pc; returns the exit kind. On return m->pc is the exit pc. */
+static int execute(Machine *m) {
+    Program *p;
+    uint64_t r[NREG]; /* a local copy: page stores cannot alias it, so it stays in cache lines
+                         the compiler reasons about */
+    uintptr_t *pt;
+    int64_t gas;
+    int64_t charged = 0;      /* gas taken at the current block's header */
+    const Ins *hdr = NULL;    /* current block header */
+    const Ins *stop = NULL;   /* first instruction the gas does not cover */
+    const Ins *ins;
+    int kind;
+    int32_t blk;
+    uint64_t a_, v_;
+    uintptr_t e_;
+    int rc_;
+
+    static void *labels[256];
+    static int labels_ready = 0;
+    if (UNLIKELY(!labels_ready)) {
+        for (int i = 0; i < 256; i++) labels[i] = &&L_TRAP;
+#define SET(n) labels[n] = &&L_##n;
+        SET(0) SET(1) SET(10) SET(20) SET(30) SET(31) SET(32) SET(33) SET(40) SET(50) SET(51)
+        SET(52) SET(53) SET(54) SET(55) SET(56) SET(57) SET(58) SET(59) SET(60) SET(61) SET(62)
+        SET(70) SET(71) SET(72) SET(73) SET(80) SET(81) SET(82) SET(83) SET(84) SET(85) SET(86)
+        SET(87) SET(88) SET(89) SET(90) SET(100) SET(101) SET(102) SET(103) SET(104) SET(105)
+        SET(106) SET(107) SET(108) SET(109) SET(110) SET(111) SET(120) SET(121) SET(122)
+        SET(123) SET(124) SET(125) SET(126) SET(127) SET(128) SET(129) SET(130) SET(131)
+        SET(132) SET(133) SET(134) SET(135) SET(136) SET(137) SET(138) SET(139) SET(140)
+        SET(141) SET(142) SET(143) SET(144) SET(145) SET(146) SET(147) SET(148) SET(149)
+        SET(150) SET(151) SET(152) SET(153) SET(154) SET(155) SET(156) SET(157) SET(158)
+        SET(159) SET(160) SET(161) SET(170) SET(171) SET(172) SET(173) SET(174) SET(175)
+        SET(180) SET(190) SET(191) SET(192) SET(193) SET(194) SET(195) SET(196) SET(197)
+        SET(198) SET(199) SET(200) SET(201) SET(202) SET(203) SET(204) SET(205) SET(206)
+        SET(207) SET(208) SET(209) SET(210) SET(211) SET(212) SET(213) SET(214) SET(215)
+        SET(216) SET(217) SET(218) SET(219) SET(220) SET(221) SET(222) SET(223) SET(224)
+        SET(225) SET(226) SET(227) SET(228) SET(229) SET(230)
+#undef SET
+        labels[OP_BLOCK] = &&L_BLOCK;
+        labels_ready = 1;
+        HANDLERS = labels;
+    }
+    if (!m) return 0;
+    p = m->prog;
+    pt = m->pt;
+    gas = m->gas;
+    int64_t yield_at = gas - YIELD_GAS;
+
+    if ((uint64_t)m->pc >= p->len + MAP_SLACK) {
+        /* outside the code: opcode(pc) = trap */
+        if (gas < 1) { m->gas = 0; return X_OOG; }
+        m->gas = gas - 1;
+        return X_PANIC;
+    }
+    blk = block_at(p, (uint64_t)m->pc);
+    if (blk < 0) return -1;
+    ins = &p->ins[blk];
+    memcpy(r, m->r, sizeof r);
+
+#define DISPATCH() goto *ins->h
+#define NEXT() do { ins++; if (UNLIKELY(ins == stop)) goto out_of_gas; DISPATCH(); } while (0)
+#define GOTO_PC(target_pc) do { \
+        uint32_t m_ = p->map[(target_pc)]; \
+        if (LIKELY(m_)) { ins = &p->ins[m_ - 1]; DISPATCH(); } \
+        blk = block_at(p, (target_pc)); \
+        if (UNLIKELY(blk < 0)) goto nomem; \
+        ins = &p->ins[blk]; DISPATCH(); } while (0)
+#define EXIT(k) do { kind = (k); goto finish; } while (0)
+#define RA r[ins->a]
+#define RB r[ins->b]
+#define RD r[ins->d]
+
+    DISPATCH();
+
+L_BLOCK:
+    if (UNLIKELY(gas < yield_at)) {
+        /* another thread may decode blocks meanwhile (moving p->ins): keep an index */
+        uint64_t at = (uint64_t)(ins - p->ins);
+        PyThreadState *ts = PyEval_SaveThread();
+        PyEval_RestoreThread(ts);
+        m->yields++;
+        ins = &p->ins[at];
+        yield_at = gas - YIELD_GAS;
+    }
+    hdr = ins;
+    if (LIKELY(gas >= (int64_t)ins->x)) {
+        charged = (int64_t)ins->x;
+        gas -= charged;
+    } else {
+        if (gas <= 0) { ins++; goto out_of_gas; }
+        charged = gas;
+        stop = ins + 1 + gas;
+        gas = 0;
+    }
+    ins++;
+    DISPATCH();
+
+/* branch to a checked target: t resolved lazily to its block */
+#define TAKE_BRANCH() do { \
+        int32_t t_ = ins->t; \
+        if (UNLIKELY(t_ < 0)) { \
+            if (t_ == -2) EXIT(X_PANIC); \
+            uint64_t self_ = (uint64_t)(ins - p->ins); \
+            t_ = block_at(p, ins->y); \
+            if (t_ < 0) goto nomem; \
+            p->ins[self_].t = t_; \
+        } \
+        ins = &p->ins[t_]; DISPATCH(); } while (0)
+
+/* djump (GP eq. A.18) to address a_ */
+#define DJUMP() do { \
+        if (a_ == HALT_ADDRESS) EXIT(X_HALT); \
+        if (a_ == 0 || (a_ & 1) || a_ / 2 > p->jlen) EXIT(X_PANIC); \
+        uint64_t j_ = p->jt_shared ? 0 : a_ / 2 - 1; \
+        int32_t t_ = p->jt_block[j_]; \
+        if (UNLIKELY(t_ < 0)) { \
+            if (t_ == -2) EXIT(X_PANIC); \
+            if (p->jt[j_] > INT64_MAX || !is_block_start(p, (int64_t)p->jt[j_])) { \
+                p->jt_block[j_] = -2; EXIT(X_PANIC); } \
+            t_ = block_at(p, p->jt[j_]); \
+            if (t_ < 0) goto nomem; \
+            p->jt_block[j_] = t_; \
+        } \
+        ins = &p->ins[t_]; DISPATCH(); } while (0)
+
+#define FAULT_OR_PANIC(rc) do { if ((rc) < 0) goto nomem; EXIT(rc); } while (0)
+
+#define LOADN(addr, n, T, dest, conv) do { \
+        a_ = (uint32_t)(addr); e_ = pt[a_ >> PAGE_SHIFT]; \
+        if (LIKELY((e_ & PF_R) && (a_ & (PAGE - 1)) <= PAGE - (n))) { \
+            T t_; memcpy(&t_, (uint8_t *)(e_ & ~(uintptr_t)PF_FLAGS) + (a_ & (PAGE - 1)), n); \
+            v_ = (uint64_t)t_; \
+        } else { \
+            rc_ = slow_load(m, (uint32_t)a_, n, &v_); \
+            if (rc_) FAULT_OR_PANIC(rc_); \
+        } \
+        dest = conv; NEXT(); } while (0)
+
+#define STOREN(addr, n, T, value) do { \
+        a_ = (uint32_t)(addr); e_ = pt[a_ >> PAGE_SHIFT]; v_ = (value); \
+        if (LIKELY((e_ & PF_W) && (a_ & (PAGE - 1)) <= PAGE - (n))) { \
+            T t_ = (T)v_; memcpy((uint8_t *)(e_ & ~(uintptr_t)PF_FLAGS) + (a_ & (PAGE - 1)), &t_, n); \
+        } else { \
+            rc_ = slow_store(m, (uint32_t)a_, n, v_); \
+            if (rc_) FAULT_OR_PANIC(rc_); \
+        } \
+        NEXT(); } while (0)
+
+L_TRAP:
+L_0:
+    EXIT(X_PANIC);
+L_1:
+    GOTO_PC(ins->next_pc);
+L_10:
+    m->host_id = ins->x;
+    EXIT(X_HOST);
+L_20:
+L_51:
+    RA = ins->x; NEXT();
+L_30: STOREN(ins->x, 1, uint8_t, ins->y);
+L_31: STOREN(ins->x, 2, uint16_t, ins->y);
+L_32: STOREN(ins->x, 4, uint32_t, ins->y);
+L_33: STOREN(ins->x, 8, uint64_t, ins->y);
+L_40: TAKE_BRANCH();
+L_50: a_ = (uint32_t)(RA + ins->x); DJUMP();
+L_52: LOADN(ins->x, 1, uint8_t, RA, v_);
+L_53: LOADN(ins->x, 1, uint8_t, RA, (uint64_t)(int64_t)(int8_t)v_);
+L_54: LOADN(ins->x, 2, uint16_t, RA, v_);
+L_55: LOADN(ins->x, 2, uint16_t, RA, (uint64_t)(int64_t)(int16_t)v_);
+L_56: LOADN(ins->x, 4, uint32_t, RA, v_);
+L_57: LOADN(ins->x, 4, uint32_t, RA, (uint64_t)(int64_t)(int32_t)v_);
+L_58: LOADN(ins->x, 8, uint64_t, RA, v_);
+L_59: STOREN(ins->x, 1, uint8_t, RA);
+L_60: STOREN(ins->x, 2, uint16_t, RA);
+L_61: STOREN(ins->x, 4, uint32_t, RA);
+L_62: STOREN(ins->x, 8, uint64_t, RA);
+L_70: STOREN(RA + ins->x, 1, uint8_t, ins->y);
+L_71: STOREN(RA + ins->x, 2, uint16_t, ins->y);
+L_72: STOREN(RA + ins->x, 4, uint32_t, ins->y);
+L_73: STOREN(RA + ins->x, 8, uint64_t, ins->y);
+L_80: RA = ins->x; TAKE_BRANCH();
+#define BR(cond) do { if (cond) TAKE_BRANCH(); GOTO_PC(ins->next_pc); } while (0)
+L_81: BR(RA == ins->x);
+L_82: BR(RA != ins->x);
+L_83: BR(RA < ins->x);
+L_84: BR(RA <= ins->x);
+L_85: BR(RA >= ins->x);
+L_86: BR(RA > ins->x);
+L_87: BR((int64_t)RA < (int64_t)ins->x);
+L_88: BR((int64_t)RA <= (int64_t)ins->x);
+L_89: BR((int64_t)RA >= (int64_t)ins->x);
+L_90: BR((int64_t)RA > (int64_t)ins->x);
+L_100: RD = RA; NEXT();
+L_101:
+    if (do_sbrk(m, RA, &v_) < 0) goto nomem;
+    RD = v_; NEXT();
+L_102: RD = (uint64_t)__builtin_popcountll(RA); NEXT();
+L_103: RD = (uint64_t)__builtin_popcount((uint32_t)RA); NEXT();
+L_104: RD = RA ? (uint64_t)__builtin_clzll(RA) : 64; NEXT();
+L_105: RD = (uint32_t)RA ? (uint64_t)__builtin_clz((uint32_t)RA) : 32; NEXT();
+L_106: RD = RA ? (uint64_t)__builtin_ctzll(RA) : 64; NEXT();
+L_107: RD = (uint32_t)RA ? (uint64_t)__builtin_ctz((uint32_t)RA) : 32; NEXT();
+L_108: RD = (uint64_t)(int64_t)(int8_t)RA; NEXT();
+L_109: RD = (uint64_t)(int64_t)(int16_t)RA; NEXT();
+L_110: RD = RA & 0xFFFF; NEXT();
+L_111: RD = __builtin_bswap64(RA); NEXT();
+L_120: STOREN(RB + ins->x, 1, uint8_t, RA);
+L_121: STOREN(RB + ins->x, 2, uint16_t, RA);
+L_122: STOREN(RB + ins->x, 4, uint32_t, RA);
+L_123: STOREN(RB + ins->x, 8, uint64_t, RA);
+L_124: LOADN(RB + ins->x, 1, uint8_t, RA, v_);
+L_125: LOADN(RB + ins->x, 1, uint8_t, RA, (uint64_t)(int64_t)(int8_t)v_);
+L_126: LOADN(RB + ins->x, 2, uint16_t, RA, v_);
+L_127: LOADN(RB + ins->x, 2, uint16_t, RA, (uint64_t)(int64_t)(int16_t)v_);
+L_128: LOADN(RB + ins->x, 4, uint32_t, RA, v_);
+L_129: LOADN(RB + ins->x, 4, uint32_t, RA, (uint64_t)(int64_t)(int32_t)v_);
+L_130: LOADN(RB + ins->x, 8, uint64_t, RA, v_);
+L_131: RA = sx32(RB + ins->x); NEXT();
+L_132: RA = RB & ins->x; NEXT();
+L_133: RA = RB ^ ins->x; NEXT();
+L_134: RA = RB | ins->x; NEXT();
+L_135: RA = sx32((uint64_t)((uint32_t)RB * (uint32_t)ins->x)); NEXT();
+L_136: RA = RB < ins->x; NEXT();
+L_137: RA = (int64_t)RB < (int64_t)ins->x; NEXT();
+L_138: RA = sx32(RB << (ins->x & 31)); NEXT();
+L_139: RA = sx32((uint32_t)RB >> (ins->x & 31)); NEXT();
+L_140: RA = (uint64_t)(int64_t)((int32_t)(uint32_t)RB >> (ins->x & 31)); NEXT();
+L_141: RA = sx32(ins->x - RB); NEXT();
+L_142: RA = RB > ins->x; NEXT();
+L_143: RA = (int64_t)RB > (int64_t)ins->x; NEXT();
+L_144: RA = sx32(ins->x << (RB & 31)); NEXT();
+L_145: RA = sx32((uint32_t)ins->x >> (RB & 31)); NEXT();
+L_146: RA = (uint64_t)(int64_t)((int32_t)(uint32_t)ins->x >> (RB & 31)); NEXT();
+L_147: if (RB == 0) RA = ins->x; NEXT();
+L_148: if (RB != 0) RA = ins->x; NEXT();
+L_149: RA = RB + ins->x; NEXT();
+L_150: RA = RB * ins->x; NEXT();
+L_151: RA = RB << (ins->x & 63); NEXT();
+L_152: RA = RB >> (ins->x & 63); NEXT();
+L_153: RA = (uint64_t)((int64_t)RB >> (ins->x & 63)); NEXT();
+L_154: RA = ins->x - RB; NEXT();
+L_155: RA = ins->x << (RB & 63); NEXT();
+L_156: RA = ins->x >> (RB & 63); NEXT();
+L_157: RA = (uint64_t)((int64_t)ins->x >> (RB & 63)); NEXT();
+L_158: RA = rotr64(RB, ins->x); NEXT();
+L_159: RA = rotr64(ins->x, RB); NEXT();
+L_160: RA = rotr32(RB, ins->x); NEXT();
+L_161: RA = rotr32(ins->x, RB); NEXT();
+L_170: BR(RA == RB);
+L_171: BR(RA != RB);
+L_172: BR(RA < RB);
+L_173: BR((int64_t)RA < (int64_t)RB);
+L_174: BR(RA >= RB);
+L_175: BR((int64_t)RA >= (int64_t)RB);
+L_180:
+    a_ = (uint32_t)(RB + ins->y); /* the target uses the prior r_B (r_A may alias it) */
+    RA = ins->x;
+    DJUMP();
+L_190: RD = sx32(RA + RB); NEXT();
+L_191: RD = sx32(RA - RB); NEXT();
+L_192: RD = sx32((uint64_t)((uint32_t)RA * (uint32_t)RB)); NEXT();
+L_193: {
+        uint32_t b = (uint32_t)RB;
+        RD = b == 0 ? UINT64_MAX : sx32((uint32_t)RA / b);
+        NEXT();
+    }
+L_194: {
+        int32_t a = (int32_t)(uint32_t)RA, b = (int32_t)(uint32_t)RB;
+        if (b == 0) RD = UINT64_MAX;
+        else if (a == INT32_MIN && b == -1) RD = (uint64_t)(int64_t)a;
+        else RD = (uint64_t)(int64_t)(a / b);
+        NEXT();
+    }
+L_195: {
+        uint32_t b = (uint32_t)RB;
+        RD = b == 0 ? sx32(RA) : sx32((uint32_t)RA % b);
+        NEXT();
+    }
+L_196: {
+        int32_t a = (int32_t)(uint32_t)RA, b = (int32_t)(uint32_t)RB;
+        if (a == INT32_MIN && b == -1) RD = 0;
+        else if (b == 0) RD = (uint64_t)(int64_t)a;
+        else RD = (uint64_t)(int64_t)(a % b);
+        NEXT();
+    }
+L_197: RD = sx32(RA << (RB & 31)); NEXT();
+L_198: RD = sx32((uint32_t)RA >> (RB & 31)); NEXT();
+L_199: RD = (uint64_t)(int64_t)((int32_t)(uint32_t)RA >> (RB & 31)); NEXT();
+L_200: RD = RA + RB; NEXT();
+L_201: RD = RA - RB; NEXT();
+L_202: RD = RA * RB; NEXT();
+L_203: RD = RB == 0 ? UINT64_MAX : RA / RB; NEXT();
+L_204: {
+        int64_t a = (int64_t)RA, b = (int64_t)RB;
+        if (b == 0) RD = UINT64_MAX;
+        else if (a == INT64_MIN && b == -1) RD = (uint64_t)a;
+        else RD = (uint64_t)(a / b);
+        NEXT();
+    }
+L_205: RD = RB == 0 ? RA : RA % RB; NEXT();
+L_206: {
+        int64_t a = (int64_t)RA, b = (int64_t)RB;
+        if (a == INT64_MIN && b == -1) RD = 0;
+        else if (b == 0) RD = (uint64_t)a;
+        else RD = (uint64_t)(a % b);
+        NEXT();
+    }
+L_207: RD = RA << (RB & 63); NEXT();
+L_208: RD = RA >> (RB & 63); NEXT();
+L_209: RD = (uint64_t)((int64_t)RA >> (RB & 63)); NEXT();
+L_210: RD = RA & RB; NEXT();
+L_211: RD = RA ^ RB; NEXT();
+L_212: RD = RA | RB; NEXT();
+L_213: RD = (uint64_t)(((__int128)(int64_t)RA * (__int128)(int64_t)RB) >> 64); NEXT();
+L_214: RD = (uint64_t)(((unsigned __int128)RA * (unsigned __int128)RB) >> 64); NEXT();
+L_215: RD = (uint64_t)(((__int128)(int64_t)RA * (__int128)RB) >> 64); NEXT();
+L_216: RD = RA < RB; NEXT();
+L_217: RD = (int64_t)RA < (int64_t)RB; NEXT();
+L_218: if (RB == 0) RD = RA; NEXT();
+L_219: if (RB != 0) RD = RA; NEXT();
+L_220: RD = rotr64(RA, (64 - (RB & 63)) & 63); NEXT();
+L_221: RD = rotr32(RA, (32 - (RB & 31)) & 31); NEXT();
+L_222: RD = rotr64(RA, RB); NEXT();
+L_223: RD = rotr32(RA, RB); NEXT();
+L_224: RD = RA & ~RB; NEXT();
+L_225: RD = RA | ~RB; NEXT();
+L_226: RD = ~(RA ^ RB); NEXT();
+L_227: RD = (int64_t)RA > (int64_t)RB ? RA : RB; NEXT();
+L_228: RD = RA > RB ? RA : RB; NEXT();
+L_229: RD = (int64_t)RA < (int64_t)RB ? RA : RB; NEXT();
+L_230: RD = RA < RB ? RA : RB; NEXT();
+
+out_of_gas:
+    memcpy(m->r, r, sizeof r);
+    m->pc = ins->pc;
+    m->gas = 0;
+    return X_OOG;
+
+finish:
+    memcpy(m->r, r, sizeof r);
+    /* refund the instructions of the block after the one that exited */
+    m->gas = gas + charged - (int64_t)(ins - hdr);
+    m->pc = ins->pc;
+    if (kind == X_HOST) m->resume_pc = ins->next_pc;
+    return kind;
+
+nomem:
+    memcpy(m->r, r, sizeof r);
+    m->gas = gas;
+    return -1;
+}
+
+static PyObject *Machine_run(Machine *m, PyObject *unused) {
+    (void)unused;
+    m->resume_pc = -1;
+    int kind = execute(m);
+    if (kind < 0) return PyErr_NoMemory();
+    return PyLong_FromLong(kind);
+}
+
+static PyObject *Machine_resume(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->resume_pc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "resume() is only valid after a host-call exit");
+        return NULL;
+    }
+    m->pc = m->resume_pc;
+    return Machine_run(m, NULL);
+}
+
+static PyObject *Machine_get_registers(Machine *m, PyObject *unused) {
+    (void)unused;
+    PyObject *out = PyList_New(NREG);
+    if (!out) return NULL;
+    for (int i = 0; i < NREG; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(m->r[i]);
+        if (!v) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+/* value mod 2^64 from any Python int */
+static int as_u64(PyObject *v, uint64_t *out) {
+    if (!PyLong_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "register values are ints");
+        return -1;
+    }
+    uint64_t x = PyLong_AsUnsignedLongLongMask(v);
+    if (x == (uint64_t)-1 && PyErr_Occurred()) return -1;
+    *out = x;
+    return 0;
+}
+
+static PyObject *Machine_set_registers(Machine *m, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "registers must be a sequence");
+    if (!seq) return NULL;
+    if (PySequence_Fast_GET_SIZE(seq) != NREG) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "13 registers expected");
+        return NULL;
+    }
+    uint64_t vals[NREG];
+    for (int i = 0; i < NREG; i++) {
+        if (as_u64(PySequence_Fast_GET_ITEM(seq, i), &vals[i]) < 0) { Py_DECREF(seq); return NULL; }
+    }
+    Py_DECREF(seq);
+    memcpy(m->r, vals, sizeof vals);
+    Py_RETURN_NONE;
+}
+
+static int reg_index(PyObject *o, int *out) {
+    long i = PyLong_AsLong(o);
+    if (i == -1 && PyErr_Occurred()) return -1;
+    if (i < 0) i += NREG; /* list indexing, as the Python engine's register list */
+    if (i < 0 || i >= NREG) {
+        PyErr_SetString(PyExc_IndexError, "register index out of range");
+        return -1;
+    }
+    *out = (int)i;
+    return 0;
+}
+
+static PyObject *Machine_get_register(Machine *m, PyObject *arg) {
+    int i;
+    if (reg_index(arg, &i) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(m->r[i]);
+}
+
+static PyObject *Machine_set_register(Machine *m, PyObject *args) {
+    PyObject *io, *vo;
+    int i;
+    uint64_t v;
+    if (!PyArg_ParseTuple(args, "OO", &io, &vo)) return NULL;
+    if (reg_index(io, &i) < 0 || as_u64(vo, &v) < 0) return NULL;
+    m->r[i] = v;
+    Py_RETURN_NONE;
+}
+
+/* read(address, length) -> bytes, or (kind, address) when the access faults or panics */
+static PyObject *access_error(Machine *m, int rc) {
+    if (rc < 0) return PyErr_NoMemory();
+    return Py_BuildValue("(iK)", rc, (unsigned long long)m->fault_address);
+}
+
+static PyObject *Machine_read(Machine *m, PyObject *args) {
+    unsigned long long address;
+    Py_ssize_t length;
+    if (!PyArg_ParseTuple(args, "Kn", &address, &length)) return NULL;
+    if (length < 0) { PyErr_SetString(PyExc_ValueError, "negative length"); return NULL; }
+    address &= 0xFFFFFFFFull;
+    if (length == 0) return PyBytes_FromStringAndSize(NULL, 0);
+    int rc = check_access(m, address, (uint64_t)length, 0);
+    if (rc) return access_error(m, rc);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, length);
+    if (!out) return NULL;
+    copy_out(m, (uint32_t)address, (uint8_t *)PyBytes_AS_STRING(out), (uint64_t)length);
+    return out;
+}
+
+/* write(address, data) -> None, or (kind, address); nothing is written then */
+static PyObject *Machine_write(Machine *m, PyObject *args) {
+    unsigned long long address;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Ky*", &address, &buf)) return NULL;
+    address &= 0xFFFFFFFFull;
+    PyObject *res = Py_None;
+    if (buf.len > 0) {
+        int rc = check_access(m, address, (uint64_t)buf.len, 1);
+        if (rc) {
+            res = access_error(m, rc);
+            PyBuffer_Release(&buf);
+            return res;
+        }
+        copy_in(m, (uint32_t)address, buf.buf, (uint64_t)buf.len);
+    }
+    PyBuffer_Release(&buf);
+    Py_INCREF(res);
+    return res;
+}
+
+/* Memory.is_readable / is_writable: the caller has checked address + length <= 2^32 */
+static PyObject *Machine_accessible(Machine *m, PyObject *args) {
+    unsigned long long address, length;
+    int write;
+    if (!PyArg_ParseTuple(args, "KKp", &address, &length, &write)) return NULL;
+    if (length == 0) Py_RETURN_TRUE;
+    int rc = check_access(m, address, length, write);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc == 0);
+}
+
+/* map_pages(first, last, writable): page indices, checked by the caller */
+static PyObject *Machine_map_pages(Machine *m, PyObject *args) {
+    unsigned int first, last;
+    int writable;
+    if (!PyArg_ParseTuple(args, "IIp", &first, &last, &writable)) return NULL;
+    if (first < LOW_PAGES || last >= NPAGES || first > last) {
+        PyErr_SetString(PyExc_ValueError, "page range outside 2^16..2^32");
+        return NULL;
+    }
+    if (map_pages(m, first, last, writable) < 0) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* load_page(index, content, writable): an allocated page with its content */
+static PyObject *Machine_load_page(Machine *m, PyObject *args) {
+    unsigned int index;
+    Py_buffer buf;
+    int writable;
+    if (!PyArg_ParseTuple(args, "Iy*p", &index, &buf, &writable)) return NULL;
+    if (index < LOW_PAGES || index >= NPAGES || buf.len != PAGE) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "a page index in 16..2^20 and 4096 octets expected");
+        return NULL;
+    }
+    uintptr_t e = m->pt[index];
+    uint8_t *pg;
+    if (e & PF_R) {
+        pg = page_ptr(m, index);
+    } else {
+        pg = new_page();
+        if (!pg || (e == 0 && note_touched(m, index) < 0)) {
+            free(pg);
+            PyBuffer_Release(&buf);
+            return PyErr_NoMemory();
+        }
+    }
+    memcpy(pg, buf.buf, PAGE);
+    PyBuffer_Release(&buf);
+    m->pt[index] = (uintptr_t)pg | PF_R | (writable ? PF_W : 0);
+    Py_RETURN_NONE;
+}
+
+/* pages() -> [(index, state, content or None)], state 'W'/'R' allocated, 'w'/'r' lazy */
+static PyObject *Machine_pages(Machine *m, PyObject *unused) {
+    (void)unused;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (uint32_t i = 0; i < m->n_touched; i++) {
+        uint32_t index = m->touched[i];
+        uintptr_t e = m->pt[index];
+        PyObject *item;
+        if (e & PF_R) {
+            item = Py_BuildValue("(Isy#)", index, (e & PF_W) ? "W" : "R",
+                                 (const char *)page_ptr(m, index), (Py_ssize_t)PAGE);
+        } else {
+            item = Py_BuildValue("(IsO)", index, (e & PF_LAZY_W) ? "w" : "r", Py_None);
+        }
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+}
+
+static PyObject *Machine_get_gas(Machine *m, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(m->gas);
+}
+
+static int Machine_set_gas(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (!v) { PyErr_SetString(PyExc_AttributeError, "gas cannot be deleted"); return -1; }
+    long long g = PyLong_AsLongLong(v);
+    if (g == -1 && PyErr_Occurred()) return -1;
+    m->gas = g;
+    return 0;
+}
+
+static PyObject *Machine_get_pc(Machine *m, void *c) {
+    (void)c;
+    return PyLong_FromLongLong(m->pc);
+}
+
+static int Machine_set_pc(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (!v) { PyErr_SetString(PyExc_AttributeError, "pc cannot be deleted"); return -1; }
+    long long pc = PyLong_AsLongLong(v);
+    if (pc == -1 && PyErr_Occurred()) return -1;
+    m->pc = pc;
+    return 0;
+}
+
+static PyObject *Machine_get_heap_top(Machine *m, void *c) {
+    (void)c;
+    if (m->heap_top < 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong(m->heap_top);
+}
+
+static int Machine_set_heap_top(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (!v || v == Py_None) { m->heap_top = -1; return 0; }
+    long long h = PyLong_AsLongLong(v);
+    if (h == -1 && PyErr_Occurred()) return -1;
+    if (h < 0) { PyErr_SetString(PyExc_ValueError, "negative heap top"); return -1; }
+    m->heap_top = h;
+    return 0;
+}
+
+static PyObject *Machine_get_u64(Machine *m, void *c) {
+    uintptr_t which = (uintptr_t)c;
+    return PyLong_FromUnsignedLongLong(which == 2 ? m->yields
+                                       : which == 1 ? m->host_id : m->fault_address);
+}
+
+static PyGetSetDef Machine_getset[] = {
+    {"gas", (getter)Machine_get_gas, (setter)Machine_set_gas, "ϱ", NULL},
+    {"pc", (getter)Machine_get_pc, (setter)Machine_set_pc, "ı", NULL},
+    {"heap_top", (getter)Machine_get_heap_top, (setter)Machine_set_heap_top, "sbrk break", NULL},
+    {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
+    {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
+    {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Machine_methods[] = {
+    {"_run", (PyCFunction)Machine_run, METH_NOARGS, "run from pc; the exit kind"},
+    {"_resume", (PyCFunction)Machine_resume, METH_NOARGS, "run from after the ecalli"},
+    {"get_registers", (PyCFunction)Machine_get_registers, METH_NOARGS, NULL},
+    {"set_registers", (PyCFunction)Machine_set_registers, METH_O, NULL},
+    {"get_register", (PyCFunction)Machine_get_register, METH_O, NULL},
+    {"set_register", (PyCFunction)Machine_set_register, METH_VARARGS, NULL},
+    {"_read", (PyCFunction)Machine_read, METH_VARARGS, NULL},
+    {"_write", (PyCFunction)Machine_write, METH_VARARGS, NULL},
+    {"_accessible", (PyCFunction)Machine_accessible, METH_VARARGS, NULL},
+    {"_map_pages", (PyCFunction)Machine_map_pages, METH_VARARGS, NULL},
+    {"_load_page", (PyCFunction)Machine_load_page, METH_VARARGS, NULL},
+    {"_pages", (PyCFunction)Machine_pages, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject MachineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "jamhost.pvm._native.Machine",
+    .tp_basicsize = sizeof(Machine),
+    .tp_dealloc = (destructor)Machine_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "One machine state (pc, registers, gas, RAM) of a loaded program.",
+    .tp_methods = Machine_methods,
+    .tp_getset = Machine_getset,
+    .tp_init = (initproc)Machine_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static PyMethodDef module_methods[] = {
+    {"load", native_load, METH_O, "check a program blob (GP eq. A.2); None when it does not deblob"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT, "_native", "jamhost's native PVM core", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    init_tables();
+    execute(NULL); /* fills HANDLERS before any block is decoded */
+    if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&MachineType) < 0) return NULL;
+    PyObject *mod = PyModule_Create(&native_module);
+    if (!mod) return NULL;
+    Py_INCREF(&ProgramType);
+    Py_INCREF(&MachineType);
+    if (PyModule_AddObject(mod, "Program", (PyObject *)&ProgramType) < 0 ||
+        PyModule_AddObject(mod, "Machine", (PyObject *)&MachineType) < 0) {
+        Py_DECREF(mod);
+        return NULL;
+    }
+    PyModule_AddIntConstant(mod, "EXIT_HALT", X_HALT);
+    PyModule_AddIntConstant(mod, "EXIT_PANIC", X_PANIC);
+    PyModule_AddIntConstant(mod, "EXIT_OUT_OF_GAS", X_OOG);
+    PyModule_AddIntConstant(mod, "EXIT_PAGE_FAULT", X_FAULT);
+    PyModule_AddIntConstant(mod, "EXIT_HOST", X_HOST);
+    return mod;
+}

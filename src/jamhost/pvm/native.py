@@ -1,0 +1,172 @@
+"""The native PVM engine: `PvmEngine`/`PvmInstance` over the C core in `_native.c`.
+
+The core executes; this module translates to the interface: exit kinds into `Exit`, memory
+errors into `memory.PageFault`/`memory.MemoryPanic`, and the `Memory` description given to
+`instantiate` into the core's page table (content is copied; `instance.memory` is a
+snapshot built on demand, for test vectors and inspection). Checked programs are shared
+through a byte-budgeted cache keyed by the blob (GP programs are content-addressed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jamhost.pvm import _native  # type: ignore[attr-defined]
+from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
+from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
+from jamhost.pvm.memory import (
+    ADDRESS_SPACE,
+    LOW_LIMIT,
+    M32,
+    PAGE_SHIFT,
+    Memory,
+    MemoryPanic,
+    PageFault,
+)
+
+ENGINE_NAME = "jamhost-pvm-native"
+ENGINE_VERSION = "0.1.0"
+
+_STATUS = {
+    _native.EXIT_HALT: Status.HALT,
+    _native.EXIT_PANIC: Status.PANIC,
+    _native.EXIT_OUT_OF_GAS: Status.OUT_OF_GAS,
+    _native.EXIT_PAGE_FAULT: Status.PAGE_FAULT,
+    _native.EXIT_HOST: Status.HOST,
+}
+
+_programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
+    DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
+)
+_BAD = object()
+"""Cache marker of a blob that does not deblob."""
+
+
+def load(blob: bytes) -> object | None:
+    """The checked program of `blob` (cached), or None when GP eq. A.2 rejects it."""
+    blob = bytes(blob)
+    hit = _programs.get(blob)
+    if hit is None:
+        program = _native.load(blob)
+        hit = _BAD if program is None else program
+        if program is not None:
+            _programs.put(blob, hit)
+    return None if hit is _BAD else hit
+
+
+def _raise(error: tuple[int, int]) -> None:
+    kind, address = error
+    if kind == _native.EXIT_PAGE_FAULT:
+        raise PageFault(address)
+    raise MemoryPanic(address)
+
+
+class NativeInstance(_native.Machine):  # type: ignore[misc]
+    """A machine state of the native core; implements interface.PvmInstance.
+
+    `gas`, `pc`, the register methods and the run loop live in C; an undecodable program
+    panics on every run without charging gas, as the Python engine does."""
+
+    __slots__ = ("_bad",)
+
+    def __init__(self, program: object | None) -> None:
+        self._bad = program is None
+        super().__init__(program if program is not None else _EMPTY)
+
+    def _exit(self, kind: int) -> Exit:
+        status = _STATUS[kind]
+        if status is Status.HOST:
+            return Exit(status, self.pc, host_id=self.host_id)
+        if status is Status.PAGE_FAULT:
+            return Exit(status, self.pc, address=self.fault_address)
+        return Exit(status, self.pc)
+
+    def run(self) -> Exit:
+        if self._bad:
+            return Exit(Status.PANIC, self.pc)
+        return self._exit(self._run())
+
+    def resume(self) -> Exit:
+        return self._exit(self._resume())
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        out = self._read(address & M32, length)
+        if type(out) is not bytes:
+            _raise(out)
+        return out  # type: ignore[no-any-return]
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        err = self._write(address & M32, data)
+        if err is not None:
+            _raise(err)
+
+    def is_readable(self, address: int, length: int) -> bool:
+        if address + length > ADDRESS_SPACE:
+            return False
+        return bool(self._accessible(address & M32, length, False))
+
+    def is_writable(self, address: int, length: int) -> bool:
+        if address + length > ADDRESS_SPACE:
+            return False
+        return bool(self._accessible(address & M32, length, True))
+
+    def map_memory(self, address: int, length: int, writable: bool) -> None:
+        """Memory.map: whole pages from 2^16 to 2^32."""
+        if length <= 0:
+            return
+        first = address >> PAGE_SHIFT
+        last = (address + length - 1) >> PAGE_SHIFT
+        if first < LOW_LIMIT >> PAGE_SHIFT:
+            raise ValueError("pages below 2^16 are never accessible (GP §A.4)")
+        if last >= ADDRESS_SPACE >> PAGE_SHIFT:
+            raise ValueError("mapping beyond the 32-bit address space")
+        self._map_pages(first, last, writable)
+
+    @property
+    def memory(self) -> Memory:
+        """A snapshot of RAM as a `Memory` (pages never touched stay lazily mapped)."""
+        mem = Memory()
+        for index, state, content in self._pages():
+            if content is None:
+                mem.lazy[index] = state == "w"
+            else:
+                page = bytearray(content)
+                mem.rp[index] = page
+                if state == "W":
+                    mem.wp[index] = page
+        mem.heap_top = self.heap_top
+        return mem
+
+
+_EMPTY = _native.load(b"\x00\x00\x00")
+
+
+class NativePvm:
+    """interface.PvmEngine for the native core."""
+
+    name = ENGINE_NAME
+    version = ENGINE_VERSION
+
+    def instantiate(
+        self,
+        program: bytes,
+        *,
+        pc: int,
+        gas: int,
+        registers: Sequence[int],
+        memory: Memory,
+    ) -> NativeInstance:
+        regs = list(registers)
+        if len(regs) != REGISTER_COUNT:
+            raise ValueError("13 registers expected")
+        vm = NativeInstance(load(program))
+        vm.set_registers(regs)
+        vm.gas = gas
+        vm.pc = pc
+        wp = memory.wp
+        for index, page in memory.rp.items():
+            vm._load_page(index, page, index in wp)
+        for index, writable in memory.lazy.items():
+            vm._map_pages(index, index, writable)
+        vm.heap_top = memory.heap_top
+        return vm
