@@ -18,7 +18,7 @@ Tenants own services (PVM code, state, balance) and submit work packages, which 
 into work reports, attested and accumulated into the service's state. Every request but
 `/healthz`, `/readyz` and `/metrics` takes `Authorization: Bearer <token>`. Every error is
 `{"error": message, "code": code}` with a code of SPEC §3's table; another tenant's objects
-are answered exactly like missing ones (404)."""
+are answered exactly like missing ones."""
 
 
 def create_app(rt: Runtime) -> FastAPI:
