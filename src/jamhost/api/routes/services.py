@@ -19,7 +19,7 @@ from jamhost.api.models import (
     openapi_body,
     validate,
 )
-from jamhost.app import services
+from jamhost.app import packages, services
 from jamhost.app.package_input import parse_hex
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import BadRequest, NotFound
@@ -104,17 +104,17 @@ def list_storage(request: Request, service_id: str, prefix: str = "",
 
 
 @router.get("/{service_id}/accumulations")
-def list_accumulations(service_id: str, cursor: str | None = None, limit: str | None = None,
-                       rt: Runtime = Depends(runtime),
+def list_accumulations(request: Request, service_id: str, cursor: str | None = None,
+                       limit: str | None = None, rt: Runtime = Depends(runtime),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
     """The service's accumulations, newest first: of its packages and of the inputs other
     services of its account queued for it (package_id null)."""
-    from jamhost.app import packages
-
-    page = packages.list_accumulations(rt, who, _sid(service_id),
-                                       cursor=views.decode_cursor(cursor, int),
-                                       limit=page_limit(limit))
-    return views.page([views.accumulation(a) for a in page.items], page.next_cursor)
+    sid = _sid(service_id)
+    page = packages.list_accumulations(
+        rt, who, sid, cursor=cursors.decode(request, cursor, int, service_id=sid),
+        limit=page_limit(limit))
+    return cursors.page(request, [views.accumulation(a) for a in page.items], page.next_cursor,
+                        service_id=sid)
 
 
 @router.get("/{service_id}/storage/{key}")
