@@ -2,9 +2,10 @@
 
 `refine_package` plays the guarantor of GP §14.4 (Ξ, eq. workdigestfunction) for one package:
 every item runs its service's code at pc 0 with the GP refine arguments, its digest records
-the output or the GP error, and the report is built per eq. workreport. Where jamhost has no
-chain (no authorizer run, no erasure coding, no data availability) the fields it fills
-differently are listed in docs/engine.md.
+the output or the GP error, and the report is built per eq. workreport, after Ψ_I when the
+package names an authorizer (engine/authorizer.py) and with the erasure root of its bundle
+and exports (engine/erasure.py). Where jamhost has no chain (no imports, no data
+availability) the fields it fills differently are listed in docs/engine.md.
 
 Host calls in refine (GP 0.7.2 §B.6, §B.7): gas (0), fetch (1), historical_lookup (6),
 export (7), the inner-PVM calls machine..expunge (8-13, engine/inner_machines.py) and JIP-1
