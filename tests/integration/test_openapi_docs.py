@@ -165,6 +165,12 @@ def _provocations(srv: Server) -> tuple[dict[tuple[str, str], dict[int, tuple]],
         ("GET", "/jam/packages/{package_id}"): {404: ("a", f"/jam/packages/{H0}", {})},
         ("GET", "/jam/packages/{package_id}/report"): {
             404: ("a", f"/jam/packages/{H0}/report", {})},
+        ("GET", "/jam/packages/{package_id}/accumulation"): {
+            404: ("a", f"/jam/packages/{H0}/accumulation", {})},
+        ("GET", "/jam/services/{service_id}/accumulations"): {
+            400: ("a", "/jam/services/x/accumulations", {}),
+            403: ("a", f"/jam/services/{bsid}/accumulations", {}),
+            404: ("op", "/jam/services/4000000000/accumulations", {})},
         ("GET", "/jam/reports"): {
             400: ("a", "/jam/reports", {"params": {"limit": "x"}}),
             403: ("a", "/jam/reports", {"params": {"service_id": bsid}})},

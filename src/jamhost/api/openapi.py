@@ -65,6 +65,8 @@ ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/jam/packages"): (400, 403),
     ("GET", "/jam/packages/{package_id}"): (404,),
     ("GET", "/jam/packages/{package_id}/report"): (404,),
+    ("GET", "/jam/packages/{package_id}/accumulation"): (404,),
+    ("GET", "/jam/services/{service_id}/accumulations"): (400, 403, 404),
     ("GET", "/jam/reports"): (400, 403),
     ("GET", "/jam/receipts"): (400, 403),
     ("GET", "/jam/receipts/{hash}"): (404,),
