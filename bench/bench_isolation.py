@@ -41,7 +41,18 @@ from jamhost.domain.types import RefineContext, WorkItem, WorkPackage  # noqa: E
 from jamhost.engine import AccountState, accumulate, refine_package  # noqa: E402
 from jamhost.engine.constants import HostCall  # noqa: E402
 from jamhost.examples._asm import NONE, Program  # noqa: E402
+from jamhost.pvm import native as pvm_native  # noqa: E402
 from jamhost.pvm import program as pvm_program  # noqa: E402
+from jamhost.pvm.engines import get_engine  # noqa: E402
+from jamhost.pvm.interface import PvmEngine  # noqa: E402
+
+ENGINE: PvmEngine | None = None  # set per run by measure()
+
+
+def _cold() -> None:
+    """Every round starts with both engines' program caches empty."""
+    pvm_program.PROGRAMS.clear()
+    pvm_native._programs.clear()
 
 SERVICE = 70_000
 OTHER = 70_001
@@ -144,17 +155,18 @@ def h(data: bytes) -> bytes:
 
 def package(code: bytes, gas: int) -> WorkPackage:
     ctx = RefineContext(b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32, 9)
-    return WorkPackage(5, b"\xaa" * 32, ctx, b"t", b"c", (WorkItem(SERVICE, h(code), gas, 0, 0,
+    return WorkPackage(5, bytes(32), ctx, b"t", b"c", (WorkItem(SERVICE, h(code), gas, 0, 0,
                                                                   b"x"),))
 
 
 def refine_cost(code: bytes, gas: int, lookup: Callable[[int, bytes], bytes | None]) \
         -> tuple[float, int, int]:
     """(CPU seconds, gas used, bytes kept) of one refine, through a fresh per-package cache."""
-    pvm_program.PROGRAMS.clear()
+    _cold()
     cached = CachedLookup(lambda s, x: code if x == h(code) else lookup(s, x))
     t = time.process_time()
-    out = refine_package(package(code, gas), code_lookup=cached, preimage_lookup=cached)
+    out = refine_package(package(code, gas), code_lookup=cached, preimage_lookup=cached,
+                         engine=ENGINE)
     cpu = time.process_time() - t
     kept = sum(len(line.encode()) for line in out.logs)
     return cpu, out.gas_used, kept
@@ -162,13 +174,13 @@ def refine_cost(code: bytes, gas: int, lookup: Callable[[int, bytes], bytes | No
 
 def transfer_cost() -> tuple[float, int, int]:
     code = transfer_loop()
-    pvm_program.PROGRAMS.clear()
+    _cold()
     me = AccountState.create(h(code), 10**12, preimages={h(code): code},
                              requests={(h(code), len(code)): (0,)})
     other = AccountState.create(bytes(32), 0)
     t = time.process_time()
     out = accumulate(SERVICE, me, [], [], timeslot=1, gas_limit=10**7, entropy=bytes(32),
-                     other_account=lambda s: other if s == OTHER else None)
+                     other_account=lambda s: other if s == OTHER else None, engine=ENGINE)
     cpu = time.process_time() - t
     assert len(out.transfers) == TRANSFERS, len(out.transfers)
     kept = sum(len(t.memo) + 64 for t in out.transfers)  # memo + the transfer's fields
@@ -190,8 +202,10 @@ def sqlite_preimage(directory: str) -> tuple[bytes, Callable[[int, bytes], bytes
     return h(blob), lookup
 
 
-def measure(gas: int, rounds: int) -> list[tuple[str, float, float]]:
-    """[(kind, CPU us per gas, bytes kept per gas)]."""
+def measure(gas: int, rounds: int, engine: str) -> list[tuple[str, float, float]]:
+    """[(kind, CPU us per gas, bytes kept per gas)] on the PVM engine called `engine`."""
+    global ENGINE
+    ENGINE = get_engine(engine)
     with tempfile.TemporaryDirectory() as tmp:
         preimage_hash, lookup = sqlite_preimage(tmp)
         kinds: dict[str, Callable[[], tuple[float, int, int]]] = {
@@ -229,18 +243,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gas", type=int, default=400_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engines", default="native,python",
+                        help="comma-separated PVM engines, each measured in the same run")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-    rows = measure(args.gas, args.rounds)
-    text = table(rows)
     print(machine())
-    print(text)
+    parts = []
+    for name in args.engines.split(","):
+        text = table(measure(args.gas, args.rounds, name))
+        print(f"\nengine {name}\n{text}")
+        parts.append(f"Engine `{name}` (plain is the same engine's ALU loop):\n\n{text}\n")
+    text = "\n".join(parts)
     if args.write_docs:
         section = (
             "## Isolation: CPU and memory per gas (bench_isolation.py)\n\n"
             f"{dt.date.today().isoformat()}, {machine()}, "
             f"`.venv/bin/python bench/bench_isolation.py --gas {args.gas} --rounds "
-            f"{args.rounds} --write-docs`. Refine gas {args.gas:,} for each refine kind; the "
+            f"{args.rounds} --engines {args.engines} --write-docs`. Refine gas {args.gas:,} "
+            "for each refine kind; the "
             "transfers kind is one accumulate. Target: no kind above 5x plain per gas.\n\n"
             f"{text}\n"
         )
