@@ -8,12 +8,11 @@ requires (GP 0.7.2 Ω_J), and a hash with no preimage, so the child has no code 
 to it is delivered as a balance credit only (docs/engine.md, "the credit is all that
 happens"; its accumulation record says `no-code`).
 
-What cannot be shown over HTTP in a test: an eject that answers OK. Ω_J needs the child's one
-lookup request to be [x, y] with y < t - D (D = 19 200 slots, 32 hours of jamhost's wall-clock
-timeslot, GP 0.7.2 eq. Ω_J), i.e. a `forget` 32 hours earlier. Here eject of the fresh child
-answers HUH (its request is [], it passed the WHO check: it is the caller's and its code hash
-is E_32(caller)), while eject of B's service answers WHO exactly as a missing id does. The OK
-path is covered at the engine level by the GP 0.7.2 eject vectors.
+The first test's eject of the fresh child answers HUH: it passed the WHO check (the child is
+the caller's and its code hash is E_32(caller)) but Ω_J also needs its one lookup request to
+be [x, y] with y < t - D (D = 19 200 slots, 32 hours of jamhost's wall-clock timeslot), while
+eject of B's service answers WHO exactly as a missing id does. The second test builds that
+request for real and ejects after D, on a server whose wall clock runs later.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from tests.integration.test_accumulate_tenancy import (
     accumulation,
     add_service,
     answers,
+    blake,
     run_package,
     service,
     set_code,
@@ -131,3 +131,74 @@ def test_new_transfer_and_eject_stay_in_the_callers_account(server_factory, stor
     with srv.client(bob.token) as c:
         assert c.get(f"/jam/services/{bob.service_id}/accumulations").json()["items"] == []
     assert listed(srv, alice.token) == {parent, child, third}
+
+
+BLOB = b"a blob the child solicits, is given, and forgets"
+#: D (19 200 slots of 6 s) and a day more: the wall clock the restarted server runs at.
+LATER_SECONDS = (19_200 + 14_400) * 6
+CLOCK_SHIFT = """import os, time
+_shift = float(os.environ["E2E_CLOCK_SHIFT_SECONDS"])
+_time = time.time
+time.time = lambda: _time() + _shift  # the server's wall clock, moved past D
+"""
+
+
+def test_eject_after_the_expunge_period_removes_the_child(server_factory, store_keys,
+                                                          tmp_path):
+    """The OK path of eject (GP 0.7.2 Ω_J), end to end. The child solicits a blob and provides
+    it to itself (request [x]), then forgets it ([x, t]), drops its code request and upgrades
+    its code hash to E_32(parent): its one request is [x, t]. Eject needs t < t' - D, so the
+    same store is then served by a server whose wall clock runs D slots later (a
+    sitecustomize on PYTHONPATH shifts time.time in that process only; nothing of jamhost is
+    patched): the parent's eject answers OK, the child is gone for Alice as a missing
+    service is, its balance went to the parent, and Alice's service count dropped."""
+    keys = {**store_keys, **NO_LIMITS, "max_services_per_account": LIMIT}
+    srv = server_factory(**keys)
+    alice = make_tenant(srv, "alice", code=script([]))
+    parent = alice.service_id
+    h, n = blake(BLOB), len(BLOB)
+    child_code = script([
+        (HostCall.SOLICIT, {7: h, 8: n}),
+        (HostCall.PROVIDE, {7: 2**64 - 1, 8: BLOB, 9: n}),  # to itself
+    ])
+    set_code(srv, alice, parent, script([
+        (HostCall.NEW, {7: blake(child_code), 8: len(child_code), 9: 0, 10: 0, 11: 0, 12: 0}),
+    ]))
+    (new_answer, _), = answers(accumulation(srv, alice, run_package(srv, alice, parent)))
+    child = new_answer
+    set_code(srv, alice, child, child_code)  # the code the child's request names
+    with srv.op() as op:  # room for the solicited blob's footprint (a_t grows with it)
+        assert op.post(f"/jam/services/{child}/credit",
+                       json={"amount": 100_000}).status_code == 200
+    first = accumulation(srv, alice, run_package(srv, alice, child))
+    assert [a[0] for a in answers(first)] == [OK, OK], first
+    set_code(srv, alice, child, script([
+        (HostCall.FORGET, {7: h, 8: n}),  # [x] -> [x, t]
+        (HostCall.FORGET, {7: blake(child_code), 8: len(child_code)}),  # [] -> dropped
+        (HostCall.UPGRADE, {7: e32(parent), 8: 0, 9: 0}),
+    ]))
+    second = accumulation(srv, alice, run_package(srv, alice, child, b"\x02"))
+    assert [a[0] for a in answers(second)] == [OK, OK, OK], second
+    eject = script([(HostCall.EJECT, {7: child, 8: h})])
+    set_code(srv, alice, parent, eject)
+    too_soon = accumulation(srv, alice, run_package(srv, alice, parent, b"\x02"))
+    assert [a[0] for a in answers(too_soon)] == [HUH]  # t is not yet before t' - D
+    child_balance = service(srv, child)["balance"]
+    srv.stop()
+
+    site = tmp_path / "clock"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(CLOCK_SHIFT)
+    later = server_factory(**keys, extra_env={
+        "PYTHONPATH": str(site), "E2E_CLOCK_SHIFT_SECONDS": str(LATER_SECONDS)})
+    parent_before = service(later, parent)["balance"]
+    acc = accumulation(later, alice, run_package(later, alice, parent, b"\x03"))
+    assert [a[0] for a in answers(acc)] == [OK]
+    assert acc["ejected_services"] == [child]
+    assert listed(later, alice.token) == {parent}
+    with later.client(alice.token) as c:
+        gone = c.get(f"/jam/services/{child}")
+        nothing = c.get(f"/jam/services/{MISSING}")
+    assert gone.status_code == nothing.status_code and gone.status_code in (403, 404)
+    assert gone.json() == nothing.json()
+    assert service(later, parent)["balance"] == parent_before + child_balance
