@@ -125,6 +125,7 @@ def test_new_transfer_and_eject_stay_in_the_callers_account(server_factory, stor
     with srv.client(alice.token) as c:
         runs = c.get(f"/jam/services/{child}/accumulations").json()["items"]
     assert len(runs) == 1 and runs[0]["package_id"] is None and runs[0]["inputs"] == 1
+    assert runs[0]["status"] == "no-code"  # code hash E_32(parent): nothing to run
     assert [x["source"] for x in runs[0]["transfers_received"]] == [parent]
     # Bob's service: unchanged, never run by Alice's package.
     assert service(srv, bob.service_id) == bob_before
