@@ -106,7 +106,12 @@ def test_new_transfer_and_eject_stay_in_the_callers_account(server_factory, stor
 
     # 3. transfer to the child (delivered as its input: a credit, it has no code), then
     # eject it, eject Bob's service and eject a missing id.
+    # Bob's service takes E_32(Alice's parent) as its code hash, so that only the tenancy
+    # boundary (not Ω_J's code-hash check) stands between Alice's eject and it.
+    set_code(srv, bob, bob.service_id, script([(HostCall.UPGRADE, {7: e32(parent), 8: 0, 9: 0})]))
+    run_package(srv, bob, bob.service_id)
     bob_before = service(srv, bob.service_id)
+    assert bob_before["code_hash"] == "0x" + e32(parent).hex()
     set_code(srv, alice, parent, script([
         (HostCall.TRANSFER, {7: child, 8: 1000, 9: 0, 10: MEMO}),
         (HostCall.EJECT, {7: child, 8: e32(parent)}),
@@ -129,8 +134,9 @@ def test_new_transfer_and_eject_stay_in_the_callers_account(server_factory, stor
     assert [x["source"] for x in runs[0]["transfers_received"]] == [parent]
     # Bob's service: unchanged, never run by Alice's package.
     assert service(srv, bob.service_id) == bob_before
-    with srv.client(bob.token) as c:
-        assert c.get(f"/jam/services/{bob.service_id}/accumulations").json()["items"] == []
+    with srv.client(bob.token) as c:  # its own package's run only
+        runs = c.get(f"/jam/services/{bob.service_id}/accumulations").json()["items"]
+    assert len(runs) == 1 and runs[0]["package_id"] is not None
     assert listed(srv, alice.token) == {parent, child, third}
 
 
