@@ -536,14 +536,14 @@ def report(package_id: PackageArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = 
 
 
 @app.command()
-def accumulation(package_id: str, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
+def accumulation(package_id: PackageArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None,
                  config: ConfigOpt = None, table: TableOpt = False) -> None:
     """What a package's accumulation did: status, gas, yield, logs, transfers, services made."""
     _run(url, token, table, lambda c: c.accumulation(package_id))
 
 
 @app.command()
-def accumulations(service: int, limit: LimitOpt = None, url: UrlOpt = DEFAULT_URL,
+def accumulations(service: ServiceArg, limit: LimitOpt = None, url: UrlOpt = DEFAULT_URL,
                   token: TokenOpt = None, config: ConfigOpt = None,
                   table: TableOpt = False) -> None:
     """A service's accumulations, newest first (of inputs queued by its siblings included)."""
