@@ -417,9 +417,9 @@ def cold(anan: AnanAs) -> tuple[list[dict[str, Any]], float, int]:
 
                 native_module._programs.clear()
             else:
-                from jamhost.pvm.program import load_program
+                from jamhost.pvm.program import PROGRAMS
 
-                load_program.cache_clear()
+                PROGRAMS.clear()
             seconds, used = run_engine(engine, fresh, cold=True)
             assert used == count, (label, used, count)
             row[label] = seconds / count * 1e6
