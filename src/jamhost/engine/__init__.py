@@ -16,7 +16,6 @@ from jamhost.engine.accumulate import (
     accumulate_gas,
     integrate_provision,
 )
-from jamhost.engine.attest import ENGINE_NAME, ENGINE_VERSION
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer
 from jamhost.engine.privileges import Privileges
@@ -29,8 +28,6 @@ from jamhost.engine.refine import (
 )
 
 __all__ = [
-    "ENGINE_NAME",
-    "ENGINE_VERSION",
     "AccountState",
     "AccumulateOperand",
     "AccumulateOutcome",

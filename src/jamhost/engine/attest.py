@@ -17,17 +17,10 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-import jamhost
-
 #: X_G, the guarantee signing context (GP 0.7.2, "Signing Contexts").
 GUARANTEE_CONTEXT = b"$jam_guarantee"
-#: What signs: the engine that computed the report, shown with every attestation.
-ENGINE_NAME = "jamhost-pvm"
-ENGINE_VERSION = jamhost.__version__
 
 __all__ = [
-    "ENGINE_NAME",
-    "ENGINE_VERSION",
     "GUARANTEE_CONTEXT",
     "guarantee_message",
     "new_keypair",
