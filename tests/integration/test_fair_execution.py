@@ -18,7 +18,10 @@ import pytest
 from tests.conftest import Tenant, make_tenant
 from tests.integration import spin
 
-HEAVY = 800_000  # steps: about half a second of refine work per package here (two attestors)
+# Steps: about 1.5 s of refine work per package here (two attestors). With less, A's packages
+# finished while A and B were still submitting on a loaded CI machine, and the test measured
+# the submitting clients rather than the scheduler.
+HEAVY = 2_400_000
 # The packages' run time is what these tests schedule, so they run on the Python engine, whose
 # speed HEAVY was measured on (the native core runs the same package some 50 times faster).
 NO_LIMITS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,

@@ -157,22 +157,28 @@ def test_a_long_run_lets_other_threads_run() -> None:
     import threading
 
     blob = _loop(3_000_000)  # about 9 M instructions: several yields
-    vm = NativePvm().instantiate(blob, pc=0, gas=10**8, registers=[0] * 13, memory=Memory())
-    state = {"running": False, "done": False}
+    # Whether this thread gets the GIL during one run depends on the OS scheduler (a loaded
+    # machine may run the whole 30 ms slice uninterrupted): a few runs, one must be seen.
     seen_while_running = 0
+    for _attempt in range(20):
+        vm = NativePvm().instantiate(blob, pc=0, gas=10**8, registers=[0] * 13,
+                                     memory=Memory())
+        state = {"running": False, "done": False}
 
-    def work() -> None:
-        state["running"] = True
-        vm.run()
-        state["running"] = False
-        state["done"] = True
+        def work(vm=vm, state=state) -> None:  # type: ignore[no-untyped-def]
+            state["running"] = True
+            vm.run()
+            state["running"] = False
+            state["done"] = True
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    while not state["done"]:
-        if state["running"]:
-            seen_while_running += 1
-    thread.join()
-    assert vm.get_register(2) == 9_000_000
-    assert vm.yields == (10**8 - vm.gas) // (1 << 20)  # once per 2^20 gas, at a block header
+        thread = threading.Thread(target=work)
+        thread.start()
+        while not state["done"]:
+            if state["running"]:
+                seen_while_running += 1
+        thread.join()
+        assert vm.get_register(2) == 9_000_000
+        assert vm.yields == (10**8 - vm.gas) // (1 << 20)  # once per 2^20 gas, at a block header
+        if seen_while_running:
+            break
     assert seen_while_running > 0
