@@ -79,8 +79,9 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short),
         # and free the space of exported segments past their retention.
         deliver_due(rt)
-        sweep(rt)
+        sweep(rt, idle=True)
         return None
+    sweep(rt)  # the space of expired segments back before this package counts against it
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))

@@ -111,13 +111,14 @@ def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:
             raise BadRequest(unavailable(i, j))
 
 
-def sweep(rt: Runtime) -> int:
-    """Drop expired segments (and give their bytes back), at most every SWEEP_EVERY seconds
-    per runtime; the first call sweeps at once. Lookups never see an expired segment either
-    way: this only frees the space."""
+def sweep(rt: Runtime, *, idle: bool = False) -> int:
+    """Drop expired segments and give their bytes back: before each package a worker runs
+    (one indexed query), and when idle at most every SWEEP_EVERY seconds per runtime (the
+    first idle call sweeps at once). Lookups never see an expired segment either way: this
+    frees the space."""
     last = rt.extras.get("segments_swept_at")
     clock = time.monotonic()
-    if last is not None and clock - last < SWEEP_EVERY:
+    if idle and last is not None and clock - last < SWEEP_EVERY:
         return 0
     rt.extras["segments_swept_at"] = clock
     gone = rt.store.expire_segments(now_us())
