@@ -250,3 +250,27 @@ def test_runtime_wide_null_authorizer(deployment: Deployment) -> None:
         assert seen.status_code == nothing.status_code and seen.json() == nothing.json()
         meta = c.get(f"/jam/preimages/{hx(h(NULL))}/meta")
         assert meta.status_code == 404
+
+
+def test_gp_limits_and_malformed_imports_at_submission(deployment: Deployment) -> None:
+    srv = deployment.server
+    erin = make_tenant(srv, "erin", code=CODE)
+    sid = erin.service_id
+    root = {"segments_root": hx(h(b"r")), "index": 0}
+    too_many_exports = export_package(sid, b"x")
+    too_many_exports["items"][0]["export_count"] = 3073  # type: ignore[index]
+    cases = {
+        "W_X": too_many_exports,
+        "W_M": import_package(sid, [root] * 3073),
+        "more than 8": import_package(sid, [{"package_hash": hx(h(b"%d" % i)), "index": 0}
+                                            for i in range(9)]),
+        "import_segments[0] must be": import_package(
+            sid, [{**root, "package_hash": hx(h(b"p"))}]),
+        "index must be": import_package(sid, [{"segments_root": hx(h(b"r")), "index": 2**15}]),
+    }
+    with srv.client(erin.token) as c:
+        for expected, body in cases.items():
+            r = c.post("/jam/packages", json=body)
+            assert r.status_code == 400, (expected, r.text)
+            assert r.json()["code"] == "jam_bad_request" and expected in r.json()["error"]
+        assert c.get("/jam/packages", params={"service_id": sid}).json()["items"] == []
