@@ -22,7 +22,7 @@ from jamhost.engine.segments import (
     PAGE_LEAVES,
     ImportedSegment,
     ImportLookup,
-    justification_from_page,
+    ProofPage,
     unavailable,
 )
 from jamhost.observability import get_logger
@@ -49,40 +49,55 @@ def import_scope(rt: Runtime, svc: ServiceRecord) -> ServiceScope:
     return rt.policy.import_scope(rt.store.owned_service_ids(svc.owner))
 
 
+def _export_set(rt: Runtime, scope: ServiceScope, key: tuple[bool, bytes],
+                now: int) -> ExportSet | None:
+    """The kept set an import's h names: (True, package hash) or (False, segments root)."""
+    by_package, h = key
+    if by_package:
+        return rt.store.find_export_set(scope, now, package_hash=h)
+    return rt.store.find_export_set(scope, now, segments_root=h)
+
+
 def _find(rt: Runtime, scope: ServiceScope, spec: ImportSpec, now: int) -> ExportSet | None:
-    if spec.is_package_hash:
-        found = rt.store.find_export_set(scope, now, package_hash=spec.tree_root)
-    else:
-        found = rt.store.find_export_set(scope, now, segments_root=spec.tree_root)
+    found = _export_set(rt, scope, (spec.is_package_hash, spec.tree_root), now)
     return found if found is not None and spec.segment_index < found.count else None
 
 
 def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     """The worker's D³L for one package of `svc`: each import read once (the attestors share
-    it), with J_0 derived from its page of paged proofs."""
+    it), its export set found once per root or package hash, each proof page read once, and
+    J_0 derived from the page."""
     scope = import_scope(rt, svc)
     now = now_us()
     answers: dict[ImportSpec, ImportedSegment | None] = {}
+    sets: dict[tuple[bool, bytes], ExportSet | None] = {}
+    pages: dict[tuple[int, bytes, int], ProofPage | None] = {}
 
     def lookup(spec: ImportSpec) -> ImportedSegment | None:
         if spec not in answers:
-            answers[spec] = _read(rt, scope, spec, now)
+            answers[spec] = _read(spec)
         return answers[spec]
 
+    def _read(spec: ImportSpec) -> ImportedSegment | None:
+        key = (spec.is_package_hash, spec.tree_root)
+        if key not in sets:
+            sets[key] = _export_set(rt, scope, key, now)
+        found = sets[key]
+        n = spec.segment_index
+        if found is None or n >= found.count:
+            return None
+        page_key = (found.service_id, found.package_hash, found.count + n // PAGE_LEAVES)
+        wanted = [n] if page_key in pages else [n, page_key[2]]
+        rows = rt.store.read_segments(found.service_id, found.package_hash, wanted)
+        if page_key not in pages:
+            raw = rows.get(page_key[2])
+            pages[page_key] = None if raw is None else ProofPage.decode(raw, found.count)
+        page = pages[page_key]
+        if n not in rows or page is None:
+            return None  # expired and swept in between
+        return ImportedSegment(rows[n], tuple(page.justification(n)), found.segments_root)
+
     return lookup
-
-
-def _read(rt: Runtime, scope: ServiceScope, spec: ImportSpec, now: int) -> ImportedSegment | None:
-    found = _find(rt, scope, spec, now)
-    if found is None:
-        return None
-    n = spec.segment_index
-    page_index = found.count + n // PAGE_LEAVES
-    rows = rt.store.read_segments(found.service_id, found.package_hash, [n, page_index])
-    if n not in rows or page_index not in rows:
-        return None  # expired and swept in between
-    path = justification_from_page(rows[page_index], n, found.count)
-    return ImportedSegment(rows[n], tuple(path), found.segments_root)
 
 
 def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:

@@ -22,12 +22,13 @@ from jamhost.domain.codec import Decoder, encode_natural
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.types import ImportSpec, SegmentRootLookupItem, WorkPackage
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.engine.merkle import ZERO_HASH, node
+from jamhost.engine.merkle import ZERO_HASH
 
 __all__ = [
     "PAGE_LEAVES",
     "ImportLookup",
     "ImportedSegment",
+    "ProofPage",
     "Imports",
     "fold_path",
     "justification_from_page",
@@ -92,29 +93,44 @@ def _hashes(d: Decoder) -> list[bytes]:
     return [d.raw(32) for _ in range(d.natural())]
 
 
+@dataclass(frozen=True, slots=True)
+class ProofPage:
+    """One decoded paged proof P(s)[p] (GP eq. pagedproofs): the page's path J_6 from the
+    root, and every level of the page's subtree (level 0: its leaf hashes, padded with zero
+    hashes to the page's width as C pads the whole tree; the last: the page's root)."""
+
+    path: tuple[bytes, ...]
+    levels: tuple[tuple[bytes, ...], ...]
+
+    @classmethod
+    def decode(cls, page: bytes, count: int) -> ProofPage:
+        """The page of a tree of `count` segments."""
+        d = Decoder(page)
+        path = _hashes(d)
+        leaves = _hashes(d)
+        size = 1
+        while size < count:
+            size *= 2
+        level = leaves + [ZERO_HASH] * (min(PAGE_LEAVES, size) - len(leaves))
+        levels = [tuple(level)]
+        while len(level) > 1:
+            level = [blake2b_256(b"node" + level[k] + level[k + 1])
+                     for k in range(0, len(level), 2)]
+            levels.append(tuple(level))
+        return cls(tuple(path), tuple(levels))
+
+    def justification(self, index: int) -> list[bytes]:
+        """J_0(s, n) for n = `index` on this page: the page's path, then n's siblings in the
+        page's subtree from its top down (T of GP appendix E on a power-of-two tree)."""
+        i = index % PAGE_LEAVES
+        inner = [self.levels[k][(i >> k) ^ 1] for k in reversed(range(len(self.levels) - 1))]
+        return list(self.path) + inner
+
+
 def justification_from_page(page: bytes, index: int, count: int) -> list[bytes]:
     """J_0(s, n) of GP 0.7.2 eq. constantdepthsubtreemerklejust from the paged proof
-    P(s)[n // 64] = E(↕J_6(s, n // 64), ↕L_6(s, n // 64)) of a tree of `count` segments: the
-    page's path from the root, then n's path inside the page's leaves (padded with zero
-    hashes to the page's width, as C pads the whole tree)."""
-    d = Decoder(page)
-    path = _hashes(d)
-    leaves = _hashes(d)
-    size = 1
-    while size < count:
-        size *= 2
-    width = min(PAGE_LEAVES, size)
-    leaves = leaves + [ZERO_HASH] * (width - len(leaves))
-    inner, values, i = [], leaves, index % PAGE_LEAVES
-    while len(values) > 1:  # T(page leaves, i): a power of two, so every split is even
-        mid = len(values) // 2
-        if i < mid:
-            inner.append(node(values[mid:]))
-            values = values[:mid]
-        else:
-            inner.append(node(values[:mid]))
-            values, i = values[mid:], i - mid
-    return path + inner
+    P(s)[n // 64] = E(↕J_6(s, n // 64), ↕L_6(s, n // 64)) of a tree of `count` segments."""
+    return ProofPage.decode(page, count).justification(index)
 
 
 def _length_prefixed(hashes: Sequence[bytes]) -> bytes:
