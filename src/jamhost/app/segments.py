@@ -58,10 +58,6 @@ def _export_set(rt: Runtime, scope: ServiceScope, key: tuple[bool, bytes],
     return rt.store.find_export_set(scope, now, segments_root=h)
 
 
-def _find(rt: Runtime, scope: ServiceScope, spec: ImportSpec, now: int) -> ExportSet | None:
-    found = _export_set(rt, scope, (spec.is_package_hash, spec.tree_root), now)
-    return found if found is not None and spec.segment_index < found.count else None
-
 
 def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     """The worker's D³L for one package of `svc`: each import read once (the attestors share
@@ -121,8 +117,13 @@ def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:
         raise BadRequest(f"the package names more than {MAX_SEGMENT_ROOT_LOOKUPS} exporting "
                          "packages by hash")
     scope, now = import_scope(rt, svc), now_us()
+    sets: dict[tuple[bool, bytes], ExportSet | None] = {}
     for i, j, spec in specs:
-        if _find(rt, scope, spec, now) is None:
+        key = (spec.is_package_hash, spec.tree_root)
+        if key not in sets:
+            sets[key] = _export_set(rt, scope, key, now)
+        found = sets[key]
+        if found is None or spec.segment_index >= found.count:
             raise BadRequest(unavailable(i, j))
 
 
@@ -136,7 +137,11 @@ def sweep(rt: Runtime, *, idle: bool = False) -> int:
     if idle and last is not None and clock - last < SWEEP_EVERY:
         return 0
     rt.extras["segments_swept_at"] = clock
-    gone = rt.store.expire_segments(now_us())
+    try:
+        gone = rt.store.expire_segments(now_us())
+    except Exception as exc:  # a store hiccup must not cost the claimed package: next time
+        log.error("segment sweep failed", error=type(exc).__name__)
+        return 0
     if gone:
         log.info("expired exported segments", sets=gone)
     return gone

@@ -257,7 +257,7 @@ def refine_package(
     item's extrinsics; `import_lookup(spec)` gives each imported segment with its
     justification (engine/segments.py). Raises RefineInputError when the package names an
     import or an extrinsic that is not available. Deterministic: no clock,
-    no randomness, no state beyond the two lookups. Each item keeps at most `max_log_bytes`
+    no randomness, no state beyond the lookups. Each item keeps at most `max_log_bytes`
     octets of `log` lines (`runtime.jam.max_log_bytes_per_invocation`)..
 
     When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
