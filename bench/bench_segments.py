@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import os
 import sys
 import tempfile
 import time
@@ -42,10 +43,11 @@ W_G = 4104
 CODE = example.build()
 CONTEXT = RefineContext(bytes(32), bytes(32), bytes(32), bytes(32), 0)
 NOTE = """
-What it means: an import costs the worker two row reads and a path derivation in the lookup,
-and in refine a path check (one hash per tree level) plus its share of the larger bundle's
-erasure coding, which dominates: about the cost of an extrinsic of W_G + 32·depth octets.
-Exports cost about 4 ms each in the erasure root (section above) and their storage.
+What it means: in the worker's lookup an import costs one row read (its export set is found
+once per root or package hash, its proof page read and decoded once per 64 segments) and a
+path of a few hashes; in refine, a path check (one hash per tree level) plus its share of the
+larger bundle's erasure coding, which dominates: about the cost of an extrinsic of
+W_G + 32·depth octets. Exports cost about 4 ms each in the erasure root (section above).
 """
 
 
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rt = build_runtime(JamSettings(store="sqlite", sqlite_path=f"{tmp}/bench.db",
@@ -118,8 +121,9 @@ def main() -> None:
         "## Refine: imported segments\n\n"
         f"Machine: {machine()}. Command: `.venv/bin/python bench/bench_segments.py "
         f"--repeat {args.repeat} --write-docs`. Date: {today}. Best of the repeats after a "
-        "warm-up, in process CPU time; SQLite store in a temporary directory; Python PVM "
-        "engine default of refine_package.\n\n"
+        "warm-up, in process CPU time; SQLite store in a temporary directory; the Python "
+        f"PVM (refine_package's default). Load average at the start: {load:.2f} "
+        "(2 cores, shared).\n\n"
         "| imports | worker lookup of all (uncached) | refine with them | refine without | "
         "per import in refine |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + NOTE
     )
