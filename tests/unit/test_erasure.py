@@ -43,14 +43,13 @@ def test_every_vector_set_is_present() -> None:
     assert len(CASES) == 12
 
 
-@pytest.mark.parametrize("lanes", [False, True], ids=["per-piece", "lanes"])
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_vector(case: Path, lanes: bool) -> None:
+def test_vector(case: Path) -> None:
     vector = json.loads(case.read_text())
     data = bytes.fromhex(vector["data"].removeprefix("0x"))
     want = [bytes.fromhex(s.removeprefix("0x")) for s in vector["shards"]]
     piece, total = (4, 6) if case.parent.name == "tiny" else (684, 1023)
-    assert chunks(data, piece, total, lanes=lanes) == want
+    assert chunks(data, piece, total) == want
 
 
 def test_chunks_of_a_multi_piece_blob_are_the_pieces_coded_one_by_one() -> None:

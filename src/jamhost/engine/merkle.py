@@ -4,6 +4,7 @@ constantdepthmerkleroot)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 from jamhost.domain.hashing import blake2b_256
@@ -27,6 +28,35 @@ def well_balanced_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) ->
     if len(values) == 1:
         return hasher(values[0])
     return node(values, hasher)
+
+
+_NODE_PREFIX = hashlib.blake2b(b"node", digest_size=32)
+
+
+def node_pair(left: bytes, right: bytes) -> bytes:
+    """H("node" ++ left ++ right) from a copy of the hashed prefix (a third cheaper)."""
+    h = _NODE_PREFIX.copy()
+    h.update(left)
+    h.update(right)
+    return h.digest()
+
+
+def well_balanced_roots(columns: Sequence[Sequence[bytes]]) -> list[bytes]:
+    """[M_B(v) for v in lists] of lists of one length (blake2b), given transposed:
+    columns[j][i] is value j of list i. The trees share their shape, so each node is one
+    `map` over all lists (the erasure root's 1023 validator trees, engine/erasure.py)."""
+    if not columns:
+        return []
+    if len(columns) == 1:
+        return [blake2b_256(v) for v in columns[0]]
+
+    def build(lo: int, hi: int) -> Sequence[bytes]:
+        if hi - lo == 1:
+            return columns[lo]
+        mid = lo + (hi - lo + 1) // 2
+        return list(map(node_pair, build(lo, mid), build(mid, hi)))
+
+    return list(build(0, len(columns)))
 
 
 def constant_depth_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:
