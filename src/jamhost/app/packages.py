@@ -24,6 +24,7 @@ from jamhost.store.records import (
     gas_retry_after,
     now_us,
 )
+from jamhost.tenancy.erasure_gas import erasure_gas
 from jamhost.tenancy.principal import Principal
 
 
@@ -58,6 +59,8 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     refine = sum(i.refine_gas_limit for i in pkg.items)
     if names_authorizer(pkg):  # Ψ_I may burn up to G_I on top of the items' refine gas
         refine += ProtocolConstants.full().package_auth_gas
+    # The erasure coding of the bundle and exports, in jamhost's units (tenancy/erasure_gas.py)
+    refine += erasure_gas(pkg, len(body))
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
