@@ -42,6 +42,7 @@ from jamhost.store.records import (
     QuotaLimits,
     QuotaOverride,
     ServiceScope,
+    StateChanges,
     TokenRecord,
     Usage,
     export_set_bytes,
@@ -792,6 +793,38 @@ def test_expired_exports_are_removed_and_their_bytes_freed(store: Store) -> None
     assert store.read_segments(a, p2.id, [0]) == {}
     assert store.reconcile_usage() == 0
     assert early.count == 1 and late.count == 3
+
+
+def test_eject_removes_the_ejected_services_kept_segments(store: Store) -> None:
+    """A service removed by `eject` (engine/lifecycle.py, applied by the store) takes its
+    kept segments and export sets with it; another account's service named in the same
+    `ejected` list is not removed and keeps its own."""
+    parent = new_service(store, "acct-a", storage_limit=10**6)
+    child = new_service(store, "acct-a", storage_limit=10**6)
+    theirs = new_service(store, "acct-b", storage_limit=10**6)
+    at = now_us()
+    pc, xc = _apply_with_exports(store, child, 1, 2, expires_at=at + 10**9)
+    pt, xt = _apply_with_exports(store, theirs, 2, 3, expires_at=at + 10**9)
+    store.submit_package(pkg(parent, 3), ROOMY, 100, W)
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None and claimed.service_id == parent
+    changes = StateChanges(ejected=[child, theirs])
+    assert store.finish_package(PackageOutcome(
+        claimed.id, parent, "w", "applied", changes=changes,
+        expected_seq=store.get_service(parent).receipt_seq), storage_limit=10**6)
+    assert store.get_service(child) is None
+    for query in ({"package_hash": pc.id}, {"segments_root": xc.segments_root}):
+        assert store.find_export_set(EVERYTHING, now_us(), **query) is None
+    assert store.read_segments(child, pc.id, [0, 1, 2]) == {}
+    # the other account's service stays, with its segments
+    assert store.get_service(theirs) is not None
+    assert store.get_service(theirs).usage.storage_bytes == 4 * SEG
+    assert store.read_segments(theirs, pt.id, [0, 2]) == {0: b"\x00" * SEG, 2: b"\x02" * SEG}
+    found = store.find_export_set(EVERYTHING, now_us(), segments_root=xt.segments_root)
+    assert found is not None and found.service_id == theirs
+    # only the remaining export set is left for the retention sweep
+    assert store.expire_segments(at + 10**9) == 1
+    assert store.reconcile_usage() == 0
 
 
 def test_exports_over_the_storage_quota_leave_nothing(store: Store) -> None:
