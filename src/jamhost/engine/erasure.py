@@ -207,11 +207,9 @@ def chunks(data: bytes, piece_size: int = 684, total: int = 1023) -> list[bytes]
     return originals + [recovered[i * width : (i + 1) * width] for i in range(total - original)]
 
 
-def _segment_chunk_columns(
-    segments: Sequence[bytes], piece_size: int, total: int
-) -> tuple[bytes, int, int]:
-    """Every validator's chunk of every blob of s ++ P(s) as one buffer, blob by blob: blob
-    j's chunk for validator i is octets (j·total + i)·w..+w, w = 2k (the chunk width)."""
+def _segment_chunk_array(segments: Sequence[bytes], piece_size: int, total: int) -> np.ndarray:
+    """Every validator's chunk of every blob of s ++ P(s), as words (blob, validator, k):
+    [j, i] is blob j's chunk for validator i (2k octets)."""
     blobs = list(segments) + paged_proofs(segments, len(segments[0]))
     original = piece_size // 2
     k = len(blobs[0]) // piece_size
@@ -222,7 +220,13 @@ def _segment_chunk_columns(
     positions[:original] = words.transpose(1, 0, 2)
     flat = positions.reshape(total, -1)
     flat[original:] = _recovery(flat[:original], total)
-    return positions.transpose(1, 0, 2).tobytes(), len(blobs), 2 * k
+    return np.ascontiguousarray(positions.transpose(1, 0, 2))
+
+
+def _split_rows(rows: np.ndarray) -> list[bytes]:
+    data = rows.tobytes()
+    width = len(data) // len(rows)
+    return [data[at : at + width] for at in range(0, len(data), width)]
 
 
 def segment_chunks(
@@ -233,11 +237,8 @@ def segment_chunks(
     segments are coded in one pass (the pieces are independent)."""
     if not segments:
         return [[] for _ in range(total)]
-    buffer, count, width = _segment_chunk_columns(segments, piece_size, total)
-    return [
-        [buffer[(j * total + i) * width : (j * total + i + 1) * width] for j in range(count)]
-        for i in range(total)
-    ]
+    columns = [_split_rows(blob) for blob in _segment_chunk_array(segments, piece_size, total)]
+    return [[column[i] for column in columns] for i in range(total)]
 
 
 def paged_proofs(segments: Sequence[bytes], segment_size: int = 4104) -> list[bytes]:
@@ -310,9 +311,9 @@ def _segment_roots(segments: Sequence[bytes], piece_size: int, total: int) -> li
     """s♣: M_B of each validator's chunks of s ++ P(s), all validators' trees at once."""
     if not segments:
         return [ZERO_HASH] * total
-    buffer, count, width = _segment_chunk_columns(segments, piece_size, total)
-    columns = [
-        [buffer[at : at + width] for at in range(j * total * width, (j + 1) * total * width, width)]
-        for j in range(count)
-    ]
-    return well_balanced_roots(columns)
+    coded = _segment_chunk_array(segments, piece_size, total)
+
+    def pairs(j: int) -> list[bytes]:  # blob j's chunk ++ blob j + 1's, per validator
+        return _split_rows(np.concatenate((coded[j], coded[j + 1]), axis=1))
+
+    return well_balanced_roots(len(coded), lambda j: _split_rows(coded[j]), pairs)
