@@ -251,7 +251,7 @@ def test_exported_segments_cost_cpu_in_proportion_to_what_they_are_charged(
                               exports=count)
             spent = cpu_seconds(srv) - cpu
             charged = charged_so_far(c) - before
-            assert charged >= refine + count * 10, pkg  # at least the declared GP gas
+            assert charged >= refine + 1000, pkg  # at least the declared GP gas
             per_unit.append(spent / charged)
         report = c.get(f"/jam/packages/{pkg['id']}/report").json()["report"]
     assert report["package_spec"]["exports_count"] == count

@@ -147,8 +147,8 @@ def _plan(original: int, total: int) -> tuple[int, list[_Layer], list[list[_Laye
 
 
 #: Pieces coded in one pass of array operations: the (512, pieces) working arrays and their
-#: int32 temporaries stay within a core's cache (a W_B bundle of 20,164 pieces at once is
-#: 2.5 times slower per piece than in batches).
+#: int32 temporaries stay within a core's cache (a W_B bundle's 20,164 pieces in one pass
+#: cost about three times as much per piece).
 _BATCH = 512
 
 
