@@ -21,6 +21,7 @@ validators (merkle.well_balanced_roots). docs/benchmarks.md has the costs.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -194,17 +195,22 @@ def _words(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<u2")
 
 
+def _chunk_array(data: bytes, piece_size: int, total: int) -> np.ndarray:
+    """C_k(P_{W_E}(d)) as words (total, k): row i is chunk i."""
+    original = piece_size // 2
+    k = max(1, -(-len(data) // piece_size))
+    padded = data + bytes(k * piece_size - len(data))
+    positions = np.empty((total, k), dtype="<u2")
+    positions[:original] = _words(padded).reshape(original, k)
+    positions[original:] = _recovery(positions[:original], total)
+    return positions
+
+
 def chunks(data: bytes, piece_size: int = 684, total: int = 1023) -> list[bytes]:
     """C_k(P_{W_E}(d)) (GP 0.7.2 eq. erasurecoding): `data` zero-padded to k pieces of
     `piece_size` octets, coded to `total` chunks of 2k octets. Chunk i is word i of every
     piece, so the first piece_size/2 chunks are the padded data itself."""
-    original = piece_size // 2
-    k = max(1, -(-len(data) // piece_size))
-    padded = data + bytes(k * piece_size - len(data))
-    width = 2 * k
-    originals = [padded[i * width : (i + 1) * width] for i in range(original)]
-    recovered = _recovery(_words(padded).reshape(original, k), total).astype("<u2").tobytes()
-    return originals + [recovered[i * width : (i + 1) * width] for i in range(total - original)]
+    return _split_rows(_chunk_array(data, piece_size, total))
 
 
 def _segment_chunk_array(segments: Sequence[bytes], piece_size: int, total: int) -> np.ndarray:
@@ -290,13 +296,16 @@ def erasure_root(
     A pure function of its inputs, so the last few roots are kept by the hash of the inputs:
     the attestors of one package each refine it on their own, and the second one's identical
     bundle and exports do not pay for the coding again (different exports, a different key)."""
-    key = blake2b_256(
-        b"".join([bundle, *segments, len(segments).to_bytes(4, "little"),
-                  piece_size.to_bytes(4, "little"), total.to_bytes(4, "little")])
-    )
+    hasher = hashlib.blake2b(bundle, digest_size=32)
+    for segment in segments:
+        hasher.update(segment)
+    for number in (len(segments), piece_size, total):
+        hasher.update(number.to_bytes(4, "little"))
+    key = hasher.digest()
     root = _ROOTS.get(key)
     if root is None:
-        bundle_hashes = [blake2b_256(c) for c in chunks(bundle, piece_size, total)]
+        # each chunk hashed where it lies (a row of the coded array is contiguous)
+        bundle_hashes = [blake2b_256(c) for c in _chunk_array(bundle, piece_size, total)]
         segment_roots = _segment_roots(segments, piece_size, total)
         root = well_balanced_root(
             [b + s for b, s in zip(bundle_hashes, segment_roots, strict=True)]
