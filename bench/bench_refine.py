@@ -46,21 +46,22 @@ from jamhost.tenancy.erasure_gas import GAS_PER_BUNDLE_PIECE, GAS_PER_EXPORT  # 
 
 NOTE = """
 What it means: the coding is numpy over all pieces at once (engine/erasure.py), exact to
-every `erasure/` vector. Against the pure-Python coder it replaced, measured in the same
-sitting (same machine and load, `erasure_root` kept roots cleared): one piece 0.72 -> 0.28 ms,
-1 MiB 144 -> 22 ms, a W_B bundle 1,656 -> 385 ms, 64 exports 122 -> 37 ms, 3,072 exports
-6,188 -> 1,229 ms (2.0 -> 0.40 ms per segment; docs' earlier figure, on a busier machine,
-was 4 ms). The coding of an export is now about 0.1 ms; the rest of its cost is GP's s♣:
-one more leaf in each of the 1023 validators' trees, 1023 blake2b calls through hashlib at
-about 0.3 µs each, which Python cannot batch (a C batch hash would be the next step; no
-well-kept package offers one, and the Rust `erasure-coding` binding on PyPI computes an older
-chunk layout that fails the vectors). Whatever remains is charged: 1,000,000 units per export
-and 25,000 per bundle piece after the first, in the hourly gas budget and the scheduler's
-claim, at about half to three quarters of the CPU per unit of plain execution on the native
-core (the table above), so a tenant pays for its exports as for the same CPU of ALU code.
-An `invoke` that ends in a HOST exit costs a few plain host calls; code inside an inner
-machine runs at the speed of refine code (both figures include the refine invocation's own
-setup, a larger share of the shorter run).
+every `erasure/` vector. Against the pure-Python coder it replaced (main at 69ec1bd), the
+same inputs run back to back in two sittings (kept roots cleared; the machine shared, load
+about 2): one piece 0.7-2.0 -> 0.3 ms, 1 MiB 125-144 -> 22 ms, a W_B bundle 1.3-1.7 s ->
+0.27-0.39 s, 64 exports 122-126 -> 27-37 ms, 3,072 exports 4.9-6.2 s -> 1.2-2.0 s, i.e.
+1.6-2.0 -> 0.4-0.65 ms per exported segment (3-5x; the 4 ms of the earlier figures was a
+busier machine). The coding of a segment is now about 0.1 ms; the rest is GP's s♣: one more
+leaf in each of the 1023 validators' trees, 1023 blake2b calls through hashlib at about
+0.3 µs each, which Python cannot batch (a C batch hash would be the next step; no well-kept
+package offers one, and the Rust `erasure-coding` binding on PyPI computes an older chunk
+layout that fails the vectors). What remains is charged: 1,000,000 units per export and
+25,000 per bundle piece after the first, in the hourly gas budget and the scheduler's claim,
+at about half the CPU per unit of plain execution on the native core (the table above), so a
+tenant pays for its exports at least as for the same CPU of ALU code. An `invoke` that ends
+in a HOST exit costs a few plain host calls; code inside an inner machine runs at the speed
+of refine code (both figures include the refine invocation's own setup, a larger share of
+the shorter run).
 """
 W_B = 13_791_360
 W_G = 4104
@@ -196,7 +197,7 @@ def main() -> None:
     rows = []
     for label, size in (("one piece (684 octets)", 684), ("1 MiB", 1 << 20), ("W_B", W_B)):
         data = rng(size)
-        seconds = best(lambda d=data: chunks(d), args.repeat if size < W_B else 1)
+        seconds = best(lambda d=data: chunks(d), args.repeat)
         rows.append(f"| `chunks`, {label} | {seconds * 1000:,.1f} ms | "
                     f"{size / seconds / 1e6:,.2f} MB/s |")
     def erasure_root(bundle: bytes, segments: list[bytes]) -> bytes:
@@ -209,15 +210,14 @@ def main() -> None:
     t_exports = {}
     for count in (64, W_X):
         segments = [rng(W_G) for _ in range(count)]
-        t_exports[count] = best(lambda s=segments: erasure_root(small, s),
-                                args.repeat if count < W_X else 1)
+        t_exports[count] = best(lambda s=segments: erasure_root(small, s), args.repeat)
         pages = -(-count // 64)
         rows.append(f"| `erasure_root`, 200-octet bundle, {count:,} exported segments "
                     f"(+{pages} proof page{'s' if pages > 1 else ''}) | "
                     f"{t_exports[count] * 1000:,.1f} ms | "
                     f"{t_exports[count] / count * 1e6:,.0f} µs per segment |")
     big = rng(W_B)
-    t_big = best(lambda: erasure_root(big, []), 1)
+    t_big = best(lambda: erasure_root(big, []), args.repeat)
     rows.append(f"| `erasure_root`, W_B bundle, no exports | {t_big * 1000:,.1f} ms | "
                 f"{W_B / t_big / 1e6:,.2f} MB/s |")
 
@@ -263,17 +263,17 @@ def main() -> None:
         f"Machine: {machine()}. Command: `.venv/bin/python bench/bench_refine.py "
         f"--repeat {args.repeat} --invokes {k} --alu {args.alu} --plain {args.plain} "
         f"--write-docs`. Date: {today}. Load average at the start: {load}. "
-        "Best of the repeats (W_B and W_X: one run) after a warm-up, in process CPU time (the "
+        "Best of the repeats after a warm-up, in process CPU time (the "
         "machine was shared; single-threaded, so equal to wall time when idle).\n\n"
         "Erasure coding (GP 0.7.2 appendix H, numpy, engine/erasure.py):\n\n"
         "| what | time | rate |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "The erasure charge (tenancy/erasure_gas.py) against plain execution on the native "
         "core:\n\n| what | units and CPU | CPU per unit | / plain |\n|---|---|---|---|\n"
         + "\n".join(charge_rows) + "\n\n"
-        f"Inner machines (GP 0.7.2 §B.7), {get_engine().name} PVM (refine_package's default); "
-        "refine gas includes the inner gas:\n\n"
+        f"Inner machines (GP 0.7.2 §B.7) on `{get_engine().name}` (refine_package's default "
+        "engine); refine gas includes the inner gas:\n\n"
         "| what | time | per unit |\n|---|---|---|\n" + "\n".join(inner_rows) + "\n"
-        + NOTE
+        + NOTE + "\n"
     )
     print(text)
     if args.write_docs:

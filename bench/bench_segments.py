@@ -37,6 +37,7 @@ from jamhost.domain.types import ImportSpec, RefineContext, WorkItem, WorkPackag
 from jamhost.engine import erasure, refine_package  # noqa: E402
 from jamhost.engine.merkle import constant_depth_root  # noqa: E402
 from jamhost.examples import segments as example  # noqa: E402
+from jamhost.pvm.engines import get_engine  # noqa: E402
 from jamhost.store.records import PackageOutcome, PackageRecord, QuotaLimits, now_us  # noqa: E402
 
 W_G = 4104
@@ -45,9 +46,14 @@ CONTEXT = RefineContext(bytes(32), bytes(32), bytes(32), bytes(32), 0)
 NOTE = """
 What it means: in the worker's lookup an import costs one row read (its export set is found
 once per root or package hash, its proof page read and decoded once per 64 segments) and a
-path of a few hashes; in refine, a path check (one hash per tree level) plus its share of the
-larger bundle's erasure coding, which dominates: about the cost of an extrinsic of
-W_G + 32·depth octets. Exports cost about 4 ms each in the erasure root (section above).
+path of a few hashes. "Refine with them" makes that lookup again (uncached, as the first
+attestor does), so per import in refine is the lookup plus a path check (one hash per tree
+level) plus its share of the larger bundle's erasure coding: about the cost of an extrinsic
+of W_G + 32·depth octets, 0.1-0.2 ms with the numpy coder (it was about 0.4-0.5 ms, and
+dominated, with the pure-Python one). The bundle octets are charged: 4,489 per import, at
+25,000 units per 684 (tenancy/erasure_gas.py). Exports cost about 0.4-0.6 ms each in the
+erasure root and are charged 1,000,000 units each ("Refine: erasure coding and inner
+machines").
 """
 
 
@@ -121,9 +127,9 @@ def main() -> None:
         "## Refine: imported segments\n\n"
         f"Machine: {machine()}. Command: `.venv/bin/python bench/bench_segments.py "
         f"--repeat {args.repeat} --write-docs`. Date: {today}. Best of the repeats after a "
-        "warm-up, in process CPU time; SQLite store in a temporary directory; the Python "
-        f"PVM (refine_package's default). Load average at the start: {load:.2f} "
-        "(2 cores, shared).\n\n"
+        "warm-up, in process CPU time; SQLite store in a temporary directory; PVM "
+        f"`{get_engine().name}` (refine_package's default). Load average at the start: "
+        f"{load:.2f} ({os.cpu_count()} cores, shared).\n\n"
         "| imports | worker lookup of all (uncached) | refine with them | refine without | "
         "per import in refine |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n" + NOTE
     )
