@@ -5,7 +5,7 @@ For each block whose post-state records an accumulation (packages in ξ'[E-1], o
 accumulation statistics, which an always-accumulate service alone would produce): the
 services are rebuilt from the pre-state key/values (`trace_state.account`); the reports that
 became available are those of ρ whose core more than 2/3 of the validators assured in the
-block (GP 0.7.2 eq. availableworkreports); `jamhost.engine.stf.accumulate_block` accumulates
+block (GP 0.7.2 eq. availableworkreports); `stf.accumulate_block` accumulates
 them with η'_0 from the post-state (it depends on the block seal's VRF output, which is not
 recomputed here); then the block's preimages are integrated (GP 0.7.2 §12.4). Compared with
 the post-state: every service key (info, storage, preimages, requests), ξ'[E-1], ω', χ', θ'
@@ -34,9 +34,9 @@ from jamhost.engine.conformance.state_keys import (
     service_of_key,
     storage_key,
 )
+from jamhost.engine.conformance.stf import AccumulationState, BlockAccumulation, accumulate_block
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.overlay import DELETED, Overlay
-from jamhost.engine.stf import AccumulationState, BlockAccumulation, accumulate_block
 
 Json = dict[str, Any]
 #: Shown per difference kind before "... and N more".

@@ -14,7 +14,7 @@ from typing import Any
 
 from jamhost.domain.types import WorkReport
 from jamhost.engine.account import AccountState
-from jamhost.engine.stf import AccumulationState, BlockAccumulation, Privileges, Queued
+from jamhost.engine.conformance.stf import AccumulationState, BlockAccumulation, Privileges, Queued
 
 Json = dict[str, Any]
 
