@@ -68,6 +68,7 @@ test-native-asan: venv-test
 
 lint: venv-test
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src/jamhost
 
 bench: venv-test services anan-as
 	@for b in bench_pvm bench_api bench_tenancy bench_pipeline; do \

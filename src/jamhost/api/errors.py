@@ -160,6 +160,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s: %s", request.method,
-                  request.scope.get("route").path if request.scope.get("route") else "?",
+                  getattr(request.scope.get("route"), "path", "?"),
                   type(exc).__name__)
         return error_response(500, "jam_internal", "internal error")

@@ -28,6 +28,11 @@ def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
     return account
 
 
+def own_account(rt: Runtime, who: Principal) -> Account | None:
+    """The caller's own account (`GET /jam/accounts/me`); None for operators and delegates."""
+    return rt.store.get_account(who.account_id) if who.account_id else None
+
+
 def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> Account:
     """Operators, or that account's own token with `manage`. Another account's id answers
     403 whether or not it exists, so ids cannot be probed."""

@@ -22,8 +22,9 @@ privileges the caller passes (`privileges`; jamhost's services hold none), see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from jamhost.domain.codec import encode_fixed, encode_natural
 from jamhost.domain.hashing import blake2b_256
@@ -58,6 +59,9 @@ from jamhost.engine.overlay import Overlay
 from jamhost.engine.privileges import Privileges, assign, bless, designate
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 OtherAccount = Callable[[int], "AccountState | None"]
 ServiceExists = Callable[[int], bool]
@@ -462,7 +466,7 @@ def _threshold(account: AccountState, items: int, octets: int) -> int:
     return threshold_balance(items, octets, account.gratis)
 
 
-def _changes(mapping: object) -> dict:  # type: ignore[type-arg]
+def _changes(mapping: Mapping[K, V]) -> dict[K, V | None]:
     return mapping.effective_changes() if isinstance(mapping, Overlay) else {}
 
 

@@ -170,7 +170,8 @@ def _recovery_batch(originals: np.ndarray, total: int) -> np.ndarray:
     chunk, ifft, ffts = _plan(original, total)
 
     def times(b: np.ndarray, constants: np.ndarray) -> np.ndarray:
-        return np.take(exp_z, np.take(log_z, b) + constants)
+        product: np.ndarray = np.take(exp_z, np.take(log_z, b) + constants)
+        return product
 
     coeffs = np.zeros((chunk, pieces), dtype=np.uint16)
     coeffs[:original] = originals

@@ -145,7 +145,8 @@ def ld_u16(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4094:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U16.unpack_from(p, o)[0]
+            value: int = _U16.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 2), "little")
 
 
@@ -154,7 +155,8 @@ def ld_u32(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4092:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U32.unpack_from(p, o)[0]
+            value: int = _U32.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 4), "little")
 
 
@@ -163,7 +165,8 @@ def ld_u64(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4088:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U64.unpack_from(p, o)[0]
+            value: int = _U64.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 8), "little")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# type-ignore reason: the C extension ships no type stub
 from jamhost.pvm import _native  # type: ignore[attr-defined]
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
 from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
@@ -36,6 +37,7 @@ _STATUS = {
 }
 
 _programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
+    # type-ignore reason: a native Program (untyped C object) reports its own cost
     DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
 )
 _BAD = object()
@@ -61,6 +63,7 @@ def _raise(error: tuple[int, int]) -> None:
     raise MemoryPanic(address)
 
 
+# type-ignore reason: subclassing the C extension's Machine, which has no stub (Any)
 class NativeInstance(_native.Machine):  # type: ignore[misc]
     """A machine state of the native core; implements interface.PvmInstance.
 
@@ -93,6 +96,7 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
         out = self._read(address & M32, length)
         if type(out) is not bytes:
             _raise(out)
+        # type-ignore reason: the C core answers bytes, or a fault code raised just above
         return out  # type: ignore[no-any-return]
 
     def write_memory(self, address: int, data: bytes) -> None:

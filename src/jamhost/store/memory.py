@@ -11,6 +11,7 @@ import heapq
 import itertools
 import threading
 from dataclasses import dataclass, replace
+from typing import Any
 
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.receipts import chain_root
@@ -208,8 +209,8 @@ class MemoryStore:
         with self._lock:
             return self._update(service_id, quota=quota)
 
-    def _update(self, service_id: int, **changes: object) -> ServiceRecord:
-        svc = replace(self._services[service_id], **changes)  # type: ignore[arg-type]
+    def _update(self, service_id: int, **changes: Any) -> ServiceRecord:
+        svc = replace(self._services[service_id], **changes)
         self._services[service_id] = svc
         return svc
 
@@ -341,7 +342,7 @@ class MemoryStore:
             else:
                 sids = [s for s in scope.ids if s in self._by_service]
 
-            def newest(sid: int):  # type: ignore[no-untyped-def]
+            def newest(sid: int):
                 ids = self._by_service.get(sid, [])
                 end = len(ids) if cursor is None else bisect.bisect_left(
                     ids, cursor, key=lambda i: self._packages[i].seq)
@@ -412,13 +413,11 @@ class MemoryStore:
         with self._lock:
             expired = [p for p in self._packages.values()
                        if p.status == "refining" and self._leases.get(p.id, (None, 0))[1] < now]
-            if expired:
-                pkg = min(expired, key=lambda p: p.seq)
-            else:
-                pkg = self._fair_next(max_running, weights or {}, now)
-                if pkg is None:
-                    return None
-            pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now,
+            chosen = (min(expired, key=lambda p: p.seq) if expired
+                      else self._fair_next(max_running, weights or {}, now))
+            if chosen is None:
+                return None
+            pkg = replace(chosen, status="refining", attempts=chosen.attempts + 1, updated_at=now,
                           started_at=max(now, now_us()))
             self._packages[pkg.id] = pkg
             self._leases[pkg.id] = (worker, now + lease_us)
@@ -658,7 +657,7 @@ class MemoryStore:
         svc = self._services[sid]
         d_items = d_octets = 0
         d_bytes = self._storage_delta(sid, changes)
-        updates: dict[str, object] = {}
+        updates: dict[str, Any] = {}
         if changes is not None:
             state = self._storage.setdefault(sid, {})
             for key, value in changes.storage.items():
@@ -680,11 +679,11 @@ class MemoryStore:
                     d_items += 2
                     d_octets += request_footprint(length)
             for blob in changes.preimages:
-                key = (blake2b_256(blob), sid)
-                if key not in self._preimages:
-                    self._blobs.setdefault(key[0], blob)
-                    self._preimages[key] = PreimageMeta(key[0], len(blob),
-                                                        "application/octet-stream", sid, at)
+                blob_hash = blake2b_256(blob)
+                if (blob_hash, sid) not in self._preimages:
+                    self._blobs.setdefault(blob_hash, blob)
+                    self._preimages[(blob_hash, sid)] = PreimageMeta(
+                        blob_hash, len(blob), "application/octet-stream", sid, at)
             for tid in changes.transfers_consumed:
                 tr = self._transfers.get(tid)
                 if tr is not None and tr.destination == sid:
@@ -715,7 +714,7 @@ class MemoryStore:
             svc, root=root, receipt_seq=seq, state_items=svc.state_items + d_items,
             state_octets=svc.state_octets + d_octets,
             usage=replace(svc.usage, storage_bytes=svc.usage.storage_bytes + d_bytes),
-            **updates)  # type: ignore[arg-type]
+            **updates)
 
     def _create_from_accumulate(self, owner: str, parent: int, new: NewService,
                                 at: int) -> None:
@@ -747,10 +746,10 @@ class MemoryStore:
         self._owners.setdefault(owner, _OwnerUsage()).services -= 1
         self._storage.pop(service_id, None)
         self._requests.pop(service_id, None)
-        for key in [k for k in self._preimages if k[1] == service_id]:
-            del self._preimages[key]
-        for key in [k for k in self._export_sets if k[0] == service_id]:
-            del self._export_sets[key]
+        for preimage_key in [k for k in self._preimages if k[1] == service_id]:
+            del self._preimages[preimage_key]
+        for export_key in [k for k in self._export_sets if k[0] == service_id]:
+            del self._export_sets[export_key]
         for tid in [i for i, tr in self._transfers.items() if tr.destination == service_id]:
             del self._transfers[tid]
         for did in [i for i, d in self._delegates.items() if d.service_id == service_id]:
@@ -808,6 +807,6 @@ class _OwnerUsage:
     vtime: int = 0
 
 
-def _page(rows: list, limit: int, key) -> Page:  # type: ignore[no-untyped-def,type-arg]
+def _page(rows: list, limit: int, key) -> Page:
     items = rows[:limit]
     return Page(items, key(items[-1]) if len(rows) > limit else None)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import cursors, views
+from jamhost.api import cursors
 from jamhost.api.bodies import media_type, parse_json, read_capped
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
-from jamhost.app import packages
+from jamhost.app import packages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import BadRequest, NotFound, UnsupportedMediaType
@@ -96,8 +96,9 @@ def list_packages(request: Request, service_id: str | None = None, status: str |
 
     Page with `limit` and the `next_cursor` of the previous page (opaque, valid only for
     this listing, caller and filters)."""
-    scope = {"service_id": service_id_param(service_id), "status": status or None}
-    page = packages.list_packages(rt, who, **scope,
+    sid, wanted = service_id_param(service_id), status or None
+    scope = {"service_id": sid, "status": wanted}
+    page = packages.list_packages(rt, who, service_id=sid, status=wanted,
                                   cursor=cursors.decode(request, cursor, int, **scope),
                                   limit=page_limit(limit))
     return cursors.page(request, [views.package(p) for p in page.items], page.next_cursor,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -25,6 +25,7 @@ from jamhost.domain.refusals import (
     BadRequest,
     Forbidden,
     GasQuotaExceeded,
+    NotFound,
     PendingLimit,
     SegmentQuotaExceeded,
     StorageQuotaExceeded,
@@ -74,11 +75,11 @@ UNSCOPED = 0
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
-def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
+def _retry_on_deadlock(fn):
     """Re-run a whole store transaction that the database aborted to break a deadlock.
     Safe because each method is one transaction that was rolled back entirely."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):
         for attempt in range(5):
             try:
                 return fn(*args, **kwargs)
@@ -229,7 +230,7 @@ class SqlStore:
                 gas_window=0, gas_used=0, receipt_seq=0))
             if code is not None:
                 self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def _ensure_owner(self, conn: sa.Connection, owner: str) -> None:
         conn.execute(self._insert(t.account_usage).values(owner=owner).on_conflict_do_nothing())
@@ -264,7 +265,7 @@ class SqlStore:
             self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
             conn.execute(t.services.update().where(t.services.c.service_id == service_id)
                          .values(code_hash=code_hash))
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def credit(self, service_id: int, amount: int) -> ServiceRecord:
         with self._write() as conn:
@@ -274,7 +275,7 @@ class SqlStore:
             ).values(balance=t.services.c.balance + amount))
             if res.rowcount != 1:
                 raise BadRequest("the balance would pass 2^63-1")
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
         with self._write() as conn:
@@ -282,7 +283,14 @@ class SqlStore:
                 quota_pending_packages=quota.pending_packages,
                 quota_storage_bytes=quota.storage_bytes,
                 quota_gas_per_hour=quota.gas_per_hour))
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
+
+    def _written_service(self, conn: sa.Connection, service_id: int) -> ServiceRecord:
+        """The service row this transaction has just written, so it exists."""
+        svc = self._service(conn, service_id)
+        if svc is None:
+            raise NotFound("no such service")
+        return svc
 
     def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
         row = conn.execute(stmts.SERVICE, {"sid": service_id}).first()
@@ -477,7 +485,7 @@ class SqlStore:
 
     def _newest_first(self, table: sa.Table, scope: ServiceScope, service_id: int | None,
                       limit: int, cursor: int | None, equal: dict[str, Any],
-                      omit: tuple[str, ...] = ()) -> list[Any]:
+                      omit: tuple[str, ...] = ()) -> Sequence[Any]:
         """The newest `limit + 1` rows of `table` (seq descending, below `cursor`, with the
         `equal` column values) within the scope, and within one service if given."""
         if service_id is not None:
@@ -726,7 +734,7 @@ class SqlStore:
         if row is None:
             return None
         return ExportSet(row.service_id, bytes(row.package_hash), bytes(row.segments_root),
-                         row.count, row.created_at, row.expires_at)
+                         row._mapping["count"], row.created_at, row.expires_at)
 
     def read_segments(self, service_id: int, package_hash: bytes,
                       indices: list[int]) -> dict[int, bytes]:
@@ -761,7 +769,7 @@ class SqlStore:
                     g.service_id == row.service_id, g.package_hash == row.package_hash))
                 conn.execute(t.services.update().where(t.services.c.service_id == row.service_id)
                              .values(storage_used=t.services.c.storage_used
-                                     - export_set_bytes(row.count)))
+                                     - export_set_bytes(row._mapping["count"])))
                 gone += 1
         return gone
 
@@ -866,7 +874,7 @@ class SqlStore:
                     source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
                     gas=tr.gas, created_at=at))
             if changes.queue_limits is not None and changes.transfers_out:
-                self._check_queues(conn, sid, changes)
+                self._check_queues(conn, sid, changes, changes.queue_limits)
             for new in changes.created:
                 self._create_from_accumulate(conn, row.owner, sid, new, at,
                                              changes.max_services)
@@ -895,11 +903,12 @@ class SqlStore:
         values.update(root=root, receipt_seq=seq)
         conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
 
-    def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges) -> None:
+    def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges,
+                      limits: tuple[int, int]) -> None:
         """The destinations' queues, this apply's transfers included, within the bounds;
         checked under each destination's row lock so concurrent senders serialize (and
         StateConflict makes the sender accumulate again: the engine then answers LOW)."""
-        max_count, max_gas = changes.queue_limits  # type: ignore[misc]
+        max_count, max_gas = limits
         tr = t.transfers.c
         for dest in sorted({x.destination for x in changes.transfers_out} - {sid}):
             conn.execute(t.services.update().where(t.services.c.service_id == dest)
@@ -1050,7 +1059,7 @@ class SqlStore:
         with self._read() as conn:
             rows = conn.execute(q).all()
         items = [(bytes(r.key), bytes(r.value)) for r in rows[:limit]]
-        return Page(items, None) if len(rows) <= limit else Page(items, items[-1][0])  # type: ignore[arg-type]
+        return Page(items, None) if len(rows) <= limit else Page(items, items[-1][0])
 
 
 def _in_scope(column: sa.ColumnElement[Any], scope: ServiceScope) -> sa.ColumnElement[bool]:
