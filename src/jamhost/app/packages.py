@@ -21,7 +21,6 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    gas_retry_after,
     now_us,
 )
 from jamhost.tenancy.erasure_gas import erasure_gas
@@ -64,7 +63,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
-                               **gas_retry_after(rt.gas_window()))
+                               gas_window=rt.gas_window())
     at = now_us()
     record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,

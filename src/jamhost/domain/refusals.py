@@ -56,6 +56,12 @@ class SegmentQuotaExceeded(StorageQuotaExceeded):
 class GasQuotaExceeded(Refusal):
     code = "jam_gas_quota"
 
+    def __init__(self, message: str, *, gas_window: int) -> None:
+        super().__init__(message)
+        self.gas_window = gas_window
+        """The clock hour (Unix seconds // 3600) whose budget is spent: the API tells the
+        client when the next one begins (`Retry-After`)."""
+
 
 class TooLarge(Refusal):
     code = "jam_too_large"

@@ -46,7 +46,6 @@ from jamhost.store.records import (
     TokenRecord,
     Transfer,
     Usage,
-    gas_retry_after,
     now_us,
     receipt_cursor,
 )
@@ -309,7 +308,7 @@ class MemoryStore:
             used = usage.gas_used_in(gas_window)
             if used + gas > limits.gas_per_hour:
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
-                                       **gas_retry_after(gas_window))
+                                       gas_window=gas_window)
             self._pending_total += 1
             if mine.queued == 0 and mine.running == 0:
                 mine.vtime = fairness.start_vtime(

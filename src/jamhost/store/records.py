@@ -18,11 +18,6 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def gas_retry_after(gas_window: int) -> dict[str, str]:
-    """`Retry-After` for a spent hourly gas budget: seconds until the next clock hour."""
-    return {"Retry-After": str(max(1, (gas_window + 1) * 3600 - int(time.time())))}
-
-
 @dataclass(frozen=True)
 class Account:
     id: str

@@ -57,7 +57,6 @@ from jamhost.store.records import (
     Transfer,
     Usage,
     export_set_bytes,
-    gas_retry_after,
     now_us,
     receipt_cursor,
 )
@@ -425,7 +424,7 @@ class SqlStore:
                 if pending >= limits.pending_packages:
                     raise PendingLimit("the service's pending-package quota is reached")
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
-                                       **gas_retry_after(gas_window))
+                                       gas_window=gas_window)
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
