@@ -51,7 +51,7 @@ from jamhost.engine.constants import (
     ProtocolConstants,
 )
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.hostio import LogSink, PreimageCall, answer_blob, dispatch, gas_call, read
 from jamhost.engine.lifecycle import Lifecycle, ServiceView, check, first_candidate
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_inputs
 from jamhost.engine.overlay import Overlay
@@ -170,6 +170,13 @@ class _Context:
         )
 
 
+CHANGE_PREIMAGES = frozenset((HostCall.FORGET, HostCall.NEW, HostCall.EJECT))
+"""The host calls after which a lookup may answer differently: forget drops a preimage of
+this service, new and eject add and remove services from the view. No other call changes
+any account's preimages within an invocation (provide only queues; solicit and write touch
+requests and storage), so an engine's installed lookups are emptied after these only."""
+
+
 class _AccumulateHost:  # noqa: PLR0904 - one method per host call
     """The host calls of F (GP 0.7.2 eq. accinvocation) over the context pair (x, y)."""
 
@@ -206,9 +213,9 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.y = self.x.copy()
         self.handler = dispatch(
             {
-                HostCall.GAS: self.gas,
+                HostCall.GAS: gas_call,
                 HostCall.FETCH: fetch,
-                HostCall.LOOKUP: self.lookup,
+                HostCall.LOOKUP: PreimageCall(self.preimage, service_id),
                 HostCall.READ: self.read,
                 HostCall.WRITE: self.write,
                 HostCall.INFO: self.info,
@@ -230,6 +237,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             },
             self.log,
             LOG_GAS_0_7_0 if gp_version == "0.7.0" else LOG_GAS,
+            CHANGE_PREIMAGES,
         )
 
     @property
@@ -261,19 +269,11 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
 
     # -- general functions (GP 0.7.2 §B.6) -------------------------------------------------
 
-    def gas(self, vm: PvmInstance) -> Status | None:
-        """Ω_G: ω7 = ϱ'."""
-        vm.set_register(7, vm.gas)
-        return None
-
-    def lookup(self, vm: PvmInstance) -> Status | None:
-        """Ω_L: preimage of the hash at ω8 in service ω7 (2^64-1: self); out ω9, f ω10, l ω11."""
-        who = vm.get_register(7)
-        h = read(vm, vm.get_register(8), 32)
+    def preimage(self, who: int, h: bytes) -> bytes | None:
+        """What Ω_L answers for the hash at ω8 in service ω7 (2^64-1: self), the rest being
+        hostio.PreimageCall's (out ω9, f ω10, l ω11)."""
         account = self.me if who == SELF else self._account(who)
-        value = account.preimages.get(h) if account is not None else None
-        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
-        return None
+        return account.preimages.get(h) if account is not None else None
 
     def read(self, vm: PvmInstance) -> Status | None:
         """Ω_R: storage[μ[ω8..+ω9]] of service ω7 (2^64-1: self); out ω10, f ω11, l ω12."""

@@ -477,6 +477,7 @@ typedef struct {
     uint64_t fault_address;
     uint64_t host_id;
     uint64_t yields; /* times a run let other threads take the GIL */
+    struct FastHost *fh; /* host calls served in C (_fasthost.h); NULL: every call exits */
 } Machine;
 
 static int note_touched(Machine *m, uint32_t index) {
@@ -605,6 +606,8 @@ static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
     return 0;
 }
 
+#include "_fasthost.h"
+
 static PyTypeObject MachineType;
 
 /* Page tables of freed machines, all entries zero, reused by the next ones: an mmap and
@@ -641,6 +644,7 @@ static void Machine_dealloc(Machine *m) {
         else zfree(m->pt, NPAGES * sizeof(uintptr_t));
     }
     free(m->touched);
+    fh_free(m->fh);
     Py_XDECREF(m->prog);
     Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -811,6 +815,17 @@ L_1:
     GOTO_PC(ins->next_pc);
 L_10:
     m->host_id = ins->x;
+    if (m->fh) {
+        /* the ecalli ends its block, so the block is paid in full: no refund is due */
+        rc_ = fast_call(m, ins->x, r, &gas);
+        if (rc_ != FC_DEFER) {
+            if (rc_ < 0) goto nomem;
+            m->fh->calls++;
+            if (rc_ == FC_OOG) goto out_of_gas;
+            if (rc_ == FC_PANIC) EXIT(X_PANIC);
+            GOTO_PC(ins->next_pc);
+        }
+    }
     EXIT(X_HOST);
 L_20:
 L_51:
@@ -1265,6 +1280,143 @@ static PyObject *Machine_get_u64(Machine *m, void *c) {
                                        : which == 1 ? m->host_id : m->fault_address);
 }
 
+/* --- the fast host-call path's configuration (see _fasthost.h and native.py) --- */
+
+/* _fast_host(call_gas, log_gas, gas_id, fetch_id, preimage_id, log_id, known_lo, known_hi,
+ *            fetch_args, self_id, where_chars, where_bytes, log_room, table_budget) */
+static PyObject *Machine_fast_host(Machine *m, PyObject *args) {
+    long long call_gas, log_gas, log_room;
+    unsigned long long gas_id, fetch_id, preimage_id, log_id, known_lo, known_hi, self_id;
+    unsigned long long where_chars, where_bytes, budget;
+    Py_buffer fa;
+    if (!PyArg_ParseTuple(args, "LLKKKKKKy*KKKLK", &call_gas, &log_gas, &gas_id, &fetch_id,
+                          &preimage_id, &log_id, &known_lo, &known_hi, &fa, &self_id,
+                          &where_chars, &where_bytes, &log_room, &budget))
+        return NULL;
+    if (fa.len != FH_FETCH_SELECTORS || call_gas < 0 || log_gas < 0 || log_room < 0) {
+        PyBuffer_Release(&fa);
+        PyErr_SetString(PyExc_ValueError, "bad fast host-call configuration");
+        return NULL;
+    }
+    FastHost *f = calloc(1, sizeof *f);
+    if (!f) { PyBuffer_Release(&fa); return PyErr_NoMemory(); }
+    memcpy(f->fetch_args, fa.buf, FH_FETCH_SELECTORS);
+    PyBuffer_Release(&fa);
+    f->call_gas = call_gas;
+    f->log_gas = log_gas;
+    f->gas_id = gas_id;
+    f->fetch_id = fetch_id;
+    f->preimage_id = preimage_id;
+    f->log_id = log_id;
+    f->known[0] = known_lo;
+    f->known[1] = known_hi;
+    f->self_id = self_id;
+    f->where_chars = where_chars;
+    f->where_bytes = where_bytes;
+    f->log_room = log_room;
+    f->table_budget = budget;
+    fh_free(m->fh);
+    m->fh = f;
+    Py_RETURN_NONE;
+}
+
+static FastHost *fast_host_of(Machine *m) {
+    if (!m->fh) PyErr_SetString(PyExc_RuntimeError, "fast host calls are not configured");
+    return m->fh;
+}
+
+static int value_arg(PyObject *v) {
+    if (v == Py_None || PyBytes_CheckExact(v)) return 0;
+    PyErr_SetString(PyExc_TypeError, "value must be bytes or None");
+    return -1;
+}
+
+/* _fast_put_fetch(selector, a, b, value or None) -> bool (False: the table is full) */
+static PyObject *Machine_fast_put_fetch(Machine *m, PyObject *args) {
+    unsigned long long sel, a, b;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "KKKO", &sel, &a, &b, &v) || value_arg(v) < 0) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    uint8_t used = sel < FH_FETCH_SELECTORS ? f->fetch_args[sel] : 0;
+    int rc = fh_put(f, FK_FETCH, sel, (used & 1) ? a : 0, (used & 2) ? b : 0, NULL,
+                    v == Py_None ? NULL : v);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+/* _fast_put_preimage(service, hash, value or None) -> bool */
+static PyObject *Machine_fast_put_preimage(Machine *m, PyObject *args) {
+    unsigned long long service;
+    Py_buffer h;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "Ky*O", &service, &h, &v)) return NULL;
+    if (h.len != 32 || value_arg(v) < 0) {
+        PyBuffer_Release(&h);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a 32-octet hash expected");
+        return NULL;
+    }
+    FastHost *f = fast_host_of(m);
+    if (!f) { PyBuffer_Release(&h); return NULL; }
+    if (service == FH_SELF) service = f->self_id;
+    int rc = fh_put(f, FK_PREIMAGE, service, 0, 0, h.buf, v == Py_None ? NULL : v);
+    PyBuffer_Release(&h);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Machine_fast_clear_preimages(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->fh) fh_clear(m->fh, FK_PREIMAGE);
+    Py_RETURN_NONE;
+}
+
+/* _fast_log_take() -> ([(level, target, message)], dropped); empties both */
+static PyObject *Machine_fast_log_take(Machine *m, PyObject *unused) {
+    (void)unused;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    size_t at = 0;
+    while (at < f->log_len) {
+        uint64_t level, t_len, m_len;
+        memcpy(&level, f->log_buf + at, 8);
+        memcpy(&t_len, f->log_buf + at + 8, 8);
+        memcpy(&m_len, f->log_buf + at + 16, 8);
+        const char *text = (const char *)f->log_buf + at + FH_RECORD;
+        PyObject *item = Py_BuildValue("(Ky#y#)", (unsigned long long)level, text,
+                                       (Py_ssize_t)t_len, text + t_len, (Py_ssize_t)m_len);
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        at += FH_RECORD + t_len + m_len;
+    }
+    PyObject *res = Py_BuildValue("(NK)", out, (unsigned long long)f->log_dropped);
+    if (!res) return NULL;
+    f->log_len = 0;
+    f->log_dropped = 0;
+    return res;
+}
+
+static PyObject *Machine_fast_log_room(Machine *m, PyObject *arg) {
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    long long room = PyLong_AsLongLong(arg);
+    if (room == -1 && PyErr_Occurred()) return NULL;
+    if (room < 0) room = 0;
+    f->log_room = room;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Machine_get_fast_calls(Machine *m, void *c) {
+    (void)c;
+    return PyLong_FromUnsignedLongLong(m->fh ? m->fh->calls : 0);
+}
+
 static PyGetSetDef Machine_getset[] = {
     {"gas", (getter)Machine_get_gas, (setter)Machine_set_gas, "ϱ", NULL},
     {"pc", (getter)Machine_get_pc, (setter)Machine_set_pc, "ı", NULL},
@@ -1272,6 +1424,7 @@ static PyGetSetDef Machine_getset[] = {
     {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
     {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
     {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},
+    {"fast_calls", (getter)Machine_get_fast_calls, NULL, "host calls served in C", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1288,6 +1441,12 @@ static PyMethodDef Machine_methods[] = {
     {"_map_pages", (PyCFunction)Machine_map_pages, METH_VARARGS, NULL},
     {"_load_page", (PyCFunction)Machine_load_page, METH_VARARGS, NULL},
     {"_pages", (PyCFunction)Machine_pages, METH_NOARGS, NULL},
+    {"_fast_host", (PyCFunction)Machine_fast_host, METH_VARARGS, NULL},
+    {"_fast_put_fetch", (PyCFunction)Machine_fast_put_fetch, METH_VARARGS, NULL},
+    {"_fast_put_preimage", (PyCFunction)Machine_fast_put_preimage, METH_VARARGS, NULL},
+    {"_fast_clear_preimages", (PyCFunction)Machine_fast_clear_preimages, METH_NOARGS, NULL},
+    {"_fast_log_take", (PyCFunction)Machine_fast_log_take, METH_NOARGS, NULL},
+    {"_fast_log_room", (PyCFunction)Machine_fast_log_room, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1316,6 +1475,7 @@ static struct PyModuleDef native_module = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     init_tables();
+    fh_init_seed();
     execute(NULL); /* fills HANDLERS before any block is decoded */
     if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&MachineType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&native_module);

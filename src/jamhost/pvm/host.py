@@ -30,7 +30,22 @@ _STOP = (Status.HALT, Status.PANIC, Status.OUT_OF_GAS)
 def run_with_host(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
     """Ψ_H: run, serving host calls with `handler`, until halt, panic, out-of-gas or fault.
 
-    Returns the final exit and the number of host calls served."""
+    Returns the final exit and the number of host calls served. A handler with `begin(vm)`
+    and `end(vm) -> int` (engine/hostio.py Dispatch) is told when the run starts and ends;
+    `end` returns the host calls the instance answered itself (interface.FastHostInstance),
+    which count among those served."""
+    begin = getattr(handler, "begin", None)
+    if begin is None:
+        return _serve(instance, handler)
+    begin(instance)
+    try:
+        exit_, calls = _serve(instance, handler)
+    finally:
+        fast_calls = handler.end(instance)  # type: ignore[attr-defined]
+    return exit_, calls + fast_calls
+
+
+def _serve(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
     calls = 0
     exit_ = instance.run()
     while exit_.status is Status.HOST:

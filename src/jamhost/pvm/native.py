@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from jamhost.pvm import _native  # type: ignore[attr-defined]
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
-from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
+from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
 from jamhost.pvm.memory import (
     ADDRESS_SPACE,
     LOW_LIMIT,
@@ -80,6 +80,30 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
         if status is Status.PAGE_FAULT:
             return Exit(status, self.pc, address=self.fault_address)
         return Exit(status, self.pc)
+
+    def fast_host(self, spec: FastHostSpec) -> None:
+        """interface.FastHostInstance: answer spec's host calls in the core (_fasthost.h)."""
+        known = 0
+        for host_id in spec.known:
+            if 0 <= host_id < 128:
+                known |= 1 << host_id
+        none = (1 << 64) - 1
+
+        def id_(value: int | None) -> int:
+            return none if value is None else value
+
+        self._fast_host(
+            spec.call_gas, spec.log_gas, id_(spec.gas_id), id_(spec.fetch_id),
+            id_(spec.preimage_id), id_(spec.log_id), known & none, known >> 64,
+            spec.fetch_key_args, spec.self_id, len(spec.log_where),
+            len(spec.log_where.encode("utf-8")), spec.log_room, spec.table_budget,
+        )  # fmt: skip
+
+    fast_put_fetch = _native.Machine._fast_put_fetch
+    fast_put_preimage = _native.Machine._fast_put_preimage
+    fast_clear_preimages = _native.Machine._fast_clear_preimages
+    fast_log_take = _native.Machine._fast_log_take
+    fast_log_room = _native.Machine._fast_log_room
 
     def run(self) -> Exit:
         if self._bad:
