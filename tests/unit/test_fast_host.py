@@ -144,7 +144,7 @@ def test_out_of_gas_at_a_fast_call(gas: int) -> None:
     assert fast.result.status is Status.OUT_OF_GAS
 
 
-MSG = "hello, world".encode()
+MSG = b"hello, world"
 UNI = "é ünïcode ✓".encode()
 
 
@@ -287,3 +287,80 @@ def test_a_handler_that_changes_preimages_invalidates_them() -> None:
     assert int.from_bytes(out[16:24], "little") == len(BLOB)
     assert int.from_bytes(out[48:56], "little") == NONE
     assert fast.python_calls == 3  # first lookup, forget, the lookup after it
+
+
+# -- accumulate's transfer ----------------------------------------------------------------
+
+ME, SIB, FAR = 70_000, 70_001, 70_002
+
+
+def accumulate_run(steps: list[tuple[int, dict[int, Arg]]], engine: str, gas: int,
+                   room: tuple[int, int] | None, repeat: int = 1,
+                   looked_up: list[int] | None = None) -> tuple[object, ...]:
+    """The outcome of one accumulate of `steps`; `looked_up` collects the ids the engine
+    asked `other_account` for (once per Python-served transfer to another service)."""
+    from jamhost.domain.hashing import blake2b_256
+    from jamhost.engine import AccountState, accumulate
+
+    code = program(steps, repeat)
+    h = blake2b_256(code)
+    me = AccountState.create(h, 10_000, preimages={h: code}, requests={(h, len(code)): (0,)})
+    sib = AccountState.create(bytes(32), 0)
+    sib.min_memo_gas = 5
+    calls: list[int] = []
+
+    def transfer_room(dest: int, made: object) -> tuple[int, int]:
+        calls.append(dest)
+        assert room is not None
+        n = sum(1 for t in made if t.dest == dest)  # type: ignore[attr-defined]
+        g = sum(t.gas for t in made if t.dest == dest)  # type: ignore[attr-defined]
+        return room[0] - n, room[1] - g
+
+    out = accumulate(ME, me, [], [], timeslot=1, gas_limit=gas, entropy=bytes(32),
+                     other_account=lambda s: (looked_up is None or looked_up.append(s)
+                                              or True) and sib if s == SIB else None,
+                     transfer_room=transfer_room if room is not None else None,
+                     engine=get_engine(engine))
+    return (out.status, out.gas_used, out.output, out.account.balance,
+            [(t.source, t.dest, t.amount, t.memo, t.gas) for t in out.transfers])
+
+
+TRANSFERS: list[tuple[int, dict[int, Arg]]] = [
+    (HostCall.TRANSFER, {7: SIB, 8: 100, 9: 5, 10: b"m" * 128}),  # OK
+    (HostCall.TRANSFER, {7: FAR, 8: 100, 9: 5, 10: b"m" * 128}),  # WHO
+    (HostCall.TRANSFER, {7: SIB, 8: 100, 9: 4, 10: b"m" * 128}),  # LOW: under min memo gas
+    (HostCall.TRANSFER, {7: SIB, 8: 9_000, 9: 5, 10: b"m" * 128}),  # CASH, then OK, ...
+    (HostCall.GAS, {}),
+    (HostCall.TRANSFER, {7: ME, 8: 1, 9: 0, 10: ("scratch", 0)}),  # to itself
+]
+
+
+@pytest.mark.parametrize("room", [None, (3, 1000), (100, 12), (100, 10**6)])
+def test_transfers_match_the_python_handler(room: tuple[int, int] | None) -> None:
+    fast_asks: list[int] = []
+    python_asks: list[int] = []
+    fast = accumulate_run(TRANSFERS, "native", 10**6, room, repeat=4, looked_up=fast_asks)
+    assert fast == accumulate_run(TRANSFERS, "python", 10**6, room, repeat=4,
+                                  looked_up=python_asks)
+    assert fast[0] is Status.HALT
+    assert len(fast[4]) >= 2  # type: ignore[arg-type]
+    # SIB described once to the core (its first transfer), not once per transfer
+    assert python_asks.count(SIB) == 4 * 3 and fast_asks.count(SIB) <= 2
+
+
+@pytest.mark.parametrize("gas", [40, 60, 75, 120])
+def test_out_of_gas_at_a_fast_transfer(gas: int) -> None:
+    steps: list[tuple[int, dict[int, Arg]]] = [
+        (HostCall.TRANSFER, {7: SIB, 8: 1, 9: 30, 10: b"m" * 128})]
+    fast = accumulate_run(steps, "native", gas, None, repeat=3)
+    assert fast == accumulate_run(steps, "python", gas, None, repeat=3)
+
+
+def test_transfer_with_an_unreadable_memo_panics() -> None:
+    steps: list[tuple[int, dict[int, Arg]]] = [
+        (HostCall.TRANSFER, {7: SIB, 8: 1, 9: 5, 10: b"m" * 128}),
+        (HostCall.TRANSFER, {7: SIB, 8: 1, 9: 5, 10: 16}),
+    ]
+    fast = accumulate_run(steps, "native", 10**5, None, repeat=2)
+    assert fast == accumulate_run(steps, "python", 10**5, None, repeat=2)
+    assert fast[0] is Status.PANIC

@@ -103,6 +103,18 @@ class PreimageCall:
         return None
 
 
+class FastHooks(Protocol):
+    """A handler whose engine-side state must be kept in step with Python's (accumulate's
+    transfer): set up at `begin`, taken into Python before any call is served in Python and
+    at the end, given again after it."""
+
+    def fast_begin(self, vm: PvmInstance) -> None: ...
+
+    def fast_take(self, vm: PvmInstance) -> None: ...
+
+    def fast_after(self, vm: PvmInstance, host_id: int) -> None: ...
+
+
 FAST_TABLE_BYTES = 64 * 1024 * 1024
 """Octets of resolved fetch / preimage values an engine's table may reference per invocation
 (references to blobs the invocation holds anyway; a value past it keeps exiting)."""
@@ -126,7 +138,7 @@ class Dispatch:
     tests/unit/test_fast_host.py compares both paths call by call."""
 
     __slots__ = ("handlers", "log", "log_gas", "invalidates", "_fast", "_fetch_id",
-                 "_preimage_id")
+                 "_preimage_id", "_hooks")
 
     def __init__(
         self,
@@ -142,6 +154,9 @@ class Dispatch:
         self._fast: PvmInstance | None = None
         self._fetch_id: int | None = None
         self._preimage_id: int | None = None
+        self._hooks: list[FastHooks] = [
+            fn for fn in handlers.values() if hasattr(fn, "fast_begin")  # type: ignore[misc]
+        ]
 
     def begin(self, vm: PvmInstance) -> None:
         """Configure `vm`'s fast path, if it has one, for this invocation."""
@@ -174,6 +189,8 @@ class Dispatch:
         ))  # fmt: skip
         self._fast = vm
         self._fetch_id, self._preimage_id = fetch_id, preimage_id
+        for hook in self._hooks:
+            hook.fast_begin(vm)
 
     def end(self, vm: PvmInstance) -> int:
         """After the run: the log records kept by `vm` into the sink; the number of host
@@ -182,6 +199,8 @@ class Dispatch:
             return 0
         self._fast = None
         self._take_log(vm)
+        for hook in self._hooks:
+            hook.fast_take(vm)
         return vm.fast_calls  # type: ignore[attr-defined, no-any-return]
 
     def _take_log(self, vm: PvmInstance) -> None:
@@ -190,6 +209,17 @@ class Dispatch:
             self.log.absorb(records, dropped)
 
     def __call__(self, host_id: int, vm: PvmInstance) -> Status | None:
+        if self._hooks and self._fast is vm:
+            for hook in self._hooks:
+                hook.fast_take(vm)
+            try:
+                return self._serve(host_id, vm)
+            finally:
+                for hook in self._hooks:
+                    hook.fast_after(vm, host_id)
+        return self._serve(host_id, vm)
+
+    def _serve(self, host_id: int, vm: PvmInstance) -> Status | None:
         if host_id == HostCall.LOG:
             if vm.gas < self.log_gas:
                 vm.gas -= self.log_gas

@@ -37,13 +37,20 @@
 #define FH_FETCH_SELECTORS 32u
 
 enum { FC_SERVED = 0, FC_DEFER = 1, FC_PANIC = 2, FC_OOG = 3 };
-enum { FK_FREE = 0, FK_FETCH = 1, FK_PREIMAGE = 2, FK_GONE = 3 };
+enum { FK_FREE = 0, FK_FETCH = 1, FK_PREIMAGE = 2, FK_GONE = 3, FK_DEST = 4 };
+#define FH_WHO (UINT64_MAX - 3)
+#define FH_CASH (UINT64_MAX - 6)
+#define FH_LOW (UINT64_MAX - 7)
 
 typedef struct {
     uint8_t kind;
     uint64_t k1, k2, k3; /* fetch: selector, a, b; preimage: service */
     uint8_t hash[32];     /* preimage */
     PyObject *value;      /* bytes, or NULL for none */
+    /* FK_DEST (k1 = destination): */
+    uint8_t who;          /* no such service (to this invocation) */
+    uint64_t min_memo_gas;
+    int64_t count_room, gas_room; /* transfers and gas its queue still takes */
 } FhEntry;
 
 typedef struct FastHost {
@@ -62,6 +69,13 @@ typedef struct FastHost {
     FhEntry *slots;
     uint32_t n_entries;
     uint64_t table_bytes, table_budget;
+    /* transfer */
+    uint64_t transfer_id, memo_size;
+    int xfer_limited;        /* the destinations' queues are bounded (count_room, gas_room) */
+    int spend_known, spend_ok; /* balance known; balance >= threshold */
+    uint64_t spend;          /* balance - threshold */
+    uint8_t *xbuf;
+    size_t x_len, x_cap;
     uint64_t calls; /* host calls served here */
 } FastHost;
 
@@ -163,6 +177,7 @@ static void fh_free(FastHost *f) {
     fh_clear(f, FK_FREE);
     free(f->slots);
     free(f->log_buf);
+    free(f->xbuf);
     free(f);
 }
 
@@ -297,6 +312,55 @@ charged:
     return FC_SERVED;
 }
 
+/* Ω_T as accumulate.py's transfer with a destination described by Python. */
+static int fh_transfer(Machine *m, FastHost *f, uint64_t *r, int64_t *gas) {
+    if (*gas < f->call_gas) return FC_OOG;
+    uint64_t dest = r[7], amount = r[8], tgas = r[9], memo_at = r[10];
+    int ok = fh_accessible(m, memo_at, f->memo_size, 0);
+    if (ok < 0) return -1;
+    if (!ok) {
+        *gas -= f->call_gas;
+        return FC_PANIC;
+    }
+    FhEntry *e = fh_find(f, FK_DEST, dest, 0, 0, NULL);
+    if (!e || !f->spend_known) return FC_DEFER;
+    *gas -= f->call_gas;
+    uint64_t code = 0;
+    if (e->who) code = FH_WHO;
+    else if (tgas < e->min_memo_gas) code = FH_LOW;
+    else if (f->xfer_limited &&
+             (e->count_room < 1 || e->gas_room < 0 || tgas > (uint64_t)e->gas_room))
+        code = FH_LOW;
+    else if (!f->spend_ok || amount > f->spend) code = FH_CASH;
+    if (code) {
+        r[7] = code;
+        return FC_SERVED;
+    }
+    if (tgas > (uint64_t)*gas) return FC_OOG;
+    size_t size = 24 + f->memo_size;
+    if (f->x_len + size > f->x_cap) {
+        size_t cap = f->x_cap ? f->x_cap * 2 : 64 * size;
+        uint8_t *nb = realloc(f->xbuf, cap);
+        if (!nb) return -1;
+        f->xbuf = nb;
+        f->x_cap = cap;
+    }
+    uint8_t *rec = f->xbuf + f->x_len;
+    memcpy(rec, &dest, 8);
+    memcpy(rec + 8, &amount, 8);
+    memcpy(rec + 16, &tgas, 8);
+    if (f->memo_size) copy_out(m, (uint32_t)memo_at, rec + 24, f->memo_size);
+    f->x_len += size;
+    *gas -= (int64_t)tgas;
+    f->spend -= amount;
+    if (f->xfer_limited) {
+        e->count_room -= 1;
+        e->gas_room -= (int64_t)tgas;
+    }
+    r[7] = 0; /* OK */
+    return FC_SERVED;
+}
+
 /* One host call id at an ecalli, with the run loop's registers and gas. */
 static int fast_call(Machine *m, uint64_t id, uint64_t *r, int64_t *gas) {
     FastHost *f = m->fh;
@@ -322,6 +386,7 @@ static int fast_call(Machine *m, uint64_t id, uint64_t *r, int64_t *gas) {
         *gas -= f->call_gas;
         return fh_answer(m, r, e->value, r[7], r[8], r[9]);
     }
+    if (id == f->transfer_id) return fh_transfer(m, f, r, gas);
     if (id == f->preimage_id) {
         if (*gas < f->call_gas) return FC_OOG;
         int ok = fh_accessible(m, r[8], 32, 0);

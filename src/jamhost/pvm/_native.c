@@ -1315,6 +1315,7 @@ static PyObject *Machine_fast_host(Machine *m, PyObject *args) {
     f->where_bytes = where_bytes;
     f->log_room = log_room;
     f->table_budget = budget;
+    f->transfer_id = FH_NONE_ID;
     fh_free(m->fh);
     m->fh = f;
     Py_RETURN_NONE;
@@ -1412,6 +1413,105 @@ static PyObject *Machine_fast_log_room(Machine *m, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* _fast_transfer(transfer_id, memo_size, limited): serve Ω_T for described destinations */
+static PyObject *Machine_fast_transfer(Machine *m, PyObject *args) {
+    unsigned long long id, memo_size;
+    int limited;
+    if (!PyArg_ParseTuple(args, "KKp", &id, &memo_size, &limited)) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    if (memo_size > 4096) { PyErr_SetString(PyExc_ValueError, "memo too large"); return NULL; }
+    f->transfer_id = id;
+    f->memo_size = memo_size;
+    f->xfer_limited = limited;
+    Py_RETURN_NONE;
+}
+
+/* _fast_spend(balance - threshold, or None when unknown): negative: every amount is CASH */
+static PyObject *Machine_fast_spend(Machine *m, PyObject *arg) {
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    f->spend_known = 0;
+    if (arg == Py_None) Py_RETURN_NONE;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    if (overflow < 0 || (!overflow && v < 0)) {
+        f->spend_known = 1;
+        f->spend_ok = 0;
+        f->spend = 0;
+        Py_RETURN_NONE;
+    }
+    unsigned long long u = overflow ? PyLong_AsUnsignedLongLong(arg) : (unsigned long long)v;
+    if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* 2^64 or more: left to Python */
+        Py_RETURN_NONE;
+    }
+    f->spend_known = 1;
+    f->spend_ok = 1;
+    f->spend = u;
+    Py_RETURN_NONE;
+}
+
+/* _fast_put_dest(dest, who, min_memo_gas, count_room, gas_room) -> bool; replaces */
+static PyObject *Machine_fast_put_dest(Machine *m, PyObject *args) {
+    unsigned long long dest, min_memo_gas;
+    int who;
+    PyObject *cro, *gro;
+    if (!PyArg_ParseTuple(args, "KpKOO", &dest, &who, &min_memo_gas, &cro, &gro)) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    int o1 = 0, o2 = 0;
+    long long cr = PyLong_AsLongLongAndOverflow(cro, &o1);
+    if (cr == -1 && PyErr_Occurred()) return NULL;
+    long long gr = PyLong_AsLongLongAndOverflow(gro, &o2);
+    if (gr == -1 && PyErr_Occurred()) return NULL;
+    if (o1 || o2) Py_RETURN_FALSE; /* rooms past 2^63: left to Python */
+    FhEntry *e = fh_find(f, FK_DEST, dest, 0, 0, NULL);
+    if (!e) {
+        int rc = fh_put(f, FK_DEST, dest, 0, 0, NULL, NULL);
+        if (rc < 0) return PyErr_NoMemory();
+        if (!rc) Py_RETURN_FALSE;
+        e = fh_find(f, FK_DEST, dest, 0, 0, NULL);
+    }
+    e->who = (uint8_t)who;
+    e->min_memo_gas = min_memo_gas;
+    e->count_room = cr;
+    e->gas_room = gr;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Machine_fast_clear_dests(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->fh) fh_clear(m->fh, FK_DEST);
+    Py_RETURN_NONE;
+}
+
+/* _fast_transfers_take() -> [(dest, amount, gas, memo)]; empties the records */
+static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *unused) {
+    (void)unused;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    size_t size = 24 + f->memo_size;
+    Py_ssize_t n = (Py_ssize_t)(f->x_len / size);
+    PyObject *out = PyList_New(n);
+    if (!out) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *rec = f->xbuf + (size_t)i * size;
+        uint64_t dest, amount, tgas;
+        memcpy(&dest, rec, 8);
+        memcpy(&amount, rec + 8, 8);
+        memcpy(&tgas, rec + 16, 8);
+        PyObject *item = Py_BuildValue("(KKKy#)", (unsigned long long)dest,
+                                       (unsigned long long)amount, (unsigned long long)tgas,
+                                       (const char *)rec + 24, (Py_ssize_t)f->memo_size);
+        if (!item) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, i, item);
+    }
+    f->x_len = 0;
+    return out;
+}
+
 static PyObject *Machine_get_fast_calls(Machine *m, void *c) {
     (void)c;
     return PyLong_FromUnsignedLongLong(m->fh ? m->fh->calls : 0);
@@ -1447,6 +1547,11 @@ static PyMethodDef Machine_methods[] = {
     {"_fast_clear_preimages", (PyCFunction)Machine_fast_clear_preimages, METH_NOARGS, NULL},
     {"_fast_log_take", (PyCFunction)Machine_fast_log_take, METH_NOARGS, NULL},
     {"_fast_log_room", (PyCFunction)Machine_fast_log_room, METH_O, NULL},
+    {"_fast_transfer", (PyCFunction)Machine_fast_transfer, METH_VARARGS, NULL},
+    {"_fast_spend", (PyCFunction)Machine_fast_spend, METH_O, NULL},
+    {"_fast_put_dest", (PyCFunction)Machine_fast_put_dest, METH_VARARGS, NULL},
+    {"_fast_clear_dests", (PyCFunction)Machine_fast_clear_dests, METH_NOARGS, NULL},
+    {"_fast_transfers_take", (PyCFunction)Machine_fast_transfers_take, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

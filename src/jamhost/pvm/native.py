@@ -104,6 +104,11 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
     fast_clear_preimages = _native.Machine._fast_clear_preimages
     fast_log_take = _native.Machine._fast_log_take
     fast_log_room = _native.Machine._fast_log_room
+    fast_transfer = _native.Machine._fast_transfer
+    fast_spend = _native.Machine._fast_spend
+    fast_put_dest = _native.Machine._fast_put_dest
+    fast_clear_dests = _native.Machine._fast_clear_dests
+    fast_transfers_take = _native.Machine._fast_transfers_take
 
     def run(self) -> Exit:
         if self._bad:
