@@ -43,6 +43,7 @@ from jamhost.engine.constants import (
     LOG_GAS,
     LOG_GAS_0_7_0,
     LOW,
+    MEMO_SIZE,
     NONE,
     OK,
     SELF,
@@ -499,6 +500,8 @@ class _TransferCall:
         host = self.host
         if host.admit_transfer is not None and host.transfer_room is None:
             return  # a bound the engine cannot count down: every transfer goes to Python
+        if host.constants.memo_size != MEMO_SIZE:
+            return  # DeferredTransfer refuses such memos: the Python handler raises as before
         vm.fast_transfer(  # type: ignore[attr-defined]
             HostCall.TRANSFER, host.constants.memo_size, host.transfer_room is not None)
         self._spend(vm)
@@ -509,12 +512,11 @@ class _TransferCall:
 
     def fast_take(self, vm: PvmInstance) -> None:
         host = self.host
-        made = vm.fast_transfers_take()  # type: ignore[attr-defined]
+        made: list[DeferredTransfer] = vm.fast_transfers_take(  # type: ignore[attr-defined]
+            DeferredTransfer, host.service_id)
         if made:
-            me, transfers, source = host.me, host.x.transfers, host.service_id
-            for dest, amount, gas, memo in made:
-                transfers.append(DeferredTransfer(source, dest, amount, memo, gas))
-                me.balance -= amount
+            host.x.transfers += made
+            host.me.balance -= sum(t.amount for t in made)
 
     def fast_after(self, vm: PvmInstance, host_id: int) -> None:
         host = self.host
