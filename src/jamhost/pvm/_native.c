@@ -18,6 +18,7 @@
  * gas left does not cover the block, the header marks the first instruction that cannot be
  * paid and execution stops before it with gas 0 (GP eq. A.1 ε = ∞). */
 
+#define _GNU_SOURCE /* mremap */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
@@ -117,6 +118,7 @@ typedef struct {
     uint32_t *map;       /* pc -> block header index + 1, for pc < len + MAP_SLACK */
     Ins *ins;
     uint64_t n_ins, cap_ins;
+    size_t ins_bytes;    /* of the mapping, once cap_ins >= INS_MAPPED_FROM */
     uint64_t n_starts;   /* popcount of k, for the cost estimate */
 } Program;
 
@@ -193,15 +195,93 @@ static void zfree(void *p, size_t size) {
     if (p) munmap(p, size);
 }
 
+#define INS_MAPPED_FROM (((size_t)1 << 20) / sizeof(Ins)) /* entries: mmapped from here */
+#define INS_POOL 4
+#define INS_POOL_BYTES ((size_t)256 << 20)
+
+/* Instruction arrays of freed programs, kept mapped for the next ones (the GIL guards the
+ * pool). A cold program decodes one block per instruction it runs, 80 octets for a
+ * one-instruction block, and first-touch page faults of fresh memory were half the cost of
+ * running such code once; a recycled array is already backed (its old content is simply
+ * overwritten by decoding). At most INS_POOL arrays and INS_POOL_BYTES are kept. */
+static struct { void *at; size_t bytes; } ins_pool[INS_POOL];
+static int ins_pool_n = 0;
+static size_t ins_pool_bytes = 0;
+
+static void ins_release(void *at, size_t bytes) {
+    /* keep the largest arrays: evict smaller pooled ones while over the bounds */
+    while (ins_pool_n && (ins_pool_n >= INS_POOL || ins_pool_bytes + bytes > INS_POOL_BYTES)) {
+        int small = 0;
+        for (int i = 1; i < ins_pool_n; i++)
+            if (ins_pool[i].bytes < ins_pool[small].bytes) small = i;
+        if (ins_pool[small].bytes >= bytes) break;
+        munmap(ins_pool[small].at, ins_pool[small].bytes);
+        ins_pool_bytes -= ins_pool[small].bytes;
+        ins_pool[small] = ins_pool[--ins_pool_n];
+    }
+    if (ins_pool_n < INS_POOL && ins_pool_bytes + bytes <= INS_POOL_BYTES) {
+        ins_pool[ins_pool_n].at = at;
+        ins_pool[ins_pool_n].bytes = bytes;
+        ins_pool_n++;
+        ins_pool_bytes += bytes;
+        return;
+    }
+    munmap(at, bytes);
+}
+
+/* A mapping of at least `bytes`: the largest pooled one if it fits, else a new one. */
+static void *ins_acquire(size_t bytes, size_t *got) {
+    int best = -1;
+    for (int i = 0; i < ins_pool_n; i++)
+        if (ins_pool[i].bytes >= bytes && (best < 0 || ins_pool[i].bytes > ins_pool[best].bytes))
+            best = i;
+    if (best >= 0) {
+        void *at = ins_pool[best].at;
+        *got = ins_pool[best].bytes;
+        ins_pool_bytes -= *got;
+        ins_pool[best] = ins_pool[--ins_pool_n];
+        return at;
+    }
+    void *at = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (at == MAP_FAILED) return NULL;
+    *got = bytes;
+    return at;
+}
+
+static void ins_free(Program *p) {
+    if (p->cap_ins >= INS_MAPPED_FROM) ins_release(p->ins, p->ins_bytes);
+    else free(p->ins);
+}
+
+/* The decoded-instruction array grows by doubling: malloc'd while small, then mmapped
+ * (recycled through ins_pool, grown in place by mremap). */
 static int grow_ins(Program *p, uint64_t need) {
     if (p->n_ins + need <= p->cap_ins) return 0;
     uint64_t cap = p->cap_ins ? p->cap_ins : 256;
     while (cap < p->n_ins + need) cap *= 2;
     if (cap > INT32_MAX) return -1;
-    Ins *ni = realloc(p->ins, cap * sizeof(Ins));
-    if (!ni) return -1;
+    if (cap < INS_MAPPED_FROM) {
+        Ins *ni = realloc(p->ins, cap * sizeof(Ins));
+        if (!ni) return -1;
+        p->ins = ni;
+        p->cap_ins = cap;
+        return 0;
+    }
+    size_t got = cap * sizeof(Ins);
+    Ins *ni;
+    if (p->cap_ins >= INS_MAPPED_FROM) {
+        void *at = mremap(p->ins, p->ins_bytes, got, MREMAP_MAYMOVE);
+        if (at == MAP_FAILED) return -1;
+        ni = at;
+    } else {
+        ni = ins_acquire(got, &got);
+        if (!ni) return -1;
+        if (p->n_ins) memcpy(ni, p->ins, p->n_ins * sizeof(Ins));
+        free(p->ins);
+    }
     p->ins = ni;
-    p->cap_ins = cap;
+    p->ins_bytes = got;
+    p->cap_ins = got / sizeof(Ins);
     return 0;
 }
 
@@ -335,7 +415,7 @@ static void Program_dealloc(Program *p) {
     free(p->jt);
     free(p->jt_block);
     zfree(p->map, (p->len + MAP_SLACK) * sizeof(uint32_t));
-    free(p->ins);
+    ins_free(p);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
@@ -422,11 +502,16 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
         p->jt[i] = big ? UINT64_MAX : v;
         p->jt_block[i] = -1;
     }
+    /* popcount of k by octet table (the build has no popcnt instruction: the builtin was a
+     * libgcc call per octet, a millisecond for a 4 MB program) */
+    static uint8_t bits[256];
+    if (!bits[255])
+        for (int i = 1; i < 256; i++) bits[i] = (uint8_t)(bits[i >> 1] + (i & 1));
     uint64_t starts = 0;
-    for (uint64_t i = 0; i + 1 < mask_len; i++) starts += (uint64_t)__builtin_popcount(p->mask[i]);
+    for (uint64_t i = 0; i + 1 < mask_len; i++) starts += bits[p->mask[i]];
     if (mask_len) {
         uint32_t tail_bits = (uint32_t)(clen - 8 * (mask_len - 1));
-        starts += (uint64_t)__builtin_popcount(p->mask[mask_len - 1] & ((1u << tail_bits) - 1));
+        starts += bits[p->mask[mask_len - 1] & ((1u << tail_bits) - 1)];
     }
     p->n_starts = starts;
     return (PyObject *)p;

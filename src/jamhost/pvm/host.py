@@ -95,7 +95,7 @@ def _default_engine() -> PvmEngine:
 
 
 def invoke(
-    program: bytes,
+    program: bytes | memoryview,
     pc: int,
     gas: int,
     args: bytes,
