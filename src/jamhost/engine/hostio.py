@@ -138,7 +138,7 @@ class Dispatch:
     tests/unit/test_fast_host.py compares both paths call by call."""
 
     __slots__ = ("handlers", "log", "log_gas", "invalidates", "_fast", "_fetch_id",
-                 "_preimage_id", "_hooks")
+                 "_preimage_id", "_hooks", "_installs")
 
     def __init__(
         self,
@@ -154,6 +154,8 @@ class Dispatch:
         self._fast: PvmInstance | None = None
         self._fetch_id: int | None = None
         self._preimage_id: int | None = None
+        self._installs: frozenset[int] = frozenset()
+        """Ids whose Python answer is given to the fast path, or empties part of it."""
         self._hooks: list[FastHooks] = [
             fn for fn in handlers.values() if hasattr(fn, "fast_begin")  # type: ignore[misc]
         ]
@@ -189,6 +191,7 @@ class Dispatch:
         ))  # fmt: skip
         self._fast = vm
         self._fetch_id, self._preimage_id = fetch_id, preimage_id
+        self._installs = self.invalidates | {i for i in (fetch_id, preimage_id) if i is not None}
         for hook in self._hooks:
             hook.fast_begin(vm)
 
@@ -209,44 +212,62 @@ class Dispatch:
             self.log.absorb(records, dropped)
 
     def __call__(self, host_id: int, vm: PvmInstance) -> Status | None:
-        if self._hooks and self._fast is vm:
-            for hook in self._hooks:
-                hook.fast_take(vm)
-            try:
-                return self._serve(host_id, vm)
-            finally:
-                for hook in self._hooks:
-                    hook.fast_after(vm, host_id)
-        return self._serve(host_id, vm)
-
-    def _serve(self, host_id: int, vm: PvmInstance) -> Status | None:
+        if self._fast is vm and (self._hooks or host_id in self._installs):
+            return self._serve_fast(host_id, vm)
         if host_id == HostCall.LOG:
-            if vm.gas < self.log_gas:
-                vm.gas -= self.log_gas
-                return Status.OUT_OF_GAS
-            vm.gas -= self.log_gas
-            if self._fast is vm and isinstance(self.log, LogSink):
-                self._take_log(vm)  # the sink's lines in call order, then this one
-                self.log(vm)
-                vm.fast_log_room(self.log.room())  # type: ignore[attr-defined]
-            else:
-                self.log(vm)
-            return None
-        if vm.gas < HOST_CALL_GAS:
-            vm.gas -= HOST_CALL_GAS
+            return self._log(vm)
+        gas = vm.gas
+        if gas < HOST_CALL_GAS:
+            vm.gas = gas - HOST_CALL_GAS
             return Status.OUT_OF_GAS
-        vm.gas -= HOST_CALL_GAS
+        vm.gas = gas - HOST_CALL_GAS
         fn = self.handlers.get(host_id)
         if fn is None:
             vm.set_register(7, WHAT)
             return None
         try:
-            outcome = fn(vm)
+            return fn(vm)
         except HostPanic:
             return Status.PANIC
-        if self._fast is vm:
+
+    def _serve_fast(self, host_id: int, vm: PvmInstance) -> Status | None:
+        """A call reaching Python from an instance with a fast path: the hooks' state taken
+        first and given back after; the value the call answered installed."""
+        for hook in self._hooks:
+            hook.fast_take(vm)
+        try:
+            if host_id == HostCall.LOG:
+                return self._log(vm)
+            if vm.gas < HOST_CALL_GAS:
+                vm.gas -= HOST_CALL_GAS
+                return Status.OUT_OF_GAS
+            vm.gas -= HOST_CALL_GAS
+            fn = self.handlers.get(host_id)
+            if fn is None:
+                vm.set_register(7, WHAT)
+                return None
+            try:
+                outcome = fn(vm)
+            except HostPanic:
+                return Status.PANIC
             self._install(host_id, fn, vm)
-        return outcome
+            return outcome
+        finally:
+            for hook in self._hooks:
+                hook.fast_after(vm, host_id)
+
+    def _log(self, vm: PvmInstance) -> Status | None:
+        if vm.gas < self.log_gas:
+            vm.gas -= self.log_gas
+            return Status.OUT_OF_GAS
+        vm.gas -= self.log_gas
+        if self._fast is vm and isinstance(self.log, LogSink):
+            self._take_log(vm)  # the sink's lines in call order, then this one
+            self.log(vm)
+            vm.fast_log_room(self.log.room())  # type: ignore[attr-defined]
+        else:
+            self.log(vm)
+        return None
 
     def _install(self, host_id: int, fn: object, vm: PvmInstance) -> None:
         """Give `vm` the value this call answered, so the key's next calls stay in it."""

@@ -1127,6 +1127,30 @@ static PyObject *Machine_resume(Machine *m, PyObject *unused) {
     return Machine_run(m, NULL);
 }
 
+/* _run_host() / _resume_host(): ν_X (>= 0) on a host-call exit, else -1 - the exit kind */
+static PyObject *host_or_kind(int kind) {
+    if (kind < 0) return PyErr_NoMemory();
+    return kind == X_HOST ? NULL : PyLong_FromLong(-1 - kind);
+}
+
+static PyObject *Machine_run_host(Machine *m, PyObject *unused) {
+    (void)unused;
+    m->resume_pc = -1;
+    int kind = execute(m);
+    PyObject *r = host_or_kind(kind);
+    return r || kind < 0 ? r : PyLong_FromUnsignedLongLong(m->host_id);
+}
+
+static PyObject *Machine_resume_host(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->resume_pc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "resume() is only valid after a host-call exit");
+        return NULL;
+    }
+    m->pc = m->resume_pc;
+    return Machine_run_host(m, NULL);
+}
+
 static PyObject *Machine_get_registers(Machine *m, PyObject *unused) {
     (void)unused;
     PyObject *out = PyList_New(NREG);
@@ -1652,6 +1676,8 @@ static PyGetSetDef Machine_getset[] = {
 static PyMethodDef Machine_methods[] = {
     {"_run", (PyCFunction)Machine_run, METH_NOARGS, "run from pc; the exit kind"},
     {"_resume", (PyCFunction)Machine_resume, METH_NOARGS, "run from after the ecalli"},
+    {"_run_host", (PyCFunction)Machine_run_host, METH_NOARGS, "run; ν_X or -1 - kind"},
+    {"_resume_host", (PyCFunction)Machine_resume_host, METH_NOARGS, "resume; ν_X or -1 - kind"},
     {"get_registers", (PyCFunction)Machine_get_registers, METH_NOARGS, NULL},
     {"set_registers", (PyCFunction)Machine_set_registers, METH_O, NULL},
     {"get_register", (PyCFunction)Machine_get_register, METH_O, NULL},

@@ -35,6 +35,8 @@ _STATUS = {
     _native.EXIT_HOST: Status.HOST,
 }
 
+_HOST = _native.EXIT_HOST
+
 _programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
     DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
 )
@@ -117,6 +119,22 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
 
     def resume(self) -> Exit:
         return self._exit(self._resume())
+
+    def run_host(self) -> int:
+        """run() for pvm.host's loop: ν_X (>= 0) on a HOST exit, with no Exit object made;
+        negative for any other exit, whose Exit `exit_of` gives."""
+        if self._bad:
+            return -1 - _native.EXIT_PANIC  # type: ignore[no-any-return]
+        return self._run_host()  # type: ignore[no-any-return]
+
+    resume_host = _native.Machine._resume_host
+    """resume() as `run_host`."""
+
+    def exit_of(self, code: int) -> Exit:
+        """The Exit of a negative code of `run_host` / `resume_host`."""
+        if self._bad:
+            return Exit(Status.PANIC, self.pc)
+        return self._exit(-1 - code)
 
     def read_memory(self, address: int, length: int) -> bytes:
         out = self._read(address & M32, length)
