@@ -557,6 +557,7 @@ typedef struct {
     int64_t pc;        /* negative or past the code: trap */
     int64_t resume_pc; /* -1: none */
     int64_t heap_top;  /* -1: no standard layout (sbrk takes h = 0) */
+    int64_t heap_limit; /* highest break sbrk may reach; -1: 2^32 (memory.py heap_limit) */
     uintptr_t *pt;     /* NPAGES words */
     uint32_t *touched; /* page indices ever mapped, for teardown and listing */
     uint32_t n_touched, cap_touched;
@@ -678,6 +679,7 @@ static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
     uint64_t top = m->heap_top >= 0 ? (uint64_t)m->heap_top : 0;
     if (size == 0) { *out = top; return 0; }
     if (size > ((uint64_t)1 << 32) || top + size > ((uint64_t)1 << 32)) { *out = 0; return 0; }
+    if (m->heap_limit >= 0 && top + size > (uint64_t)m->heap_limit) { *out = 0; return 0; }
     uint64_t new_top = top + size;
     uint64_t first = (top + PAGE - 1) / PAGE, last = (new_top + PAGE - 1) / PAGE;
     if (first < LOW_PAGES) first = LOW_PAGES;
@@ -715,6 +717,7 @@ static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     }
     m->resume_pc = -1;
     m->heap_top = -1;
+    m->heap_limit = -1;
     return 0;
 }
 
@@ -1384,6 +1387,22 @@ static int Machine_set_heap_top(Machine *m, PyObject *v, void *c) {
     return 0;
 }
 
+static PyObject *Machine_get_heap_limit(Machine *m, void *c) {
+    (void)c;
+    if (m->heap_limit < 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong(m->heap_limit);
+}
+
+static int Machine_set_heap_limit(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (!v || v == Py_None) { m->heap_limit = -1; return 0; }
+    long long h = PyLong_AsLongLong(v);
+    if (h == -1 && PyErr_Occurred()) return -1;
+    if (h < 0) { PyErr_SetString(PyExc_ValueError, "negative heap limit"); return -1; }
+    m->heap_limit = h;
+    return 0;
+}
+
 static PyObject *Machine_get_u64(Machine *m, void *c) {
     uintptr_t which = (uintptr_t)c;
     return PyLong_FromUnsignedLongLong(which == 2 ? m->yields
@@ -1666,6 +1685,8 @@ static PyGetSetDef Machine_getset[] = {
     {"gas", (getter)Machine_get_gas, (setter)Machine_set_gas, "ϱ", NULL},
     {"pc", (getter)Machine_get_pc, (setter)Machine_set_pc, "ı", NULL},
     {"heap_top", (getter)Machine_get_heap_top, (setter)Machine_set_heap_top, "sbrk break", NULL},
+    {"heap_limit", (getter)Machine_get_heap_limit, (setter)Machine_set_heap_limit,
+     "highest break sbrk may reach", NULL},
     {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
     {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
     {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},

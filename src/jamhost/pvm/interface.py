@@ -61,6 +61,10 @@ class PvmInstance(Protocol):
 
     gas: int
     pc: int
+    heap_top: int | None
+    """The sbrk break (GP §A.5.9; None: no standard layout, h = 0)."""
+    heap_limit: int | None
+    """The highest break sbrk may reach, past which it answers 0 (None: 2^32)."""
 
     def run(self) -> Exit: ...
 

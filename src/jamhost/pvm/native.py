@@ -182,6 +182,7 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
                 if state == "W":
                     mem.wp[index] = page
         mem.heap_top = self.heap_top
+        mem.heap_limit = self.heap_limit
         return mem
 
 
@@ -216,4 +217,5 @@ class NativePvm:
         for index, writable in memory.lazy.items():
             vm._map_pages(index, index, writable)
         vm.heap_top = memory.heap_top
+        vm.heap_limit = memory.heap_limit
         return vm
