@@ -182,3 +182,27 @@ def test_a_long_run_lets_other_threads_run() -> None:
         if seen_while_running:
             break
     assert seen_while_running > 0
+
+
+@pytest.mark.parametrize("gas", [0, 1, 2, 499, 500, 501, 1_000])
+def test_runs_of_fallthrough_charge_and_stop_like_the_python_engine(gas: int) -> None:
+    """Blocks of one fallthrough are decoded as their header alone (cold code made of them
+    costs most to run once); gas, pc at out-of-gas and the jump into the middle of the run
+    must be the Python engine's. The run then traps at its end."""
+    asm = Assembler()
+    asm.op("jump", target="mid")
+    for _ in range(300):
+        asm.op("fallthrough")
+    asm.label("mid")
+    for _ in range(300):
+        asm.op("fallthrough")
+    asm.op("load_imm", a=7, x=5)
+    asm.op("trap")
+    blob = asm.blob()
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(7)))
+    assert outs[0] == outs[1]
+    assert outs[0][0] is (Status.OUT_OF_GAS if gas < 303 else Status.PANIC)

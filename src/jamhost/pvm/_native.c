@@ -62,6 +62,7 @@ enum {
 };
 
 #define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
+#define OP_FALLTHROUGH_BLOCK 254 /* pseudo-op: a block of one fallthrough, header alone */
 #define YIELD_GAS (1 << 20)
 /* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
  * gas it lets other threads take it at a block header, so a long run in an in-process worker
@@ -383,28 +384,37 @@ static void decode_one(const Program *p, uint64_t pc, Ins *o) {
 static int32_t block_at(Program *p, uint64_t pc) {
     uint32_t m = p->map[pc];
     if (LIKELY(m)) return (int32_t)(m - 1);
-    /* count first so the array grows once */
-    uint64_t n = 0, cur = pc;
-    for (;;) {
-        uint8_t op = opcode_at(p, cur);
-        n++;
-        if (TERMINATOR[op] || op == 10) break;
-        cur = cur + 1 + skip_at(p, cur);
+    uint64_t h = p->n_ins, n = 0, cur = pc;
+    if (opcode_at(p, pc) == 1) {
+        /* A lone fallthrough (the cheapest instruction, one octet) is its header alone: half
+         * the memory and work for code made of them, which costs most to run once. */
+        if (UNLIKELY(h + 1 > p->cap_ins) && grow_ins(p, 1) < 0) return -1;
+        Ins *ft = &p->ins[h];
+        memset(ft, 0, sizeof *ft);
+        ft->op = OP_FALLTHROUGH_BLOCK;
+        ft->h = HANDLERS[OP_FALLTHROUGH_BLOCK];
+        ft->pc = (uint32_t)pc;
+        ft->next_pc = (uint32_t)(pc + 1 + skip_at(p, pc));
+        ft->x = 1;
+        p->n_ins += 1;
+        p->map[pc] = (uint32_t)(h + 1);
+        return (int32_t)h;
     }
-    if (grow_ins(p, n + 1) < 0) return -1;
-    uint64_t h = p->n_ins;
+    /* one pass: instructions decoded in place after the header's slot, written last */
+    for (;;) {
+        if (UNLIKELY(h + n + 2 > p->cap_ins) && grow_ins(p, n + 2) < 0) return -1;
+        Ins *o = &p->ins[h + 1 + n];
+        decode_one(p, cur, o);
+        n++;
+        if (TERMINATOR[o->op] || o->op == 10) break;
+        cur = o->next_pc;
+    }
     Ins *hdr = &p->ins[h];
     memset(hdr, 0, sizeof *hdr);
     hdr->op = OP_BLOCK;
     hdr->h = HANDLERS[OP_BLOCK];
     hdr->pc = (uint32_t)pc;
     hdr->x = n;
-    cur = pc;
-    for (uint64_t i = 0; i < n; i++) {
-        Ins *o = &p->ins[h + 1 + i];
-        decode_one(p, cur, o);
-        cur = o->next_pc;
-    }
     p->n_ins += n + 1;
     p->map[pc] = (uint32_t)(h + 1);
     return (int32_t)h;
@@ -788,6 +798,7 @@ static int execute(Machine *m) {
         SET(225) SET(226) SET(227) SET(228) SET(229) SET(230)
 #undef SET
         labels[OP_BLOCK] = &&L_BLOCK;
+        labels[OP_FALLTHROUGH_BLOCK] = &&L_FALLTHROUGH_BLOCK;
         labels_ready = 1;
         HANDLERS = labels;
     }
@@ -822,6 +833,21 @@ static int execute(Machine *m) {
 #define RD r[ins->d]
 
     DISPATCH();
+
+L_FALLTHROUGH_BLOCK:
+    /* the block [fallthrough]: charge its one gas and go on (the pc of the header is the
+     * fallthrough's, so an exit here reports it) */
+    if (UNLIKELY(gas < 1)) goto out_of_gas;
+    gas -= 1;
+    if (UNLIKELY(gas < yield_at)) {
+        uint64_t at = (uint64_t)(ins - p->ins);
+        PyThreadState *ts = PyEval_SaveThread();
+        PyEval_RestoreThread(ts);
+        m->yields++;
+        ins = &p->ins[at];
+        yield_at = gas - YIELD_GAS;
+    }
+    GOTO_PC(ins->next_pc);
 
 L_BLOCK:
     if (UNLIKELY(gas < yield_at)) {
