@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import hashlib
 import os
 import sqlite3
@@ -50,9 +51,11 @@ ENGINE: PvmEngine | None = None  # set per run by measure()
 
 
 def _cold() -> None:
-    """Every round starts with both engines' program caches empty."""
+    """Every round starts with both engines' program caches empty, and with no garbage left
+    by the previous round for the collector to find during this one (it stays enabled)."""
     pvm_program.PROGRAMS.clear()
     pvm_native._programs.clear()
+    gc.collect()
 
 SERVICE = 70_000
 OTHER = 70_001
