@@ -512,11 +512,12 @@ class _TransferCall:
 
     def fast_take(self, vm: PvmInstance) -> None:
         host = self.host
-        made: list[DeferredTransfer] = vm.fast_transfers_take(  # type: ignore[attr-defined]
+        made: list[DeferredTransfer]
+        made, amount = vm.fast_transfers_take(  # type: ignore[attr-defined]
             DeferredTransfer, host.service_id)
         if made:
             host.x.transfers += made
-            host.me.balance -= sum(t.amount for t in made)
+            host.me.balance -= amount
 
     def fast_after(self, vm: PvmInstance, host_id: int) -> None:
         host = self.host

@@ -1642,7 +1642,7 @@ static PyObject *Machine_fast_clear_dests(Machine *m, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-/* _fast_transfers_take(cls, source) -> [cls instances]; empties the records.
+/* _fast_transfers_take(cls, source) -> ([cls instances], total amount); empties the records.
  * cls is a slots class with members source, dest, amount, memo, gas (DeferredTransfer): its
  * instances are made here member by member, as its __init__ would set them (the caller
  * checks what __post_init__ would: the memo size). 4,000 transfers cost 2.5 ms through
@@ -1670,12 +1670,15 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
     Py_ssize_t n = (Py_ssize_t)(f->x_len / size);
     PyObject *out = PyList_New(n);
     if (!out) return NULL;
+    PyObject_GC_UnTrack(out); /* not visited by collections its own items trigger */
+    uint64_t total = 0; /* at most the spendable balance given, itself a u64 */
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint8_t *rec = f->xbuf + (size_t)i * size;
         uint64_t dest, amount, tgas;
         memcpy(&dest, rec, 8);
         memcpy(&amount, rec + 8, 8);
         memcpy(&tgas, rec + 16, 8);
+        total += amount;
         PyObject *obj = cls->tp_alloc(cls, 0);
         PyObject *vals[5] = {source, PyLong_FromUnsignedLongLong(dest),
                              PyLong_FromUnsignedLongLong(amount),
@@ -1698,8 +1701,11 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
         if (PyObject_GC_IsTracked(obj)) PyObject_GC_UnTrack(obj);
         PyList_SET_ITEM(out, i, obj);
     }
+    PyObject_GC_Track(out);
     f->x_len = 0;
-    return out;
+    PyObject *sum = PyLong_FromUnsignedLongLong(total);
+    if (!sum) { Py_DECREF(out); return NULL; }
+    return Py_BuildValue("(NN)", out, sum);
 }
 
 static PyObject *Machine_get_fast_calls(Machine *m, void *c) {
