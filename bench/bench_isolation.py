@@ -6,8 +6,8 @@ Every program is service code built with the project's assembler and run through
 the pipeline runs it (refine_package / accumulate, the pipeline's per-package read cache):
 
 - plain: an ALU loop (add, xor, shift, and, jump) until out of gas;
-- plain host calls: `gas` (the cheapest host call) until out of gas: what any host call costs
-  per gas in the pure-Python engine, whatever it touches;
+- plain host calls: `gas` (the cheapest host call) until out of gas: on the native core it is
+  answered in C, on the Python engine it is what any host call costs per gas;
 - log: `log` of a 60,000-octet message until out of gas (bytes kept: the lines kept);
 - large code: a 3.9 MB blob of 3.5 M one-byte `fallthrough`s, each run once (a cold
   program every round: the program cache is cleared first);
@@ -15,7 +15,9 @@ the pipeline runs it (refine_package / accumulate, the pipeline's per-package re
 - transfers: accumulate making 4,000 zero-value transfers to another service.
 
 CPU microseconds per gas = process CPU time (time.process_time) / gas used; bytes kept per gas =
-what the outcome holds (log lines, transfers) / gas used. Each kind is the best of `--rounds`.
+what the outcome holds (log lines, transfers) / gas used. Each kind is the best of `--rounds`;
+what a client or the store does before the run (building the package, hashing the code) is
+outside the timing, and garbage is collected between rounds.
 """
 
 from __future__ import annotations
@@ -239,7 +241,7 @@ def table(rows: list[tuple[str, float, float]]) -> str:
     out = ["| program | CPU us / gas | bytes kept / gas | CPU / plain | CPU / plain host calls |",
            "|---|---:|---:|---:|---:|"]
     for name, cpu, kept in rows:
-        out.append(f"| {name} | {cpu:.3f} | {kept:.2f} | {cpu / plain:.1f}x "
+        out.append(f"| {name} | {cpu:.4f} | {kept:.2f} | {cpu / plain:.1f}x "
                    f"| {cpu / calls:.1f}x |")
     return "\n".join(out)
 

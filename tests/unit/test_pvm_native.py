@@ -206,3 +206,41 @@ def test_runs_of_fallthrough_charge_and_stop_like_the_python_engine(gas: int) ->
         outs.append((ex.status, ex.pc, vm.gas, vm.get_register(7)))
     assert outs[0] == outs[1]
     assert outs[0][0] is (Status.OUT_OF_GAS if gas < 303 else Status.PANIC)
+
+
+def _straight_line(count: int, tail: str) -> bytes:
+    """`count` add_imm_64 in one basic block, then a faulting load or a trap."""
+    asm = Assembler()
+    for _ in range(count):
+        asm.op("add_imm_64", a=2, b=2, x=1)
+    if tail == "fault":
+        asm.op("load_u64", a=3, x=0x30000)  # unmapped: a page fault mid-way through nothing
+    asm.op("trap")
+    return asm.blob()
+
+
+@pytest.mark.parametrize("gas", [0, 1, 63, 64, 65, 66, 127, 128, 129, 130, 299, 300, 301, 302, 10_000])
+@pytest.mark.parametrize("tail", ["fault", "trap"])
+def test_long_blocks_are_decoded_in_pieces_with_the_same_gas(gas: int, tail: str) -> None:
+    """A basic block longer than the core's piece (64 instructions) is decoded piece by piece
+    (a long block entered with little gas was decoded whole); gas, pc and registers at every
+    boundary must be the Python engine's, at an out-of-gas, a fault and a trap."""
+    blob = _straight_line(300, tail)
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, ex.address, vm.gas, vm.get_register(2)))
+    assert outs[0] == outs[1]
+
+
+def test_a_block_longer_than_the_first_instruction_array_decodes_whole() -> None:
+    """30,000 instructions in one block: the instruction array moves from the heap to a
+    mapping while the block is being decoded (a crash before the copy took it all)."""
+    blob = _straight_line(30_000, "trap")
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=40_000, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(2)))
+    assert outs[0] == outs[1] == (Status.PANIC, outs[1][1], 40_000 - 30_001, 30_000)

@@ -63,6 +63,12 @@ enum {
 
 #define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
 #define OP_FALLTHROUGH_BLOCK 254 /* pseudo-op: a block of one fallthrough, header alone */
+#define OP_CONTINUE 253 /* pseudo-op: a block cut at MAX_CHUNK goes on at next_pc */
+#define MAX_CHUNK 64
+/* A basic block is decoded in pieces of at most MAX_CHUNK instructions, each with its own
+ * header: a block of 2 M straight-line instructions entered with 1,000 gas decoded all of
+ * them (9 ms for 1,000 gas); now at most 64 past the last one paid for. Charging a block
+ * piece by piece is charging it instruction by instruction, as the GP does. */
 #define YIELD_GAS (1 << 20)
 /* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
  * gas it lets other threads take it at a block header, so a long run in an in-process worker
@@ -277,7 +283,8 @@ static int grow_ins(Program *p, uint64_t need) {
     } else {
         ni = ins_acquire(got, &got);
         if (!ni) return -1;
-        if (p->n_ins) memcpy(ni, p->ins, p->n_ins * sizeof(Ins));
+        /* the whole old array: block_at decodes a block past n_ins before counting it */
+        if (p->cap_ins) memcpy(ni, p->ins, p->cap_ins * sizeof(Ins));
         free(p->ins);
     }
     p->ins = ni;
@@ -401,13 +408,24 @@ static int32_t block_at(Program *p, uint64_t pc) {
         return (int32_t)h;
     }
     /* one pass: instructions decoded in place after the header's slot, written last */
+    uint64_t extra = 0;
     for (;;) {
-        if (UNLIKELY(h + n + 2 > p->cap_ins) && grow_ins(p, n + 2) < 0) return -1;
+        if (UNLIKELY(h + n + 3 > p->cap_ins) && grow_ins(p, n + 3) < 0) return -1;
         Ins *o = &p->ins[h + 1 + n];
         decode_one(p, cur, o);
         n++;
         if (TERMINATOR[o->op] || o->op == 10) break;
         cur = o->next_pc;
+        if (n == MAX_CHUNK) {
+            Ins *c = &p->ins[h + 1 + n];
+            memset(c, 0, sizeof *c);
+            c->op = OP_CONTINUE;
+            c->h = HANDLERS[OP_CONTINUE];
+            c->pc = (uint32_t)cur;
+            c->next_pc = (uint32_t)cur;
+            extra = 1;
+            break;
+        }
     }
     Ins *hdr = &p->ins[h];
     memset(hdr, 0, sizeof *hdr);
@@ -415,7 +433,7 @@ static int32_t block_at(Program *p, uint64_t pc) {
     hdr->h = HANDLERS[OP_BLOCK];
     hdr->pc = (uint32_t)pc;
     hdr->x = n;
-    p->n_ins += n + 1;
+    p->n_ins += n + 1 + extra;
     p->map[pc] = (uint32_t)(h + 1);
     return (int32_t)h;
 }
@@ -529,9 +547,11 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
 
 static PyObject *Program_cost(Program *p, PyObject *unused) {
     (void)unused;
-    /* blob + map + every instruction decoded twice over (blocks entered mid-way) */
+    /* blob + map + every instruction decoded twice over (blocks entered mid-way), with a
+     * header and a continuation per MAX_CHUNK of them */
     uint64_t cost = (uint64_t)PyBytes_GET_SIZE(p->blob) + (p->len + MAP_SLACK) * 4 +
-                    (2 * p->n_starts + 64) * sizeof(Ins) + (p->jt_shared ? 12 : p->jlen * 12);
+                    (2 * p->n_starts + 4 * p->n_starts / MAX_CHUNK + 64) * sizeof(Ins) +
+                    (p->jt_shared ? 12 : p->jlen * 12);
     return PyLong_FromUnsignedLongLong(cost);
 }
 
@@ -799,6 +819,7 @@ static int execute(Machine *m) {
 #undef SET
         labels[OP_BLOCK] = &&L_BLOCK;
         labels[OP_FALLTHROUGH_BLOCK] = &&L_FALLTHROUGH_BLOCK;
+        labels[OP_CONTINUE] = &&L_CONTINUE;
         labels_ready = 1;
         HANDLERS = labels;
     }
@@ -833,6 +854,10 @@ static int execute(Machine *m) {
 #define RD r[ins->d]
 
     DISPATCH();
+
+L_CONTINUE:
+    /* the block goes on in its next piece (decoded on first use): nothing to charge here */
+    GOTO_PC(ins->next_pc);
 
 L_FALLTHROUGH_BLOCK:
     /* the block [fallthrough]: charge its one gas and go on (the pc of the header is the
