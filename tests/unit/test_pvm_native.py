@@ -219,7 +219,8 @@ def _straight_line(count: int, tail: str) -> bytes:
     return asm.blob()
 
 
-@pytest.mark.parametrize("gas", [0, 1, 63, 64, 65, 66, 127, 128, 129, 130, 299, 300, 301, 302, 10_000])
+@pytest.mark.parametrize(
+    "gas", [0, 1, 63, 64, 65, 66, 127, 128, 129, 130, 299, 300, 301, 302, 10_000])
 @pytest.mark.parametrize("tail", ["fault", "trap"])
 def test_long_blocks_are_decoded_in_pieces_with_the_same_gas(gas: int, tail: str) -> None:
     """A basic block longer than the core's piece (64 instructions) is decoded piece by piece
