@@ -566,9 +566,16 @@ static PyMethodDef Program_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *Program_get_blob(Program *p, void *c);
+static PyGetSetDef Program_getset[] = {
+    {"blob", (getter)Program_get_blob, NULL, "the checked blob", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject ProgramType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "jamhost.pvm._native.Program",
+    .tp_getset = Program_getset,
     .tp_basicsize = sizeof(Program),
     .tp_dealloc = (destructor)Program_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -1793,7 +1800,56 @@ static PyTypeObject MachineType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* digest(blob) -> a seeded 64-bit hash of the octets (an xxh64-style round over four lanes),
+ * the program cache's key: Python's own hash of a 4 MB blob cost more than loading it. Not
+ * cryptographic; the cache compares the blob itself on a hit. */
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+#define XP1 0x9E3779B185EBCA87ull
+#define XP2 0xC2B2AE3D27D4EB4Full
+#define XP3 0x165667B19E3779F9ull
+static inline uint64_t xround(uint64_t acc, uint64_t w) {
+    return rotl64(acc + w * XP2, 31) * XP1;
+}
+
+static PyObject *native_digest(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *d = b.buf;
+    size_t n = (size_t)b.len, i = 0;
+    uint64_t v1 = fh_seed + XP1 + XP2, v2 = fh_seed + XP2, v3 = fh_seed, v4 = fh_seed - XP1;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, d + i, 32);
+        v1 = xround(v1, w[0]);
+        v2 = xround(v2, w[1]);
+        v3 = xround(v3, w[2]);
+        v4 = xround(v4, w[3]);
+    }
+    uint64_t h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18) + (uint64_t)n;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, d + i, 8);
+        h = rotl64(h ^ xround(0, w), 27) * XP1 + XP3;
+    }
+    for (; i < n; i++) h = rotl64(h ^ (d[i] * XP3), 11) * XP1;
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    PyBuffer_Release(&b);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *Program_get_blob(Program *p, void *c) {
+    (void)c;
+    Py_INCREF(p->blob);
+    return p->blob;
+}
+
 static PyMethodDef module_methods[] = {
+    {"digest", native_digest, METH_O, "seeded 64-bit hash of a blob (the program cache's key)"},
     {"load", native_load, METH_O, "check a program blob (GP eq. A.2); None when it does not deblob"},
     {NULL, NULL, 0, NULL},
 };

@@ -37,23 +37,24 @@ _STATUS = {
 
 _HOST = _native.EXIT_HOST
 
-_programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
+_programs: ByteBudgetCache[tuple[int, int], object] = ByteBudgetCache(
     DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
 )
-_BAD = object()
-"""Cache marker of a blob that does not deblob."""
+"""Checked programs by (length, `_native.digest` of the blob): Python's hash of a 4 MB blob
+cost more than checking it. A hit is used only if its blob is the same octets."""
 
 
 def load(blob: bytes) -> object | None:
     """The checked program of `blob` (cached), or None when GP eq. A.2 rejects it."""
     blob = bytes(blob)
-    hit = _programs.get(blob)
-    if hit is None:
-        program = _native.load(blob)
-        hit = _BAD if program is None else program
-        if program is not None:
-            _programs.put(blob, hit)
-    return None if hit is _BAD else hit
+    key = (len(blob), _native.digest(blob))
+    hit = _programs.get(key)
+    if hit is not None and (hit.blob is blob or hit.blob == blob):  # type: ignore[attr-defined]
+        return hit
+    program = _native.load(blob)
+    if program is not None:
+        _programs.put(key, program)
+    return program  # type: ignore[no-any-return]
 
 
 def _raise(error: tuple[int, int]) -> None:
