@@ -245,3 +245,15 @@ def test_a_block_longer_than_the_first_instruction_array_decodes_whole() -> None
         ex = vm.run()
         outs.append((ex.status, ex.pc, vm.gas, vm.get_register(2)))
     assert outs[0] == outs[1] == (Status.PANIC, outs[1][1], 40_000 - 30_001, 30_000)
+
+
+def test_program_cache_hit_needs_the_same_blob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed by a 64-bit digest: two blobs whose keys collide must each get
+    their own program (the blob is compared on a hit)."""
+    monkeypatch.setattr(native, "_programs", ByteBudgetCache(10**6, lambda p: p.cost()))
+    monkeypatch.setattr(native._native, "digest", lambda blob: 7)  # every key collides
+    a, b = _loop(3), _loop(4)
+    pa, pb = native.load(a), native.load(b)
+    assert pa is not None and pb is not None and pa is not pb
+    assert pa.blob == a and pb.blob == b  # type: ignore[attr-defined]
+    assert native.load(b) is pb  # a hit when the blob is the same
