@@ -125,8 +125,8 @@ def large_code() -> bytes:
 
 
 def large_block() -> bytes:
-    """One basic block of 1.75 M two-octet `move_reg`s (3.9 MB with its mask), each run once: the block is
-    decoded as far as it runs, not whole at its first entry."""
+    """One basic block of 1.75 M two-octet `move_reg`s (3.9 MB with its mask), each run once:
+    the block is decoded as far as it runs, not whole at its first entry."""
     prog = Program()
     _start(prog)
     _halt_accumulate(prog)

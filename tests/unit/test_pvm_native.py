@@ -257,3 +257,28 @@ def test_program_cache_hit_needs_the_same_blob(monkeypatch: pytest.MonkeyPatch) 
     assert pa is not None and pb is not None and pa is not pb
     assert pa.blob == a and pb.blob == b  # type: ignore[attr-defined]
     assert native.load(b) is pb  # a hit when the blob is the same
+
+
+@pytest.mark.parametrize("gas", [5, 150, 151, 152, 420, 421, 899, 900, 901, 2_000, 10_000])
+def test_cold_fallthroughs_run_undecoded_then_decoded_on_a_jump(gas: int) -> None:
+    """Fallthroughs never entered are run without being decoded; a later jump into the
+    middle of the run (a block start) decodes from there. Three passes of a loop over
+    fallthroughs, with out of gas anywhere, must agree with the Python engine."""
+    asm = Assembler()
+    asm.op("load_imm", a=8, x=0)
+    for _ in range(150):
+        asm.op("fallthrough")
+    asm.label("inner")  # a block start inside the run, entered only from the second pass
+    for _ in range(150):
+        asm.op("fallthrough")
+    asm.op("add_imm_64", a=8, b=8, x=1)
+    asm.op("branch_ne_imm", a=8, x=3, target="inner")
+    asm.label("end")
+    asm.op("trap")
+    blob = asm.blob()
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(8)))
+    assert outs[0] == outs[1]
