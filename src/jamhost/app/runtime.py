@@ -53,7 +53,8 @@ def build_runtime(settings: Settings | JamSettings, store: Store | None = None) 
     key = jam.token_hmac_key or store.get_or_create_meta("token_hmac_key", secrets.token_hex(32))
     hasher = TokenHasher(key.encode())
     rt = Runtime(settings=jam, store=store, hasher=hasher,
-                 policy=Policy(jam.authz_enabled, jam.owner_is_account),
+                 policy=Policy(jam.authz_enabled, jam.owner_is_account,
+                               frozenset(jam.shared_authorizers)),
                  operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens),
                  limiter=_limiter(jam, store))
     seed_delegates(rt)

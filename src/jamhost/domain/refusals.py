@@ -48,6 +48,11 @@ class StorageQuotaExceeded(Refusal):
     code = "jam_storage_quota"
 
 
+class SegmentQuotaExceeded(StorageQuotaExceeded):
+    """A package's exported segments would take its service past its storage quota (the
+    worker marks the package `failed`: the report stands, nothing is applied or kept)."""
+
+
 class GasQuotaExceeded(Refusal):
     code = "jam_gas_quota"
 

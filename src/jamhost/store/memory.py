@@ -18,6 +18,7 @@ from jamhost.domain.refusals import (
     Forbidden,
     GasQuotaExceeded,
     PendingLimit,
+    SegmentQuotaExceeded,
     StorageQuotaExceeded,
 )
 from jamhost.store.records import (
@@ -27,6 +28,7 @@ from jamhost.store.records import (
     AuditEvent,
     Credentials,
     Delegate,
+    ExportSet,
     NewService,
     PackageOutcome,
     PackageRecord,
@@ -87,6 +89,7 @@ class MemoryStore:
         self._last_claimed: dict[int, int] = {}
         self._accumulations: list[AccumulationRecord] = []
         self._accumulation_of: dict[bytes, AccumulationRecord] = {}
+        self._export_sets: dict[tuple[int, bytes], ExportSet] = {}  # with their segments
 
     def ping(self) -> bool:
         return True
@@ -493,6 +496,12 @@ class MemoryStore:
             if outcome.status == "applied":
                 self._check_apply(outcome.service_id, outcome.changes, outcome.expected_seq,
                                   storage_limit)
+                if outcome.exports is not None and storage_limit is not None:
+                    used = (self._services[outcome.service_id].usage.storage_bytes
+                            + self._storage_delta(outcome.service_id, outcome.changes))
+                    if used + outcome.exports.stored_bytes > storage_limit:
+                        raise SegmentQuotaExceeded(
+                            "the service's storage quota would be exceeded")
             at = now_us()
             self._packages[pkg.id] = replace(
                 pkg, status=outcome.status, updated_at=at,
@@ -520,7 +529,43 @@ class MemoryStore:
                 self._apply(outcome.service_id, outcome.changes, entries, at)
                 if outcome.accumulation is not None:
                     self._keep_accumulation(outcome.accumulation, at)
+                if outcome.exports is not None:
+                    x = outcome.exports
+                    self._export_sets[(x.service_id, x.package_hash)] = x
+                    used = self._services[x.service_id].usage.storage_bytes
+                    self._usage(x.service_id, storage_bytes=used + x.stored_bytes)
             return True
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None:
+        with self._lock:
+            found = [x for x in self._export_sets.values()
+                     if scope.allows(x.service_id) and x.expires_at > now
+                     and segments_root in (None, x.segments_root)
+                     and package_hash in (None, x.package_hash)]
+        if not found:
+            return None
+        best = min(found, key=lambda x: (-x.expires_at, x.service_id))
+        return replace(best, segments=())
+
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]:
+        with self._lock:
+            x = self._export_sets.get((service_id, package_hash))
+        if x is None:
+            return {}
+        return {i: x.segments[i] for i in indices if 0 <= i < len(x.segments)}
+
+    def expire_segments(self, now: int) -> int:
+        with self._lock:
+            due = [k for k, x in self._export_sets.items() if x.expires_at <= now]
+            for key in due:
+                x = self._export_sets.pop(key)
+                if x.service_id in self._services:
+                    used = self._services[x.service_id].usage.storage_bytes
+                    self._usage(x.service_id, storage_bytes=used - x.stored_bytes)
+            return len(due)
 
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
                            storage_limit: int | None, record: AccumulationRecord,
@@ -704,6 +749,8 @@ class MemoryStore:
         self._requests.pop(service_id, None)
         for key in [k for k in self._preimages if k[1] == service_id]:
             del self._preimages[key]
+        for key in [k for k in self._export_sets if k[0] == service_id]:
+            del self._export_sets[key]
         for tid in [i for i, tr in self._transfers.items() if tr.destination == service_id]:
             del self._transfers[tid]
         for did in [i for i, d in self._delegates.items() if d.service_id == service_id]:
@@ -721,6 +768,8 @@ class MemoryStore:
                 used = sum(m.size for (_, s), m in self._preimages.items() if s == sid)
                 used += sum(len(k) + len(v) for k, v in self._storage.get(sid, {}).items())
                 used += REQUEST_ROW_BYTES * len(self._requests.get(sid, {}))
+                used += sum(x.stored_bytes for (s, _), x in self._export_sets.items()
+                            if s == sid)
                 if (pending, used) != (svc.usage.pending_packages, svc.usage.storage_bytes):
                     changed += 1
                     self._usage(sid, pending_packages=pending, storage_bytes=used)

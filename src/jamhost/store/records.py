@@ -297,6 +297,35 @@ class AccumulationRecord:
     seq: int = 0
 
 
+SEGMENT_SIZE = 4104  # W_G
+PAGE_SEGMENTS = 64  # exports per paged-proof page (GP eq. pagedproofs)
+
+
+def export_set_bytes(count: int) -> int:
+    """Storage bytes of a package's kept exports: its `count` segments and their
+    ceil(count / 64) paged-proof pages, W_G octets each (s ++ P(s), what GP keeps)."""
+    return SEGMENT_SIZE * (count + -(-count // PAGE_SEGMENTS))
+
+
+@dataclass(frozen=True)
+class ExportSet:
+    """The segments one applied package exported, kept for imports until `expires_at`:
+    `segments` is s ++ P(s) (the exports, then their paged proofs) when storing it, empty in
+    a lookup's answer. Counted in the exporting service's storage usage."""
+
+    service_id: int
+    package_hash: bytes
+    segments_root: bytes
+    count: int
+    created_at: int
+    expires_at: int
+    segments: tuple[bytes, ...] = ()
+
+    @property
+    def stored_bytes(self) -> int:
+        return export_set_bytes(self.count)
+
+
 @dataclass(frozen=True)
 class PackageOutcome:
     """The end of one processing attempt: `applied`, `disputed` or `failed`."""
@@ -318,6 +347,7 @@ class PackageOutcome:
     refund: int = 0
     refine_gas_used: int | None = None  # per attestor's run (they agree), when refined
     accumulation: AccumulationRecord | None = None
+    exports: ExportSet | None = None  # kept with an `applied` outcome
 
 
 class StateConflict(Exception):

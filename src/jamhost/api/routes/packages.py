@@ -31,7 +31,13 @@ PACKAGE_BODY = {"requestBody": {"required": True, "content": {
                 "refine_gas_limit": {"type": "integer", "minimum": 0},
                 "accumulate_gas_limit": {"type": "integer", "minimum": 0},
                 "code_hash": {"type": "string"},
-                "export_count": {"type": "integer", "minimum": 0}},
+                "export_count": {"type": "integer", "minimum": 0},
+                "import_segments": {"type": "array", "items": {
+                    "type": "object", "properties": {
+                        "segments_root": {"type": "string"},
+                        "package_hash": {"type": "string"},
+                        "index": {"type": "integer", "minimum": 0, "maximum": 32767}},
+                    "required": ["index"]}}},
             "required": ["payload", "refine_gas_limit", "accumulate_gas_limit"]}},
         "authorization": {"type": "string"},
         "context": {"type": "object"},
@@ -64,7 +70,10 @@ async def submit_package(request: Request, rt: Runtime = Depends(runtime),
     """Submit a work package: GP bytes (`application/octet-stream`) or JSON.
 
     JSON takes the w3f form or the short form (see the example). Answers 201 with the new
-    package, or 200 with the existing one when the same package was already submitted."""
+    package, or 200 with the existing one when the same package was already submitted.
+    An item's `import_segments` name segments exported by earlier packages of the caller's
+    own services, by segments root or package hash; one that is not kept (missing, expired,
+    or another tenant's) is refused with 400 `jam_bad_request`."""
     kind = media_type(request)
     if kind not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("send application/json or application/octet-stream")

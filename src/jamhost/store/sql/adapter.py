@@ -26,6 +26,7 @@ from jamhost.domain.refusals import (
     Forbidden,
     GasQuotaExceeded,
     PendingLimit,
+    SegmentQuotaExceeded,
     StorageQuotaExceeded,
 )
 from jamhost.store.records import (
@@ -37,6 +38,7 @@ from jamhost.store.records import (
     AuditEvent,
     Credentials,
     Delegate,
+    ExportSet,
     NewService,
     PackageOutcome,
     PackageRecord,
@@ -53,6 +55,7 @@ from jamhost.store.records import (
     TokenRecord,
     Transfer,
     Usage,
+    export_set_bytes,
     gas_retry_after,
     now_us,
     receipt_cursor,
@@ -343,13 +346,14 @@ class SqlStore:
         return _preimage(row), inserted is not None
 
     def _charge_storage(self, conn: sa.Connection, service_id: int, delta: int,
-                        limit: int) -> None:
+                        limit: int, refusal: type[StorageQuotaExceeded] = StorageQuotaExceeded,
+                        ) -> None:
         res = conn.execute(t.services.update().where(
             t.services.c.service_id == service_id,
             t.services.c.storage_used <= limit - delta,  # no bigint overflow
         ).values(storage_used=t.services.c.storage_used + delta))
         if res.rowcount != 1:
-            raise StorageQuotaExceeded("the service's storage quota would be exceeded")
+            raise refusal("the service's storage quota would be exceeded")
 
     def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
         """The caller-visible metadata of a blob: a row of a service in scope, or unscoped."""
@@ -672,6 +676,8 @@ class SqlStore:
                                 outcome.expected_seq, entries, at, storage_limit)
                     if outcome.accumulation is not None:
                         self._keep_accumulation(conn, outcome.accumulation, at)
+                    if outcome.exports is not None:
+                        self._keep_exports(conn, outcome.exports, storage_limit)
         except _Lost:
             return False
         return True
@@ -687,6 +693,77 @@ class SqlStore:
             self._apply(conn, service_id, changes, expected_seq, [("inputs", inputs_hash)],
                         at, storage_limit)
             self._keep_accumulation(conn, record, at)
+
+    def _keep_exports(self, conn: sa.Connection, x: ExportSet, storage_limit: int | None) -> None:
+        """Keep a package's s ++ P(s), charged to its service (whose row _apply locked)."""
+        size = x.stored_bytes
+        if storage_limit is None:
+            conn.execute(t.services.update().where(t.services.c.service_id == x.service_id)
+                         .values(storage_used=t.services.c.storage_used + size))
+        else:
+            self._charge_storage(conn, x.service_id, size, storage_limit, SegmentQuotaExceeded)
+        conn.execute(t.export_sets.insert(), {
+            "service_id": x.service_id, "package_hash": x.package_hash,
+            "segments_root": x.segments_root, "count": x.count, "created_at": x.created_at,
+            "expires_at": x.expires_at})
+        conn.execute(t.segments.insert(), [
+            {"service_id": x.service_id, "package_hash": x.package_hash, "idx": i, "data": d}
+            for i, d in enumerate(x.segments)])
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None:
+        """An unexpired export set of a service in `scope`, by segments root or package hash
+        (its segments are read with `read_segments`)."""
+        e = t.export_sets.c
+        q = sa.select(t.export_sets).where(_in_scope(e.service_id, scope), e.expires_at > now)
+        if segments_root is not None:
+            q = q.where(e.segments_root == segments_root)
+        if package_hash is not None:
+            q = q.where(e.package_hash == package_hash)
+        with self._read() as conn:
+            row = conn.execute(q.order_by(e.expires_at.desc(), e.service_id).limit(1)).first()
+        if row is None:
+            return None
+        return ExportSet(row.service_id, bytes(row.package_hash), bytes(row.segments_root),
+                         row.count, row.created_at, row.expires_at)
+
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]:
+        g = t.segments.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(g.idx, g.data).where(
+                g.service_id == service_id, g.package_hash == package_hash,
+                g.idx.in_(sorted(set(indices))))).all()
+        return {int(r.idx): bytes(r.data) for r in rows}
+
+    @_retry_on_deadlock
+    def expire_segments(self, now: int) -> int:
+        """Drop the export sets whose retention ended and give their bytes back to their
+        services' storage usage. Returns how many sets went."""
+        e, g = t.export_sets.c, t.segments.c
+        with self._write() as conn:
+            due = conn.execute(sa.select(e.service_id, e.package_hash, e.count)
+                               .where(e.expires_at <= now)
+                               .order_by(e.service_id, e.package_hash)).all()
+            gone = 0
+            for row in due:
+                # The service row first (the lock order of apply); only the transaction that
+                # deletes the set gives its bytes back.
+                conn.execute(t.services.update().where(t.services.c.service_id == row.service_id)
+                             .values(storage_used=t.services.c.storage_used))
+                deleted = conn.execute(t.export_sets.delete().where(
+                    e.service_id == row.service_id, e.package_hash == row.package_hash,
+                    e.expires_at <= now)).rowcount
+                if deleted != 1:
+                    continue
+                conn.execute(t.segments.delete().where(
+                    g.service_id == row.service_id, g.package_hash == row.package_hash))
+                conn.execute(t.services.update().where(t.services.c.service_id == row.service_id)
+                             .values(storage_used=t.services.c.storage_used
+                                     - export_set_bytes(row.count)))
+                gone += 1
+        return gone
 
     def _keep_accumulation(self, conn: sa.Connection, r: AccumulationRecord, at: int) -> None:
         conn.execute(t.accumulations.insert(), {
@@ -877,6 +954,8 @@ class SqlStore:
         for table, column in ((t.storage, t.storage.c.service_id),
                               (t.lookup_requests, t.lookup_requests.c.service_id),
                               (t.preimages, t.preimages.c.service_id),
+                              (t.segments, t.segments.c.service_id),
+                              (t.export_sets, t.export_sets.c.service_id),
                               (t.delegates, t.delegates.c.service_id),  # references the row
                               (t.transfers, t.transfers.c.destination)):
             conn.execute(table.delete().where(column == service_id))
@@ -916,6 +995,9 @@ class SqlStore:
                     .where(st.service_id == sid)).scalar_one()
                 state += REQUEST_ROW_BYTES * conn.execute(sa.select(sa.func.count()).where(
                     t.lookup_requests.c.service_id == sid)).scalar_one()
+                state += sum(export_set_bytes(n) for n in conn.execute(
+                    sa.select(t.export_sets.c.count)
+                    .where(t.export_sets.c.service_id == sid)).scalars())
                 if (pending, blobs + state) != (row.pending_count, row.storage_used):
                     changed += 1
                     conn.execute(t.services.update().where(t.services.c.service_id == sid)
