@@ -74,7 +74,7 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     gas_limit = accumulate_gas(operands, transfers)
     out = accumulate(sid, account_state(rt.store, svc), operands, transfers, timeslot=slot,
                      gas_limit=gas_limit, entropy=entropy, other_account=others.account,
-                     admit_transfer=others.admit_transfer, service_exists=others.exists,
+                     transfer_room=others.transfer_room, service_exists=others.exists,
                      can_create=others.can_create,
                      max_log_bytes=rt.settings.max_log_bytes_per_invocation, engine=rt.pvm)
     GAS_USED.labels("accumulate").inc(out.gas_used)

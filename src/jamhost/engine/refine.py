@@ -41,7 +41,7 @@ from jamhost.engine.constants import (
 )
 from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.hostio import LogSink, PreimageCall, dispatch, gas_call, read
 from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
 from jamhost.engine.segments import ImportLookup, ImportUnavailable, resolve_imports
@@ -131,9 +131,9 @@ class _RefineHost:
         inner = InnerMachines(engine)
         self.handler = dispatch(
             {
-                HostCall.GAS: self.gas,
+                HostCall.GAS: gas_call,
                 HostCall.FETCH: fetch,
-                HostCall.HISTORICAL_LOOKUP: self.historical_lookup,
+                HostCall.HISTORICAL_LOOKUP: PreimageCall(self.preimage, item.service),
                 HostCall.EXPORT: self.export,
                 HostCall.MACHINE: inner.machine,
                 HostCall.PEEK: inner.peek,
@@ -145,22 +145,12 @@ class _RefineHost:
             self.log,
         )
 
-    def gas(self, vm: PvmInstance) -> Status | None:
-        """Ω_G: ω7 = ϱ' (gas left after this call's charge)."""
-        vm.set_register(7, vm.gas)
-        return None
-
-    def historical_lookup(self, vm: PvmInstance) -> Status | None:
-        """Ω_H: ω7 = service (2^64-1: own), ω8 = hash address, ω9 = out, ω10/11 = f/l.
-
-        jamhost answers only for the item's own service (a tenant's refine code must not
-        read another tenant's preimages); any other service id answers NONE."""
-        service = vm.get_register(7)
-        h = read(vm, vm.get_register(8), 32)
-        value = None
+    def preimage(self, service: int, h: bytes) -> bytes | None:
+        """What Ω_H (ω7 = service, 2^64-1: own; the hash at ω8) answers, the rest being
+        hostio.PreimageCall's. jamhost answers only for the item's own service (a tenant's
+        refine code must not read another tenant's preimages); any other id answers NONE."""
         if service in (SELF, self.item.service):
-            value = self.preimage_lookup(self.item.service, h)
-        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+            return self.preimage_lookup(self.item.service, h)
         return None
 
     def export(self, vm: PvmInstance) -> Status | None:

@@ -100,6 +100,24 @@ class Interpreter:
     def set_register(self, index: int, value: int) -> None:
         self.registers[index] = value & M64
 
+    @property
+    def heap_top(self) -> int | None:
+        """The sbrk break (interface.PvmInstance)."""
+        return self.memory.heap_top
+
+    @heap_top.setter
+    def heap_top(self, value: int | None) -> None:
+        self.memory.heap_top = value
+
+    @property
+    def heap_limit(self) -> int | None:
+        """The highest break sbrk may reach (None: the address space)."""
+        return self.memory.heap_limit
+
+    @heap_limit.setter
+    def heap_limit(self, value: int | None) -> None:
+        self.memory.heap_limit = value
+
     def read_memory(self, address: int, length: int) -> bytes:
         return self.memory.read(address, length)
 

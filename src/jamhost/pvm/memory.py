@@ -212,10 +212,12 @@ class Memory:
     """RAM μ with per-page access (GP §4.7: μ_V values, μ_A access ∈ {W, R, ∅}).
 
     `heap_top` is the current break for `sbrk` (None when the program has no standard layout,
-    in which case GP §A.5.9 takes h = 0).
+    in which case GP §A.5.9 takes h = 0). `heap_limit`, when set, is the highest break sbrk
+    may reach: past it sbrk answers 0 and maps nothing, as past the address space (jamhost
+    bounds the pages inner machines may take, engine/inner_machines.py).
     """
 
-    __slots__ = ("rp", "wp", "lazy", "heap_top")
+    __slots__ = ("rp", "wp", "lazy", "heap_top", "heap_limit")
 
     def __init__(self) -> None:
         self.rp: PageTable = PageTable(self, write=False)
@@ -223,6 +225,7 @@ class Memory:
         self.lazy: dict[int, bool] = {}
         """Mapped pages not yet allocated (all zero): page index -> writable."""
         self.heap_top: int | None = None
+        self.heap_limit: int | None = None
 
     def _materialise(self, index: int, need_write: bool) -> bool:
         writable = self.lazy.get(index)
@@ -304,7 +307,7 @@ class Memory:
         if size == 0:
             return top
         new_top = top + size
-        if new_top > ADDRESS_SPACE:
+        if new_top > ADDRESS_SPACE or (self.heap_limit is not None and new_top > self.heap_limit):
             return 0
         first = -(-top // PAGE_SIZE)
         last = -(-new_top // PAGE_SIZE)
@@ -358,4 +361,5 @@ class Memory:
                 other.wp[index] = clone
         other.lazy = dict(self.lazy)
         other.heap_top = self.heap_top
+        other.heap_limit = self.heap_limit
         return other

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 # type-ignore reason: the C extension ships no type stub
 from jamhost.pvm import _native  # type: ignore[attr-defined]
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
-from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
+from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
 from jamhost.pvm.memory import (
     ADDRESS_SPACE,
     LOW_LIMIT,
@@ -36,24 +36,27 @@ _STATUS = {
     _native.EXIT_HOST: Status.HOST,
 }
 
-_programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
+_HOST = _native.EXIT_HOST
+
+_programs: ByteBudgetCache[tuple[int, int], object] = ByteBudgetCache(
     # type-ignore reason: a native Program (untyped C object) reports its own cost
     DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
 )
-_BAD = object()
-"""Cache marker of a blob that does not deblob."""
+"""Checked programs by (length, `_native.digest` of the blob): Python's hash of a 4 MB blob
+cost more than checking it. A hit is used only if its blob is the same octets."""
 
 
 def load(blob: bytes) -> object | None:
     """The checked program of `blob` (cached), or None when GP eq. A.2 rejects it."""
     blob = bytes(blob)
-    hit = _programs.get(blob)
-    if hit is None:
-        program = _native.load(blob)
-        hit = _BAD if program is None else program
-        if program is not None:
-            _programs.put(blob, hit)
-    return None if hit is _BAD else hit
+    key = (len(blob), _native.digest(blob))
+    hit = _programs.get(key)
+    if hit is not None and (hit.blob is blob or hit.blob == blob):  # type: ignore[attr-defined]
+        return hit
+    program = _native.load(blob)
+    if program is not None:
+        _programs.put(key, program)
+    return program  # type: ignore[no-any-return]
 
 
 def _raise(error: tuple[int, int]) -> None:
@@ -84,6 +87,35 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
             return Exit(status, self.pc, address=self.fault_address)
         return Exit(status, self.pc)
 
+    def fast_host(self, spec: FastHostSpec) -> None:
+        """interface.FastHostInstance: answer spec's host calls in the core (_fasthost.h)."""
+        known = 0
+        for host_id in spec.known:
+            if 0 <= host_id < 128:
+                known |= 1 << host_id
+        none = (1 << 64) - 1
+
+        def id_(value: int | None) -> int:
+            return none if value is None else value
+
+        self._fast_host(
+            spec.call_gas, spec.log_gas, id_(spec.gas_id), id_(spec.fetch_id),
+            id_(spec.preimage_id), id_(spec.log_id), known & none, known >> 64,
+            spec.fetch_key_args, spec.self_id, len(spec.log_where),
+            len(spec.log_where.encode("utf-8")), spec.log_room, spec.table_budget,
+        )  # fmt: skip
+
+    fast_put_fetch = _native.Machine._fast_put_fetch
+    fast_put_preimage = _native.Machine._fast_put_preimage
+    fast_clear_preimages = _native.Machine._fast_clear_preimages
+    fast_log_take = _native.Machine._fast_log_take
+    fast_log_room = _native.Machine._fast_log_room
+    fast_transfer = _native.Machine._fast_transfer
+    fast_spend = _native.Machine._fast_spend
+    fast_put_dest = _native.Machine._fast_put_dest
+    fast_clear_dests = _native.Machine._fast_clear_dests
+    fast_transfers_take = _native.Machine._fast_transfers_take
+
     def run(self) -> Exit:
         if self._bad:
             return Exit(Status.PANIC, self.pc)
@@ -91,6 +123,22 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
 
     def resume(self) -> Exit:
         return self._exit(self._resume())
+
+    def run_host(self) -> int:
+        """run() for pvm.host's loop: ν_X (>= 0) on a HOST exit, with no Exit object made;
+        negative for any other exit, whose Exit `exit_of` gives."""
+        if self._bad:
+            return -1 - _native.EXIT_PANIC  # type: ignore[no-any-return]
+        return self._run_host()  # type: ignore[no-any-return]
+
+    resume_host = _native.Machine._resume_host
+    """resume() as `run_host`."""
+
+    def exit_of(self, code: int) -> Exit:
+        """The Exit of a negative code of `run_host` / `resume_host`."""
+        if self._bad:
+            return Exit(Status.PANIC, self.pc)
+        return self._exit(-1 - code)
 
     def read_memory(self, address: int, length: int) -> bytes:
         out = self._read(address & M32, length)
@@ -139,6 +187,7 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
                 if state == "W":
                     mem.wp[index] = page
         mem.heap_top = self.heap_top
+        mem.heap_limit = self.heap_limit
         return mem
 
 
@@ -173,4 +222,5 @@ class NativePvm:
         for index, writable in memory.lazy.items():
             vm._map_pages(index, index, writable)
         vm.heap_top = memory.heap_top
+        vm.heap_limit = memory.heap_limit
         return vm
