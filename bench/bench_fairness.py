@@ -37,7 +37,8 @@ from jamhost.app.auth import authenticate  # noqa: E402
 from jamhost.app.runtime import Runtime, build_runtime  # noqa: E402
 from jamhost.app.worker import WorkerPool  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
-from jamhost.store.records import EVERYTHING, Account, QuotaOverride, now_us  # noqa: E402
+from jamhost.domain.model import Account, QuotaOverride, now_us  # noqa: E402
+from jamhost.domain.scopes import EVERYTHING
 
 HEAVY_STEPS = 300_000
 A_SERVICES = 4

@@ -33,12 +33,12 @@ from bench.common import machine, write_section  # noqa: E402
 from jamhost.app.runtime import build_runtime  # noqa: E402
 from jamhost.app.segments import export_set, import_lookup  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
+from jamhost.domain.model import PackageOutcome, PackageRecord, QuotaLimits, now_us  # noqa: E402
 from jamhost.domain.types import ImportSpec, RefineContext, WorkItem, WorkPackage  # noqa: E402
 from jamhost.engine import erasure, refine_package  # noqa: E402
 from jamhost.engine.merkle import constant_depth_root  # noqa: E402
 from jamhost.examples import segments as example  # noqa: E402
 from jamhost.pvm.engines import get_engine  # noqa: E402
-from jamhost.store.records import PackageOutcome, PackageRecord, QuotaLimits, now_us  # noqa: E402
 
 W_G = 4104
 CODE = example.build()

@@ -20,17 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from jamhost.config import JamSettings
-from jamhost.domain.refusals import (
-    Forbidden,
-    GasQuotaExceeded,
-    PendingLimit,
-    SegmentQuotaExceeded,
-    StorageQuotaExceeded,
-)
-from jamhost.store import Store, open_store
-from jamhost.store.migrate import MIGRATIONS
-from jamhost.store.records import (
-    EVERYTHING,
+from jamhost.domain.model import (
     ZERO_HASH,
     Account,
     Credentials,
@@ -41,13 +31,22 @@ from jamhost.store.records import (
     Page,
     QuotaLimits,
     QuotaOverride,
-    ServiceScope,
     StateChanges,
     TokenRecord,
     Usage,
     export_set_bytes,
     now_us,
 )
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.store import Store, open_store
+from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.sql import tables
 from tests.conftest import write_config
 

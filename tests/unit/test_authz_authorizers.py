@@ -3,7 +3,8 @@ name, and whose exports its imports may read (tenancy/authz.py)."""
 
 from __future__ import annotations
 
-from jamhost.store.records import EVERYTHING, ServiceRecord, ServiceScope
+from jamhost.domain.model import ServiceRecord
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.principal import Principal
 

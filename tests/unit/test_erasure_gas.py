@@ -13,7 +13,9 @@ from jamhost.app.accounts import create_account
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.config import JamSettings
+from jamhost.domain.model import QuotaOverride
 from jamhost.domain.refusals import GasQuotaExceeded
+from jamhost.domain.scopes import EVERYTHING
 from jamhost.domain.types import (
     ExtrinsicSpec,
     ImportSpec,
@@ -24,7 +26,6 @@ from jamhost.domain.types import (
 )
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import script
-from jamhost.store.records import EVERYTHING, QuotaOverride
 from jamhost.tenancy.erasure_gas import erasure_gas
 from jamhost.tenancy.principal import Principal
 

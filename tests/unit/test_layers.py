@@ -26,11 +26,6 @@ RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-#: The domain model, still in store/ until it moves to domain/ (issue 13): its importers are
-#: let through until then.
-NOT_YET_MOVED = "jamhost.store.records"
-
-
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(SRC).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -82,8 +77,7 @@ def violations(module: str, source: str, is_package: bool = False) -> list[str]:
             continue
         for line, target in imported_names(tree, module, is_package):
             for bad in forbidden:
-                if _in_layer(target, bad) and (line, bad) not in found \
-                        and not _in_layer(target, NOT_YET_MOVED[len("jamhost."):]):
+                if _in_layer(target, bad) and (line, bad) not in found:
                     found[(line, bad)] = f"{module}:{line} imports {target} ({why})"
     return sorted(found.values())
 

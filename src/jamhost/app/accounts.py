@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from jamhost.app import audit
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import SCOPES, Account, TokenRecord, now_us
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
-from jamhost.store.records import SCOPES, Account, TokenRecord, now_us
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
 

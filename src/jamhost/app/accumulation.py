@@ -11,6 +11,13 @@ from jamhost.app.accumulation_record import record_of
 from jamhost.app.runtime import Runtime
 from jamhost.app.tenant_accounts import TenantAccounts, account_state
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import (
+    AccumulationRecord,
+    NewService,
+    ServiceRecord,
+    StateChanges,
+    Transfer,
+)
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
     AccountState,
@@ -21,13 +28,6 @@ from jamhost.engine import (
 )
 from jamhost.engine.constants import MEMO_SIZE
 from jamhost.observability import GAS_USED, get_logger
-from jamhost.store.records import (
-    AccumulationRecord,
-    NewService,
-    ServiceRecord,
-    StateChanges,
-    Transfer,
-)
 
 log = get_logger("jamhost.pipeline")
 

@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import AuditEvent, Page
 from jamhost.domain.refusals import BadRequest
 from jamhost.observability import get_logger
-from jamhost.store.records import AuditEvent, Page
 from jamhost.tenancy.principal import Principal
 
 log = get_logger("jamhost.audit")

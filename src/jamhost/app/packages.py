@@ -8,11 +8,7 @@ from jamhost.app.package_input import decode_package_bytes, package_service, par
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
 from jamhost.app.services import scope_of, service_for
-from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
-from jamhost.domain.types.work_package import WorkPackage
-from jamhost.engine.authorizer import names_authorizer
-from jamhost.engine.constants import ProtocolConstants
-from jamhost.store.records import (
+from jamhost.domain.model import (
     PACKAGE_STATUSES,
     AccumulationRecord,
     Attestation,
@@ -23,6 +19,10 @@ from jamhost.store.records import (
     ServiceRecord,
     now_us,
 )
+from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
+from jamhost.domain.types.work_package import WorkPackage
+from jamhost.engine.authorizer import names_authorizer
+from jamhost.engine.constants import ProtocolConstants
 from jamhost.tenancy.erasure_gas import erasure_gas
 from jamhost.tenancy.principal import Principal
 

@@ -22,6 +22,14 @@ from jamhost.app.lookup_cache import CachedLookup
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, import_lookup, sweep
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import (
+    Attestation,
+    PackageOutcome,
+    PackageRecord,
+    ReportRecord,
+    StateConflict,
+    now_us,
+)
 from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
@@ -39,14 +47,6 @@ from jamhost.observability import (
     QUEUE_WAIT,
     ServiceLabel,
     get_logger,
-)
-from jamhost.store.records import (
-    Attestation,
-    PackageOutcome,
-    PackageRecord,
-    ReportRecord,
-    StateConflict,
-    now_us,
 )
 from jamhost.tenancy import fairness
 from jamhost.tenancy.erasure_gas import erasure_gas

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jamhost.config import JamSettings, Settings
+from jamhost.domain.model import QuotaLimits
 from jamhost.pvm import get_engine
 from jamhost.pvm.interface import PvmEngine
 from jamhost.store import Store, open_store
-from jamhost.store.records import QuotaLimits
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.ratelimit import RateLimiter
 from jamhost.tenancy.tokens import TokenHasher

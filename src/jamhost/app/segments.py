@@ -13,7 +13,9 @@ from __future__ import annotations
 import time
 
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import ExportSet, ServiceRecord, now_us
 from jamhost.domain.refusals import BadRequest
+from jamhost.domain.scopes import ServiceScope
 from jamhost.domain.types import ImportSpec, WorkPackage
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.erasure import paged_proofs
@@ -26,7 +28,6 @@ from jamhost.engine.segments import (
     unavailable,
 )
 from jamhost.observability import get_logger
-from jamhost.store.records import ExportSet, ServiceRecord, ServiceScope, now_us
 
 log = get_logger("jamhost.segments")
 

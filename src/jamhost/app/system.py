@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from jamhost.app.runtime import Runtime
-from jamhost.store.records import EVERYTHING, ServiceRecord
+from jamhost.domain.model import ServiceRecord
+from jamhost.domain.scopes import EVERYTHING
 from jamhost.tenancy.principal import Principal
 
 PAGE = 500

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from jamhost.app.lookup_cache import CachedMapping
 from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.config import JamSettings
+from jamhost.domain.model import ServiceRecord
 from jamhost.engine import AccountState, DeferredTransfer
 from jamhost.store import Store
-from jamhost.store.records import ServiceRecord
 
 
 def account_state(store: Store, svc: ServiceRecord) -> AccountState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,

@@ -14,15 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import (
-    Forbidden,
-    GasQuotaExceeded,
-    PendingLimit,
-    SegmentQuotaExceeded,
-    StorageQuotaExceeded,
-)
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,
@@ -40,7 +32,6 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     StateConflict,
     TokenRecord,
@@ -49,6 +40,15 @@ from jamhost.store.records import (
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import chain_root
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,
@@ -26,11 +26,11 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     TokenRecord,
     Transfer,
 )
+from jamhost.domain.scopes import ServiceScope
 
 
 class Store(Protocol):

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jamhost.domain.model import ServiceRecord
 from jamhost.domain.refusals import Forbidden
-from jamhost.store.records import EVERYTHING, ServiceRecord, ServiceScope
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
 from jamhost.tenancy.principal import Principal
 
 ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}

@@ -14,10 +14,10 @@ from jamhost.api.deps import page_limit, principal, runtime, service_id_param
 from jamhost.app import packages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import PackageRecord
 from jamhost.domain.refusals import BadRequest, NotFound, UnsupportedMediaType
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
-from jamhost.store.records import PackageRecord
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(tags=["packages"])

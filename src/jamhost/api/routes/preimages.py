@@ -15,8 +15,8 @@ from jamhost.api.models import openapi_body
 from jamhost.app import preimages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import PreimageMeta
 from jamhost.domain.refusals import NotFound
-from jamhost.store.records import PreimageMeta
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(prefix="/jam/preimages", tags=["preimages"])

@@ -22,8 +22,8 @@ from jamhost.api.models import (
 from jamhost.app import packages, services, views
 from jamhost.app.package_input import parse_hex
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import QuotaOverride
 from jamhost.domain.refusals import BadRequest, NotFound
-from jamhost.store.records import QuotaOverride
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(prefix="/jam/services", tags=["services"])

@@ -20,17 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import (
-    BadRequest,
-    Forbidden,
-    GasQuotaExceeded,
-    NotFound,
-    PendingLimit,
-    SegmentQuotaExceeded,
-    StorageQuotaExceeded,
-)
-from jamhost.store.records import (
+from jamhost.domain.model import (
     RECEIPT_SEQ_SPAN,
     ZERO_HASH,
     Account,
@@ -50,7 +40,6 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     StateConflict,
     TokenRecord,
@@ -60,6 +49,17 @@ from jamhost.store.records import (
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import chain_root
+from jamhost.domain.refusals import (
+    BadRequest,
+    Forbidden,
+    GasQuotaExceeded,
+    NotFound,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES

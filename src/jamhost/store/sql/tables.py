@@ -214,7 +214,7 @@ transfers = sa.Table(
 # Exported segments kept for imports (GP §14.3's D³L): one set per applied package of the
 # exporting service, found by its segments root or its package hash until it expires; its
 # rows are s ++ P(s) (idx < count: the exports, then the paged-proof pages), W_G octets each,
-# counted in the service's storage_used (store/records.export_set_bytes).
+# counted in the service's storage_used (domain/model.export_set_bytes).
 export_sets = sa.Table(
     "jam_export_sets", metadata,
     sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),

@@ -1,4 +1,6 @@
-"""Plain records the store hands out. Times are integer microseconds since the Unix epoch."""
+"""The runtime's domain model: accounts, tokens, services, packages, reports, receipts,
+transfers and accumulations as plain records, what the store keeps and the use cases answer.
+No I/O. Times are integer microseconds since the Unix epoch."""
 
 from __future__ import annotations
 
@@ -186,26 +188,6 @@ class Receipt:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: object | None  # int seq or bytes key; the API makes it opaque
-
-
-@dataclass(frozen=True)
-class ServiceScope:
-    """The services a handle may touch: every one (`everything`) or exactly `ids`.
-
-    The store filters by this in the query itself, so a caller cannot forget the filter
-    (the "barrier view" of STYLE.md).
-    """
-
-    ids: frozenset[int] = frozenset()
-    everything: bool = False
-
-    def allows(self, service_id: int | None) -> bool:
-        if self.everything:
-            return True
-        return service_id is not None and service_id in self.ids
-
-
-EVERYTHING = ServiceScope(everything=True)
 
 
 RECEIPT_SEQ_SPAN = 2**40  # receipts per service, far beyond any real chain
