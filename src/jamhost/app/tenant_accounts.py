@@ -34,7 +34,8 @@ def account_state(store: Store, svc: ServiceRecord) -> AccountState:
     return AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
         min_memo_gas=svc.min_memo_gas,
-        # type-ignore reason: read-only views: accumulate writes only into its Overlay over them
+        # type-ignore reason (the three): read-only views; accumulate writes only into its
+        # Overlay over them
         storage=CachedMapping(StorageView(store, sid)),  # type: ignore[arg-type]
         preimages=CachedMapping(PreimageView(store, sid)),  # type: ignore[arg-type]
         requests=RequestView(store, sid),  # type: ignore[arg-type]

@@ -506,17 +506,23 @@ class _TransferCall:
             return  # a bound the engine cannot count down: every transfer goes to Python
         if host.constants.memo_size != MEMO_SIZE:
             return  # DeferredTransfer refuses such memos: the Python handler raises as before
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
         vm.fast_transfer(  # type: ignore[attr-defined]
             HostCall.TRANSFER, host.constants.memo_size, host.transfer_room is not None)
         self._spend(vm)
 
     def _spend(self, vm: PvmInstance) -> None:
         me = self.host.me
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
         vm.fast_spend(me.balance - me.threshold)  # type: ignore[attr-defined]
 
     def fast_take(self, vm: PvmInstance) -> None:
         host = self.host
         made: list[DeferredTransfer]
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
         made, amount = vm.fast_transfers_take(  # type: ignore[attr-defined]
             DeferredTransfer, host.service_id)
         if made:
@@ -526,6 +532,8 @@ class _TransferCall:
     def fast_after(self, vm: PvmInstance, host_id: int) -> None:
         host = self.host
         if host_id in CHANGE_ACCOUNTS:
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
             vm.fast_clear_dests()  # type: ignore[attr-defined]
         elif host_id == HostCall.TRANSFER and host._last_dest is not None:
             dest, host._last_dest = host._last_dest, None
@@ -533,6 +541,8 @@ class _TransferCall:
             count = gas = 0
             if target is not None and host.transfer_room is not None:
                 count, gas = host.transfer_room(dest, host.x.transfers)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
             vm.fast_put_dest(  # type: ignore[attr-defined]
                 dest, target is None, target.min_memo_gas if target is not None else 0,
                 count, gas)

@@ -157,6 +157,7 @@ class Dispatch:
         self._installs: frozenset[int] = frozenset()
         """Ids whose Python answer is given to the fast path, or empties part of it."""
         self._hooks: list[FastHooks] = [
+            # type-ignore reason: handlers with a fast_begin are FastHooks (hasattr)
             fn for fn in handlers.values() if hasattr(fn, "fast_begin")  # type: ignore[misc]
         ]
 
@@ -204,10 +205,14 @@ class Dispatch:
         self._take_log(vm)
         for hook in self._hooks:
             hook.fast_take(vm)
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
         return vm.fast_calls  # type: ignore[attr-defined, no-any-return]
 
     def _take_log(self, vm: PvmInstance) -> None:
         if isinstance(self.log, LogSink):
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
             records, dropped = vm.fast_log_take()  # type: ignore[attr-defined]
             self.log.absorb(records, dropped)
 
@@ -264,6 +269,8 @@ class Dispatch:
         if self._fast is vm and isinstance(self.log, LogSink):
             self._take_log(vm)  # the sink's lines in call order, then this one
             self.log(vm)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
             vm.fast_log_room(self.log.room())  # type: ignore[attr-defined]
         else:
             self.log(vm)
@@ -273,13 +280,19 @@ class Dispatch:
         """Give `vm` the value this call answered, so the key's next calls stay in it."""
         if host_id == self._fetch_id:
             sel, a, b = vm.get_register(10), vm.get_register(11), vm.get_register(12)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is; fn is the fetch handler
             vm.fast_put_fetch(sel, a, b, fn.value(sel, a, b))  # type: ignore[attr-defined]
         elif host_id == self._preimage_id:
+            # type-ignore reason: fn is the preimage-lookup handler, which keeps its last answer
             last = fn.last  # type: ignore[attr-defined]
             if last is not None:
+                # type-ignore reason: the same handler, and the native core's instance
                 fn.last = None  # type: ignore[attr-defined]
                 vm.fast_put_preimage(*last)  # type: ignore[attr-defined]
         elif host_id in self.invalidates:
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
             vm.fast_clear_preimages()  # type: ignore[attr-defined]
 
 

@@ -41,6 +41,7 @@ def run_with_host(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, in
     try:
         exit_, calls = _serve(instance, handler)
     finally:
+        # type-ignore reason: a handler with a fast begin (checked above) has its end
         fast_calls = handler.end(instance)  # type: ignore[attr-defined]
     return exit_, calls + fast_calls
 
@@ -74,6 +75,7 @@ class _Stepper:
 
 def _serve(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
     steps = instance if hasattr(instance, "run_host") else _Stepper(instance)
+    # type-ignore reason: either the native instance (hasattr above) or the _Stepper
     resume = steps.resume_host  # type: ignore[union-attr]
     code: int = steps.run_host()
     calls = 0
@@ -90,6 +92,7 @@ def _serve(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
             assert outcome is not None
             return Exit(outcome, instance.pc), calls
         code = resume()
+    # type-ignore reason: either the native instance (hasattr above) or the _Stepper
     return steps.exit_of(code), calls  # type: ignore[union-attr]
 
 

@@ -51,11 +51,13 @@ def load(blob: bytes) -> object | None:
     blob = bytes(blob)
     key = (len(blob), _native.digest(blob))
     hit = _programs.get(key)
+    # type-ignore reason: a cached native Program (C object, no stub) keeps its blob
     if hit is not None and (hit.blob is blob or hit.blob == blob):  # type: ignore[attr-defined]
         return hit
     program = _native.load(blob)
     if program is not None:
         _programs.put(key, program)
+    # type-ignore reason: _native.load answers a Program or None (no stub)
     return program  # type: ignore[no-any-return]
 
 
@@ -128,7 +130,9 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
         """run() for pvm.host's loop: ν_X (>= 0) on a HOST exit, with no Exit object made;
         negative for any other exit, whose Exit `exit_of` gives."""
         if self._bad:
+            # type-ignore reason: the C extension's constants are untyped (no stub)
             return -1 - _native.EXIT_PANIC  # type: ignore[no-any-return]
+        # type-ignore reason: the C core's run answers an int (no stub)
         return self._run_host()  # type: ignore[no-any-return]
 
     resume_host = _native.Machine._resume_host
