@@ -59,6 +59,7 @@ from jamhost.store.records import (
 )
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
+from jamhost.store.sql.engine import writer_lock
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES
 from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
@@ -104,12 +105,18 @@ class SqlStore:
         # SQLite reads keep their transaction (one snapshot for all of a read's statements).
         self._reader = (engine if self.kind == "sqlite"
                         else engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self._writer_lock = writer_lock(engine)
 
     # -- plumbing -----------------------------------------------------------------------
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+        if self._writer_lock is None:
+            with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+                yield conn
+            return
+        with self._writer_lock, self.engine.connect().execution_options(jam_write=True) \
+                as conn, conn.begin():
             yield conn
 
     @contextmanager
