@@ -30,7 +30,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
-
 from bench.common import machine, percentile  # noqa: E402
 from tests.conftest import _pg_admin  # noqa: E402
 from tests.integration import spin  # noqa: E402
