@@ -38,7 +38,7 @@ from jamhost.app import packages, services  # noqa: E402
 from jamhost.app.auth import authenticate  # noqa: E402
 from jamhost.app.pipeline import process_next  # noqa: E402
 from jamhost.app.runtime import Runtime, build_runtime  # noqa: E402
-from jamhost.app.worker import WorkerPool  # noqa: E402
+from jamhost.app.worker import WorkerPool, settle_process  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
 from jamhost.store.records import EVERYTHING, Account, QuotaOverride, now_us  # noqa: E402
 
@@ -166,8 +166,7 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
                 raise
             a_ids.append(rec.id)
             i += 1
-    gc.collect()
-    gc.freeze()  # as `serve` and `jamhost worker` do once started (cli/main.py)
+    settle_process()  # as `serve` and `jamhost worker` do once started
     pool = WorkerPool(rt, workers, name=f"bench-{scheduler}")
     start = now_us()
     t0 = time.monotonic()

@@ -66,7 +66,8 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
                            created_at=at, updated_at=at)
     return rt.store.submit_package(record, limits, rt.settings.max_pending_packages,
                                    rt.gas_window(),
-                                   account_pending=rt.settings.max_pending_per_account)
+                                   account_pending=rt.settings.max_pending_per_account,
+                                   weights=rt.settings.account_weights)
 
 
 def queue_position(rt: Runtime, pkg: PackageRecord) -> int | None:

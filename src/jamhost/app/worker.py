@@ -7,8 +7,10 @@ counters with the rows (repairs drift after crashes or manual edits).
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
+import sys
 import threading
 import time
 
@@ -19,6 +21,26 @@ log = get_logger("jamhost.worker")
 
 IDLE_SLEEP = 0.05
 RECONCILE_EVERY = 300.0
+SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the GIL before asking for it (5 ms)
+
+
+def settle_process() -> None:
+    """Once a server or worker process has started, before it takes work.
+
+    The heap: everything start-up allocated (modules, SQLAlchemy's statements, the erasure
+    tables: some 110,000 objects) leaves the garbage collector's reach. Otherwise each full
+    collection walks it all again, 70 to 90 ms with every thread stopped, a few times per
+    second of steady work. Objects made later are collected as before.
+
+    The switch interval: a thread that wants the GIL waits this long before it asks the
+    running thread for it. A worker running a refine holds the GIL (the native core hands
+    it over every 2^20 gas) and gives it up at each store round trip, so every other
+    thread (the API's, an idle worker's claim, the tenant's package on the other worker)
+    waited Python's default 5 ms per statement: a quiet tenant's package waited a second
+    behind another's heavy ones with a worker free (docs/benchmarks.md, fairness)."""
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 class WorkerPool:

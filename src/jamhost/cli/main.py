@@ -65,18 +65,6 @@ def _root(verbose: Annotated[bool, typer.Option(
     GlobalFlags.create = create
 
 
-def _settle_heap() -> None:
-    """Move everything start-up allocated (modules, SQLAlchemy's statements, the erasure
-    tables: some 110,000 objects) out of the garbage collector's reach. Otherwise every
-    full collection walks them all again: 70 to 90 ms with every thread stopped, a few
-    times per second of steady work, which every tenant's request and package waits through
-    (docs/benchmarks.md, fairness). Objects made later are collected as before."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="TCP port to listen on")] = 8000,
@@ -87,6 +75,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
     from jamhost.api.app import create_app
     from jamhost.api.http_limits import LimitedHttpToolsProtocol
     from jamhost.app.runtime import build_runtime
+    from jamhost.app.worker import settle_process
     from jamhost.observability import configure_logging, register_secret
 
     configure_logging()
@@ -96,7 +85,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
         register_secret(token)
     rt = build_runtime(s)
     app_ = create_app(rt)
-    _settle_heap()
+    settle_process()
     pool = None
     if s.jam.workers > 0:
         from jamhost.app.worker import WorkerPool
@@ -118,7 +107,7 @@ def worker(threads: Annotated[int | None, typer.Option(
            config: ConfigOpt = None) -> None:
     """A worker process only: claims and processes packages (scale-out)."""
     from jamhost.app.runtime import build_runtime
-    from jamhost.app.worker import WorkerPool
+    from jamhost.app.worker import WorkerPool, settle_process
     from jamhost.observability import configure_logging, get_logger
 
     configure_logging()
@@ -132,7 +121,7 @@ def worker(threads: Annotated[int | None, typer.Option(
         raise KeyboardInterrupt  # run_forever's stop path: threads finish their package
 
     signal.signal(signal.SIGTERM, _terminate)
-    _settle_heap()
+    settle_process()
     log.info("worker started", threads=count, store=rt.store.kind)
     try:
         WorkerPool(rt, count).run_forever()

@@ -385,6 +385,7 @@ class SqlStore:
     @_retry_on_deadlock
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None,
                        ) -> tuple[PackageRecord, bool]:
         """Insert a pending package unless it exists; quotas checked atomically with it.
 
@@ -406,7 +407,8 @@ class SqlStore:
             # The account's limit and its share of the global cap, read and taken while the
             # counter row is held: every change to any account's pending count holds it too,
             # so the busy-account count cannot move under us (tenancy/fairness.py).
-            self._take_account_pending(conn, pkg.service_id, max_pending, account_pending)
+            self._take_account_pending(conn, pkg.service_id, max_pending, account_pending,
+                                       weights or {})
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
             gas = pkg.refine_gas + pkg.accumulate_gas
@@ -424,13 +426,19 @@ class SqlStore:
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
-                              account_pending: int | None) -> None:
+                              account_pending: int | None, weights: dict[str, int]) -> None:
         owner = conn.execute(stmts.OWNER_OF, {"sid": service_id}).scalar_one()
         others = conn.execute(stmts.OTHERS, {"acct": owner}).one()
         share = fairness.share(max_pending, int(others.busy))
         room = share if account_pending is None else min(share, account_pending)
-        start = fairness.start_vtime(0, [] if others.vmin is None else [others.vmin],
-                                     int(others.vmax))
+        busy = [] if others.vmin is None else [int(others.vmin)]
+        if others.idle and busy:  # it becomes busy: where the work in service started
+            running: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+            for who, vtime, gas in conn.execute(stmts.RUNNING_CHARGES, {"acct": owner}):
+                running.setdefault(who, (int(vtime), []))[1].append(
+                    (int(gas), fairness.weight_of(weights, who)))
+            busy += [fairness.in_service_start(v, r) for v, r in running.values()]
+        start = fairness.start_vtime(0, busy, int(others.vmax))
         params = {"acct": owner, "room": room, "start": start}
         if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
             return

@@ -167,11 +167,24 @@ SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid"
 
 OWNER_OF = sa.select(t.services.c.owner).where(t.services.c.service_id == sa.bindparam("sid"))
 _au = t.account_usage.c
+_other = _au.owner != sa.bindparam("acct")
+_active = sa.or_(_au.queued > 0, _au.running > 0)
 OTHERS = sa.select(
-    sa.func.coalesce(sa.func.sum(sa.case((_au.pending > 0, 1), else_=0)), 0).label("busy"),
-    sa.func.min(sa.case((sa.or_(_au.queued > 0, _au.running > 0), _au.vtime))).label("vmin"),
-    sa.func.coalesce(sa.func.max(_au.vtime), 0).label("vmax"),
-).where(_au.owner != sa.bindparam("acct"))
+    sa.func.coalesce(sa.func.sum(sa.case((sa.and_(_other, _au.pending > 0), 1), else_=0)), 0)
+    .label("busy"),
+    sa.func.min(sa.case((sa.and_(_other, _active), _au.vtime))).label("vmin"),
+    sa.func.coalesce(sa.func.max(sa.case((_other, _au.vtime))), 0).label("vmax"),
+    # the submitting account itself: 1 when it is idle (or has no row yet), else 0
+    sa.func.coalesce(sa.func.min(sa.case((sa.not_(_other), sa.case((_active, 0), else_=1)))),
+                     1).label("idle"),
+)
+# The other accounts' running packages (at most the number of workers: the status index),
+# for where their work in service started (fairness.in_service_start).
+RUNNING_CHARGES = sa.select(
+    t.services.c.owner, _au.vtime, t.packages.c.refine_gas + t.packages.c.accumulate_gas,
+).select_from(t.packages.join(t.services, t.services.c.service_id == t.packages.c.service_id)
+              .join(t.account_usage, _au.owner == t.services.c.owner)
+              ).where(t.packages.c.status == "refining", _other)
 TAKE_ACCOUNT_PENDING = t.account_usage.update().where(
     _au.owner == sa.bindparam("acct"), _au.pending < sa.bindparam("room"),
 ).values(pending=_au.pending + 1, queued=_au.queued + 1, vtime=sa.case(
