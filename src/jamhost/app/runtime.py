@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,9 @@ class Runtime:
     operator_hashes: tuple[bytes, ...]
     limiter: RateLimiter | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. rate limiter, metrics
+    # Set when this process queues a package: its idle workers claim at once rather than at
+    # their next poll (workers elsewhere still poll: app/worker.py).
+    work_ready: threading.Event = field(default_factory=threading.Event)
 
     @property
     def default_quota(self) -> QuotaLimits:

@@ -1,8 +1,10 @@
 """Workers: threads (in `serve`) or a process (`jamhost worker`) that drive the pipeline.
 
 Each loop claims one package at a time through the store (leased, never twice at once),
-processes it, and sleeps briefly when the queue is empty. A periodic task reconciles usage
-counters with the rows (repairs drift after crashes or manual edits).
+processes it, and when the queue is empty waits until this process queues a package
+(`Runtime.work_ready`) or IDLE_SLEEP passes (a package submitted through another process).
+A periodic task reconciles usage counters with the rows (repairs drift after crashes or
+manual edits).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.rt.work_ready.set()  # idle workers see the stop now
         for t in self._threads:
             t.join(timeout)
 
@@ -90,7 +93,10 @@ class WorkerPool:
                 done = None
                 self._stop.wait(1.0)
             if done is None:
-                self._stop.wait(IDLE_SLEEP)
+                # Cleared after the wait and before the next claim: a package queued at any
+                # moment is either seen by that claim or wakes the wait after it.
+                self.rt.work_ready.wait(IDLE_SLEEP)
+                self.rt.work_ready.clear()
 
     def _reconcile_loop(self) -> None:
         while not self._stop.wait(self.reconcile_every):
