@@ -11,6 +11,7 @@ from tests.integration import spin
 from jamhost.app import packages, services, worker
 from jamhost.app.auth import authenticate
 from jamhost.app.runtime import build_runtime
+from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
 from jamhost.store.records import EVERYTHING, Account, now_us
 
@@ -63,3 +64,12 @@ def test_stop_wakes_idle_workers(monkeypatch) -> None:
     pool.stop(timeout=30)
     assert not any(t.is_alive() for t in pool._threads[:2])
     rt.close()
+
+
+def test_a_package_queued_before_the_sleep_is_not_slept_through() -> None:
+    """Queued between a worker's empty claim and its sleep: the sleep returns at once."""
+    signal = WorkSignal()
+    seen = signal.seen()  # the worker's claim starts
+    signal.notify()  # a submit commits while it looks
+    assert signal.wait(seen, 600.0) is True
+    assert signal.wait(signal.seen(), 0.01) is False  # nothing new: the poll interval passes

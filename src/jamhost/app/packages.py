@@ -69,7 +69,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
         account_pending=rt.settings.max_pending_per_account,
         weights=rt.settings.account_weights)
     if created:
-        rt.work_ready.set()
+        rt.work_ready.notify()
     return stored, created
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings, Settings
 from jamhost.pvm import get_engine
 from jamhost.pvm.interface import PvmEngine
@@ -27,9 +27,9 @@ class Runtime:
     operator_hashes: tuple[bytes, ...]
     limiter: RateLimiter | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. rate limiter, metrics
-    # Set when this process queues a package: its idle workers claim at once rather than at
-    # their next poll (workers elsewhere still poll: app/worker.py).
-    work_ready: threading.Event = field(default_factory=threading.Event)
+    # Told when this process queues a package: an idle worker claims at once rather than at
+    # its next poll (workers elsewhere still poll: app/worker.py).
+    work_ready: WorkSignal = field(default_factory=WorkSignal)
 
     @property
     def default_quota(self) -> QuotaLimits:

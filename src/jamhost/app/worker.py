@@ -67,7 +67,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.rt.work_ready.set()  # idle workers see the stop now
+        self.rt.work_ready.notify_all()  # idle workers see the stop now
         for t in self._threads:
             t.join(timeout)
 
@@ -85,6 +85,7 @@ class WorkerPool:
         from jamhost.app.pipeline import process_next
 
         while not self._stop.is_set():
+            seen = self.rt.work_ready.seen()
             try:
                 done = process_next(self.rt, worker_id)
             except Exception as exc:  # keep the worker alive; the lease makes it retryable
@@ -93,10 +94,7 @@ class WorkerPool:
                 done = None
                 self._stop.wait(1.0)
             if done is None:
-                # Cleared after the wait and before the next claim: a package queued at any
-                # moment is either seen by that claim or wakes the wait after it.
-                self.rt.work_ready.wait(IDLE_SLEEP)
-                self.rt.work_ready.clear()
+                self.rt.work_ready.wait(seen, IDLE_SLEEP)
 
     def _reconcile_loop(self) -> None:
         while not self._stop.wait(self.reconcile_every):
