@@ -74,10 +74,9 @@ class OldestFirst:
             seq = conn.execute(oldest).scalar_one_or_none()
             if seq is None:
                 return None
-            conn.execute(stmts.MARK_CLAIMED, {"claimed": seq, "worker": worker,
-                                              "lease_until": now + lease_us, "now": now,
-                                              "started": now_us()})
-            return _package(conn.execute(stmts.PACKAGE_BY_SEQ, {"claimed": seq}).one())
+            return _package(conn.execute(stmts.MARK_CLAIMED, {
+                "claimed": seq, "worker": worker, "lease_until": now + lease_us, "now": now,
+                "started": now_us()}).one())
 
 
 def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tuple[Runtime, str]:
@@ -197,6 +196,10 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
     b_wait = [(r.started_at - r.created_at) / 1000 for r in b]  # type: ignore[union-attr,operator]
     b_run = [(r.updated_at - r.started_at) / 1000 for r in b]  # type: ignore[union-attr,operator]
     a_run = [(r.updated_at - r.started_at) / 1000 for r in a]  # type: ignore[union-attr,operator]
+    # B's packages that found none of B's own unfinished: the quiet tenant's lone package,
+    # whose wait the scheduler bounds (the others also waited behind B's own earlier ones)
+    alone = [lat for i, (r, lat) in enumerate(zip(b, b_lat, strict=True))
+             if all(q.updated_at <= r.created_at for q in b[:i])]  # type: ignore[union-attr]
     last = max(r.updated_at for r in recs.values())  # type: ignore[union-attr]
     a_last = max((r.updated_at for r in a), default=0)  # type: ignore[union-attr]
     statuses = sorted({r.status for r in recs.values()})  # type: ignore[union-attr]
@@ -209,6 +212,7 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
             "b_p99_ms": round(percentile(b_lat, 99), 1),
             "b_max_ms": round(max(b_lat), 1),
             "b_wait_p99_ms": round(percentile(b_wait, 99), 1),
+            "b_alone": len(alone), "b_alone_p99_ms": round(percentile(alone, 99), 1),
             "b_run_p50_ms": round(percentile(b_run, 50), 1),
             "a_longest_ms": round(max(a_run), 1) if a_run else 0.0,
             "a_outlasts_b": a_last > b_done,

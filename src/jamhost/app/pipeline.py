@@ -83,7 +83,6 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
                                / 1e6))
     with Heartbeat(rt, claimed.id, worker, lease_us):
         outcome = process_claimed(rt, claimed, worker, refine=refine)
-        outcome = replace(outcome, refund=_refund(rt, claimed, outcome))
         try:
             done = _finish(rt, outcome)
         except StorageQuotaExceeded:
@@ -131,13 +130,12 @@ class Heartbeat:
                 log.error("heartbeat error", error=type(exc).__name__)
 
 
-def _refund(rt: Runtime, pkg: PackageRecord, outcome: PackageOutcome) -> int:
-    """Give back the declared refine gas the package did not use (tenancy/fairness.py)."""
-    svc = rt.store.get_service(pkg.service_id)
-    weight = fairness.weight_of(rt.settings.account_weights, svc.owner if svc else "")
-    used = outcome.refine_gas_used if outcome.refine_gas_used is not None else pkg.refine_gas
-    return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
-                           weight)
+def _refund(rt: Runtime, pkg: PackageRecord, refine_gas_used: int, owner: str) -> int:
+    """Give back the declared refine gas the package did not use (tenancy/fairness.py).
+    Only a refined package has any: an outcome without refine pays what it declared."""
+    weight = fairness.weight_of(rt.settings.account_weights, owner)
+    return fairness.refund(pkg.refine_gas + pkg.accumulate_gas,
+                           refine_gas_used + pkg.accumulate_gas, weight)
 
 
 def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
@@ -206,7 +204,8 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
                           attestations=attestations, changes=changes, expected_seq=seq,
                           refine_gas_used=runs[0].outcome.gas_used,
-                          accumulation=accumulation)
+                          accumulation=accumulation,
+                          refund=_refund(rt, pkg, runs[0].outcome.gas_used, svc.owner))
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,

@@ -615,10 +615,9 @@ class SqlStore:
                 return None
             # Read the clock now, holding the locks: a claim that had to wait for the finish
             # that freed the account's worker slot starts after that finish, as recorded.
-            conn.execute(stmts.MARK_CLAIMED, {"claimed": seq, "worker": worker,
-                                              "lease_until": now + lease_us, "now": now,
-                                              "started": max(now, now_us())})
-            return _package(conn.execute(stmts.PACKAGE_BY_SEQ, {"claimed": seq}).one())
+            return _package(conn.execute(stmts.MARK_CLAIMED, {
+                "claimed": seq, "worker": worker, "lease_until": now + lease_us, "now": now,
+                "started": max(now, now_us())}).one())
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""

@@ -122,10 +122,12 @@ def _claim(condition: Any, kind: str) -> sa.Select[Any]:
 CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
                                       t.packages.c.lease_until < sa.bindparam("now")), kind)
                  for kind in ("sqlite", "postgres")}
+# The claimed row comes back from the UPDATE itself (RETURNING): one round trip fewer.
 MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
     status="refining", claimed_by=sa.bindparam("worker"),
     lease_until=sa.bindparam("lease_until"), attempts=t.packages.c.attempts + 1,
-    updated_at=sa.bindparam("now"), started_at=sa.bindparam("started"))
+    updated_at=sa.bindparam("now"), started_at=sa.bindparam("started")).returning(
+    *t.packages.c)
 RENEW_CLAIM = t.packages.update().where(
     t.packages.c.id == sa.bindparam("package_id"), t.packages.c.status == "refining",
     t.packages.c.claimed_by == sa.bindparam("worker")).values(lease_until=sa.bindparam("until"))
@@ -145,9 +147,15 @@ def _next_account(kind: str) -> sa.Select[Any]:
 
 NEXT_ACCOUNT = {kind: _next_account(kind) for kind in ("sqlite", "postgres")}
 _p = t.packages.alias("queued_pkg")
+# Whether a service has a pending package: one probe of (service_id, status, seq) per service
+# of the account. Written as a correlated `LIMIT 1` rather than EXISTS, which PostgreSQL
+# turned into a semi-join scanning every pending package of the runtime per service (0.2 ms
+# at 400 pending, growing with every tenant's queue) whenever its statistics were stale.
+_HEAD_SEQ = sa.select(_p.c.seq).where(
+    _p.c.service_id == t.services.c.service_id, _p.c.status == "pending",
+).order_by(_p.c.seq).limit(1).scalar_subquery()
 NEXT_SERVICE = sa.select(t.services.c.service_id).where(
-    t.services.c.owner == sa.bindparam("acct"),
-    sa.exists().where(_p.c.service_id == t.services.c.service_id, _p.c.status == "pending"),
+    t.services.c.owner == sa.bindparam("acct"), _HEAD_SEQ.is_not(None),
 ).order_by(t.services.c.last_claimed, t.services.c.service_id).limit(1)
 HEAD_PACKAGE = {kind: (lambda q: q.with_for_update(skip_locked=True) if kind == "postgres"
                        else q)(
@@ -203,7 +211,6 @@ QUEUE_AHEAD = sa.select(sa.func.count()).select_from(t.packages).where(
     t.packages.c.status == "pending", t.packages.c.seq < sa.bindparam("seq"),
     t.packages.c.service_id.in_(sa.select(_mine.c.service_id).where(
         _mine.c.owner == sa.bindparam("acct"))))
-PACKAGE_BY_SEQ = sa.select(t.packages).where(t.packages.c.seq == sa.bindparam("claimed"))
 
 STORAGE_VALUE = sa.select(t.storage.c.value).where(
     t.storage.c.service_id == sa.bindparam("sid"), t.storage.c.key == sa.bindparam("key"))
