@@ -46,7 +46,7 @@ HEAVY_SECONDS = 0.1  # one heavy package's refine per attestor, on the default e
 A_SERVICES = 4
 # A's pending quota per service (A fills it before the workers start): enough that A's queue
 # outlasts B's submissions in every case, so the whole run is a saturated drain.
-PER_SERVICE = {"heavy": 16, "short": 200}
+PER_SERVICE = {"heavy": 13, "short": 200}
 B_PACKAGES = 60  # p99 of 60 samples is their second largest: one outlier does not decide it
 B_GAP = 0.1  # seconds between B's submissions (B's run: B_PACKAGES * B_GAP = 6 s)
 

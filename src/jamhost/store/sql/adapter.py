@@ -599,9 +599,7 @@ class SqlStore:
                                      {"max_running": limit}).scalar_one_or_none()
                 if owner is None:
                     return None
-                sid = conn.execute(stmts.NEXT_SERVICE, {"acct": owner}).scalar_one_or_none()
-                head = None if sid is None else conn.execute(
-                    stmts.HEAD_PACKAGE[self.kind], {"sid": sid}).first()
+                head = conn.execute(stmts.HEAD_PACKAGE[self.kind], {"acct": owner}).first()
                 if head is None:  # the queued count drifted (a crash, a manual edit): repair
                     conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
                     continue
@@ -609,7 +607,7 @@ class SqlStore:
                 weight = fairness.weight_of(weights or {}, owner)
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
                     head.refine_gas + head.accumulate_gas, weight)})
-                conn.execute(stmts.SERVED, {"sid": sid, "now": now})
+                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
                 break
             if seq is None:
                 return None
