@@ -19,9 +19,10 @@ NATIVE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -O1 -g \
   -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 PVM_SUITE := tests/vectors/test_pvm_vectors.py tests/vectors/test_accumulate_service_load.py \
   tests/vectors/test_stf_accumulate.py tests/differential/test_pvm_engines.py \
-  tests/unit/test_pvm_native.py tests/unit/test_pvm_host.py tests/unit/test_pvm_standard.py
+  tests/unit/test_pvm_native.py tests/unit/test_pvm_host.py tests/unit/test_pvm_standard.py \
+  tests/unit/test_fast_host.py tests/unit/test_inner_machines.py
 
-$(VENV)/.installed: pyproject.toml setup.py src/jamhost/pvm/_native.c
+$(VENV)/.installed: pyproject.toml setup.py src/jamhost/pvm/_native.c src/jamhost/pvm/_fasthost.h
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -68,6 +69,7 @@ test-native-asan: venv-test
 
 lint: venv-test
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src/jamhost
 
 bench: venv-test services anan-as
 	@for b in bench_pvm bench_api bench_tenancy bench_pipeline; do \

@@ -150,8 +150,8 @@ def memory_deployment() -> Iterator[Deployment]:
     from jamhost.api.app import create_app
     from jamhost.app.runtime import build_runtime
     from jamhost.config import JamSettings
+    from jamhost.domain.model import QuotaLimits
     from jamhost.store.memory import MemoryStore
-    from jamhost.store.records import QuotaLimits
 
     quiet_logs()
     store = MemoryStore()
@@ -200,7 +200,7 @@ def now_us() -> int:
 
 def package_record(service_id: int, i: int, body: bytes, at: int) -> Any:
     from jamhost.domain.hashing import blake2b_256
-    from jamhost.store.records import PackageRecord
+    from jamhost.domain.model import PackageRecord
 
     return PackageRecord(id=blake2b_256(b"bench-%d" % i), service_id=service_id,
                          status="pending", body=body, size=len(body), refine_gas=1000,

@@ -40,7 +40,8 @@ from jamhost.app.pipeline import process_next  # noqa: E402
 from jamhost.app.runtime import Runtime, build_runtime  # noqa: E402
 from jamhost.app.worker import WorkerPool, settle_process  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
-from jamhost.store.records import EVERYTHING, Account, QuotaOverride, now_us  # noqa: E402
+from jamhost.domain.model import Account, QuotaOverride, now_us  # noqa: E402
+from jamhost.domain.scopes import EVERYTHING
 
 HEAVY_SECONDS = 0.1  # one heavy package's refine per attestor, on the default engine
 A_SERVICES = 4

@@ -330,9 +330,9 @@ def _print_row(row: dict[str, Any]) -> None:
 def test_service_accumulate() -> dict[str, Any]:
     """Ψ_A of the w3f test-service over the stf-accumulate case that uses the most gas."""
     from jamhost.domain.types import WorkReport
+    from jamhost.engine.conformance.stf import accumulate_block
+    from jamhost.engine.conformance.stf_json import state_from_json
     from jamhost.engine.constants import ProtocolConstants
-    from jamhost.engine.stf import accumulate_block
-    from jamhost.engine.stf_json import state_from_json
 
     cases = sorted((REPO / ".." / "shared" / "vectors" / "stf-accumulate").glob("*.json"))
 

@@ -602,7 +602,7 @@ class AsyncJamClient(_Endpoints[Awaitable[Any], AsyncIterator[dict[str, Any]]]):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _send(self, call: Call) -> Any:  # type: ignore[override]
+    async def _send(self, call: Call) -> Any:
         kw = call.kwargs()
         if isinstance(call.content, Upload):
             kw["content"] = call.content.achunks()
@@ -623,7 +623,7 @@ class AsyncJamClient(_Endpoints[Awaitable[Any], AsyncIterator[dict[str, Any]]]):
             raise error_from(resp)
         return call.parse(resp)
 
-    async def _pages(self, call: Call) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
+    async def _pages(self, call: Call) -> AsyncIterator[dict[str, Any]]:
         cursor = None
         while True:
             page = await self._send(call.with_cursor(cursor))

@@ -76,6 +76,11 @@ class JamSettings(BaseModel):
     max_queued_transfer_gas_per_service: int = Field(100_000_000, ge=0)
     worker_lease_seconds: float | None = Field(None, gt=0)
     """None: $JAMHOST_WORKER_LEASE_SECONDS, else 120 (see `lease_seconds`)."""
+    segment_retention_seconds: int = Field(2_419_200, ge=1)
+    """How long a package's exported segments are kept (GP §14.3: 28 days in the D³L)."""
+    shared_authorizers: list[int] = Field(default_factory=list)
+    """Services whose code any tenant's package may name as its authorizer (the operator's,
+    e.g. a null authorizer); their data stays the operator's (tenancy/authz.py)."""
 
     @field_validator("service_delegates")
     @classmethod
@@ -83,6 +88,14 @@ class JamSettings(BaseModel):
         for key in value:
             if not key.isdigit() or int(key) >= 2**32:
                 raise ValueError(f"service id {key!r} is not a u32")
+        return value
+
+    @field_validator("shared_authorizers")
+    @classmethod
+    def _authorizers_are_u32(cls, value: list[int]) -> list[int]:
+        for sid in value:
+            if not 0 <= sid < 2**32:
+                raise ValueError(f"service id {sid} is not a u32")
         return value
 
     @field_validator("account_weights")

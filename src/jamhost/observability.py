@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -78,7 +78,8 @@ def _redact_values(value: Any) -> Any:
     return value
 
 
-def redact_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_processor(_logger: Any, _name: str,
+                     event: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: _redact_values(v) for k, v in event.items()}
 
 

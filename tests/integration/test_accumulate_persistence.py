@@ -23,11 +23,11 @@ from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.app.tenant_accounts import TenantAccounts
 from jamhost.config import JamSettings
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
 from jamhost.engine import AccountState, AccumulateOutcome, DeferredTransfer
 from jamhost.engine.accumulate import CreatedService
 from jamhost.examples._asm import script
 from jamhost.pvm.interface import Status
-from jamhost.store.records import EVERYTHING, ServiceScope
 from jamhost.tenancy.principal import Principal
 from tests.conftest import simple_package
 

@@ -34,6 +34,7 @@ from tests.conftest import Server, make_tenant
 NO_LIMITS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
              "account_rate_limit_per_minute": 0, "workers": 1}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+W_G = 4104
 
 
 # -- service code -------------------------------------------------------------------------
@@ -103,6 +104,23 @@ def lookup_loop(hash_: bytes) -> bytes:
     return _service(prog)
 
 
+def exporter() -> bytes:
+    """`export` of W_G octets from the heap, E_2(y[0..2]) times, then halt."""
+    prog = Program()
+    _start(prog)
+    prog.refine_payload(5, 6)  # ω5 = y's address
+    prog.op("load_ind_u16", a=12, b=5, x=0)
+    prog.block("loop")
+    prog.op("load_imm", a=7, x=prog.heap)
+    prog.op("load_imm", a=8, x=W_G)
+    prog.ecalli(HostCall.EXPORT)
+    prog.op("add_imm_64", a=12, b=12, x=-1)
+    prog.op("branch_ne_imm", a=12, x=0, target="loop")
+    prog.block("done")
+    prog.halt()
+    return _service(prog)
+
+
 # -- measuring the server -----------------------------------------------------------------
 
 def cpu_seconds(srv: Server) -> float:
@@ -117,9 +135,11 @@ def peak_rss(srv: Server) -> int:
     raise AssertionError("no VmHWM")
 
 
-def run_package(c: httpx.Client, service_id: int, gas: int, payload: bytes) -> dict:
+def run_package(c: httpx.Client, service_id: int, gas: int, payload: bytes,
+                exports: int = 0) -> dict:
     body = {"service_id": service_id, "items": [
-        {"payload": "0x" + payload.hex(), "refine_gas_limit": gas, "accumulate_gas_limit": 1000}]}
+        {"payload": "0x" + payload.hex(), "refine_gas_limit": gas, "accumulate_gas_limit": 1000,
+         "export_count": exports}]}
     r = c.post("/jam/packages", json=body)
     assert r.status_code == 201, r.text
     pid = r.json()["id"]
@@ -204,3 +224,38 @@ def test_repeated_historical_lookup_reads_the_store_once(server_factory, store_k
     print(f"historical_lookup: {attack * 1e6:.3f} us/gas vs plain {plain * 1e6:.3f}: "
           f"{attack / plain:.1f}x")
     assert attack < 20 * plain, (attack, plain)
+
+
+def test_exported_segments_cost_cpu_in_proportion_to_what_they_are_charged(
+        server_factory, store_keys):
+    """A package exporting 512 segments (10 GP gas each) costs the server CPU, per unit its
+    hourly gas budget is charged, within a wide margin of a plain ALU package per gas.
+    Before: the erasure root cost ~1.5-4 ms per segment and only the declared GP gas was
+    charged (~1,000x plain per unit); after: numpy coding, and 1,000,000 units per export
+    (tenancy/erasure_gas.py), so about plain per unit."""
+    count, refine = 512, 100_000
+    plain_gas = 300_000_000
+    srv = server_factory(**store_keys, **NO_LIMITS)
+    plain = plain_cpu_per_gas(srv, plain_gas)
+    sid, token = tenant_with(srv, "exporter", exporter())
+
+    def charged_so_far(c: httpx.Client) -> int:
+        return c.get(f"/jam/services/{sid}/quota").json()["usage"]["gas_this_hour"]
+
+    with srv.client(token) as c:
+        run_package(c, sid, refine, (8).to_bytes(2, "little") + b"warm", exports=8)
+        per_unit = []
+        for i in range(2):
+            before, cpu = charged_so_far(c), cpu_seconds(srv)
+            pkg = run_package(c, sid, refine, count.to_bytes(2, "little") + bytes([i]),
+                              exports=count)
+            spent = cpu_seconds(srv) - cpu
+            charged = charged_so_far(c) - before
+            assert charged >= refine + 1000, pkg  # at least the declared GP gas
+            per_unit.append(spent / charged)
+        report = c.get(f"/jam/packages/{pkg['id']}/report").json()["report"]
+    assert report["package_spec"]["exports_count"] == count
+    attack = min(per_unit)
+    print(f"exports: {attack * 1e9:.3f} ns per charged unit vs plain {plain * 1e9:.3f} ns/gas: "
+          f"{attack / plain:.1f}x")
+    assert attack < 10 * plain, (attack, plain)

@@ -175,9 +175,9 @@ def test_dispute_and_failure_apply_nothing(tmp_path, mode):
     from jamhost.app.pipeline import process_next
     from jamhost.app.runtime import build_runtime
     from jamhost.config import JamSettings
+    from jamhost.domain.scopes import EVERYTHING
     from jamhost.engine import refine_package
     from jamhost.engine.refine import RefineInputError
-    from jamhost.store.records import EVERYTHING
     from jamhost.tenancy.principal import Principal
 
     rt = build_runtime(JamSettings(store="memory", rate_limit_per_minute=0,

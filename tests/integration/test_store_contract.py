@@ -20,30 +20,33 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from jamhost.config import JamSettings
-from jamhost.domain.refusals import (
-    Forbidden,
-    GasQuotaExceeded,
-    PendingLimit,
-    StorageQuotaExceeded,
-)
-from jamhost.store import Store, open_store
-from jamhost.store.migrate import MIGRATIONS
-from jamhost.store.records import (
-    EVERYTHING,
+from jamhost.domain.model import (
     ZERO_HASH,
     Account,
     Credentials,
     Delegate,
+    ExportSet,
     PackageOutcome,
     PackageRecord,
     Page,
     QuotaLimits,
     QuotaOverride,
-    ServiceScope,
+    StateChanges,
     TokenRecord,
     Usage,
+    export_set_bytes,
     now_us,
 )
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.store import Store, open_store
+from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.sql import tables
 from tests.conftest import write_config
 
@@ -744,3 +747,116 @@ def test_queue_ahead_counts_own_account_only(store: Store) -> None:
     assert store.queue_ahead(rec) == 1
     assert store.queue_ahead(store.submit_package(pkg(b, 2), ROOMY, 100, W)[0]) == 2
     assert store.queue_states() == {"queued": 5, "running": 0, "busy_accounts": 2}
+
+
+# -- exported segments (issue 16) -------------------------------------------------------------
+
+SEG = 4104
+
+
+def _apply_with_exports(store: Store, sid: int, n: int, count: int, *, expires_at: int,
+                        storage_limit: int | None = None) -> tuple[PackageRecord, ExportSet]:
+    store.submit_package(pkg(sid, n), ROOMY, 100, W)
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None
+    pages = -(-count // 64)
+    x = ExportSet(sid, claimed.id, blake(b"root-%d" % n), count, 1, expires_at,
+                  tuple(bytes([i]) * SEG for i in range(count + pages)))
+    done = store.finish_package(PackageOutcome(claimed.id, sid, "w", "applied", exports=x),
+                                storage_limit=storage_limit)
+    assert done
+    return claimed, x
+
+
+def test_exports_kept_by_root_and_package_hash_within_scope(store: Store) -> None:
+    a, b = new_service(store, "acct-a", storage_limit=10**6), new_service(store, "acct-b")
+    p, x = _apply_with_exports(store, a, 1, 2, expires_at=now_us() + 10**9)
+    # two segments and one proof page, W_G each, in the exporter's storage usage
+    assert store.get_service(a).usage.storage_bytes == 3 * SEG
+    assert export_set_bytes(2) == 3 * SEG and export_set_bytes(64) == 65 * SEG
+    assert export_set_bytes(65) == 67 * SEG
+    mine = ServiceScope(ids=frozenset({a}))
+    by_root = store.find_export_set(mine, now_us(), segments_root=x.segments_root)
+    by_hash = store.find_export_set(mine, now_us(), package_hash=p.id)
+    expected = (a, p.id, x.segments_root, 2, 1, x.expires_at)
+    for found in (by_root, by_hash):
+        assert found is not None
+        assert (found.service_id, found.package_hash, found.segments_root, found.count,
+                found.created_at, found.expires_at) == expected
+        assert found.segments == ()
+    assert store.read_segments(a, p.id, [1, 2, 7]) == {1: b"\x01" * SEG, 2: b"\x02" * SEG}
+    # another tenant's scope, or a made-up root, finds nothing
+    theirs = ServiceScope(ids=frozenset({b}))
+    assert store.find_export_set(theirs, now_us(), segments_root=x.segments_root) is None
+    assert store.find_export_set(theirs, now_us(), package_hash=p.id) is None
+    assert store.find_export_set(mine, now_us(), segments_root=blake(b"made up")) is None
+    # past its expiry it is not found, even before the sweep
+    assert store.find_export_set(mine, x.expires_at, segments_root=x.segments_root) is None
+
+
+def test_expired_exports_are_removed_and_their_bytes_freed(store: Store) -> None:
+    a = new_service(store, "acct-a", storage_limit=10**6)
+    t0 = now_us()
+    _p1, early = _apply_with_exports(store, a, 1, 1, expires_at=t0 + 1_000)
+    p2, late = _apply_with_exports(store, a, 2, 3, expires_at=t0 + 2_000)
+    assert store.get_service(a).usage.storage_bytes == (2 + 4) * SEG
+    assert store.reconcile_usage() == 0  # the counters include the kept segments
+    assert store.expire_segments(t0 + 999) == 0
+    assert store.expire_segments(t0 + 1_000) == 1
+    assert store.get_service(a).usage.storage_bytes == 4 * SEG
+    assert store.expire_segments(t0 + 1_500) == 0  # nothing twice
+    assert store.read_segments(a, p2.id, [0]) == {0: b"\x00" * SEG}
+    assert store.expire_segments(t0 + 5_000) == 1
+    assert store.get_service(a).usage.storage_bytes == 0
+    assert store.read_segments(a, p2.id, [0]) == {}
+    assert store.reconcile_usage() == 0
+    assert early.count == 1 and late.count == 3
+
+
+def test_eject_removes_the_ejected_services_kept_segments(store: Store) -> None:
+    """A service removed by `eject` (engine/lifecycle.py, applied by the store) takes its
+    kept segments and export sets with it; another account's service named in the same
+    `ejected` list is not removed and keeps its own."""
+    parent = new_service(store, "acct-a", storage_limit=10**6)
+    child = new_service(store, "acct-a", storage_limit=10**6)
+    theirs = new_service(store, "acct-b", storage_limit=10**6)
+    at = now_us()
+    pc, xc = _apply_with_exports(store, child, 1, 2, expires_at=at + 10**9)
+    pt, xt = _apply_with_exports(store, theirs, 2, 3, expires_at=at + 10**9)
+    store.submit_package(pkg(parent, 3), ROOMY, 100, W)
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None and claimed.service_id == parent
+    changes = StateChanges(ejected=[child, theirs])
+    assert store.finish_package(PackageOutcome(
+        claimed.id, parent, "w", "applied", changes=changes,
+        expected_seq=store.get_service(parent).receipt_seq), storage_limit=10**6)
+    assert store.get_service(child) is None
+    for query in ({"package_hash": pc.id}, {"segments_root": xc.segments_root}):
+        assert store.find_export_set(EVERYTHING, now_us(), **query) is None
+    assert store.read_segments(child, pc.id, [0, 1, 2]) == {}
+    # the other account's service stays, with its segments
+    assert store.get_service(theirs) is not None
+    assert store.get_service(theirs).usage.storage_bytes == 4 * SEG
+    assert store.read_segments(theirs, pt.id, [0, 2]) == {0: b"\x00" * SEG, 2: b"\x02" * SEG}
+    found = store.find_export_set(EVERYTHING, now_us(), segments_root=xt.segments_root)
+    assert found is not None and found.service_id == theirs
+    # only the remaining export set is left for the retention sweep
+    assert store.expire_segments(at + 10**9) == 1
+    assert store.reconcile_usage() == 0
+
+
+def test_exports_over_the_storage_quota_leave_nothing(store: Store) -> None:
+    a = new_service(store, "acct-a", storage_limit=10**6)
+    store.submit_package(pkg(a, 1), ROOMY, 100, W)
+    claimed = store.claim_package("w", now_us(), 10**9)
+    x = ExportSet(a, claimed.id, blake(b"r"), 2, 1, now_us() + 10**9, (b"\0" * SEG,) * 3)
+    with pytest.raises(SegmentQuotaExceeded):
+        store.finish_package(PackageOutcome(claimed.id, a, "w", "applied", exports=x),
+                             storage_limit=3 * SEG - 1)
+    svc = store.get_service(a)
+    assert svc.usage.storage_bytes == 0 and svc.receipt_seq == 0
+    assert store.find_export_set(EVERYTHING, now_us(), package_hash=claimed.id) is None
+    assert store.get_package(claimed.id, EVERYTHING).status == "refining"
+    assert store.finish_package(PackageOutcome(claimed.id, a, "w", "applied", exports=x),
+                                storage_limit=3 * SEG)
+    assert store.get_service(a).usage.storage_bytes == 3 * SEG

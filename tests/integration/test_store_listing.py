@@ -6,16 +6,9 @@ from __future__ import annotations
 import pytest
 
 from jamhost.config import JamSettings
+from jamhost.domain.model import PackageOutcome, PackageRecord, QuotaLimits, ReportRecord, now_us
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
 from jamhost.store import open_store
-from jamhost.store.records import (
-    EVERYTHING,
-    PackageOutcome,
-    PackageRecord,
-    QuotaLimits,
-    ReportRecord,
-    ServiceScope,
-    now_us,
-)
 
 LIMITS = QuotaLimits(10**6, 10**9, 10**15)
 

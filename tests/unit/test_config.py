@@ -67,6 +67,17 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
         "max_queued_transfers_per_service", "max_queued_transfer_gas_per_service"}
     assert spec <= set(JamSettings.model_fields)
     assert "account_weights" in JamSettings.model_fields  # the project's: fair-share plans
+    # the project's: exported segments' retention (GP: 28 days) and runtime-wide authorizers
+    assert s.segment_retention_seconds == 28 * 24 * 3600
+    assert s.shared_authorizers == []
+
+
+def test_shared_authorizers_are_service_ids(tmp_path: Path) -> None:
+    assert load(tmp_path, "[runtime.jam]\nshared_authorizers = [65536]\n"
+                ).shared_authorizers == [65536]
+    assert "shared_authorizers" in refused(tmp_path, "[runtime.jam]\nshared_authorizers = [-1]\n")
+    assert "segment_retention_seconds" in refused(
+        tmp_path, "[runtime.jam]\nsegment_retention_seconds = 0\n")
 
 
 def test_workers_per_account_is_half_the_workers_at_least_one(tmp_path: Path) -> None:

@@ -13,8 +13,7 @@ from jamhost.domain.types import (
     WorkReport,
 )
 from jamhost.engine import AccountState
-from jamhost.engine.keccak import keccak_256
-from jamhost.engine.stf import (
+from jamhost.engine.conformance.stf import (
     AccumulationState,
     Privileges,
     accumulatable,
@@ -22,6 +21,7 @@ from jamhost.engine.stf import (
     edit_queue,
     output_root,
 )
+from jamhost.engine.keccak import keccak_256
 from jamhost.examples._asm import script
 
 A, B = 70_000, 70_001

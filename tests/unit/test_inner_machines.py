@@ -226,3 +226,45 @@ def test_invoke_runs_on_no_more_gas_than_the_caller_has(inner: InnerMachines) ->
     assert code == INVOKE_OOG
     assert vm.gas == 0
     assert gas_left == 10**12 - 30
+
+
+# sbrk d=9 a=8 (grow by ω8), then sbrk d=10 a=11 (ω11 = 0: read the break), then halt
+SBRK = guest(("sbrk", {"d": 9, "a": 8}), ("sbrk", {"d": 10, "a": 11}),
+             ("jump_ind", {"a": 0, "x": 0}))
+LOW_PAGES = 16  # sbrk from h = 0 maps nothing below 2^16
+
+
+def _grow(inner: InnerMachines, vm, n: int, pages: int) -> int:  # type: ignore[no-untyped-def]
+    """Invoke the SBRK guest growing by (LOW_PAGES + pages) pages; its break afterwards."""
+    regs = [HALT_ADDRESS] + [0] * 7 + [(LOW_PAGES + pages) * 4096] + [0] * 4
+    code, _, _, regs = invoke(inner, vm, n, 1000, regs)
+    assert code == INVOKE_HALT
+    return regs[10]
+
+
+@pytest.mark.parametrize("engine", ["python", "native"])
+def test_pages_grown_with_sbrk_count_in_the_bound(engine: str) -> None:
+    from jamhost.pvm.engines import get_engine, native_available
+
+    if engine == "native" and not native_available():
+        pytest.skip("native core not built")
+    inner = InnerMachines(get_engine(engine))
+    vm = outer()
+    a, b = new_machine(inner, vm, SBRK), new_machine(inner, vm, SBRK)
+    # past the bound: sbrk answers 0 and maps nothing (the break stays at 0)
+    assert _grow(inner, vm, a, MAX_INNER_PAGES + 1) == 0
+    assert inner.pages_in_use() == 0
+    # within it: the pages it mapped are the machine's and count for everyone
+    assert _grow(inner, vm, a, 10) == (LOW_PAGES + 10) * 4096
+    assert inner.pages_in_use() == 10
+    assert call(inner.peek, vm, a, OUTER_RW, LOW_PAGES * 4096, 16) == OK  # readable
+    assert call(inner.pages, vm, b, 16, MAX_INNER_PAGES - 10, 2) == OK
+    assert call(inner.pages, vm, b, 16 + MAX_INNER_PAGES, 1, 2) == FULL
+    assert _grow(inner, vm, b, 1) == 0  # b's sbrk has no page left either
+    assert call(inner.expunge, vm, b) == 0
+    # a's pages stay writable, and turning them inaccessible keeps the break
+    assert call(inner.poke, vm, a, OUTER_RW, (LOW_PAGES + 9) * 4096, 8) == OK
+    assert call(inner.pages, vm, a, LOW_PAGES + 5, 5, 0) == OK
+    assert inner.pages_in_use() == 5
+    assert _grow(inner, vm, a, 0) == (2 * LOW_PAGES + 10) * 4096  # grew on from the break
+    assert inner.pages_in_use() == 5 + LOW_PAGES

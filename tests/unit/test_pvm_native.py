@@ -182,3 +182,103 @@ def test_a_long_run_lets_other_threads_run() -> None:
         if seen_while_running:
             break
     assert seen_while_running > 0
+
+
+@pytest.mark.parametrize("gas", [0, 1, 2, 499, 500, 501, 1_000])
+def test_runs_of_fallthrough_charge_and_stop_like_the_python_engine(gas: int) -> None:
+    """Blocks of one fallthrough are decoded as their header alone (cold code made of them
+    costs most to run once); gas, pc at out-of-gas and the jump into the middle of the run
+    must be the Python engine's. The run then traps at its end."""
+    asm = Assembler()
+    asm.op("jump", target="mid")
+    for _ in range(300):
+        asm.op("fallthrough")
+    asm.label("mid")
+    for _ in range(300):
+        asm.op("fallthrough")
+    asm.op("load_imm", a=7, x=5)
+    asm.op("trap")
+    blob = asm.blob()
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(7)))
+    assert outs[0] == outs[1]
+    assert outs[0][0] is (Status.OUT_OF_GAS if gas < 303 else Status.PANIC)
+
+
+def _straight_line(count: int, tail: str) -> bytes:
+    """`count` add_imm_64 in one basic block, then a faulting load or a trap."""
+    asm = Assembler()
+    for _ in range(count):
+        asm.op("add_imm_64", a=2, b=2, x=1)
+    if tail == "fault":
+        asm.op("load_u64", a=3, x=0x30000)  # unmapped: a page fault mid-way through nothing
+    asm.op("trap")
+    return asm.blob()
+
+
+@pytest.mark.parametrize(
+    "gas", [0, 1, 63, 64, 65, 66, 127, 128, 129, 130, 299, 300, 301, 302, 10_000])
+@pytest.mark.parametrize("tail", ["fault", "trap"])
+def test_long_blocks_are_decoded_in_pieces_with_the_same_gas(gas: int, tail: str) -> None:
+    """A basic block longer than the core's piece (64 instructions) is decoded piece by piece
+    (a long block entered with little gas was decoded whole); gas, pc and registers at every
+    boundary must be the Python engine's, at an out-of-gas, a fault and a trap."""
+    blob = _straight_line(300, tail)
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, ex.address, vm.gas, vm.get_register(2)))
+    assert outs[0] == outs[1]
+
+
+def test_a_block_longer_than_the_first_instruction_array_decodes_whole() -> None:
+    """30,000 instructions in one block: the instruction array moves from the heap to a
+    mapping while the block is being decoded (a crash before the copy took it all)."""
+    blob = _straight_line(30_000, "trap")
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=40_000, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(2)))
+    assert outs[0] == outs[1] == (Status.PANIC, outs[1][1], 40_000 - 30_001, 30_000)
+
+
+def test_program_cache_hit_needs_the_same_blob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed by a 64-bit digest: two blobs whose keys collide must each get
+    their own program (the blob is compared on a hit)."""
+    monkeypatch.setattr(native, "_programs", ByteBudgetCache(10**6, lambda p: p.cost()))
+    monkeypatch.setattr(native._native, "digest", lambda blob: 7)  # every key collides
+    a, b = _loop(3), _loop(4)
+    pa, pb = native.load(a), native.load(b)
+    assert pa is not None and pb is not None and pa is not pb
+    assert pa.blob == a and pb.blob == b  # type: ignore[attr-defined]
+    assert native.load(b) is pb  # a hit when the blob is the same
+
+
+@pytest.mark.parametrize("gas", [5, 150, 151, 152, 420, 421, 899, 900, 901, 2_000, 10_000])
+def test_cold_fallthroughs_run_undecoded_then_decoded_on_a_jump(gas: int) -> None:
+    """Fallthroughs never entered are run without being decoded; a later jump into the
+    middle of the run (a block start) decodes from there. Three passes of a loop over
+    fallthroughs, with out of gas anywhere, must agree with the Python engine."""
+    asm = Assembler()
+    asm.op("load_imm", a=8, x=0)
+    for _ in range(150):
+        asm.op("fallthrough")
+    asm.label("inner")  # a block start inside the run, entered only from the second pass
+    for _ in range(150):
+        asm.op("fallthrough")
+    asm.op("add_imm_64", a=8, b=8, x=1)
+    asm.op("branch_ne_imm", a=8, x=3, target="inner")
+    asm.label("end")
+    asm.op("trap")
+    blob = asm.blob()
+    outs = []
+    for engine in (NativePvm(), PythonPvm()):
+        vm = engine.instantiate(blob, pc=0, gas=gas, registers=[0] * 13, memory=Memory())
+        ex = vm.run()
+        outs.append((ex.status, ex.pc, vm.gas, vm.get_register(8)))
+    assert outs[0] == outs[1]

@@ -17,10 +17,11 @@ from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.app.tenant_accounts import TenantAccounts
 from jamhost.config import JamSettings
+from jamhost.domain.model import StateConflict
+from jamhost.domain.scopes import EVERYTHING
 from jamhost.engine import DeferredTransfer
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import script
-from jamhost.store.records import EVERYTHING, StateConflict
 from jamhost.tenancy.principal import Principal
 
 OP = Principal(kind="operator", token_hash=bytes(32))
@@ -108,7 +109,7 @@ def test_two_deliveries_computed_at_once_apply_once() -> None:
     alice = create_account(rt, None, "alice").id
     receiver = owned(rt, alice)
     sender = rt.store.get_service(owned(rt, alice))
-    from jamhost.store.records import StateChanges, Transfer
+    from jamhost.domain.model import StateChanges, Transfer
 
     # Queue one transfer as an apply of the sender would.
     rt.store._apply(sender.service_id, StateChanges(  # type: ignore[attr-defined]

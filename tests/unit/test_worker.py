@@ -13,7 +13,8 @@ from jamhost.app.auth import authenticate
 from jamhost.app.runtime import build_runtime
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
-from jamhost.store.records import EVERYTHING, Account, now_us
+from jamhost.domain.model import Account, now_us
+from jamhost.domain.scopes import EVERYTHING
 
 
 def test_an_idle_worker_claims_a_package_submitted_in_its_process(monkeypatch) -> None:

@@ -16,9 +16,9 @@ import struct
 from tests.conftest import vectors_dir
 
 from jamhost.domain.types import WorkReport
+from jamhost.engine.conformance.stf import accumulate_block
+from jamhost.engine.conformance.stf_json import state_from_json
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.engine.stf import accumulate_block
-from jamhost.engine.stf_json import state_from_json
 
 CASE = vectors_dir() / "stf-accumulate-0.7.2" / "tiny" / "transfer_for_ejected_service-1.json"
 CODE_HASH, CODE_LEN, MIN_ITEM, MIN_MEMO, ENDOWMENT = b"\xab" * 32, 1000, 7, 8, 5000

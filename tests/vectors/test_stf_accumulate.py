@@ -15,9 +15,9 @@ import pytest
 from tests.conftest import vectors_dir
 
 from jamhost.domain.types import WorkReport
+from jamhost.engine.conformance.stf import accumulate_block
+from jamhost.engine.conformance.stf_json import result_to_json, state_from_json
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.engine.stf import accumulate_block
-from jamhost.engine.stf_json import result_to_json, state_from_json
 from jamhost.pvm import get_engine
 
 CASES = sorted((vectors_dir() / "stf-accumulate").glob("*.json"))

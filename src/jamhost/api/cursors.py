@@ -43,6 +43,7 @@ class CursorCodec:
         if isinstance(position, bytes):
             plain = b"k" + position
         else:
+            # type-ignore reason: a position not a key (bytes) is a seq (int); Page says object
             plain = b"i" + int(position).to_bytes(8, "big")  # type: ignore[call-overload]
         nonce = os.urandom(NONCE)
         sealed = nonce + self._aead.encrypt(nonce, plain, scope)

@@ -16,7 +16,7 @@ MAX_LIMIT = 500
 async def runtime(request: Request) -> Runtime:
     """Async on purpose: FastAPI runs sync dependencies in the thread pool, and this one only
     reads an attribute; a thread hop per request for it is pure overhead."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def bearer(request: Request) -> str | None:
@@ -33,7 +33,7 @@ def principal(request: Request) -> Principal:
     """Authenticate once per request; later dependencies reuse the result."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     rt: Runtime = request.app.state.runtime
     token = bearer(request)
     try:

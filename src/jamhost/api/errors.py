@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,10 +69,17 @@ def error_response(status: int, code: str, message: str,
                         headers=headers)
 
 
+def gas_retry_after(gas_window: int) -> str:
+    """`Retry-After` for a spent hourly gas budget: seconds until the next clock hour."""
+    return str(max(1, (gas_window + 1) * 3600 - int(time.time())))
+
+
 def refusal_response(exc: Refusal) -> JSONResponse:
     status = STATUS.get(type(exc), 400)
     REJECTS.labels(exc.code).inc()
     headers = dict(exc.headers)
+    if isinstance(exc, GasQuotaExceeded):
+        headers["Retry-After"] = gas_retry_after(exc.gas_window)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return error_response(status, exc.code, exc.message, headers or None)
@@ -160,6 +168,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s: %s", request.method,
-                  request.scope.get("route").path if request.scope.get("route") else "?",
+                  getattr(request.scope.get("route"), "path", "?"),
                   type(exc).__name__)
         return error_response(500, "jam_internal", "internal error")

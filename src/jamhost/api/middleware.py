@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 
 from jamhost.api.deps import parsed_service_id
+from jamhost.app import system
 from jamhost.observability import (
     BUSY_ACCOUNTS,
     LATENCY,
@@ -33,11 +34,6 @@ def _service_id(scope: dict[str, Any]) -> int | None:
         values = parse_qs((scope.get("query_string") or b"").decode("latin-1")).get("service_id")
         raw = values[0] if values else None
     return parsed_service_id(raw)
-
-
-def queue_depth(store: Any) -> int:
-    """Pending plus refining packages: the store's global counter (one row read)."""
-    return int(store.pending_total())
 
 
 class RequestLog:
@@ -83,8 +79,8 @@ class RequestLog:
         if rt is None:
             return
         try:
-            QUEUE_DEPTH.set(await run_in_threadpool(queue_depth, rt.store))
-            states = await run_in_threadpool(rt.store.queue_states)
+            depth, states = await run_in_threadpool(system.queue_gauges, rt)
+            QUEUE_DEPTH.set(depth)
             for state in ("queued", "running"):
                 QUEUE_STATE.labels(state).set(states[state])
             BUSY_ACCOUNTS.set(states["busy_accounts"])

@@ -71,6 +71,6 @@ def _token_hash(rt: Any, scope: dict[str, Any]) -> bytes | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             token = token.strip()
             if scheme.lower() == "bearer" and token and len(token) <= MAX_TOKEN_LEN:
-                return rt.hasher.hash(token)  # type: ignore[no-any-return]
+                return rt.hasher.hash(token)
             break
     return None

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from jamhost.app import audit
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import SCOPES, Account, TokenRecord, now_us
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
-from jamhost.store.records import SCOPES, Account, TokenRecord, now_us
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
 
@@ -26,6 +26,11 @@ def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
     account = rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
     audit.record(rt, who, "account.created", target=account.id)
     return account
+
+
+def own_account(rt: Runtime, who: Principal) -> Account | None:
+    """The caller's own account (`GET /jam/accounts/me`); None for operators and delegates."""
+    return rt.store.get_account(who.account_id) if who.account_id else None
 
 
 def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> Account:

@@ -11,6 +11,13 @@ from jamhost.app.accumulation_record import record_of
 from jamhost.app.runtime import Runtime
 from jamhost.app.tenant_accounts import TenantAccounts, account_state
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import (
+    AccumulationRecord,
+    NewService,
+    ServiceRecord,
+    StateChanges,
+    Transfer,
+)
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
     AccountState,
@@ -21,13 +28,6 @@ from jamhost.engine import (
 )
 from jamhost.engine.constants import MEMO_SIZE
 from jamhost.observability import GAS_USED, get_logger
-from jamhost.store.records import (
-    AccumulationRecord,
-    NewService,
-    ServiceRecord,
-    StateChanges,
-    Transfer,
-)
 
 log = get_logger("jamhost.pipeline")
 
@@ -74,7 +74,7 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     gas_limit = accumulate_gas(operands, transfers)
     out = accumulate(sid, account_state(rt.store, svc), operands, transfers, timeslot=slot,
                      gas_limit=gas_limit, entropy=entropy, other_account=others.account,
-                     admit_transfer=others.admit_transfer, service_exists=others.exists,
+                     transfer_room=others.transfer_room, service_exists=others.exists,
                      can_create=others.can_create,
                      max_log_bytes=rt.settings.max_log_bytes_per_invocation, engine=rt.pvm)
     GAS_USED.labels("accumulate").inc(out.gas_used)

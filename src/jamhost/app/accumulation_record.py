@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jamhost.domain.model import AccumulationRecord, Transfer
 from jamhost.engine import AccumulateOutcome
-from jamhost.store.records import AccumulationRecord, Transfer
 
 MAX_OUTPUT_BYTES = 4096  # of the halt output kept (GP uses 32 octets of it: the yield)
 

@@ -24,7 +24,7 @@ class Attestor:
 def attestors(rt: Runtime) -> list[Attestor]:
     cached = rt.extras.get("attestors")
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     keys = []
     for i in range(rt.settings.attestors):
         fresh = Ed25519PrivateKey.generate().private_bytes_raw().hex()

@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import AuditEvent, Page
+from jamhost.domain.refusals import BadRequest
 from jamhost.observability import get_logger
-from jamhost.store.records import AuditEvent
 from jamhost.tenancy.principal import Principal
 
 log = get_logger("jamhost.audit")
@@ -30,3 +31,12 @@ def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int |
     except Exception as exc:  # the action already happened; keep a trace in the logs
         log.error("audit write failed", action=action, error=type(exc).__name__)
     log.info("audit", actor=event.actor, action=action, service_id=service_id, target=target)
+
+
+def list_events(rt: Runtime, who: Principal, *, action: str | None, cursor: int | None,
+                limit: int) -> Page[AuditEvent]:
+    """The audit log, newest first, optionally one `action`. Operators only."""
+    rt.policy.require_operator(who)
+    if action is not None and (len(action) > 40 or not action.isprintable()):
+        raise BadRequest("action must be at most 40 printable characters")
+    return rt.store.list_audit(action=action, cursor=cursor, limit=limit)

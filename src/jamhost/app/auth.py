@@ -7,8 +7,8 @@ very next request, on every replica.
 from __future__ import annotations
 
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import now_us
 from jamhost.domain.refusals import Unauthenticated
-from jamhost.store.records import now_us
 from jamhost.tenancy.principal import ALL_SCOPES, Principal
 from jamhost.tenancy.tokens import same_hash
 

@@ -20,9 +20,9 @@ from dataclasses import replace
 from jamhost.app.accumulation import accumulate_service
 from jamhost.app.runtime import Runtime
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import StateChanges, StateConflict
 from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.observability import get_logger
-from jamhost.store.records import StateChanges, StateConflict
 
 log = get_logger("jamhost.deliveries")
 

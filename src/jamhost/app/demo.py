@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jamhost.api import views
-from jamhost.app import accounts, packages, services
+from jamhost.app import accounts, packages, services, views
 from jamhost.app.auth import authenticate
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import build_runtime

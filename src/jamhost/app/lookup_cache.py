@@ -82,6 +82,7 @@ class CachedMapping(Mapping[K, bytes], Generic[K]):
             hash(key)
         except TypeError:
             return False
+        # type-ignore reason: `in` takes any hashable; a key of another type is simply absent
         return self._get(key) is not None  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[K]:

@@ -3,15 +3,18 @@
 Three forms: GP bytes (`application/octet-stream`), the full w3f JSON of
 `codec/*/work_package.json`, and the short JSON form whose omitted fields take defaults
 (code hash: the service's current one; context: zeros; authorizer: none, or `authorizer`
-{service_id?, code_hash, config?}).
+{service_id?, code_hash, config?}; an item's imports: none, or `import_segments`
+[{segments_root | package_hash, index}]).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jamhost.domain.constants import IMPORT_PACKAGE_HASH_FLAG
 from jamhost.domain.errors import CodecError
 from jamhost.domain.refusals import BadRequest
+from jamhost.domain.types.import_spec import ImportSpec
 from jamhost.domain.types.refine_context import RefineContext
 from jamhost.domain.types.work_item import WorkItem
 from jamhost.domain.types.work_package import WorkPackage
@@ -20,9 +23,10 @@ ZERO = bytes(32)
 ZERO_CONTEXT = RefineContext(anchor=ZERO, state_root=ZERO, beefy_root=ZERO,
                              lookup_anchor=ZERO, lookup_anchor_slot=0, prerequisites=())
 SHORT_ITEM_KEYS = {"payload", "refine_gas_limit", "accumulate_gas_limit", "code_hash",
-                   "export_count", "service", "service_id"}
+                   "export_count", "service", "service_id", "import_segments"}
 SHORT_KEYS = {"service_id", "items", "authorization", "context", "authorizer"}
 AUTHORIZER_KEYS = {"service_id", "code_hash", "config"}
+IMPORT_KEYS = ("segments_root", "package_hash")
 
 
 def decode_package_bytes(body: bytes) -> WorkPackage:
@@ -115,7 +119,26 @@ def _short_item(item: Any, i: int, service_id: int, default_hash: bytes) -> Work
                     accumulate_gas_limit=_uint(item["accumulate_gas_limit"],
                                                f"{where}.accumulate_gas_limit", 64),
                     export_count=_uint(item.get("export_count", 0), f"{where}.export_count", 16),
-                    payload=_hex(item["payload"], f"{where}.payload"))
+                    payload=_hex(item["payload"], f"{where}.payload"),
+                    import_segments=_imports(item.get("import_segments", []), where))
+
+
+def _imports(value: Any, where: str) -> tuple[ImportSpec, ...]:
+    """An item's `import_segments`: [{segments_root | package_hash, index}] (GP (h, i) with
+    h ∈ H or H⊞: a segments root, or the exporting package's hash)."""
+    if not isinstance(value, list):
+        raise BadRequest(f"{where}.import_segments must be a list")
+    out = []
+    for n, spec in enumerate(value):
+        name = f"{where}.import_segments[{n}]"
+        if not isinstance(spec, dict) or set(spec) - {*IMPORT_KEYS, "index"} \
+                or sum(k in spec for k in IMPORT_KEYS) != 1 or "index" not in spec:
+            raise BadRequest(f"{name} must be {{segments_root or package_hash, index}}")
+        by_package = "package_hash" in spec
+        root = _hex(spec["package_hash" if by_package else "segments_root"], name, 32)
+        index = _uint(spec["index"], f"{name}.index", 15)
+        out.append(ImportSpec(root, index | (IMPORT_PACKAGE_HASH_FLAG if by_package else 0)))
+    return tuple(out)
 
 
 def _uint(value: Any, name: str, bits: int) -> int:

@@ -6,12 +6,9 @@ from typing import Any
 
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
+from jamhost.app.segments import check_segments
 from jamhost.app.services import scope_of, service_for
-from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
-from jamhost.domain.types.work_package import WorkPackage
-from jamhost.engine.authorizer import names_authorizer
-from jamhost.engine.constants import ProtocolConstants
-from jamhost.store.records import (
+from jamhost.domain.model import (
     PACKAGE_STATUSES,
     AccumulationRecord,
     Attestation,
@@ -20,9 +17,13 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    gas_retry_after,
     now_us,
 )
+from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
+from jamhost.domain.types.work_package import WorkPackage
+from jamhost.engine.authorizer import names_authorizer
+from jamhost.engine.constants import ProtocolConstants
+from jamhost.tenancy.erasure_gas import erasure_gas
 from jamhost.tenancy.principal import Principal
 
 
@@ -49,6 +50,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     if svc is None or svc.service_id != service_id:
         svc = service_for(rt, who, service_id, "submit")
     _require_authorizer(rt, who, pkg, svc)
+    check_segments(rt, svc, pkg)
     body = pkg.encode()
     if len(body) > rt.settings.max_package_bytes:
         raise TooLarge("the encoded package is larger than max_package_bytes")
@@ -56,10 +58,12 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     refine = sum(i.refine_gas_limit for i in pkg.items)
     if names_authorizer(pkg):  # Ψ_I may burn up to G_I on top of the items' refine gas
         refine += ProtocolConstants.full().package_auth_gas
+    # The erasure coding of the bundle and exports, in jamhost's units (tenancy/erasure_gas.py)
+    refine += erasure_gas(pkg, len(body))
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
-                               **gas_retry_after(rt.gas_window()))
+                               gas_window=rt.gas_window())
     at = now_us()
     record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,
@@ -86,11 +90,11 @@ def _require_authorizer(rt: Runtime, who: Principal, pkg: WorkPackage,
     if not names_authorizer(pkg):
         return
     host = rt.store.get_service(pkg.auth_code_host)
-    usable = (host is not None and rt.policy.may(who, host, "submit")
-              and rt.policy.may_authorize_with(svc, host))
+    usable = rt.policy.may_authorize_with(svc, host, who)
     if not usable or rt.store.service_preimage(pkg.auth_code_host, pkg.auth_code_hash) is None:
         raise BadRequest("the package's authorizer is not available: it must be a preimage "
-                         "of a service of the package's owner")
+                         "of a service of the package's owner or of a runtime-wide "
+                         "authorizer")
 
 
 def get_package(rt: Runtime, who: Principal, package_id: bytes) -> PackageRecord:

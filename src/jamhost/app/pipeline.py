@@ -20,8 +20,17 @@ from jamhost.app.attestors import Attestor, attestors
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.lookup_cache import CachedLookup
 from jamhost.app.runtime import Runtime
+from jamhost.app.segments import export_set, import_lookup, sweep
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.refusals import StorageQuotaExceeded
+from jamhost.domain.model import (
+    Attestation,
+    PackageOutcome,
+    PackageRecord,
+    ReportRecord,
+    StateConflict,
+    now_us,
+)
+from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.engine import (
@@ -39,15 +48,8 @@ from jamhost.observability import (
     ServiceLabel,
     get_logger,
 )
-from jamhost.store.records import (
-    Attestation,
-    PackageOutcome,
-    PackageRecord,
-    ReportRecord,
-    StateConflict,
-    now_us,
-)
 from jamhost.tenancy import fairness
+from jamhost.tenancy.erasure_gas import erasure_gas
 
 log = get_logger("jamhost.pipeline")
 
@@ -75,9 +77,12 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
                                      max_running=rt.settings.workers_per_account,
                                      weights=rt.settings.account_weights)
     if claimed is None:
-        # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
+        # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short),
+        # and free the space of exported segments past their retention.
         deliver_due(rt)
+        sweep(rt, idle=True)
         return None
+    sweep(rt)  # the space of expired segments back before this package counts against it
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
@@ -85,11 +90,13 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         outcome = process_claimed(rt, claimed, worker, refine=refine)
         try:
             done = _finish(rt, outcome)
-        except StorageQuotaExceeded:
+        except StorageQuotaExceeded as exc:
+            reason = ("the exported segments would exceed the storage quota"
+                      if isinstance(exc, SegmentQuotaExceeded)
+                      else "accumulate would exceed the storage quota")
             outcome = PackageOutcome(claimed.id, claimed.service_id, worker, "failed",
                                      report=outcome.report, attestations=outcome.attestations,
-                                     failure_reason="accumulate would exceed the storage quota",
-                                     refund=outcome.refund)
+                                     failure_reason=reason, refund=outcome.refund)
             done = rt.store.finish_package(outcome)
     if done:
         _observe(rt, claimed, outcome.status)
@@ -130,12 +137,15 @@ class Heartbeat:
                 log.error("heartbeat error", error=type(exc).__name__)
 
 
-def _refund(rt: Runtime, pkg: PackageRecord, refine_gas_used: int, owner: str) -> int:
-    """Give back the declared refine gas the package did not use (tenancy/fairness.py).
+def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
+            owner: str) -> int:
+    """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
+    erasure units of its claim (tenancy/erasure_gas.py) are spent whatever refine used.
     Only a refined package has any: an outcome without refine pays what it declared."""
     weight = fairness.weight_of(rt.settings.account_weights, owner)
-    return fairness.refund(pkg.refine_gas + pkg.accumulate_gas,
-                           refine_gas_used + pkg.accumulate_gas, weight)
+    used = refine_gas_used + erasure_gas(package, pkg.size)
+    return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
+                           weight)
 
 
 def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
@@ -201,11 +211,15 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
                           logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
     changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash)
+    spec = report.package_spec
+    exports = export_set(rt, pkg.service_id, spec.hash, spec.exports_root,
+                         runs[0].outcome.exports)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
                           attestations=attestations, changes=changes, expected_seq=seq,
                           refine_gas_used=runs[0].outcome.gas_used,
-                          accumulation=accumulation,
-                          refund=_refund(rt, pkg, runs[0].outcome.gas_used, svc.owner))
+                          accumulation=accumulation, exports=exports,
+                          refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
+                                         svc.owner))
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
@@ -220,11 +234,14 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
     # One read per blob for the whole package (every attestor, every historical_lookup).
     own = CachedLookup(own_preimage)
     auth_code = authorizer_code(rt, package, service_id)
+    svc = store.get_service(service_id)
+    # Imports resolve once per package among the owner's exports (app/segments.py).
+    imports = import_lookup(rt, svc) if svc is not None else None
     runs = []
     for attestor in attestors(rt)[: rt.settings.attestation_threshold]:
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
                          max_log_bytes=rt.settings.max_log_bytes_per_invocation,
-                         authorizer_code=auth_code, engine=rt.pvm)
+                         authorizer_code=auth_code, engine=rt.pvm, import_lookup=imports)
         note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         runs.append(Attested(attestor, outcome, blake2b_256(outcome.report.encode())))
     return runs

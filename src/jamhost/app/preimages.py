@@ -10,8 +10,8 @@ from __future__ import annotations
 from jamhost.app.runtime import Runtime
 from jamhost.app.services import scope_of, service_for
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import PreimageMeta, ServiceRecord
 from jamhost.domain.refusals import BadRequest, HashMismatch, NotFound
-from jamhost.store.records import PreimageMeta, ServiceRecord
 from jamhost.tenancy.principal import Principal
 
 

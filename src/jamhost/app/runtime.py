@@ -9,10 +9,10 @@ from typing import Any
 
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings, Settings
+from jamhost.domain.model import QuotaLimits
 from jamhost.pvm import get_engine
 from jamhost.pvm.interface import PvmEngine
 from jamhost.store import Store, open_store
-from jamhost.store.records import QuotaLimits
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.ratelimit import RateLimiter
 from jamhost.tenancy.tokens import TokenHasher
@@ -57,7 +57,8 @@ def build_runtime(settings: Settings | JamSettings, store: Store | None = None) 
     key = jam.token_hmac_key or store.get_or_create_meta("token_hmac_key", secrets.token_hex(32))
     hasher = TokenHasher(key.encode())
     rt = Runtime(settings=jam, store=store, hasher=hasher,
-                 policy=Policy(jam.authz_enabled, jam.owner_is_account),
+                 policy=Policy(jam.authz_enabled, jam.owner_is_account,
+                               frozenset(jam.shared_authorizers)),
                  operator_hashes=tuple(hasher.hash(t) for t in jam.allowed_tokens),
                  limiter=_limiter(jam, store))
     seed_delegates(rt)

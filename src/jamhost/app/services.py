@@ -5,8 +5,7 @@ from __future__ import annotations
 from jamhost.app import audit
 from jamhost.app.runtime import Runtime
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, TooLarge
-from jamhost.store.records import (
+from jamhost.domain.model import (
     ROLES,
     ZERO_HASH,
     Delegate,
@@ -14,8 +13,9 @@ from jamhost.store.records import (
     QuotaLimits,
     QuotaOverride,
     ServiceRecord,
-    ServiceScope,
 )
+from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, TooLarge
+from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE
 

@@ -34,9 +34,9 @@ class StorageView(Mapping[bytes, bytes]):
             page = self._store.storage_list(self._sid, b"", cursor, PAGE)
             for key, _value in page.items:
                 yield key
-            if page.next_cursor is None:
+            if not isinstance(page.next_cursor, bytes):  # a storage listing pages by key
                 return
-            cursor = page.next_cursor  # type: ignore[assignment]
+            cursor = page.next_cursor
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -9,7 +9,7 @@ tenant's code can neither read, credit, queue inputs for, nor detect another ten
 services. Isolation is a property of the handle, not of each host call remembering a filter
 (the barrier view of STYLE.md).
 
-The view also bounds what others may queue for a service (`admit_transfer`: count and gas,
+The view also bounds what others may queue for a service (`transfer_room`: count and gas,
 `runtime.jam.max_queued_transfers_per_service` and `max_queued_transfer_gas_per_service`),
 gives `new` the store-wide id check it allocates with (`exists`) and the caller account's
 service limit (`can_create`).
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from jamhost.app.lookup_cache import CachedMapping
 from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.config import JamSettings
+from jamhost.domain.model import ServiceRecord
 from jamhost.engine import AccountState, DeferredTransfer
 from jamhost.store import Store
-from jamhost.store.records import ServiceRecord
 
 
 def account_state(store: Store, svc: ServiceRecord) -> AccountState:
@@ -34,6 +34,8 @@ def account_state(store: Store, svc: ServiceRecord) -> AccountState:
     return AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
         min_memo_gas=svc.min_memo_gas,
+        # type-ignore reason (the three): read-only views; accumulate writes only into its
+        # Overlay over them
         storage=CachedMapping(StorageView(store, sid)),  # type: ignore[arg-type]
         preimages=CachedMapping(PreimageView(store, sid)),  # type: ignore[arg-type]
         requests=RequestView(store, sid),  # type: ignore[arg-type]
@@ -71,11 +73,11 @@ class TenantAccounts:
                                           else account_state(self._store, target))
         return self._accounts[service_id]
 
-    def admit_transfer(self, dest: int, gas: int, made: Sequence[DeferredTransfer]) -> bool:
-        """Room in `dest`'s queue for one more transfer of `gas`, counting those already
-        queued and those this invocation made (`made`: every transfer of the current
-        context, append-only while the code runs, so it is summed incrementally: a call
-        costs O(1) however many transfers came before)."""
+    def transfer_room(self, dest: int, made: Sequence[DeferredTransfer]) -> tuple[int, int]:
+        """(transfers, gas) `dest`'s queue still takes, counting those already queued and
+        those this invocation made (`made`: every transfer of the current context,
+        append-only while the code runs, so it is summed incrementally: a call costs O(1)
+        however many transfers came before). Negative when already past a bound."""
         for t in made[self._seen:]:
             c, g = self._made.get(t.dest, (0, 0))
             self._made[t.dest] = (c + 1, g + t.gas)
@@ -84,10 +86,13 @@ class TenantAccounts:
             self._queued[dest] = self._store.queued_inputs(dest)
         count, queued_gas = self._queued[dest]
         made_count, made_gas = self._made.get(dest, (0, 0))
-        count += made_count + 1
-        queued_gas += made_gas + gas
-        return (count <= self._settings.max_queued_transfers_per_service
-                and queued_gas <= self._settings.max_queued_transfer_gas_per_service)
+        return (self._settings.max_queued_transfers_per_service - count - made_count,
+                self._settings.max_queued_transfer_gas_per_service - queued_gas - made_gas)
+
+    def admit_transfer(self, dest: int, gas: int, made: Sequence[DeferredTransfer]) -> bool:
+        """Room in `dest`'s queue for one more transfer of `gas` (see `transfer_room`)."""
+        count, room_gas = self.transfer_room(dest, made)
+        return count >= 1 and gas <= room_gas
 
     @property
     def queue_limits(self) -> tuple[int, int]:

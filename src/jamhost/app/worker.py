@@ -106,7 +106,7 @@ class WorkerPool:
                 log.error("reconcile error", error=type(exc).__name__)
 
 
-def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jamhost.app import views
 from jamhost.cli.output import ConfigOpt, TableOpt, admin_settings, cli_group, emit, fail
 
 AccountArg = Annotated[str, typer.Argument(help="account id (acc_...)")]
@@ -22,22 +23,9 @@ ServiceArg = Annotated[int, typer.Argument(help="service id")]
 if TYPE_CHECKING:
     from jamhost.app.runtime import Runtime
 
-# The store, the use cases and their dependencies (pydantic, SQLAlchemy) are imported when a
-# command runs, not when the CLI starts: every `jamhost` call would pay for them otherwise.
-
-
-class _Lazy:
-    def __getattr__(self, name: str) -> Any:
-        import importlib
-
-        module = importlib.import_module(_LAZY[name])
-        setattr(self, name, module)
-        return module
-
-
-_LAZY = {"views": "jamhost.api.views", "accounts_uc": "jamhost.app.accounts",
-         "services_uc": "jamhost.app.services", "records": "jamhost.store.records"}
-lazy = _Lazy()
+# The use cases and their dependencies (pydantic, SQLAlchemy) are imported when a command
+# runs, not when the CLI starts: every `jamhost` call would pay for them otherwise. The JSON
+# views are light (the records and the token hash prefix).
 
 
 @contextmanager
@@ -74,15 +62,17 @@ quotas = cli_group(no_args_is_help=True, help="Per-service quotas")
 def accounts_create(name: Annotated[str, typer.Argument(help="the account's name")],
                     config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Create an account (a tenant); give it a token with `jamhost tokens create`."""
+    from jamhost.app import accounts as accounts_uc
+
     _run(config, table,
-         lambda rt: lazy.views.account(lazy.accounts_uc.create_account(rt, None, name)))
+         lambda rt: views.account(accounts_uc.create_account(rt, None, name)))
 
 
 @accounts.command("list")
 def accounts_list(config: ConfigOpt = None, table: TableOpt = False) -> None:
     """List every account."""
-    _run(config, table, lambda rt: lazy.views.page(
-        [lazy.views.account(a) for a in rt.store.list_accounts()], None))
+    _run(config, table, lambda rt: views.page(
+        [views.account(a) for a in rt.store.list_accounts()], None))
 
 
 @tokens.command("create")
@@ -94,6 +84,8 @@ def tokens_create(account_id: AccountArg,
                       help="expiry: ISO 8601 (naive means UTC) or Unix seconds")] = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Create a token for an account; the token is printed once, here, and never again."""
+    from jamhost.app import accounts as accounts_uc
+
     def act(rt: Runtime) -> Any:
         from jamhost.api.times import parse_time_us
         from jamhost.domain.refusals import BadRequest
@@ -105,8 +97,8 @@ def tokens_create(account_id: AccountArg,
             except BadRequest as exc:
                 fail(exc.message, 2)
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
-        token, rec = lazy.accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
-        return {"token": token, **lazy.views.token(rec)}
+        token, rec = accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
+        return {"token": token, **views.token(rec)}
     _run(config, table, act)
 
 
@@ -114,8 +106,10 @@ def tokens_create(account_id: AccountArg,
 def tokens_list(account_id: AccountArg, config: ConfigOpt = None,
                 table: TableOpt = False) -> None:
     """List an account's tokens (accessors and hash prefixes, never the tokens)."""
-    _run(config, table, lambda rt: lazy.views.page(
-        [lazy.views.token(t) for t in lazy.accounts_uc.list_tokens(rt, None, account_id)], None))
+    from jamhost.app import accounts as accounts_uc
+
+    _run(config, table, lambda rt: views.page(
+        [views.token(t) for t in accounts_uc.list_tokens(rt, None, account_id)], None))
 
 
 @tokens.command("revoke")
@@ -123,8 +117,10 @@ def tokens_revoke(account_id: AccountArg,
                   accessor: Annotated[str, typer.Argument(help="the token's accessor")],
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Revoke a token; it is refused from the next request on."""
+    from jamhost.app import accounts as accounts_uc
+
     def act(rt: Runtime) -> Any:
-        lazy.accounts_uc.revoke_token(rt, None, account_id, accessor)
+        accounts_uc.revoke_token(rt, None, account_id, accessor)
         return {"revoked": accessor}
     _run(config, table, act)
 
@@ -138,8 +134,10 @@ def services_create(owner: Annotated[str, typer.Option(help="account id (or labe
                         help="minimum accumulate gas per work item")] = 0,
                     config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Create a service for an account, optionally with its PVM code."""
+    from jamhost.app import services as services_uc
+
     blob = code.read_bytes() if code else None
-    _run(config, table, lambda rt: lazy.views.service(lazy.services_uc.create_service(
+    _run(config, table, lambda rt: views.service(services_uc.create_service(
         rt, None, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
 
 
@@ -148,27 +146,23 @@ def services_list(owner: Annotated[str | None, typer.Option(
                       help="only this account's services")] = None,
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """List services (all of them, or one account's)."""
-    def act(rt: Runtime) -> Any:
-        items, cursor = [], None
-        while True:
-            page = rt.store.list_services(lazy.records.EVERYTHING, owner=owner,
-                                          cursor=cursor, limit=500)
-            items += [lazy.views.service(s) for s in page.items]
-            if page.next_cursor is None:
-                return lazy.views.page(items, None)
-            cursor = page.next_cursor
-    _run(config, table, act)
+    from jamhost.app.system import every_service
+
+    _run(config, table, lambda rt: views.page(
+        [views.service(s) for s in every_service(rt, None, owner=owner)], None))
 
 
 @services.command("show")
 def services_show(service_id: ServiceArg, config: ConfigOpt = None,
                   table: TableOpt = False) -> None:
     """One service with its quota and usage."""
+    from jamhost.app import services as services_uc
+
     def act(rt: Runtime) -> Any:
         svc = rt.store.get_service(service_id)
         if svc is None:
             fail('{"error": "no such service", "code": "jam_not_found"}')
-        return lazy.views.service(svc, lazy.services_uc.quota_of(rt, svc), rt.gas_window())
+        return views.service(svc, services_uc.quota_of(rt, svc), rt.gas_window())
     _run(config, table, act)
 
 
@@ -181,7 +175,9 @@ def delegates_add(service_id: ServiceArg,
                   role: Annotated[str, typer.Option(help="reader or submitter")] = "submitter",
                   config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Let another token use a service (by accessor or raw token)."""
-    _run(config, table, lambda rt: lazy.views.delegate(lazy.services_uc.add_delegate(
+    from jamhost.app import services as services_uc
+
+    _run(config, table, lambda rt: views.delegate(services_uc.add_delegate(
         rt, None, service_id, accessor=accessor, token=token, role=role)))
 
 
@@ -189,9 +185,11 @@ def delegates_add(service_id: ServiceArg,
 def delegates_list(service_id: ServiceArg, config: ConfigOpt = None,
                    table: TableOpt = False) -> None:
     """List the tokens delegated to use a service."""
-    _run(config, table, lambda rt: lazy.views.page(
-        [lazy.views.delegate(d)
-         for d in lazy.services_uc.list_delegates(rt, None, service_id)], None))
+    from jamhost.app import services as services_uc
+
+    _run(config, table, lambda rt: views.page(
+        [views.delegate(d)
+         for d in services_uc.list_delegates(rt, None, service_id)], None))
 
 
 @delegates.command("remove")
@@ -200,8 +198,10 @@ def delegates_remove(service_id: ServiceArg,
                          help="the delegation's id (from `delegates list`)")],
                      config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Withdraw a delegation."""
+    from jamhost.app import services as services_uc
+
     def act(rt: Runtime) -> Any:
-        lazy.services_uc.remove_delegate(rt, None, service_id, delegate_id)
+        services_uc.remove_delegate(rt, None, service_id, delegate_id)
         return {"removed": delegate_id}
     _run(config, table, act)
 
@@ -210,11 +210,13 @@ def delegates_remove(service_id: ServiceArg,
 def quotas_show(service_id: ServiceArg, config: ConfigOpt = None,
                 table: TableOpt = False) -> None:
     """A service's quota: limits, usage and overrides."""
+    from jamhost.app import services as services_uc
+
     def act(rt: Runtime) -> Any:
         svc = rt.store.get_service(service_id)
         if svc is None:
             fail('{"error": "no such service", "code": "jam_not_found"}')
-        return lazy.views.quota(lazy.services_uc.quota_of(rt, svc), svc, rt.gas_window())
+        return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)
 
 
@@ -228,6 +230,8 @@ def quotas_set(service_id: ServiceArg,
                    help="gas per fixed clock hour (UTC)")] = None,
                config: ConfigOpt = None, table: TableOpt = False) -> None:
     """Override a service's quota limits; options not given keep their value."""
+    from jamhost.app import services as services_uc
+
     def act(rt: Runtime) -> Any:
         current = rt.store.get_service(service_id)
         if current is None:
@@ -235,6 +239,6 @@ def quotas_set(service_id: ServiceArg,
         given = {"pending_packages": pending_packages, "storage_bytes": storage_bytes,
                  "gas_per_hour": gas_per_hour}
         merged = replace(current.quota, **{k: v for k, v in given.items() if v is not None})
-        svc = lazy.services_uc.set_quota(rt, None, service_id, merged)
-        return lazy.views.quota(lazy.services_uc.quota_of(rt, svc), svc, rt.gas_window())
+        svc = services_uc.set_quota(rt, None, service_id, merged)
+        return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)

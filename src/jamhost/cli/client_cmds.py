@@ -119,7 +119,7 @@ def _hex(text: str, what: str) -> bytes:
 
 
 def _take(items: Iterator[dict[str, Any]], limit: int | None) -> dict[str, Any]:
-    out = []
+    out: list[dict[str, Any]] = []
     for item in items:
         if limit is not None and len(out) >= limit:
             break
@@ -335,8 +335,9 @@ def preimage(file: Annotated[str, typer.Option("--file", help="blob file, or - f
     """Upload a preimage: the hash is computed locally, the file streamed (with a progress
     bar), and the server's answer checked to name that hash."""
     if file == "-":
-        source: bytes | Path = sys.stdin.buffer.read()
-        size = len(source)
+        data = sys.stdin.buffer.read()
+        source: bytes | Path = data
+        size = len(data)
     else:
         source = Path(file)
         if not source.is_file():

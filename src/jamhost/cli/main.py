@@ -137,7 +137,7 @@ def audit(action: Annotated[str | None, typer.Option(help="only this action")] =
           limit: Annotated[int, typer.Option(help="at most this many events")] = 100,
           config: ConfigOpt = None, table: TableOpt = False) -> None:
     """The audit log (newest first), read from the store."""
-    from jamhost.api import views
+    from jamhost.app import views
     from jamhost.app.runtime import build_runtime
 
     rt = build_runtime(admin_settings(config, "audit"))
@@ -170,8 +170,11 @@ def migrate(config: ConfigOpt = None) -> None:
 
     if s.store == "memory":
         fail("store = 'memory' has no schema to migrate", 2)
+    from jamhost.store.sql.adapter import SqlStore
+
     store = open_store(s, migrate=True)
-    emit({"store": s.store, "revision": current_revision(store.engine)})  # type: ignore[attr-defined]
+    assert isinstance(store, SqlStore)  # every store mode but `memory` is SQL
+    emit({"store": s.store, "revision": current_revision(store.engine)})
     store.close()
 
 

@@ -71,8 +71,11 @@ def json_object(obj: object, path: str, keys: tuple[str, ...]) -> dict[str, Any]
 class FieldCodec(Protocol[T]):
     """What a `Record` needs to know about one field kind."""
 
-    #: Fewest bytes one encoded value takes; bounds sequence lengths before allocating.
-    min_size: int
+    @property
+    def min_size(self) -> int:
+        """Fewest bytes one encoded value takes; bounds sequence lengths before allocating.
+        Read-only: the codecs are frozen dataclasses (a field or a property)."""
+        ...
 
     def check(self, value: object, path: str) -> T:
         """Validate a constructor argument (and normalise it, e.g. list to tuple)."""

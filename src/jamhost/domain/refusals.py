@@ -48,8 +48,19 @@ class StorageQuotaExceeded(Refusal):
     code = "jam_storage_quota"
 
 
+class SegmentQuotaExceeded(StorageQuotaExceeded):
+    """A package's exported segments would take its service past its storage quota (the
+    worker marks the package `failed`: the report stands, nothing is applied or kept)."""
+
+
 class GasQuotaExceeded(Refusal):
     code = "jam_gas_quota"
+
+    def __init__(self, message: str, *, gas_window: int) -> None:
+        super().__init__(message)
+        self.gas_window = gas_window
+        """The clock hour (Unix seconds // 3600) whose budget is spent: the API tells the
+        client when the next one begins (`Retry-After`)."""
 
 
 class TooLarge(Refusal):

@@ -3,9 +3,10 @@
     from jamhost.engine import refine_package, accumulate, AccountState
 
 `refine_package` (GP 0.7.2 §14.4, Ψ_R) turns a work package into a work report;
-`accumulate` (Ψ_A) applies one service's digests to its account; `jamhost.engine.stf` runs
-the GP accumulation state transition over many reports; `jamhost.engine.attest` signs and
-checks report hashes. See docs/engine.md.
+`accumulate` (Ψ_A) applies one service's digests to its account;
+`jamhost.engine.conformance.stf` runs the GP accumulation state transition over many reports
+(the conformance runs); `jamhost.engine.attest` signs and checks report hashes. See
+docs/engine.md.
 """
 
 from jamhost.engine.account import AccountState, footprint, threshold_balance

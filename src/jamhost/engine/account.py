@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from jamhost.engine.constants import BASE_DEPOSIT, BYTE_DEPOSIT, ITEM_DEPOSIT
 from jamhost.engine.overlay import Overlay
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: Preimage request key (h, l): the blob's hash and its length (GP a_l).
 RequestKey = tuple[bytes, int]
@@ -129,5 +133,5 @@ class AccountState:
         )
 
 
-def _snap(mapping: MutableMapping):  # type: ignore[no-untyped-def,type-arg]
+def _snap(mapping: MutableMapping[K, V]) -> MutableMapping[K, V]:
     return mapping.snapshot() if isinstance(mapping, Overlay) else dict(mapping)

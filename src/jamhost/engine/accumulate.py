@@ -22,8 +22,9 @@ privileges the caller passes (`privileges`; jamhost's services hold none), see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from jamhost.domain.codec import encode_fixed, encode_natural
 from jamhost.domain.hashing import blake2b_256
@@ -43,6 +44,7 @@ from jamhost.engine.constants import (
     LOG_GAS,
     LOG_GAS_0_7_0,
     LOW,
+    MEMO_SIZE,
     NONE,
     OK,
     SELF,
@@ -51,13 +53,16 @@ from jamhost.engine.constants import (
     ProtocolConstants,
 )
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.hostio import LogSink, PreimageCall, answer_blob, dispatch, gas_call, read
 from jamhost.engine.lifecycle import Lifecycle, ServiceView, check, first_candidate
 from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_inputs
 from jamhost.engine.overlay import Overlay
 from jamhost.engine.privileges import Privileges, assign, bless, designate
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 OtherAccount = Callable[[int], "AccountState | None"]
 ServiceExists = Callable[[int], bool]
@@ -66,6 +71,10 @@ ServiceExists = Callable[[int], bool]
 # one more: False answers LOW (jamhost's bound on queued inputs, docs/security.md; GP 0.7.2
 # has no such bound, the caller sets it).
 AdmitTransfer = Callable[[int, int, Sequence["DeferredTransfer"]], bool]
+# (destination, transfers made so far in x) -> (transfers, gas) the destination's queue still
+# takes: the same bound as AdmitTransfer (a transfer of g is admitted when count >= 1 and
+# g <= gas), in a form an engine can keep counting down by itself (hostio fast path).
+TransferRoom = Callable[[int, Sequence["DeferredTransfer"]], tuple[int, int]]
 
 __all__ = [
     "AccumulateOutcome",
@@ -170,6 +179,13 @@ class _Context:
         )
 
 
+CHANGE_PREIMAGES = frozenset((HostCall.FORGET, HostCall.NEW, HostCall.EJECT))
+"""The host calls after which a lookup may answer differently: forget drops a preimage of
+this service, new and eject add and remove services from the view. No other call changes
+any account's preimages within an invocation (provide only queues; solicit and write touch
+requests and storage), so an engine's installed lookups are emptied after these only."""
+
+
 class _AccumulateHost:  # noqa: PLR0904 - one method per host call
     """The host calls of F (GP 0.7.2 eq. accinvocation) over the context pair (x, y)."""
 
@@ -188,9 +204,12 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
         admit_transfer: AdmitTransfer | None = None,
         can_create: Callable[[], bool] | None = None,
+        transfer_room: TransferRoom | None = None,
     ) -> None:
         self.service_id = service_id
         self.admit_transfer = admit_transfer
+        self.transfer_room = transfer_room
+        self._last_dest: int | None = None
         self.timeslot = timeslot
         self.other_account = other_account
         self.service_exists = service_exists
@@ -206,9 +225,9 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         self.y = self.x.copy()
         self.handler = dispatch(
             {
-                HostCall.GAS: self.gas,
+                HostCall.GAS: gas_call,
                 HostCall.FETCH: fetch,
-                HostCall.LOOKUP: self.lookup,
+                HostCall.LOOKUP: PreimageCall(self.preimage, service_id),
                 HostCall.READ: self.read,
                 HostCall.WRITE: self.write,
                 HostCall.INFO: self.info,
@@ -220,7 +239,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
                 HostCall.CHECKPOINT: self.checkpoint,
                 HostCall.NEW: self.new,
                 HostCall.UPGRADE: self.upgrade,
-                HostCall.TRANSFER: self.transfer,
+                HostCall.TRANSFER: _TransferCall(self),
                 HostCall.EJECT: self.eject,
                 HostCall.QUERY: self.query,
                 HostCall.SOLICIT: self.solicit,
@@ -230,6 +249,7 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             },
             self.log,
             LOG_GAS_0_7_0 if gp_version == "0.7.0" else LOG_GAS,
+            CHANGE_PREIMAGES,
         )
 
     @property
@@ -261,19 +281,11 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
 
     # -- general functions (GP 0.7.2 §B.6) -------------------------------------------------
 
-    def gas(self, vm: PvmInstance) -> Status | None:
-        """Ω_G: ω7 = ϱ'."""
-        vm.set_register(7, vm.gas)
-        return None
-
-    def lookup(self, vm: PvmInstance) -> Status | None:
-        """Ω_L: preimage of the hash at ω8 in service ω7 (2^64-1: self); out ω9, f ω10, l ω11."""
-        who = vm.get_register(7)
-        h = read(vm, vm.get_register(8), 32)
+    def preimage(self, who: int, h: bytes) -> bytes | None:
+        """What Ω_L answers for the hash at ω8 in service ω7 (2^64-1: self), the rest being
+        hostio.PreimageCall's (out ω9, f ω10, l ω11)."""
         account = self.me if who == SELF else self._account(who)
-        value = account.preimages.get(h) if account is not None else None
-        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
-        return None
+        return account.preimages.get(h) if account is not None else None
 
     def read(self, vm: PvmInstance) -> Status | None:
         """Ω_R: storage[μ[ω8..+ω9]] of service ω7 (2^64-1: self); out ω10, f ω11, l ω12."""
@@ -349,14 +361,14 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         """Ω_T: send ω8 to service ω7 with gas ω9 and memo μ[ω10..+W_T]; costs 10 + ω9 on OK."""
         dest, amount, gas, memo_at = (vm.get_register(i) for i in range(7, 11))
         memo = read(vm, memo_at, self.constants.memo_size)
+        self._last_dest = dest
         target = self._account(dest)
         me = self.me
         if target is None:
             code = WHO
         elif gas < target.min_memo_gas:
             code = LOW
-        elif self.admit_transfer is not None and not self.admit_transfer(
-                dest, gas, self.x.transfers):
+        elif not self._admits(dest, gas):
             code = LOW  # the destination's queue of inputs is full (jamhost's bound)
         elif me.balance - amount < me.threshold:
             code = CASH
@@ -373,6 +385,14 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         me.balance -= amount
         vm.set_register(7, OK)
         return None
+
+    def _admits(self, dest: int, gas: int) -> bool:
+        if self.transfer_room is not None:
+            count, room_gas = self.transfer_room(dest, self.x.transfers)
+            return count >= 1 and gas <= room_gas
+        if self.admit_transfer is not None:
+            return self.admit_transfer(dest, gas, self.x.transfers)
+        return True
 
     def query(self, vm: PvmInstance) -> Status | None:
         """Ω_Q: the request status of (μ[ω7..+32], ω8), packed into ω7 and ω8."""
@@ -457,12 +477,84 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         return None
 
 
+CHANGE_ACCOUNTS = frozenset((HostCall.NEW, HostCall.EJECT, HostCall.UPGRADE))
+"""The host calls after which a transfer destination may be described differently: new and
+eject add and remove services, upgrade changes this service's min memo gas."""
+
+
+class _TransferCall:
+    """Ω_T (`_AccumulateHost.transfer`) and its fast path (hostio.Dispatch hooks).
+
+    An engine with the capability answers transfers to destinations described to it here
+    after their first transfer (WHO, min memo gas, the room left in the queue) from the
+    spendable balance a_b - a_t, and keeps the transfers it made as records. Before any
+    other call reaches Python (`fast_take`) they become the context's DeferredTransfers,
+    debiting the balance in the same order; after it (`fast_after`) the balance and what
+    the call may have changed are given again."""
+
+    __slots__ = ("host",)
+
+    def __init__(self, host: _AccumulateHost) -> None:
+        self.host = host
+
+    def __call__(self, vm: PvmInstance) -> Status | None:
+        return self.host.transfer(vm)
+
+    def fast_begin(self, vm: PvmInstance) -> None:
+        host = self.host
+        if host.admit_transfer is not None and host.transfer_room is None:
+            return  # a bound the engine cannot count down: every transfer goes to Python
+        if host.constants.memo_size != MEMO_SIZE:
+            return  # DeferredTransfer refuses such memos: the Python handler raises as before
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
+        vm.fast_transfer(  # type: ignore[attr-defined]
+            HostCall.TRANSFER, host.constants.memo_size, host.transfer_room is not None)
+        self._spend(vm)
+
+    def _spend(self, vm: PvmInstance) -> None:
+        me = self.host.me
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
+        vm.fast_spend(me.balance - me.threshold)  # type: ignore[attr-defined]
+
+    def fast_take(self, vm: PvmInstance) -> None:
+        host = self.host
+        made: list[DeferredTransfer]
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
+        made, amount = vm.fast_transfers_take(  # type: ignore[attr-defined]
+            DeferredTransfer, host.service_id)
+        if made:
+            host.x.transfers += made
+            host.me.balance -= amount
+
+    def fast_after(self, vm: PvmInstance, host_id: int) -> None:
+        host = self.host
+        if host_id in CHANGE_ACCOUNTS:
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
+            vm.fast_clear_dests()  # type: ignore[attr-defined]
+        elif host_id == HostCall.TRANSFER and host._last_dest is not None:
+            dest, host._last_dest = host._last_dest, None
+            target = host._account(dest)
+            count = gas = 0
+            if target is not None and host.transfer_room is not None:
+                count, gas = host.transfer_room(dest, host.x.transfers)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
+            vm.fast_put_dest(  # type: ignore[attr-defined]
+                dest, target is None, target.min_memo_gas if target is not None else 0,
+                count, gas)
+        self._spend(vm)
+
+
 def _threshold(account: AccountState, items: int, octets: int) -> int:
     """a_t of `account` with a changed footprint (a_i, a_o)."""
     return threshold_balance(items, octets, account.gratis)
 
 
-def _changes(mapping: object) -> dict:  # type: ignore[type-arg]
+def _changes(mapping: Mapping[K, V]) -> dict[K, V | None]:
     return mapping.effective_changes() if isinstance(mapping, Overlay) else {}
 
 
@@ -484,6 +576,7 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     service_exists: ServiceExists | None = None,
     admit_transfer: AdmitTransfer | None = None,
     can_create: Callable[[], bool] | None = None,
+    transfer_room: TransferRoom | None = None,
 ) -> AccumulateOutcome:
     """Ψ_A(o, t, s, g, i) for service `service_id` (GP 0.7.2 eq. accinvocation).
 
@@ -502,7 +595,9 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
 
     The handles the caller gives bound what the invocation reaches: `other_account` answers
     for any service id other than the caller (None: as a service that does not exist),
-    `admit_transfer` may refuse a transfer (LOW) for room in the destination's queue,
+    `admit_transfer` may refuse a transfer (LOW) for room in the destination's queue
+    (`transfer_room`, the same bound as counts, takes precedence and lets an engine answer
+    transfers itself),
     `service_exists` is the store-wide id check `new` allocates with, and `can_create`
     False makes `new` answer as the GP does when a service cannot be made. jamhost's
     pipeline passes them from `jamhost.app.tenant_accounts.TenantAccounts`."""
@@ -520,6 +615,7 @@ def accumulate(  # noqa: PLR0913 - the arguments of Ψ_A
     host = _AccumulateHost(
         service_id, post, fetch, timeslot, other_account, constants, gp_version,
         privileges, service_exists, entropy, max_log_bytes, admit_transfer, can_create,
+        transfer_room,
     )  # fmt: skip
     args = accumulate_arguments(timeslot, service_id, len(inputs))
     run = invoke_service_code(code, ACCUMULATE_PC, gas_limit, args, host.handler, engine=engine)

@@ -19,10 +19,10 @@ from jamhost.domain.codec import encode_fixed
 from jamhost.domain.types import WorkPackage
 from jamhost.engine.constants import HostCall, ProtocolConstants
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import dispatch
+from jamhost.engine.hostio import LogSink, dispatch, gas_call
 from jamhost.engine.merkle import ZERO_HASH
 from jamhost.pvm.host import invoke
-from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+from jamhost.pvm.interface import PvmEngine, Status
 from jamhost.pvm.standard import StandardProgramError, split_service_code
 
 __all__ = ["Authorization", "is_authorized", "names_authorizer"]
@@ -44,11 +44,6 @@ class Authorization:
     """"bad" (no code), "big" (over W_A), "panic", "out-of-gas"; None when authorized."""
 
 
-def _gas(vm: PvmInstance) -> Status | None:
-    vm.set_register(7, vm.gas)
-    return None
-
-
 def is_authorized(
     package: WorkPackage,
     code_preimage: bytes | None,
@@ -66,7 +61,8 @@ def is_authorized(
     if len(code) > constants.max_auth_code_size:
         return Authorization(None, 0, "big")
     fetch = FetchSource(constants, package=package)
-    handler = dispatch({HostCall.GAS: _gas, HostCall.FETCH: fetch}, lambda vm: None)
+    # log costs its gas and keeps nothing (a sink of no room: every message dropped)
+    handler = dispatch({HostCall.GAS: gas_call, HostCall.FETCH: fetch}, LogSink("", 0))
     args = bytearray()
     encode_fixed(args, core_index, 2)
     run = invoke(code, 0, constants.package_auth_gas, bytes(args), handler, engine=engine)

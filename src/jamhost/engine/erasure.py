@@ -11,26 +11,28 @@ coefficients at skews m, 2m, ... (the polynomial of degree < m through the origi
 padding zeros, evaluated at the points m, m + 1, ...). The appendix's prose speaks of a
 polynomial of degree < 342; the vectors, which the whole JAM ecosystem shares, are the rule.
 
-Pure Python, two representations of the same butterflies:
-- one list of words per piece (few pieces: a segment, a small bundle), table lookups;
-- one int per word position holding every piece as a 16-bit lane (many pieces: a large
-  bundle), where GF addition is one XOR over all pieces and multiplication by a constant is
-  16 shift-and-mask-multiply steps, since x -> c*x is linear over GF(2) and a 0/1 lane times a
-  16-bit constant never carries into the next lane. docs/benchmarks.md has the costs.
+numpy, every piece at once: the words form a (position, piece) array of uint16, so one layer
+of butterflies is a handful of array operations whatever the number of pieces and blocks
+(GF addition is XOR; multiplication by a block's constant is two table look-ups, `np.take`
+of log then of exp, with sentinels that make a zero word or a block without multiplication
+give 0). The Merkle roots over the chunks are blake2b in hashlib, one tree shape for all
+validators (merkle.well_balanced_roots). docs/benchmarks.md has the costs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
+
+import numpy as np
 
 from jamhost.domain.codec import encode_natural
 from jamhost.domain.hashing import blake2b_256
-from jamhost.engine.merkle import ZERO_HASH, node, well_balanced_root
+from jamhost.engine.merkle import ZERO_HASH, node_pair, well_balanced_root, well_balanced_roots
 
 __all__ = [
-    "LANE_THRESHOLD",
     "chunks",
     "erasure_root",
     "paged_proofs",
@@ -45,9 +47,8 @@ _CANTOR_BASIS = (
     0x0001, 0xACCA, 0x3C0E, 0x163E, 0xC582, 0xED2E, 0x914C, 0x4012,
     0x6C98, 0x10D8, 0x6A72, 0xB900, 0xFDB8, 0xFB34, 0xFF38, 0x991E,
 )  # fmt: skip
-
-#: From this many pieces on, the lane representation is faster than one list per piece.
-LANE_THRESHOLD = 4
+# log(x) + log(c) < _ZERO for any non-zero x and c; from _ZERO on, the exp table holds 0.
+_ZERO = 2 * _GF_MODULUS
 
 
 def _add_mod(x: int, y: int) -> int:
@@ -95,201 +96,144 @@ def _tables() -> tuple[list[int], list[int], list[int]]:
     return exp, log, skew
 
 
-def _butterflies(
-    size: int, truncated: int, skew_delta: int, inverse: bool
-) -> list[tuple[int, int, int]]:
-    """(a, dist, log_m) of each butterfly block of one (I)FFT, in execution order."""
+@lru_cache(maxsize=1)
+def _arrays() -> tuple[np.ndarray, np.ndarray]:
+    """log with log(0) = _ZERO (int32), and exp over 0..2*_ZERO: exp(t mod 65535) below
+    _ZERO, 0 from there (uint16). So exp[log[x] + log_m] is x times the constant of log
+    log_m, 0 for x = 0 or for log_m = _ZERO (a block that multiplies by nothing)."""
+    exp, log, _ = _tables()
+    log_z = np.array(log, dtype=np.int32)
+    log_z[0] = _ZERO
+    exp_z = np.zeros(2 * _ZERO + 1, dtype=np.uint16)
+    exp_z[:_ZERO] = np.array(exp, dtype=np.uint16)[np.arange(_ZERO) % _GF_MODULUS]
+    return log_z, exp_z
+
+
+# One layer of one transform: (dist, blocks, the blocks' constants as logs, shape (blocks, 1, 1)).
+_Layer = tuple[int, int, np.ndarray]
+
+
+def _layers(size: int, truncated: int, skew_delta: int, inverse: bool) -> list[_Layer]:
+    """The butterfly layers of one (I)FFT of `size` words of which the first `truncated`
+    matter, in execution order: each block r (r < truncated, step 2*dist) has its skew."""
     skew = _tables()[2]
-    out = []
     dists = []
     dist = 1 if inverse else size // 2
     while 0 < dist < size:
         dists.append(dist)
         dist = dist * 2 if inverse else dist // 2
+    out = []
     for dist in dists:
-        for r in range(0, truncated, 2 * dist):
-            out.append((r, dist, skew[r + dist + skew_delta - 1]))
+        starts = range(0, truncated, 2 * dist)
+        logs = [skew[r + dist + skew_delta - 1] for r in starts]
+        constants = np.array([_ZERO if v == _GF_MODULUS else v for v in logs], dtype=np.int32)
+        out.append((dist, len(starts), constants.reshape(-1, 1, 1)))
     return out
 
 
 @lru_cache(maxsize=8)
-def _plan(original: int, total: int) -> tuple[int, list, list[tuple[int, list]]]:
-    """The low-rate encoder's steps for `original` of `total` words (reed-solomon-simd)."""
+def _plan(original: int, total: int) -> tuple[int, list[_Layer], list[list[_Layer]]]:
+    """The low-rate encoder's steps for `original` of `total` words (reed-solomon-simd):
+    the chunk size m, the IFFT's layers and those of each FFT of m recovery words."""
     recovery = total - original
     chunk = 1 << (original - 1).bit_length()
     if chunk >= 1 << (recovery - 1).bit_length() or chunk + recovery > _GF_ORDER:
         raise ValueError(f"no low-rate code for {original} of {total} words")
-    ifft = _butterflies(chunk, original, 0, inverse=True)
-    ffts = []
-    for start in range(0, recovery, chunk):
-        count = min(chunk, recovery - start)
-        ffts.append((start, _butterflies(chunk, count, start + chunk, inverse=False)))
+    ifft = _layers(chunk, original, 0, inverse=True)
+    ffts = [
+        _layers(chunk, min(chunk, recovery - start), start + chunk, inverse=False)
+        for start in range(0, recovery, chunk)
+    ]
     return chunk, ifft, ffts
 
 
-@lru_cache(maxsize=8)
-def _plane_plan(original: int, total: int) -> tuple[list, list[list]]:
-    """The butterflies of `_plan` as whole-layer steps over bit planes (see _encode_planes):
-    per layer the shift to the partner positions, the mask of the positions a, and for each
-    output bit r the (input bit s, mask) pairs of the per-position constants' 16x16 matrices.
-    Built once: a few thousand ints of at most 512 bits."""
-    exp, log, _ = _tables()
-    _chunk, ifft, ffts = _plan(original, total)
-
-    def layers(steps: list[tuple[int, int, int]]) -> list:
-        out: list = []
-        by_dist: dict[int, list[tuple[int, int]]] = {}
-        order: list[int] = []
-        for r, dist, log_m in steps:
-            if dist not in by_dist:
-                by_dist[dist] = []
-                order.append(dist)
-            by_dist[dist].append((r, log_m))
-        for dist in order:
-            a_mask = 0
-            masks = [[0] * 16 for _ in range(16)]
-            block = (1 << dist) - 1
-            for r, log_m in by_dist[dist]:
-                lanes = block << r
-                a_mask |= lanes
-                if log_m == _GF_MODULUS:
-                    continue  # no multiplication in this block: its constant acts as 0
-                for s in range(16):
-                    column = exp[_add_mod(log[1 << s], log_m)]  # c * 2^s
-                    for bit in range(16):
-                        if column >> bit & 1:
-                            masks[bit][s] |= lanes
-            pairs = [[(s, m) for s, m in enumerate(row) if m] for row in masks]
-            out.append((dist, a_mask, pairs))
-        return out
-
-    return layers(ifft), [layers(steps) for _start, steps in ffts]
+#: Pieces coded in one pass of array operations: the (512, pieces) working arrays and their
+#: int32 temporaries stay within a core's cache (a W_B bundle's 20,164 pieces in one pass
+#: cost about three times as much per piece).
+_BATCH = 512
 
 
-# Octet -> "1" or "0" for bit s: int(..., 2) of a translated octet string packs one bit of
-# every word into a plane in C, without a Python loop over the words.
-_TO_DIGITS = [bytes(0x31 if (b >> s) & 1 else 0x30 for b in range(256)) for s in range(8)]
-_FROM_DIGIT = bytes(1 if b == 0x31 else 0 for b in range(256))
+def _recovery(originals: np.ndarray, total: int) -> np.ndarray:
+    """The recovery words (total - original, pieces) of the original words (original,
+    pieces): column p is piece p, coded on its own but in the same array operations."""
+    original, pieces = originals.shape
+    out = np.empty((total - original, pieces), dtype=np.uint16)
+    for start in range(0, pieces, _BATCH):
+        stop = min(pieces, start + _BATCH)
+        out[:, start:stop] = _recovery_batch(originals[:, start:stop], total)
+    return out
 
 
-def _encode_planes(piece: bytes, total: int) -> bytes:
-    """The recovery words of one piece, as little-endian octet pairs.
-
-    Bit-sliced: plane s is an int whose bit i is bit s of word i, so one layer of
-    butterflies (all its blocks at once) is a few hundred int operations whatever the layer's
-    width: the partner words are the plane shifted by the distance, and multiplying each
-    block by its own constant is XORing the shifted planes under per-constant masks."""
-    original = len(piece) // 2
-    ifft, ffts = _plane_plan(original, total)
-    low, high = piece[-2::-2], piece[-1::-2]  # the words' octets, last word first
-    planes = [int(low.translate(t), 2) for t in _TO_DIGITS]
-    planes += [int(high.translate(t), 2) for t in _TO_DIGITS]
-
-    def times(shift: int, a_mask: int, pairs: list, x: list[int]) -> list[int]:
-        shifted = [(p >> shift) & a_mask for p in x]
-        out = []
-        for row in pairs:
-            acc = 0
-            for s, mask in row:
-                acc ^= shifted[s] & mask
-            out.append(acc)
-        return out
-
-    for shift, a_mask, pairs in ifft:
-        planes = [p ^ ((p & a_mask) << shift) for p in planes]
-        planes = [p ^ q for p, q in zip(planes, times(shift, a_mask, pairs, planes), strict=True)]
-    recovered: list[bytes] = []
-    chunk = 1 << (original - 1).bit_length()
-    for steps in ffts:
-        work = planes
-        for shift, a_mask, pairs in steps:
-            work = [p ^ q for p, q in zip(work, times(shift, a_mask, pairs, work), strict=True)]
-            work = [p ^ ((p & a_mask) << shift) for p in work]
-        octets = [0, 0]
-        for s, plane in enumerate(work):
-            # bit i of the plane -> octet lane i holding 0 or 1, then moved to bit s % 8
-            digits = format(plane & ((1 << chunk) - 1), f"0{chunk}b")[::-1]
-            lane = int.from_bytes(digits.encode().translate(_FROM_DIGIT), "little")
-            octets[s >> 3] |= lane << (s & 7)
-        words = bytearray(2 * chunk)
-        words[0::2] = octets[0].to_bytes(chunk, "little")
-        words[1::2] = octets[1].to_bytes(chunk, "little")
-        recovered.append(bytes(words))
-    return b"".join(recovered)[: 2 * (total - original)]
-
-
-def _encode_lanes(positions: Sequence[int], lanes: int, total: int) -> list[int]:
-    """The recovery positions of `lanes` pieces at once: position i is an int whose 16-bit
-    lane p is word i of piece p."""
-    exp, log, _ = _tables()
-    ones = int.from_bytes(b"\x01\x00" * lanes, "little")  # bit 0 of every lane
-
-    @cache
-    def columns(log_m: int) -> tuple[int, ...]:
-        # c * 2^s for s = 0..15: the images of the basis bits under x -> c*x.
-        return tuple(exp[_add_mod(log[1 << s], log_m)] for s in range(16))
-
-    def times(x: int, log_m: int) -> int:
-        acc = 0
-        for s, col in enumerate(columns(log_m)):
-            acc ^= ((x >> s) & ones) * col
-        return acc
-
-    original = len(positions)
+def _recovery_batch(originals: np.ndarray, total: int) -> np.ndarray:
+    log_z, exp_z = _arrays()
+    original, pieces = originals.shape
     chunk, ifft, ffts = _plan(original, total)
-    coeffs = list(positions) + [0] * (chunk - original)
-    for r, dist, log_m in ifft:
-        for a in range(r, r + dist):
-            b = a + dist
-            coeffs[b] ^= coeffs[a]
-            if log_m != _GF_MODULUS and coeffs[b]:
-                coeffs[a] ^= times(coeffs[b], log_m)
-    out: list[int] = []
-    for _start, steps in ffts:
-        work = list(coeffs)
-        for r, dist, log_m in steps:
-            for a in range(r, r + dist):
-                b = a + dist
-                if log_m != _GF_MODULUS and work[b]:
-                    work[a] ^= times(work[b], log_m)
-                work[b] ^= work[a]
-        out += work
-    return out[: total - original]
+
+    def times(b: np.ndarray, constants: np.ndarray) -> np.ndarray:
+        product: np.ndarray = np.take(exp_z, np.take(log_z, b) + constants)
+        return product
+
+    coeffs = np.zeros((chunk, pieces), dtype=np.uint16)
+    coeffs[:original] = originals
+    for dist, blocks, constants in ifft:
+        view = coeffs[: blocks * 2 * dist].reshape(blocks, 2, dist, pieces)
+        a, b = view[:, 0], view[:, 1]
+        b ^= a
+        a ^= times(b, constants)
+    out = []
+    for layers in ffts:
+        work = coeffs.copy()
+        for dist, blocks, constants in layers:
+            view = work[: blocks * 2 * dist].reshape(blocks, 2, dist, pieces)
+            a, b = view[:, 0], view[:, 1]
+            a ^= times(b, constants)
+            b ^= a
+        out.append(work)
+    return np.concatenate(out)[: total - original]
 
 
-def _recovery(originals: list[bytes], k: int, total: int, lanes: bool | None) -> list[bytes]:
-    """The recovery positions of k pieces laid out as split_{2k}: originals[i] holds word i
-    of every piece, piece p at octets 2p, 2p+1."""
-    width = 2 * k
-    use_lanes = k >= LANE_THRESHOLD if lanes is None else lanes
-    if use_lanes:
-        positions = [int.from_bytes(x, "little") for x in originals]
-        return [v.to_bytes(width, "little") for v in _encode_lanes(positions, k, total)]
-    columns = [bytearray(width) for _ in range(total - len(originals))]
-    for p in range(k):
-        piece = b"".join(x[2 * p : 2 * p + 2] for x in originals)
-        words = _encode_planes(piece, total)
-        for i, column in enumerate(columns):
-            column[2 * p : 2 * p + 2] = words[2 * i : 2 * i + 2]
-    return [bytes(c) for c in columns]
+def _words(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<u2")
 
 
-def _split(padded: bytes, original: int, width: int) -> list[bytes]:
-    return [padded[i * width : (i + 1) * width] for i in range(original)]
-
-
-def chunks(
-    data: bytes, piece_size: int = 684, total: int = 1023, *, lanes: bool | None = None
-) -> list[bytes]:
-    """C_k(P_{W_E}(d)) (GP 0.7.2 eq. erasurecoding): `data` zero-padded to k pieces of
-    `piece_size` octets, coded to `total` chunks of 2k octets. Chunk i is word i of every
-    piece, so the first piece_size/2 chunks are the padded data itself. `lanes` forces one
-    representation (tests run both); None picks the faster."""
+def _chunk_array(data: bytes, piece_size: int, total: int) -> np.ndarray:
+    """C_k(P_{W_E}(d)) as words (total, k): row i is chunk i."""
     original = piece_size // 2
     k = max(1, -(-len(data) // piece_size))
     padded = data + bytes(k * piece_size - len(data))
-    originals = _split(padded, original, 2 * k)
-    return originals + _recovery(originals, k, total, lanes)
+    positions = np.empty((total, k), dtype="<u2")
+    positions[:original] = _words(padded).reshape(original, k)
+    positions[original:] = _recovery(positions[:original], total)
+    return positions
+
+
+def chunks(data: bytes, piece_size: int = 684, total: int = 1023) -> list[bytes]:
+    """C_k(P_{W_E}(d)) (GP 0.7.2 eq. erasurecoding): `data` zero-padded to k pieces of
+    `piece_size` octets, coded to `total` chunks of 2k octets. Chunk i is word i of every
+    piece, so the first piece_size/2 chunks are the padded data itself."""
+    return _split_rows(_chunk_array(data, piece_size, total))
+
+
+def _segment_chunk_array(segments: Sequence[bytes], piece_size: int, total: int) -> np.ndarray:
+    """Every validator's chunk of every blob of s ++ P(s), as words (blob, validator, k):
+    [j, i] is blob j's chunk for validator i (2k octets)."""
+    blobs = list(segments) + paged_proofs(segments, len(segments[0]))
+    original = piece_size // 2
+    k = len(blobs[0]) // piece_size
+    # (blob, word position, piece) -> (word position, blob, piece): all blobs' pieces side by
+    # side, so blob j's pieces are columns kj..k(j+1) (each blob coded as C_k on its own).
+    words = _words(b"".join(blobs)).reshape(len(blobs), original, k)
+    positions = np.empty((total, len(blobs), k), dtype="<u2")
+    positions[:original] = words.transpose(1, 0, 2)
+    flat = positions.reshape(total, -1)
+    flat[original:] = _recovery(flat[:original], total)
+    return np.ascontiguousarray(positions.transpose(1, 0, 2))
+
+
+def _split_rows(rows: np.ndarray) -> list[bytes]:
+    data = rows.tobytes()
+    width = len(data) // len(rows)
+    return [data[at : at + width] for at in range(0, len(data), width)]
 
 
 def segment_chunks(
@@ -297,52 +241,38 @@ def segment_chunks(
 ) -> list[list[bytes]]:
     """C_k^#(s ++ P(s)) transposed (GP 0.7.2 §14.4, s♣ before its roots): for each
     validator, its chunk of every segment and then of every paged-proof segment. All
-    segments are coded in one pass (the pieces are independent), segment j's chunk being
-    octets 2kj..2k(j+1) of each position."""
+    segments are coded in one pass (the pieces are independent)."""
     if not segments:
         return [[] for _ in range(total)]
-    blobs = list(segments) + paged_proofs(segments, len(segments[0]))
-    original = piece_size // 2
-    k = len(blobs[0]) // piece_size
-    width = 2 * k
-    per_blob = [_split(b, original, width) for b in blobs]
-    originals = [b"".join(split[i] for split in per_blob) for i in range(original)]
-    positions = originals + _recovery(originals, k * len(blobs), total, None)
-    return [
-        [pos[width * j : width * (j + 1)] for j in range(len(blobs))] for pos in positions
-    ]
+    columns = [_split_rows(blob) for blob in _segment_chunk_array(segments, piece_size, total)]
+    return [[column[i] for column in columns] for i in range(total)]
 
 
 def paged_proofs(segments: Sequence[bytes], segment_size: int = 4104) -> list[bytes]:
     """P(s) (GP 0.7.2 eq. pagedproofs): per page of 64 segments, E(↕J_6(s, i), ↕L_6(s, i))
-    zero-padded to a segment: the page's path from the root and its leaf hashes."""
+    zero-padded to a segment: the page's path from the root and its leaf hashes.
+
+    C(s) is padded to a power of two, so N over it is the perfect tree: its levels are
+    hashed once, and a page's path T(C(s), 64p)[:depth] is, from the top down, the sibling at
+    each level of the node above the page (level h: node 64p >> h, sibling that ^ 1)."""
     count = len(segments)
     size = 1
     while size < count:
         size *= 2
     leaves = [blake2b_256(b"leaf" + s) for s in segments] + [ZERO_HASH] * (size - count)
-    depth = max(0, (size.bit_length() - 1) - 6)
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append(list(map(node_pair, below[0::2], below[1::2])))
+    height = size.bit_length() - 1
     pages = []
     for page in range(-(-count // 64)):
-        path = _trace(leaves, 64 * page)[:depth]
-        page_leaves = leaves[64 * page : min(64 * page + 64, count)]
+        index = 64 * page
+        path = [levels[h][(index >> h) ^ 1] for h in range(height - 1, 5, -1)]
+        page_leaves = leaves[index : min(index + 64, count)]
         blob = _length_prefixed(path) + _length_prefixed(page_leaves)
         pages.append(blob + bytes(segment_size - len(blob)))
     return pages
-
-
-def _trace(values: Sequence[bytes], index: int) -> list[bytes]:
-    """T(v, i, H) (GP 0.7.2 appendix E): each opposite node from the top down."""
-    out = []
-    while len(values) > 1:
-        mid = (len(values) + 1) // 2
-        if index < mid:
-            out.append(node(values[mid:]))
-            values = values[:mid]
-        else:
-            out.append(node(values[:mid]))
-            values, index = values[mid:], index - mid
-    return out
 
 
 def _length_prefixed(hashes: Sequence[bytes]) -> bytes:
@@ -367,16 +297,17 @@ def erasure_root(
     A pure function of its inputs, so the last few roots are kept by the hash of the inputs:
     the attestors of one package each refine it on their own, and the second one's identical
     bundle and exports do not pay for the coding again (different exports, a different key)."""
-    key = blake2b_256(
-        b"".join([bundle, *segments, len(segments).to_bytes(4, "little"),
-                  piece_size.to_bytes(4, "little"), total.to_bytes(4, "little")])
-    )
+    hasher = hashlib.blake2b(bundle, digest_size=32)
+    for segment in segments:
+        hasher.update(segment)
+    for number in (len(segments), piece_size, total):
+        hasher.update(number.to_bytes(4, "little"))
+    key = hasher.digest()
     root = _ROOTS.get(key)
     if root is None:
-        bundle_hashes = [blake2b_256(c) for c in chunks(bundle, piece_size, total)]
-        segment_roots = [
-            well_balanced_root(c) for c in segment_chunks(segments, piece_size, total)
-        ]
+        # each chunk hashed where it lies (a row of the coded array is contiguous)
+        bundle_hashes = [blake2b_256(c) for c in _chunk_array(bundle, piece_size, total)]
+        segment_roots = _segment_roots(segments, piece_size, total)
         root = well_balanced_root(
             [b + s for b, s in zip(bundle_hashes, segment_roots, strict=True)]
         )
@@ -384,3 +315,15 @@ def erasure_root(
         while len(_ROOTS) > _ROOTS_KEPT:
             _ROOTS.popitem(last=False)
     return root
+
+
+def _segment_roots(segments: Sequence[bytes], piece_size: int, total: int) -> list[bytes]:
+    """s♣: M_B of each validator's chunks of s ++ P(s), all validators' trees at once."""
+    if not segments:
+        return [ZERO_HASH] * total
+    coded = _segment_chunk_array(segments, piece_size, total)
+
+    def pairs(j: int) -> list[bytes]:  # blob j's chunk ++ blob j + 1's, per validator
+        return _split_rows(np.concatenate((coded[j], coded[j + 1]), axis=1))
+
+    return well_balanced_roots(len(coded), lambda j: _split_rows(coded[j]), pairs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from jamhost.domain.codec import encode_fixed, encode_natural
 from jamhost.domain.types import WorkItem, WorkPackage
@@ -57,6 +58,12 @@ class FetchSource:
     _built: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
     """Values encoded for this invocation, by (selector, index): fetch costs 10 gas whatever
     the size, so a value (the whole package, up to 13 MB) is encoded once, not per call."""
+
+    fast_key_args: ClassVar[bytes] = bytes(
+        3 if s in (3, 5) else 1 if s in (4, 6, 12, 13, 15, 17) else 0 for s in range(32)
+    )
+    """Per selector 0..31, which of ω11 (bit 0) and ω12 (bit 1) `value` depends on: the key
+    under which an engine keeps a fetched value (hostio.Dispatch); other selectors, none."""
 
     _ENCODED = frozenset((0, 7, 10, 11, 12, 14, 16))
     """Selectors whose value is encoded on demand (the others are slices of held blobs)."""

@@ -19,7 +19,7 @@ from jamhost.engine.constants import (
     WHAT,
     HostCall,
 )
-from jamhost.pvm.interface import PvmInstance, Status
+from jamhost.pvm.interface import FastHostSpec, PvmInstance, Status
 
 ADDRESS_LIMIT = 1 << 32
 
@@ -73,31 +73,160 @@ class Handler(Protocol):
     def __call__(self, vm: PvmInstance) -> Status | None: ...
 
 
-def dispatch(
-    handlers: dict[int, Callable[[PvmInstance], Status | None]],
-    log: Callable[[PvmInstance], None],
-    log_gas: int = LOG_GAS,
-) -> Callable[[int, PvmInstance], Status | None]:
+def gas_call(vm: PvmInstance) -> Status | None:
+    """Ω_G: ω7 = ϱ' (gas left after this call's charge). An engine may answer it itself."""
+    vm.set_register(7, vm.gas)
+    return None
+
+
+class PreimageCall:
+    """Ω_L / Ω_H: the preimage `resolve(ω7, μ[ω8..+32])` answered to ω9, f = ω10, l = ω11.
+
+    `resolve(service, hash)` takes ω7 as the guest gave it; it must answer 2^64-1 and
+    `self_id` alike (both name the invocation's own service), which is what lets an engine
+    answer repeated keys from values installed under `self_id` (see `Dispatch`)."""
+
+    __slots__ = ("resolve", "self_id", "last")
+
+    def __init__(self, resolve: Callable[[int, bytes], bytes | None], self_id: int) -> None:
+        self.resolve = resolve
+        self.self_id = self_id
+        self.last: tuple[int, bytes, bytes | None] | None = None
+        """The key and value of the last call answered, for the engine's table."""
+
+    def __call__(self, vm: PvmInstance) -> Status | None:
+        service = vm.get_register(7)
+        h = read(vm, vm.get_register(8), 32)
+        value = self.resolve(service, h)
+        self.last = (service, h, value)
+        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+        return None
+
+
+class FastHooks(Protocol):
+    """A handler whose engine-side state must be kept in step with Python's (accumulate's
+    transfer): set up at `begin`, taken into Python before any call is served in Python and
+    at the end, given again after it."""
+
+    def fast_begin(self, vm: PvmInstance) -> None: ...
+
+    def fast_take(self, vm: PvmInstance) -> None: ...
+
+    def fast_after(self, vm: PvmInstance, host_id: int) -> None: ...
+
+
+FAST_TABLE_BYTES = 64 * 1024 * 1024
+"""Octets of resolved fetch / preimage values an engine's table may reference per invocation
+(references to blobs the invocation holds anyway; a value past it keeps exiting)."""
+
+
+class Dispatch:
     """A `HostHandler` for `jamhost.pvm.host.run_with_host` serving `handlers`.
 
     Every GP host call costs g = 10 charged up front (out of gas, with no effect, when
     ϱ < 10); a handler that costs more charges the rest itself. An unknown id costs 10 and
     answers WHAT. `log` (JIP-1) costs `log_gas` (10; 0 only for the GP 0.7.0 vectors) by the
-    same rule and never fails."""
+    same rule and never fails.
 
-    def handle(host_id: int, vm: PvmInstance) -> Status | None:
+    With an instance that has the `fast_host` capability (pvm.interface.FastHostInstance,
+    the native core), `begin` lets it answer by itself: unknown ids, Ω_G when the handler is
+    `gas_call`, `log` when `log` is a `LogSink` (records, formatted into its lines by
+    `LogSink.absorb` before any other log call and at `end`), and fetch (a handler with
+    `fast_key_args`, i.e. `FetchSource`) and `PreimageCall` for keys whose first call this
+    object answered and installed. Calls in `invalidates` (handlers that change what a
+    preimage key answers) empty the installed preimages. The answers are the handlers':
+    tests/unit/test_fast_host.py compares both paths call by call."""
+
+    __slots__ = ("handlers", "log", "log_gas", "invalidates", "_fast", "_fetch_id",
+                 "_preimage_id", "_hooks", "_installs")
+
+    def __init__(
+        self,
+        handlers: dict[int, Callable[[PvmInstance], Status | None]],
+        log: Callable[[PvmInstance], None],
+        log_gas: int = LOG_GAS,
+        invalidates: frozenset[int] = frozenset(),
+    ) -> None:
+        self.handlers = handlers
+        self.log = log
+        self.log_gas = log_gas
+        self.invalidates = invalidates
+        self._fast: PvmInstance | None = None
+        self._fetch_id: int | None = None
+        self._preimage_id: int | None = None
+        self._installs: frozenset[int] = frozenset()
+        """Ids whose Python answer is given to the fast path, or empties part of it."""
+        self._hooks: list[FastHooks] = [
+            # type-ignore reason: handlers with a fast_begin are FastHooks (hasattr)
+            fn for fn in handlers.values() if hasattr(fn, "fast_begin")  # type: ignore[misc]
+        ]
+
+    def begin(self, vm: PvmInstance) -> None:
+        """Configure `vm`'s fast path, if it has one, for this invocation."""
+        self._fast = None
+        if not hasattr(vm, "fast_host"):  # interface.FastHostInstance
+            return
+        fetch_id = preimage_id = None
+        fetch_args = bytes(32)
+        self_id = 0
+        for host_id, fn in self.handlers.items():
+            key_args = getattr(fn, "fast_key_args", None)
+            if key_args is not None and fetch_id is None:
+                fetch_id, fetch_args = host_id, key_args
+            elif isinstance(fn, PreimageCall) and preimage_id is None:
+                preimage_id, self_id = host_id, fn.self_id
+        sink = self.log if isinstance(self.log, LogSink) else None
+        vm.fast_host(FastHostSpec(
+            call_gas=HOST_CALL_GAS,
+            known=frozenset(self.handlers) | {HostCall.LOG},
+            gas_id=HostCall.GAS if self.handlers.get(HostCall.GAS) is gas_call else None,
+            fetch_id=fetch_id,
+            fetch_key_args=fetch_args,
+            preimage_id=preimage_id,
+            self_id=self_id,
+            log_id=HostCall.LOG if sink is not None else None,
+            log_gas=self.log_gas,
+            log_where=sink.where if sink is not None else "",
+            log_room=sink.room() if sink is not None else 0,
+            table_budget=FAST_TABLE_BYTES,
+        ))  # fmt: skip
+        self._fast = vm
+        self._fetch_id, self._preimage_id = fetch_id, preimage_id
+        self._installs = self.invalidates | {i for i in (fetch_id, preimage_id) if i is not None}
+        for hook in self._hooks:
+            hook.fast_begin(vm)
+
+    def end(self, vm: PvmInstance) -> int:
+        """After the run: the log records kept by `vm` into the sink; the number of host
+        calls `vm` answered itself."""
+        if self._fast is not vm:
+            return 0
+        self._fast = None
+        self._take_log(vm)
+        for hook in self._hooks:
+            hook.fast_take(vm)
+        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
+        #   this vm is
+        return vm.fast_calls  # type: ignore[attr-defined, no-any-return]
+
+    def _take_log(self, vm: PvmInstance) -> None:
+        if isinstance(self.log, LogSink):
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
+            records, dropped = vm.fast_log_take()  # type: ignore[attr-defined]
+            self.log.absorb(records, dropped)
+
+    def __call__(self, host_id: int, vm: PvmInstance) -> Status | None:
+        if self._fast is vm and (self._hooks or host_id in self._installs):
+            return self._serve_fast(host_id, vm)
         if host_id == HostCall.LOG:
-            if vm.gas < log_gas:
-                vm.gas -= log_gas
-                return Status.OUT_OF_GAS
-            vm.gas -= log_gas
-            log(vm)
-            return None
-        if vm.gas < HOST_CALL_GAS:
-            vm.gas -= HOST_CALL_GAS
+            return self._log(vm)
+        gas = vm.gas
+        if gas < HOST_CALL_GAS:
+            vm.gas = gas - HOST_CALL_GAS
             return Status.OUT_OF_GAS
-        vm.gas -= HOST_CALL_GAS
-        fn = handlers.get(host_id)
+        vm.gas = gas - HOST_CALL_GAS
+        fn = self.handlers.get(host_id)
         if fn is None:
             vm.set_register(7, WHAT)
             return None
@@ -106,7 +235,75 @@ def dispatch(
         except HostPanic:
             return Status.PANIC
 
-    return handle
+    def _serve_fast(self, host_id: int, vm: PvmInstance) -> Status | None:
+        """A call reaching Python from an instance with a fast path: the hooks' state taken
+        first and given back after; the value the call answered installed."""
+        for hook in self._hooks:
+            hook.fast_take(vm)
+        try:
+            if host_id == HostCall.LOG:
+                return self._log(vm)
+            if vm.gas < HOST_CALL_GAS:
+                vm.gas -= HOST_CALL_GAS
+                return Status.OUT_OF_GAS
+            vm.gas -= HOST_CALL_GAS
+            fn = self.handlers.get(host_id)
+            if fn is None:
+                vm.set_register(7, WHAT)
+                return None
+            try:
+                outcome = fn(vm)
+            except HostPanic:
+                return Status.PANIC
+            self._install(host_id, fn, vm)
+            return outcome
+        finally:
+            for hook in self._hooks:
+                hook.fast_after(vm, host_id)
+
+    def _log(self, vm: PvmInstance) -> Status | None:
+        if vm.gas < self.log_gas:
+            vm.gas -= self.log_gas
+            return Status.OUT_OF_GAS
+        vm.gas -= self.log_gas
+        if self._fast is vm and isinstance(self.log, LogSink):
+            self._take_log(vm)  # the sink's lines in call order, then this one
+            self.log(vm)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
+            vm.fast_log_room(self.log.room())  # type: ignore[attr-defined]
+        else:
+            self.log(vm)
+        return None
+
+    def _install(self, host_id: int, fn: object, vm: PvmInstance) -> None:
+        """Give `vm` the value this call answered, so the key's next calls stay in it."""
+        if host_id == self._fetch_id:
+            sel, a, b = vm.get_register(10), vm.get_register(11), vm.get_register(12)
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is; fn is the fetch handler
+            vm.fast_put_fetch(sel, a, b, fn.value(sel, a, b))  # type: ignore[attr-defined]
+        elif host_id == self._preimage_id:
+            # type-ignore reason: fn is the preimage-lookup handler, which keeps its last answer
+            last = fn.last  # type: ignore[attr-defined]
+            if last is not None:
+                # type-ignore reason: the same handler, and the native core's instance
+                fn.last = None  # type: ignore[attr-defined]
+                vm.fast_put_preimage(*last)  # type: ignore[attr-defined]
+        elif host_id in self.invalidates:
+            # type-ignore reason: the fast-path methods exist on the native core's instance only,
+            #   which this vm is
+            vm.fast_clear_preimages()  # type: ignore[attr-defined]
+
+
+def dispatch(
+    handlers: dict[int, Callable[[PvmInstance], Status | None]],
+    log: Callable[[PvmInstance], None],
+    log_gas: int = LOG_GAS,
+    invalidates: frozenset[int] = frozenset(),
+) -> Dispatch:
+    """The `Dispatch` of `handlers` (see there)."""
+    return Dispatch(handlers, log, log_gas, invalidates)
 
 
 _LEVELS = {0: "FATAL", 1: "WARN", 2: "INFO", 3: "DEBUG", 4: "TRACE"}
@@ -131,6 +328,11 @@ def log_line(vm: PvmInstance, where: str) -> str | None:
             return None
         target = read(vm, t_ptr, t_len).decode("utf-8", "replace")
     message = read(vm, m_ptr, m_len).decode("utf-8", "replace")
+    return format_line(level, target, message, where)
+
+
+def format_line(level: int, target: str, message: str, where: str) -> str:
+    """The line a `log` call makes: level name, where, the target if any, the message."""
     name = _LEVELS.get(level, f"L{level}")
     return f"{name}{where} {target + ' ' if target else ''}{message}"
 
@@ -170,3 +372,18 @@ class LogSink:
             return
         self.kept_bytes += size
         self.lines.append(line)
+
+    def room(self) -> int:
+        """Octets of lines this invocation may still keep."""
+        return self.max_bytes - self.kept_bytes
+
+    def absorb(self, records: list[tuple[int, bytes, bytes]], dropped: int) -> None:
+        """Lines an engine kept itself (Dispatch.begin): each (level, target, message) was
+        valid UTF-8 and fitted the room when made, so it is kept here whole, as `__call__`
+        would have."""
+        for level, target, message in records:
+            line = format_line(level, target.decode("utf-8"), message.decode("utf-8"),
+                               self.where)
+            self.kept_bytes += len(line.encode("utf-8"))
+            self.lines.append(line)
+        self.dropped += dropped

@@ -13,7 +13,9 @@ the host's CPU or memory (docs/engine.md, "Inner machines"):
   invoke runs at most on the gas the invocation has left;
 - at most `MAX_INNER_MACHINES` machines live at once in one refine item, and at most
   `MAX_INNER_PAGES` pages are accessible across them; a `machine` or `pages` call beyond
-  either bound answers FULL.
+  either bound answers FULL. Pages an inner program grows with `sbrk` count too: each
+  invoke lets the break rise only by the pages left under the bound (`heap_limit`; past it
+  sbrk answers 0 and maps nothing), and the pages it mapped join the machine's pages.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ MAX_INNER_PAGES = 16_384
 _PAGE_LIMIT = (1 << 32) // PAGE_SIZE  # pages of the 32-bit address space
 _FIRST_PAGE = 16  # pages below 2^16 are never accessible (GP §A.4; Ω_Z: p < 16 is HUH)
 _INVOKE_ARGS = 8 + 8 * REGISTER_COUNT  # E_8(g) ++ E_8(ω): 112 octets
+
+
+def _heap_page(top: int | None) -> int:
+    """The first page sbrk would map from break `top` (GP §A.5.9: h = 0 without a layout;
+    pages below 2^16 are never mapped)."""
+    return max(-(-(top or 0) // PAGE_SIZE), _FIRST_PAGE)
 
 
 @dataclass(slots=True)
@@ -182,7 +190,9 @@ class InnerMachines:
                 i: (w, machine.vm.read_memory(i * PAGE_SIZE, PAGE_SIZE))
                 for i, w in machine.access.items()
             }
+            top = machine.vm.heap_top
             machine.vm = _new_instance(self.engine, machine.program, kept)
+            machine.vm.heap_top = top  # the break stays where sbrk left it
             return
         writable_ = r in (2, 4)
         if r < 3:
@@ -214,7 +224,14 @@ class InnerMachines:
         inner.pc = machine.pc
         inner.gas = budget
         inner.set_registers(registers)
+        heap_from = _heap_page(inner.heap_top)
+        # sbrk may map at most the pages left under the bound, counted as all new (pages of
+        # the range `pages` already made accessible count twice: the bound errs safe)
+        room = MAX_INNER_PAGES - self.pages_in_use()
+        inner.heap_limit = (heap_from + room) * PAGE_SIZE
         exit_ = inner.run()
+        for i in range(heap_from, _heap_page(inner.heap_top)):
+            machine.access.setdefault(i, True)  # sbrk maps new pages writable
         used = budget - max(inner.gas, 0)
         vm.gas -= used
         gas_after = gas - used

@@ -4,6 +4,7 @@ constantdepthmerkleroot)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 from jamhost.domain.hashing import blake2b_256
@@ -27,6 +28,49 @@ def well_balanced_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) ->
     if len(values) == 1:
         return hasher(values[0])
     return node(values, hasher)
+
+
+_NODE_PREFIX = hashlib.blake2b(b"node", digest_size=32)
+
+
+def node_pair(left: bytes, right: bytes) -> bytes:
+    """H("node" ++ left ++ right) from a copy of the hashed prefix (a third cheaper)."""
+    h = _NODE_PREFIX.copy()
+    h.update(left)
+    h.update(right)
+    return h.digest()
+
+
+def _node_of(pair: bytes) -> bytes:
+    """H("node" ++ pair) for the two values of a bottom node, given as one string."""
+    h = _NODE_PREFIX.copy()
+    h.update(pair)
+    return h.digest()
+
+
+def well_balanced_roots(
+    count: int,
+    values: Callable[[int], Sequence[bytes]],
+    pairs: Callable[[int], Sequence[bytes]] | None = None,
+) -> list[bytes]:
+    """[M_B(v) for v in lists] (blake2b) of lists of `count` values each, given by position:
+    `values(j)` is value j of every list; `pairs(j)`, if given, value j ++ value j + 1 of
+    every list (one string per list, cheaper than two for a node whose halves are values).
+    The trees share their shape, so each node is one `map` over all lists, and a position's
+    values are asked for when its node is built (the erasure root's 1023 validator trees,
+    engine/erasure.py)."""
+    if count == 1:
+        return [blake2b_256(v) for v in values(0)]
+
+    def build(lo: int, hi: int) -> Sequence[bytes]:
+        if hi - lo == 1:
+            return values(lo)
+        if hi - lo == 2 and pairs is not None:
+            return list(map(_node_of, pairs(lo)))
+        mid = lo + (hi - lo + 1) // 2
+        return list(map(node_pair, build(lo, mid), build(mid, hi)))
+
+    return list(build(0, count))
 
 
 def constant_depth_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:

@@ -42,7 +42,7 @@ class Overlay(MutableMapping[K, V], Generic[K, V]):
 
     def __contains__(self, key: object) -> bool:
         if key in self.changes:
-            return not isinstance(self.changes[key], _Deleted)  # type: ignore[index]
+            return not isinstance(self.changes[key], _Deleted)
         return key in self.base
 
     def __setitem__(self, key: K, value: V) -> None:

@@ -3,9 +3,11 @@
 `refine_package` plays the guarantor of GP §14.4 (Ξ, eq. workdigestfunction) for one package:
 every item runs its service's code at pc 0 with the GP refine arguments, its digest records
 the output or the GP error, and the report is built per eq. workreport, after Ψ_I when the
-package names an authorizer (engine/authorizer.py) and with the erasure root of its bundle
-and exports (engine/erasure.py). Where jamhost has no chain (no imports, no data
-availability) the fields it fills differently are listed in docs/engine.md.
+package names an authorizer (engine/authorizer.py), with the imports its items name
+(engine/segments.py: the segments, their justifications and the segment-root lookup), and
+with the erasure root of its bundle and exports (engine/erasure.py). Where jamhost has no
+chain (no data-availability network) the fields it fills differently are listed in
+docs/engine.md.
 
 Host calls in refine (GP 0.7.2 §B.6, §B.7): gas (0), fetch (1), historical_lookup (6),
 export (7), the inner-PVM calls machine..expunge (8-13, engine/inner_machines.py) and JIP-1
@@ -39,9 +41,10 @@ from jamhost.engine.constants import (
 )
 from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import LogSink, answer_blob, dispatch, read
+from jamhost.engine.hostio import LogSink, PreimageCall, dispatch, gas_call, read
 from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
+from jamhost.engine.segments import ImportLookup, ImportUnavailable, resolve_imports
 from jamhost.pvm.host import _default_engine as default_engine
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
@@ -128,9 +131,9 @@ class _RefineHost:
         inner = InnerMachines(engine)
         self.handler = dispatch(
             {
-                HostCall.GAS: self.gas,
+                HostCall.GAS: gas_call,
                 HostCall.FETCH: fetch,
-                HostCall.HISTORICAL_LOOKUP: self.historical_lookup,
+                HostCall.HISTORICAL_LOOKUP: PreimageCall(self.preimage, item.service),
                 HostCall.EXPORT: self.export,
                 HostCall.MACHINE: inner.machine,
                 HostCall.PEEK: inner.peek,
@@ -142,22 +145,12 @@ class _RefineHost:
             self.log,
         )
 
-    def gas(self, vm: PvmInstance) -> Status | None:
-        """Ω_G: ω7 = ϱ' (gas left after this call's charge)."""
-        vm.set_register(7, vm.gas)
-        return None
-
-    def historical_lookup(self, vm: PvmInstance) -> Status | None:
-        """Ω_H: ω7 = service (2^64-1: own), ω8 = hash address, ω9 = out, ω10/11 = f/l.
-
-        jamhost answers only for the item's own service (a tenant's refine code must not
-        read another tenant's preimages); any other service id answers NONE."""
-        service = vm.get_register(7)
-        h = read(vm, vm.get_register(8), 32)
-        value = None
+    def preimage(self, service: int, h: bytes) -> bytes | None:
+        """What Ω_H (ω7 = service, 2^64-1: own; the hash at ω8) answers, the rest being
+        hostio.PreimageCall's. jamhost answers only for the item's own service (a tenant's
+        refine code must not read another tenant's preimages); any other id answers NONE."""
         if service in (SELF, self.item.service):
-            value = self.preimage_lookup(self.item.service, h)
-        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+            return self.preimage_lookup(self.item.service, h)
         return None
 
     def export(self, vm: PvmInstance) -> Status | None:
@@ -186,8 +179,9 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     engine: PvmEngine | None = None,
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     auth_trace: bytes = b"",
+    imports: Sequence[Sequence[bytes]] | None = None,
 ) -> tuple[WorkExecResult, list[bytes], int, list[str], int]:
-    """Ψ_R(c, i, p, r = [], ī = [], ℓ) (GP 0.7.2 eq. refinvocation):
+    """Ψ_R(c, i, p, r, ī, ℓ) (GP 0.7.2 eq. refinvocation), ī = `imports` (S(w) per item):
     (result, exports, u, logs kept, logs dropped past `max_log_bytes`)."""
     item = package.items[index]
     code = code_lookup(item.service, item.code_hash)
@@ -201,7 +195,7 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
         entropy=ZERO_HASH,
         auth_trace=auth_trace,
         item_index=index,
-        imports=[[] for _ in package.items],
+        imports=imports if imports is not None else [[] for _ in package.items],
         extrinsics=extrinsics,
     )
     engine = engine or default_engine()  # the inner machines run on the same engine
@@ -244,28 +238,32 @@ def refine_package(
     constants: ProtocolConstants | None = None,
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     authorizer_code: bytes | None = None,
+    import_lookup: ImportLookup | None = None,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
     `code_lookup(service, code_hash)` returns the code preimage E(↕m, c) or None (then the
     item's result is BAD); `preimage_lookup(service, hash)` serves historical_lookup and the
-    item's extrinsics. Raises RefineInputError when the package imports segments (jamhost has
-    no segment store) or names an extrinsic that is not available. Deterministic: no clock,
-    no randomness, no state beyond the two lookups. Each item keeps at most `max_log_bytes`
+    item's extrinsics; `import_lookup(spec)` gives each imported segment with its
+    justification (engine/segments.py). Raises RefineInputError when the package names an
+    import or an extrinsic that is not available. Deterministic: no clock,
+    no randomness, no state beyond the lookups. Each item keeps at most `max_log_bytes`
     octets of `log` lines (`runtime.jam.max_log_bytes_per_invocation`)..
 
     When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
     preimage (None: not available) and Ψ_I runs first; a package it does not authorize raises
     RefineInputError."""
     constants = constants or ProtocolConstants.full()
-    if any(item.import_segments for item in package.items):
-        raise RefineInputError("import segments are not supported")
     auth_trace, auth_gas = b"", 0
     if names_authorizer(package):
         auth = is_authorized(package, authorizer_code, core_index, constants, engine)
         if auth.output is None:
             raise RefineInputError(f"the authorizer did not authorize the package: {auth.error}")
         auth_trace, auth_gas = auth.output, auth.gas_used
+    try:
+        imports = resolve_imports(package, import_lookup, constants)
+    except ImportUnavailable as exc:
+        raise RefineInputError(str(exc)) from None
     extrinsics = _extrinsics(package, preimage_lookup)
     digests: list[WorkDigest] = []
     items: list[ItemRefinement] = []
@@ -286,6 +284,7 @@ def refine_package(
             engine=engine,
             max_log_bytes=max_log_bytes,
             auth_trace=auth_trace,
+            imports=imports.segments,
         )
         # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
         zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
@@ -320,8 +319,9 @@ def refine_package(
             )
         )
     encoded = package.encode()
-    # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no imports, hence no justifications, here.
-    bundle = encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
+    # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no length prefixes but the justifications'.
+    bundle = (encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
+              + imports.bundle_part)
     report = WorkReport(
         package_spec=AvailabilitySpec(
             hash=blake2b_256(encoded),
@@ -337,7 +337,7 @@ def refine_package(
         authorizer_hash=authorizer_hash(package),
         auth_gas_used=auth_gas,
         auth_output=auth_trace,
-        segment_root_lookup=(),
+        segment_root_lookup=imports.segment_root_lookup,
         results=tuple(digests),
     )
     return RefineOutcome(

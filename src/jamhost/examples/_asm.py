@@ -43,6 +43,7 @@ class Program:
         return 2 * ZONE_SIZE + zone_round(len(self.ro))
 
     def op(self, name: str, **kw: int | str) -> None:
+        # type-ignore reason: str only for `target`; the assembler checks each argument's kind
         self.asm.op(name, **kw)  # type: ignore[arg-type]
 
     def block(self, label: str) -> None:

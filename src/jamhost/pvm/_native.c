@@ -18,8 +18,10 @@
  * gas left does not cover the block, the header marks the first instruction that cannot be
  * paid and execution stops before it with gas 0 (GP eq. A.1 ε = ∞). */
 
+#define _GNU_SOURCE /* mremap */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
@@ -60,6 +62,13 @@ enum {
 };
 
 #define OP_BLOCK 255 /* pseudo-op: block header, x = gas cost */
+#define OP_FALLTHROUGH_BLOCK 254 /* pseudo-op: a block of one fallthrough, header alone */
+#define OP_CONTINUE 253 /* pseudo-op: a block cut at MAX_CHUNK goes on at next_pc */
+#define MAX_CHUNK 64
+/* A basic block is decoded in pieces of at most MAX_CHUNK instructions, each with its own
+ * header: a block of 2 M straight-line instructions entered with 1,000 gas decoded all of
+ * them (9 ms for 1,000 gas); now at most 64 past the last one paid for. Charging a block
+ * piece by piece is charging it instruction by instruction, as the GP does. */
 #define YIELD_GAS (1 << 20)
 /* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
  * gas it lets other threads take it at a block header, so a long run in an in-process worker
@@ -116,6 +125,7 @@ typedef struct {
     uint32_t *map;       /* pc -> block header index + 1, for pc < len + MAP_SLACK */
     Ins *ins;
     uint64_t n_ins, cap_ins;
+    size_t ins_bytes;    /* of the mapping, once cap_ins >= INS_MAPPED_FROM */
     uint64_t n_starts;   /* popcount of k, for the cost estimate */
 } Program;
 
@@ -192,15 +202,94 @@ static void zfree(void *p, size_t size) {
     if (p) munmap(p, size);
 }
 
+#define INS_MAPPED_FROM (((size_t)1 << 20) / sizeof(Ins)) /* entries: mmapped from here */
+#define INS_POOL 4
+#define INS_POOL_BYTES ((size_t)256 << 20)
+
+/* Instruction arrays of freed programs, kept mapped for the next ones (the GIL guards the
+ * pool). A cold program decodes one block per instruction it runs, 80 octets for a
+ * one-instruction block, and first-touch page faults of fresh memory were half the cost of
+ * running such code once; a recycled array is already backed (its old content is simply
+ * overwritten by decoding). At most INS_POOL arrays and INS_POOL_BYTES are kept. */
+static struct { void *at; size_t bytes; } ins_pool[INS_POOL];
+static int ins_pool_n = 0;
+static size_t ins_pool_bytes = 0;
+
+static void ins_release(void *at, size_t bytes) {
+    /* keep the largest arrays: evict smaller pooled ones while over the bounds */
+    while (ins_pool_n && (ins_pool_n >= INS_POOL || ins_pool_bytes + bytes > INS_POOL_BYTES)) {
+        int small = 0;
+        for (int i = 1; i < ins_pool_n; i++)
+            if (ins_pool[i].bytes < ins_pool[small].bytes) small = i;
+        if (ins_pool[small].bytes >= bytes) break;
+        munmap(ins_pool[small].at, ins_pool[small].bytes);
+        ins_pool_bytes -= ins_pool[small].bytes;
+        ins_pool[small] = ins_pool[--ins_pool_n];
+    }
+    if (ins_pool_n < INS_POOL && ins_pool_bytes + bytes <= INS_POOL_BYTES) {
+        ins_pool[ins_pool_n].at = at;
+        ins_pool[ins_pool_n].bytes = bytes;
+        ins_pool_n++;
+        ins_pool_bytes += bytes;
+        return;
+    }
+    munmap(at, bytes);
+}
+
+/* A mapping of at least `bytes`: the largest pooled one if it fits, else a new one. */
+static void *ins_acquire(size_t bytes, size_t *got) {
+    int best = -1;
+    for (int i = 0; i < ins_pool_n; i++)
+        if (ins_pool[i].bytes >= bytes && (best < 0 || ins_pool[i].bytes > ins_pool[best].bytes))
+            best = i;
+    if (best >= 0) {
+        void *at = ins_pool[best].at;
+        *got = ins_pool[best].bytes;
+        ins_pool_bytes -= *got;
+        ins_pool[best] = ins_pool[--ins_pool_n];
+        return at;
+    }
+    void *at = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (at == MAP_FAILED) return NULL;
+    *got = bytes;
+    return at;
+}
+
+static void ins_free(Program *p) {
+    if (p->cap_ins >= INS_MAPPED_FROM) ins_release(p->ins, p->ins_bytes);
+    else free(p->ins);
+}
+
+/* The decoded-instruction array grows by doubling: malloc'd while small, then mmapped
+ * (recycled through ins_pool, grown in place by mremap). */
 static int grow_ins(Program *p, uint64_t need) {
     if (p->n_ins + need <= p->cap_ins) return 0;
     uint64_t cap = p->cap_ins ? p->cap_ins : 256;
     while (cap < p->n_ins + need) cap *= 2;
     if (cap > INT32_MAX) return -1;
-    Ins *ni = realloc(p->ins, cap * sizeof(Ins));
-    if (!ni) return -1;
+    if (cap < INS_MAPPED_FROM) {
+        Ins *ni = realloc(p->ins, cap * sizeof(Ins));
+        if (!ni) return -1;
+        p->ins = ni;
+        p->cap_ins = cap;
+        return 0;
+    }
+    size_t got = cap * sizeof(Ins);
+    Ins *ni;
+    if (p->cap_ins >= INS_MAPPED_FROM) {
+        void *at = mremap(p->ins, p->ins_bytes, got, MREMAP_MAYMOVE);
+        if (at == MAP_FAILED) return -1;
+        ni = at;
+    } else {
+        ni = ins_acquire(got, &got);
+        if (!ni) return -1;
+        /* the whole old array: block_at decodes a block past n_ins before counting it */
+        if (p->cap_ins) memcpy(ni, p->ins, p->cap_ins * sizeof(Ins));
+        free(p->ins);
+    }
     p->ins = ni;
-    p->cap_ins = cap;
+    p->ins_bytes = got;
+    p->cap_ins = got / sizeof(Ins);
     return 0;
 }
 
@@ -302,29 +391,49 @@ static void decode_one(const Program *p, uint64_t pc, Ins *o) {
 static int32_t block_at(Program *p, uint64_t pc) {
     uint32_t m = p->map[pc];
     if (LIKELY(m)) return (int32_t)(m - 1);
-    /* count first so the array grows once */
-    uint64_t n = 0, cur = pc;
-    for (;;) {
-        uint8_t op = opcode_at(p, cur);
-        n++;
-        if (TERMINATOR[op] || op == 10) break;
-        cur = cur + 1 + skip_at(p, cur);
+    uint64_t h = p->n_ins, n = 0, cur = pc;
+    if (opcode_at(p, pc) == 1) {
+        /* A lone fallthrough (the cheapest instruction, one octet) is its header alone: half
+         * the memory and work for code made of them, which costs most to run once. */
+        if (UNLIKELY(h + 1 > p->cap_ins) && grow_ins(p, 1) < 0) return -1;
+        Ins *ft = &p->ins[h];
+        memset(ft, 0, sizeof *ft);
+        ft->op = OP_FALLTHROUGH_BLOCK;
+        ft->h = HANDLERS[OP_FALLTHROUGH_BLOCK];
+        ft->pc = (uint32_t)pc;
+        ft->next_pc = (uint32_t)(pc + 1 + skip_at(p, pc));
+        ft->x = 1;
+        p->n_ins += 1;
+        p->map[pc] = (uint32_t)(h + 1);
+        return (int32_t)h;
     }
-    if (grow_ins(p, n + 1) < 0) return -1;
-    uint64_t h = p->n_ins;
+    /* one pass: instructions decoded in place after the header's slot, written last */
+    uint64_t extra = 0;
+    for (;;) {
+        if (UNLIKELY(h + n + 3 > p->cap_ins) && grow_ins(p, n + 3) < 0) return -1;
+        Ins *o = &p->ins[h + 1 + n];
+        decode_one(p, cur, o);
+        n++;
+        if (TERMINATOR[o->op] || o->op == 10) break;
+        cur = o->next_pc;
+        if (n == MAX_CHUNK) {
+            Ins *c = &p->ins[h + 1 + n];
+            memset(c, 0, sizeof *c);
+            c->op = OP_CONTINUE;
+            c->h = HANDLERS[OP_CONTINUE];
+            c->pc = (uint32_t)cur;
+            c->next_pc = (uint32_t)cur;
+            extra = 1;
+            break;
+        }
+    }
     Ins *hdr = &p->ins[h];
     memset(hdr, 0, sizeof *hdr);
     hdr->op = OP_BLOCK;
     hdr->h = HANDLERS[OP_BLOCK];
     hdr->pc = (uint32_t)pc;
     hdr->x = n;
-    cur = pc;
-    for (uint64_t i = 0; i < n; i++) {
-        Ins *o = &p->ins[h + 1 + i];
-        decode_one(p, cur, o);
-        cur = o->next_pc;
-    }
-    p->n_ins += n + 1;
+    p->n_ins += n + 1 + extra;
     p->map[pc] = (uint32_t)(h + 1);
     return (int32_t)h;
 }
@@ -334,7 +443,7 @@ static void Program_dealloc(Program *p) {
     free(p->jt);
     free(p->jt_block);
     zfree(p->map, (p->len + MAP_SLACK) * sizeof(uint32_t));
-    free(p->ins);
+    ins_free(p);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
@@ -421,11 +530,16 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
         p->jt[i] = big ? UINT64_MAX : v;
         p->jt_block[i] = -1;
     }
+    /* popcount of k by octet table (the build has no popcnt instruction: the builtin was a
+     * libgcc call per octet, a millisecond for a 4 MB program) */
+    static uint8_t bits[256];
+    if (!bits[255])
+        for (int i = 1; i < 256; i++) bits[i] = (uint8_t)(bits[i >> 1] + (i & 1));
     uint64_t starts = 0;
-    for (uint64_t i = 0; i + 1 < mask_len; i++) starts += (uint64_t)__builtin_popcount(p->mask[i]);
+    for (uint64_t i = 0; i + 1 < mask_len; i++) starts += bits[p->mask[i]];
     if (mask_len) {
         uint32_t tail_bits = (uint32_t)(clen - 8 * (mask_len - 1));
-        starts += (uint64_t)__builtin_popcount(p->mask[mask_len - 1] & ((1u << tail_bits) - 1));
+        starts += bits[p->mask[mask_len - 1] & ((1u << tail_bits) - 1)];
     }
     p->n_starts = starts;
     return (PyObject *)p;
@@ -433,9 +547,11 @@ static PyObject *native_load(PyObject *self, PyObject *arg) {
 
 static PyObject *Program_cost(Program *p, PyObject *unused) {
     (void)unused;
-    /* blob + map + every instruction decoded twice over (blocks entered mid-way) */
+    /* blob + map + every instruction decoded twice over (blocks entered mid-way), with a
+     * header and a continuation per MAX_CHUNK of them */
     uint64_t cost = (uint64_t)PyBytes_GET_SIZE(p->blob) + (p->len + MAP_SLACK) * 4 +
-                    (2 * p->n_starts + 64) * sizeof(Ins) + (p->jt_shared ? 12 : p->jlen * 12);
+                    (2 * p->n_starts + 4 * p->n_starts / MAX_CHUNK + 64) * sizeof(Ins) +
+                    (p->jt_shared ? 12 : p->jlen * 12);
     return PyLong_FromUnsignedLongLong(cost);
 }
 
@@ -450,9 +566,16 @@ static PyMethodDef Program_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *Program_get_blob(Program *p, void *c);
+static PyGetSetDef Program_getset[] = {
+    {"blob", (getter)Program_get_blob, NULL, "the checked blob", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject ProgramType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "jamhost.pvm._native.Program",
+    .tp_getset = Program_getset,
     .tp_basicsize = sizeof(Program),
     .tp_dealloc = (destructor)Program_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -471,12 +594,14 @@ typedef struct {
     int64_t pc;        /* negative or past the code: trap */
     int64_t resume_pc; /* -1: none */
     int64_t heap_top;  /* -1: no standard layout (sbrk takes h = 0) */
+    int64_t heap_limit; /* highest break sbrk may reach; -1: 2^32 (memory.py heap_limit) */
     uintptr_t *pt;     /* NPAGES words */
     uint32_t *touched; /* page indices ever mapped, for teardown and listing */
     uint32_t n_touched, cap_touched;
     uint64_t fault_address;
     uint64_t host_id;
     uint64_t yields; /* times a run let other threads take the GIL */
+    struct FastHost *fh; /* host calls served in C (_fasthost.h); NULL: every call exits */
 } Machine;
 
 static int note_touched(Machine *m, uint32_t index) {
@@ -591,6 +716,7 @@ static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
     uint64_t top = m->heap_top >= 0 ? (uint64_t)m->heap_top : 0;
     if (size == 0) { *out = top; return 0; }
     if (size > ((uint64_t)1 << 32) || top + size > ((uint64_t)1 << 32)) { *out = 0; return 0; }
+    if (m->heap_limit >= 0 && top + size > (uint64_t)m->heap_limit) { *out = 0; return 0; }
     uint64_t new_top = top + size;
     uint64_t first = (top + PAGE - 1) / PAGE, last = (new_top + PAGE - 1) / PAGE;
     if (first < LOW_PAGES) first = LOW_PAGES;
@@ -604,6 +730,8 @@ static int do_sbrk(Machine *m, uint64_t size, uint64_t *out) {
     *out = top;
     return 0;
 }
+
+#include "_fasthost.h"
 
 static PyTypeObject MachineType;
 
@@ -626,6 +754,7 @@ static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     }
     m->resume_pc = -1;
     m->heap_top = -1;
+    m->heap_limit = -1;
     return 0;
 }
 
@@ -641,6 +770,7 @@ static void Machine_dealloc(Machine *m) {
         else zfree(m->pt, NPAGES * sizeof(uintptr_t));
     }
     free(m->touched);
+    fh_free(m->fh);
     Py_XDECREF(m->prog);
     Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -669,6 +799,7 @@ static int execute(Machine *m) {
     const Ins *ins;
     int kind;
     int32_t blk;
+    uint64_t cold_pc = 0;
     uint64_t a_, v_;
     uintptr_t e_;
     int rc_;
@@ -695,6 +826,8 @@ static int execute(Machine *m) {
         SET(225) SET(226) SET(227) SET(228) SET(229) SET(230)
 #undef SET
         labels[OP_BLOCK] = &&L_BLOCK;
+        labels[OP_FALLTHROUGH_BLOCK] = &&L_FALLTHROUGH_BLOCK;
+        labels[OP_CONTINUE] = &&L_CONTINUE;
         labels_ready = 1;
         HANDLERS = labels;
     }
@@ -729,6 +862,42 @@ static int execute(Machine *m) {
 #define RD r[ins->d]
 
     DISPATCH();
+
+L_CONTINUE:
+    /* the block goes on in its next piece (decoded on first use): nothing to charge here */
+    GOTO_PC(ins->next_pc);
+
+L_FALLTHROUGH_BLOCK:
+    /* the block [fallthrough]: charge its one gas and go on (the pc of the header is the
+     * fallthrough's, so an exit here reports it). The fallthroughs that follow and have
+     * never been entered are run here without being decoded at all: a run of them costs
+     * a few ns each instead of a block each (the cheapest code to make, run once). */
+    if (UNLIKELY(gas < 1)) goto out_of_gas;
+    gas -= 1;
+    {
+        uint64_t next = ins->next_pc;
+        while (next < p->len && p->map[next] == 0 && opcode_at(p, next) == 1) {
+            if (UNLIKELY(gas < 1)) {
+                cold_pc = next;
+                goto out_of_gas_cold;
+            }
+            gas -= 1;
+            next = next + 1 + skip_at(p, next);
+            if (UNLIKELY(gas < yield_at)) {
+                PyThreadState *ts = PyEval_SaveThread(); /* `ins` is not used after this */
+                PyEval_RestoreThread(ts);
+                m->yields++;
+                yield_at = gas - YIELD_GAS;
+            }
+        }
+        if (UNLIKELY(gas < yield_at)) {
+            PyThreadState *ts = PyEval_SaveThread();
+            PyEval_RestoreThread(ts);
+            m->yields++;
+            yield_at = gas - YIELD_GAS;
+        }
+        GOTO_PC(next);
+    }
 
 L_BLOCK:
     if (UNLIKELY(gas < yield_at)) {
@@ -811,6 +980,17 @@ L_1:
     GOTO_PC(ins->next_pc);
 L_10:
     m->host_id = ins->x;
+    if (m->fh) {
+        /* the ecalli ends its block, so the block is paid in full: no refund is due */
+        rc_ = fast_call(m, ins->x, r, &gas);
+        if (rc_ != FC_DEFER) {
+            if (rc_ < 0) goto nomem;
+            m->fh->calls++;
+            if (rc_ == FC_OOG) goto out_of_gas;
+            if (rc_ == FC_PANIC) EXIT(X_PANIC);
+            GOTO_PC(ins->next_pc);
+        }
+    }
     EXIT(X_HOST);
 L_20:
 L_51:
@@ -994,6 +1174,12 @@ out_of_gas:
     m->gas = 0;
     return X_OOG;
 
+out_of_gas_cold: /* before a fallthrough run without being decoded (cold_pc) */
+    memcpy(m->r, r, sizeof r);
+    m->pc = (int64_t)cold_pc;
+    m->gas = 0;
+    return X_OOG;
+
 finish:
     memcpy(m->r, r, sizeof r);
     /* refund the instructions of the block after the one that exited */
@@ -1024,6 +1210,30 @@ static PyObject *Machine_resume(Machine *m, PyObject *unused) {
     }
     m->pc = m->resume_pc;
     return Machine_run(m, NULL);
+}
+
+/* _run_host() / _resume_host(): ν_X (>= 0) on a host-call exit, else -1 - the exit kind */
+static PyObject *host_or_kind(int kind) {
+    if (kind < 0) return PyErr_NoMemory();
+    return kind == X_HOST ? NULL : PyLong_FromLong(-1 - kind);
+}
+
+static PyObject *Machine_run_host(Machine *m, PyObject *unused) {
+    (void)unused;
+    m->resume_pc = -1;
+    int kind = execute(m);
+    PyObject *r = host_or_kind(kind);
+    return r || kind < 0 ? r : PyLong_FromUnsignedLongLong(m->host_id);
+}
+
+static PyObject *Machine_resume_host(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->resume_pc < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "resume() is only valid after a host-call exit");
+        return NULL;
+    }
+    m->pc = m->resume_pc;
+    return Machine_run_host(m, NULL);
 }
 
 static PyObject *Machine_get_registers(Machine *m, PyObject *unused) {
@@ -1259,25 +1469,324 @@ static int Machine_set_heap_top(Machine *m, PyObject *v, void *c) {
     return 0;
 }
 
+static PyObject *Machine_get_heap_limit(Machine *m, void *c) {
+    (void)c;
+    if (m->heap_limit < 0) Py_RETURN_NONE;
+    return PyLong_FromLongLong(m->heap_limit);
+}
+
+static int Machine_set_heap_limit(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (!v || v == Py_None) { m->heap_limit = -1; return 0; }
+    long long h = PyLong_AsLongLong(v);
+    if (h == -1 && PyErr_Occurred()) return -1;
+    if (h < 0) { PyErr_SetString(PyExc_ValueError, "negative heap limit"); return -1; }
+    m->heap_limit = h;
+    return 0;
+}
+
 static PyObject *Machine_get_u64(Machine *m, void *c) {
     uintptr_t which = (uintptr_t)c;
     return PyLong_FromUnsignedLongLong(which == 2 ? m->yields
                                        : which == 1 ? m->host_id : m->fault_address);
 }
 
+/* --- the fast host-call path's configuration (see _fasthost.h and native.py) --- */
+
+/* _fast_host(call_gas, log_gas, gas_id, fetch_id, preimage_id, log_id, known_lo, known_hi,
+ *            fetch_args, self_id, where_chars, where_bytes, log_room, table_budget) */
+static PyObject *Machine_fast_host(Machine *m, PyObject *args) {
+    long long call_gas, log_gas, log_room;
+    unsigned long long gas_id, fetch_id, preimage_id, log_id, known_lo, known_hi, self_id;
+    unsigned long long where_chars, where_bytes, budget;
+    Py_buffer fa;
+    if (!PyArg_ParseTuple(args, "LLKKKKKKy*KKKLK", &call_gas, &log_gas, &gas_id, &fetch_id,
+                          &preimage_id, &log_id, &known_lo, &known_hi, &fa, &self_id,
+                          &where_chars, &where_bytes, &log_room, &budget))
+        return NULL;
+    if (fa.len != FH_FETCH_SELECTORS || call_gas < 0 || log_gas < 0 || log_room < 0) {
+        PyBuffer_Release(&fa);
+        PyErr_SetString(PyExc_ValueError, "bad fast host-call configuration");
+        return NULL;
+    }
+    FastHost *f = calloc(1, sizeof *f);
+    if (!f) { PyBuffer_Release(&fa); return PyErr_NoMemory(); }
+    memcpy(f->fetch_args, fa.buf, FH_FETCH_SELECTORS);
+    PyBuffer_Release(&fa);
+    f->call_gas = call_gas;
+    f->log_gas = log_gas;
+    f->gas_id = gas_id;
+    f->fetch_id = fetch_id;
+    f->preimage_id = preimage_id;
+    f->log_id = log_id;
+    f->known[0] = known_lo;
+    f->known[1] = known_hi;
+    f->self_id = self_id;
+    f->where_chars = where_chars;
+    f->where_bytes = where_bytes;
+    f->log_room = log_room;
+    f->table_budget = budget;
+    f->transfer_id = FH_NONE_ID;
+    fh_free(m->fh);
+    m->fh = f;
+    Py_RETURN_NONE;
+}
+
+static FastHost *fast_host_of(Machine *m) {
+    if (!m->fh) PyErr_SetString(PyExc_RuntimeError, "fast host calls are not configured");
+    return m->fh;
+}
+
+static int value_arg(PyObject *v) {
+    if (v == Py_None || PyBytes_CheckExact(v)) return 0;
+    PyErr_SetString(PyExc_TypeError, "value must be bytes or None");
+    return -1;
+}
+
+/* _fast_put_fetch(selector, a, b, value or None) -> bool (False: the table is full) */
+static PyObject *Machine_fast_put_fetch(Machine *m, PyObject *args) {
+    unsigned long long sel, a, b;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "KKKO", &sel, &a, &b, &v) || value_arg(v) < 0) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    uint8_t used = sel < FH_FETCH_SELECTORS ? f->fetch_args[sel] : 0;
+    int rc = fh_put(f, FK_FETCH, sel, (used & 1) ? a : 0, (used & 2) ? b : 0, NULL,
+                    v == Py_None ? NULL : v);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+/* _fast_put_preimage(service, hash, value or None) -> bool */
+static PyObject *Machine_fast_put_preimage(Machine *m, PyObject *args) {
+    unsigned long long service;
+    Py_buffer h;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "Ky*O", &service, &h, &v)) return NULL;
+    if (h.len != 32 || value_arg(v) < 0) {
+        PyBuffer_Release(&h);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a 32-octet hash expected");
+        return NULL;
+    }
+    FastHost *f = fast_host_of(m);
+    if (!f) { PyBuffer_Release(&h); return NULL; }
+    if (service == FH_SELF) service = f->self_id;
+    int rc = fh_put(f, FK_PREIMAGE, service, 0, 0, h.buf, v == Py_None ? NULL : v);
+    PyBuffer_Release(&h);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Machine_fast_clear_preimages(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->fh) fh_clear(m->fh, FK_PREIMAGE);
+    Py_RETURN_NONE;
+}
+
+/* _fast_log_take() -> ([(level, target, message)], dropped); empties both */
+static PyObject *Machine_fast_log_take(Machine *m, PyObject *unused) {
+    (void)unused;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    size_t at = 0;
+    while (at < f->log_len) {
+        uint64_t level, t_len, m_len;
+        memcpy(&level, f->log_buf + at, 8);
+        memcpy(&t_len, f->log_buf + at + 8, 8);
+        memcpy(&m_len, f->log_buf + at + 16, 8);
+        const char *text = (const char *)f->log_buf + at + FH_RECORD;
+        PyObject *item = Py_BuildValue("(Ky#y#)", (unsigned long long)level, text,
+                                       (Py_ssize_t)t_len, text + t_len, (Py_ssize_t)m_len);
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        at += FH_RECORD + t_len + m_len;
+    }
+    PyObject *res = Py_BuildValue("(NK)", out, (unsigned long long)f->log_dropped);
+    if (!res) return NULL;
+    f->log_len = 0;
+    f->log_dropped = 0;
+    return res;
+}
+
+static PyObject *Machine_fast_log_room(Machine *m, PyObject *arg) {
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    long long room = PyLong_AsLongLong(arg);
+    if (room == -1 && PyErr_Occurred()) return NULL;
+    if (room < 0) room = 0;
+    f->log_room = room;
+    Py_RETURN_NONE;
+}
+
+/* _fast_transfer(transfer_id, memo_size, limited): serve Ω_T for described destinations */
+static PyObject *Machine_fast_transfer(Machine *m, PyObject *args) {
+    unsigned long long id, memo_size;
+    int limited;
+    if (!PyArg_ParseTuple(args, "KKp", &id, &memo_size, &limited)) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    if (memo_size > 4096) { PyErr_SetString(PyExc_ValueError, "memo too large"); return NULL; }
+    f->transfer_id = id;
+    f->memo_size = memo_size;
+    f->xfer_limited = limited;
+    Py_RETURN_NONE;
+}
+
+/* _fast_spend(balance - threshold, or None when unknown): negative: every amount is CASH */
+static PyObject *Machine_fast_spend(Machine *m, PyObject *arg) {
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    f->spend_known = 0;
+    if (arg == Py_None) Py_RETURN_NONE;
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    if (overflow < 0 || (!overflow && v < 0)) {
+        f->spend_known = 1;
+        f->spend_ok = 0;
+        f->spend = 0;
+        Py_RETURN_NONE;
+    }
+    unsigned long long u = overflow ? PyLong_AsUnsignedLongLong(arg) : (unsigned long long)v;
+    if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* 2^64 or more: left to Python */
+        Py_RETURN_NONE;
+    }
+    f->spend_known = 1;
+    f->spend_ok = 1;
+    f->spend = u;
+    Py_RETURN_NONE;
+}
+
+/* _fast_put_dest(dest, who, min_memo_gas, count_room, gas_room) -> bool; replaces */
+static PyObject *Machine_fast_put_dest(Machine *m, PyObject *args) {
+    unsigned long long dest, min_memo_gas;
+    int who;
+    PyObject *cro, *gro;
+    if (!PyArg_ParseTuple(args, "KpKOO", &dest, &who, &min_memo_gas, &cro, &gro)) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    int o1 = 0, o2 = 0;
+    long long cr = PyLong_AsLongLongAndOverflow(cro, &o1);
+    if (cr == -1 && PyErr_Occurred()) return NULL;
+    long long gr = PyLong_AsLongLongAndOverflow(gro, &o2);
+    if (gr == -1 && PyErr_Occurred()) return NULL;
+    if (o1 || o2) Py_RETURN_FALSE; /* rooms past 2^63: left to Python */
+    FhEntry *e = fh_find(f, FK_DEST, dest, 0, 0, NULL);
+    if (!e) {
+        int rc = fh_put(f, FK_DEST, dest, 0, 0, NULL, NULL);
+        if (rc < 0) return PyErr_NoMemory();
+        if (!rc) Py_RETURN_FALSE;
+        e = fh_find(f, FK_DEST, dest, 0, 0, NULL);
+    }
+    e->who = (uint8_t)who;
+    e->min_memo_gas = min_memo_gas;
+    e->count_room = cr;
+    e->gas_room = gr;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Machine_fast_clear_dests(Machine *m, PyObject *unused) {
+    (void)unused;
+    if (m->fh) fh_clear(m->fh, FK_DEST);
+    Py_RETURN_NONE;
+}
+
+/* _fast_transfers_take(cls, source) -> ([cls instances], total amount); empties the records.
+ * cls is a slots class with members source, dest, amount, memo, gas (DeferredTransfer): its
+ * instances are made here member by member, as its __init__ would set them (the caller
+ * checks what __post_init__ would: the memo size). 4,000 transfers cost 2.5 ms through
+ * __init__, as much as the whole accumulate that made them. */
+static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
+    PyTypeObject *cls;
+    PyObject *source;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyLong_Type, &source)) return NULL;
+    FastHost *f = fast_host_of(m);
+    if (!f) return NULL;
+    static const char *names[5] = {"source", "dest", "amount", "memo", "gas"};
+    PyMemberDef *members[5];
+    for (int k = 0; k < 5; k++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)cls, names[k]);
+        if (!d) return NULL;
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type);
+        members[k] = ok ? ((PyMemberDescrObject *)d)->d_member : NULL;
+        Py_DECREF(d); /* the class keeps the descriptor alive */
+        if (!ok || members[k]->type != T_OBJECT_EX) {
+            PyErr_SetString(PyExc_TypeError, "a slots class with the transfer's members expected");
+            return NULL;
+        }
+    }
+    size_t size = 24 + f->memo_size;
+    Py_ssize_t n = (Py_ssize_t)(f->x_len / size);
+    PyObject *out = PyList_New(n);
+    if (!out) return NULL;
+    PyObject_GC_UnTrack(out); /* not visited by collections its own items trigger */
+    uint64_t total = 0; /* at most the spendable balance given, itself a u64 */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *rec = f->xbuf + (size_t)i * size;
+        uint64_t dest, amount, tgas;
+        memcpy(&dest, rec, 8);
+        memcpy(&amount, rec + 8, 8);
+        memcpy(&tgas, rec + 16, 8);
+        total += amount;
+        PyObject *obj = cls->tp_alloc(cls, 0);
+        PyObject *vals[5] = {source, PyLong_FromUnsignedLongLong(dest),
+                             PyLong_FromUnsignedLongLong(amount),
+                             PyBytes_FromStringAndSize((const char *)rec + 24,
+                                                       (Py_ssize_t)f->memo_size),
+                             PyLong_FromUnsignedLongLong(tgas)};
+        int bad = !obj || !vals[1] || !vals[2] || !vals[3] || !vals[4];
+        for (int k = 0; k < 5 && !bad; k++)
+            if (PyMember_SetOne((char *)obj, members[k], vals[k]) < 0) bad = 1;
+        for (int k = 1; k < 5; k++) Py_XDECREF(vals[k]);
+        if (bad) {
+            Py_XDECREF(obj);
+            Py_DECREF(out);
+            if (!PyErr_Occurred()) PyErr_NoMemory();
+            return NULL;
+        }
+        /* Its members are ints and bytes and the class is frozen: it can never be part of a
+         * cycle, so the collector need not visit it (as CPython untracks such tuples). 4,000
+         * tracked transfers made the garbage collector the largest cost of the run. */
+        if (PyObject_GC_IsTracked(obj)) PyObject_GC_UnTrack(obj);
+        PyList_SET_ITEM(out, i, obj);
+    }
+    PyObject_GC_Track(out);
+    f->x_len = 0;
+    PyObject *sum = PyLong_FromUnsignedLongLong(total);
+    if (!sum) { Py_DECREF(out); return NULL; }
+    return Py_BuildValue("(NN)", out, sum);
+}
+
+static PyObject *Machine_get_fast_calls(Machine *m, void *c) {
+    (void)c;
+    return PyLong_FromUnsignedLongLong(m->fh ? m->fh->calls : 0);
+}
+
 static PyGetSetDef Machine_getset[] = {
     {"gas", (getter)Machine_get_gas, (setter)Machine_set_gas, "ϱ", NULL},
     {"pc", (getter)Machine_get_pc, (setter)Machine_set_pc, "ı", NULL},
     {"heap_top", (getter)Machine_get_heap_top, (setter)Machine_set_heap_top, "sbrk break", NULL},
+    {"heap_limit", (getter)Machine_get_heap_limit, (setter)Machine_set_heap_limit,
+     "highest break sbrk may reach", NULL},
     {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
     {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
     {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},
+    {"fast_calls", (getter)Machine_get_fast_calls, NULL, "host calls served in C", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMethodDef Machine_methods[] = {
     {"_run", (PyCFunction)Machine_run, METH_NOARGS, "run from pc; the exit kind"},
     {"_resume", (PyCFunction)Machine_resume, METH_NOARGS, "run from after the ecalli"},
+    {"_run_host", (PyCFunction)Machine_run_host, METH_NOARGS, "run; ν_X or -1 - kind"},
+    {"_resume_host", (PyCFunction)Machine_resume_host, METH_NOARGS, "resume; ν_X or -1 - kind"},
     {"get_registers", (PyCFunction)Machine_get_registers, METH_NOARGS, NULL},
     {"set_registers", (PyCFunction)Machine_set_registers, METH_O, NULL},
     {"get_register", (PyCFunction)Machine_get_register, METH_O, NULL},
@@ -1288,6 +1797,17 @@ static PyMethodDef Machine_methods[] = {
     {"_map_pages", (PyCFunction)Machine_map_pages, METH_VARARGS, NULL},
     {"_load_page", (PyCFunction)Machine_load_page, METH_VARARGS, NULL},
     {"_pages", (PyCFunction)Machine_pages, METH_NOARGS, NULL},
+    {"_fast_host", (PyCFunction)Machine_fast_host, METH_VARARGS, NULL},
+    {"_fast_put_fetch", (PyCFunction)Machine_fast_put_fetch, METH_VARARGS, NULL},
+    {"_fast_put_preimage", (PyCFunction)Machine_fast_put_preimage, METH_VARARGS, NULL},
+    {"_fast_clear_preimages", (PyCFunction)Machine_fast_clear_preimages, METH_NOARGS, NULL},
+    {"_fast_log_take", (PyCFunction)Machine_fast_log_take, METH_NOARGS, NULL},
+    {"_fast_log_room", (PyCFunction)Machine_fast_log_room, METH_O, NULL},
+    {"_fast_transfer", (PyCFunction)Machine_fast_transfer, METH_VARARGS, NULL},
+    {"_fast_spend", (PyCFunction)Machine_fast_spend, METH_O, NULL},
+    {"_fast_put_dest", (PyCFunction)Machine_fast_put_dest, METH_VARARGS, NULL},
+    {"_fast_clear_dests", (PyCFunction)Machine_fast_clear_dests, METH_NOARGS, NULL},
+    {"_fast_transfers_take", (PyCFunction)Machine_fast_transfers_take, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1304,7 +1824,56 @@ static PyTypeObject MachineType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* digest(blob) -> a seeded 64-bit hash of the octets (an xxh64-style round over four lanes),
+ * the program cache's key: Python's own hash of a 4 MB blob cost more than loading it. Not
+ * cryptographic; the cache compares the blob itself on a hit. */
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+#define XP1 0x9E3779B185EBCA87ull
+#define XP2 0xC2B2AE3D27D4EB4Full
+#define XP3 0x165667B19E3779F9ull
+static inline uint64_t xround(uint64_t acc, uint64_t w) {
+    return rotl64(acc + w * XP2, 31) * XP1;
+}
+
+static PyObject *native_digest(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *d = b.buf;
+    size_t n = (size_t)b.len, i = 0;
+    uint64_t v1 = fh_seed + XP1 + XP2, v2 = fh_seed + XP2, v3 = fh_seed, v4 = fh_seed - XP1;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, d + i, 32);
+        v1 = xround(v1, w[0]);
+        v2 = xround(v2, w[1]);
+        v3 = xround(v3, w[2]);
+        v4 = xround(v4, w[3]);
+    }
+    uint64_t h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18) + (uint64_t)n;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, d + i, 8);
+        h = rotl64(h ^ xround(0, w), 27) * XP1 + XP3;
+    }
+    for (; i < n; i++) h = rotl64(h ^ (d[i] * XP3), 11) * XP1;
+    h ^= h >> 33;
+    h *= XP2;
+    h ^= h >> 29;
+    h *= XP3;
+    h ^= h >> 32;
+    PyBuffer_Release(&b);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyObject *Program_get_blob(Program *p, void *c) {
+    (void)c;
+    Py_INCREF(p->blob);
+    return p->blob;
+}
+
 static PyMethodDef module_methods[] = {
+    {"digest", native_digest, METH_O, "seeded 64-bit hash of a blob (the program cache's key)"},
     {"load", native_load, METH_O, "check a program blob (GP eq. A.2); None when it does not deblob"},
     {NULL, NULL, 0, NULL},
 };
@@ -1316,6 +1885,7 @@ static struct PyModuleDef native_module = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     init_tables();
+    fh_init_seed();
     execute(NULL); /* fills HANDLERS before any block is decoded */
     if (PyType_Ready(&ProgramType) < 0 || PyType_Ready(&MachineType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&native_module);

@@ -79,10 +79,10 @@ class Block:
 
 def _context(program: Program) -> BlockContext:
     ctx = program.cache.get("ctx")
-    if ctx is None:
+    if not isinstance(ctx, BlockContext):
         ctx = BlockContext(program)
         program.cache["ctx"] = ctx
-    return ctx  # type: ignore[return-value]
+    return ctx
 
 
 def branch_checker(program: Program) -> Callable[[int, int], int]:
@@ -106,14 +106,17 @@ def step_handler(opcode: int) -> StepHandler:
     fn = STEP_HANDLERS.get(opcode)
     if fn is None:
         f = _SYM_FIELDS
+        # type-ignore reason: symbolic fields (Sym) in int slots: the fragment is emitted as source
         ins = Instruction(f["pc"], opcode, f["sk"], f["a"], f["b"], f["d"], f["x"], f["y"])  # type: ignore[arg-type]
         lines = ["def step(r, rp, wp, mem, JT, BT, a, b, d, x, y, pc, sk):"]
+        # type-ignore reason: SymContext stands in for a program's BlockContext here
         lines += ["    " + t for t in emit(ins, SymContext())]  # type: ignore[arg-type]
         if not ends_block(ins):
             lines.append(f"    return {ins.next_pc}")
-        namespace = dict(NAMESPACE)
+        namespace: dict[str, Any] = dict(NAMESPACE)
         exec(compile("\n".join(lines) + "\n", f"<pvm step {opcode}>", "exec"), namespace)  # noqa: S102
-        fn = STEP_HANDLERS[opcode] = namespace["step"]  # type: ignore[assignment]
+        made: StepHandler = namespace["step"]
+        fn = STEP_HANDLERS[opcode] = made
     return fn
 
 
@@ -149,10 +152,11 @@ def _is_self_loop(program: Program, pc: int, last_pc: int) -> bool:
 
 
 def _build(program: Program, pc: int, name: str, source: str) -> Callable[..., int]:
-    namespace = dict(NAMESPACE)
+    namespace: dict[str, Any] = dict(NAMESPACE)
     namespace["JT"] = program.jump_map()
     exec(compile(source, f"<pvm block @{pc}>", "exec"), namespace)  # noqa: S102 - our codegen
-    return namespace[name]  # type: ignore[no-any-return]
+    fn: Callable[..., int] = namespace[name]
+    return fn
 
 
 def compile_block(program: Program, pc: int) -> Block:
@@ -219,7 +223,7 @@ def block_footprint(block: Block) -> int:
 def block_table(program: Program) -> dict[int, tuple[Any, ...]]:
     """The program's cache of compiled blocks: entry pc -> (fn, cost, loop, Block)."""
     table = program.cache.get("blocks")
-    if table is None:
+    if not isinstance(table, dict):
         table = {}
         program.cache["blocks"] = table
-    return table  # type: ignore[return-value]
+    return table

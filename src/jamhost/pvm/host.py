@@ -30,23 +30,70 @@ _STOP = (Status.HALT, Status.PANIC, Status.OUT_OF_GAS)
 def run_with_host(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
     """Ψ_H: run, serving host calls with `handler`, until halt, panic, out-of-gas or fault.
 
-    Returns the final exit and the number of host calls served."""
+    Returns the final exit and the number of host calls served. A handler with `begin(vm)`
+    and `end(vm) -> int` (engine/hostio.py Dispatch) is told when the run starts and ends;
+    `end` returns the host calls the instance answered itself (interface.FastHostInstance),
+    which count among those served."""
+    begin = getattr(handler, "begin", None)
+    if begin is None:
+        return _serve(instance, handler)
+    begin(instance)
+    try:
+        exit_, calls = _serve(instance, handler)
+    finally:
+        # type-ignore reason: a handler with a fast begin (checked above) has its end
+        fast_calls = handler.end(instance)  # type: ignore[attr-defined]
+    return exit_, calls + fast_calls
+
+
+class _Stepper:
+    """`run_host`/`resume_host`/`exit_of` over the interface's run()/resume() (the native
+    instance has its own, which make no Exit object for a host-call exit)."""
+
+    __slots__ = ("instance", "exit")
+
+    def __init__(self, instance: PvmInstance) -> None:
+        self.instance = instance
+        self.exit: Exit | None = None
+
+    def _code(self, exit_: Exit) -> int:
+        if exit_.status is Status.HOST:
+            return exit_.host_id or 0
+        self.exit = exit_
+        return -1
+
+    def run_host(self) -> int:
+        return self._code(self.instance.run())
+
+    def resume_host(self) -> int:
+        return self._code(self.instance.resume())
+
+    def exit_of(self, code: int) -> Exit:
+        assert self.exit is not None
+        return self.exit
+
+
+def _serve(instance: PvmInstance, handler: HostHandler) -> tuple[Exit, int]:
+    steps = instance if hasattr(instance, "run_host") else _Stepper(instance)
+    # type-ignore reason: either the native instance (hasattr above) or the _Stepper
+    resume = steps.resume_host  # type: ignore[union-attr]
+    code: int = steps.run_host()
     calls = 0
-    exit_ = instance.run()
-    while exit_.status is Status.HOST:
+    while code >= 0:
         calls += 1
         try:
-            outcome = handler(exit_.host_id or 0, instance)
+            outcome = handler(code, instance)
         except MemoryAccessError:
             outcome = Status.PANIC
         if instance.gas < 0:
             instance.gas = 0
-            return Exit(Status.OUT_OF_GAS, exit_.pc), calls
+            return Exit(Status.OUT_OF_GAS, instance.pc), calls
         if outcome in _STOP:
             assert outcome is not None
-            return Exit(outcome, exit_.pc), calls
-        exit_ = instance.resume()
-    return exit_, calls
+            return Exit(outcome, instance.pc), calls
+        code = resume()
+    # type-ignore reason: either the native instance (hasattr above) or the _Stepper
+    return steps.exit_of(code), calls  # type: ignore[union-attr]
 
 
 @dataclass(slots=True)
@@ -80,7 +127,7 @@ def _default_engine() -> PvmEngine:
 
 
 def invoke(
-    program: bytes,
+    program: bytes | memoryview,
     pc: int,
     gas: int,
     args: bytes,

@@ -13,6 +13,12 @@ and `PvmInstance`; callers only use these names. Semantics are those of GP 0.7.2
 - On `OUT_OF_GAS` the state is that before the instruction that could not be paid; gas is 0.
 - On `HALT`/`PANIC` the pc is that of the instruction that halted or panicked (the test
   vectors' convention; GP 0.7.2 Ψ reports 0 there, which no caller depends on).
+
+Optional capability, `FastHostInstance`: an instance that can answer the frequent, cheap
+host calls itself (gas, log, an unknown id, fetch and preimage lookups already resolved)
+without a HOST exit. The host layer (engine/hostio.py `Dispatch`) configures it per
+invocation with a `FastHostSpec` when the instance has `fast_host`; an engine without it
+(the Python one) exits on every ecalli as above, with the same results.
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ class PvmInstance(Protocol):
 
     gas: int
     pc: int
+    heap_top: int | None
+    """The sbrk break (GP §A.5.9; None: no standard layout, h = 0)."""
+    heap_limit: int | None
+    """The highest break sbrk may reach, past which it answers 0 (None: 2^32)."""
 
     def run(self) -> Exit: ...
 
@@ -86,6 +96,61 @@ class PvmInstance(Protocol):
 
     def map_memory(self, address: int, length: int, writable: bool) -> None:
         """Make pages accessible (zero-filled when new), e.g. to resolve a page fault."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FastHostSpec:
+    """Which host calls an instance answers itself for one invocation (GP 0.7.2 §B.6)."""
+
+    call_gas: int
+    """g of every GP host call (10)."""
+    known: frozenset[int]
+    """Ids that have a handler; an ecalli with any other id costs g and answers WHAT."""
+    gas_id: int | None
+    """Ω_G (0), or None when not served by the instance."""
+    fetch_id: int | None
+    """Ω_Y (1) from installed values, keyed by ω10 and, per `fetch_key_args`, ω11 / ω12."""
+    fetch_key_args: bytes
+    """32 octets: for selectors 0..31, bit 0 = ω11 is part of the key, bit 1 = ω12."""
+    preimage_id: int | None
+    """Ω_L (2) or Ω_H (6) from installed values keyed by (service, hash)."""
+    self_id: int
+    """The service that ω7 = 2^64-1 stands for in the preimage key."""
+    log_id: int | None
+    """JIP-1 log (100), kept as records up to `log_room` octets of lines."""
+    log_gas: int
+    log_where: str
+    log_room: int
+    table_budget: int
+    """Octets of installed values the instance may reference."""
+
+
+@runtime_checkable
+class FastHostInstance(Protocol):
+    """The optional capability (see the module docstring); values are installed by the host
+    layer after it answered a key's first call in Python."""
+
+    fast_calls: int
+    """Host calls answered by the instance since `fast_host`."""
+
+    def fast_host(self, spec: FastHostSpec) -> None: ...
+
+    def fast_put_fetch(self, selector: int, a: int, b: int, value: bytes | None) -> bool:
+        """False when the table is full: the key keeps exiting."""
+        ...
+
+    def fast_put_preimage(self, service: int, hash_: bytes, value: bytes | None) -> bool: ...
+
+    def fast_clear_preimages(self) -> None: ...
+
+    def fast_log_take(self) -> tuple[list[tuple[int, bytes, bytes]], int]:
+        """The log records kept since the last take, (level, target, message), and the number
+        dropped past the room; both emptied."""
+        ...
+
+    def fast_log_room(self, room: int) -> None:
+        """Octets of log lines the invocation may still keep."""
         ...
 
 

@@ -12,6 +12,7 @@ exactly the instruction GP says. `mode="step"` uses the step path only (referenc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from jamhost.pvm.compiler import (
     MAX_BLOCK_INSTRUCTIONS,
@@ -75,13 +76,13 @@ class Interpreter:
         self._resume_pc: int | None = None
 
     @classmethod
-    def from_blob(cls, blob: bytes, **kwargs: object) -> Interpreter:
+    def from_blob(cls, blob: bytes, **kwargs: Any) -> Interpreter:
         """Load a generic program blob; an undecodable one panics on run (GP eq. A.1)."""
         try:
             program: Program | None = load_program(bytes(blob))
         except ProgramError:
             program = None
-        return cls(program, **kwargs)  # type: ignore[arg-type]
+        return cls(program, **kwargs)
 
     # -- registers and memory (interface.PvmInstance) ---------------------------------------
 
@@ -98,6 +99,24 @@ class Interpreter:
 
     def set_register(self, index: int, value: int) -> None:
         self.registers[index] = value & M64
+
+    @property
+    def heap_top(self) -> int | None:
+        """The sbrk break (interface.PvmInstance)."""
+        return self.memory.heap_top
+
+    @heap_top.setter
+    def heap_top(self, value: int | None) -> None:
+        self.memory.heap_top = value
+
+    @property
+    def heap_limit(self) -> int | None:
+        """The highest break sbrk may reach (None: the address space)."""
+        return self.memory.heap_limit
+
+    @heap_limit.setter
+    def heap_limit(self, value: int | None) -> None:
+        self.memory.heap_limit = value
 
     def read_memory(self, address: int, length: int) -> bytes:
         return self.memory.read(address, length)
@@ -129,9 +148,11 @@ class Interpreter:
             return Exit(Status.PANIC, self.pc)
         try:
             if self.mode == "step":
+                # type-ignore reason: without a limit the step loop returns only at an exit
                 return self._run_step()  # type: ignore[return-value]
             return self._run_fast()
         finally:
+            # type-ignore reason: not _bad here, so a program is loaded
             recharge(self.program)  # type: ignore[arg-type]
 
     def step(self) -> Exit | None:
@@ -144,6 +165,7 @@ class Interpreter:
     def _finish(self, kind: int, pc: int) -> Exit:
         self.pc = pc
         if kind == EXIT_HOST:
+            # type-ignore reason: a host exit comes from a loaded program
             ins = self.program.instruction(pc)  # type: ignore[union-attr]
             self._resume_pc = ins.next_pc
             return Exit(Status.HOST, pc, host_id=ins.x)
@@ -191,6 +213,7 @@ class Interpreter:
                 fn, cost, loop, blk = entry
                 if gas < cost:
                     self.gas, self.pc = gas, pc
+                    # type-ignore reason: without a limit the step loop returns only at an exit
                     return self._run_step()  # type: ignore[return-value]
                 gas -= cost
                 if loop:
@@ -217,7 +240,7 @@ class Interpreter:
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
 
-    def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:  # type: ignore[return]
+    def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:
         """Interpret one instruction at a time through the shared step handlers (nothing is
         compiled per pc). `block` (the fast path's cold code): at each block boundary (a
         terminator, or MAX_BLOCK_INSTRUCTIONS), count the next block's entry and go on, or

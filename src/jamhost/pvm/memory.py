@@ -145,7 +145,8 @@ def ld_u16(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4094:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U16.unpack_from(p, o)[0]
+            value: int = _U16.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 2), "little")
 
 
@@ -154,7 +155,8 @@ def ld_u32(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4092:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U32.unpack_from(p, o)[0]
+            value: int = _U32.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 4), "little")
 
 
@@ -163,7 +165,8 @@ def ld_u64(rp: dict[int, bytearray], a: int) -> int:
     if o <= 4088:
         p = rp.get(a >> 12)
         if p is not None and a >= LOW_LIMIT:
-            return _U64.unpack_from(p, o)[0]
+            value: int = _U64.unpack_from(p, o)[0]
+            return value
     return int.from_bytes(read_bytes(rp, a, 8), "little")
 
 
@@ -209,10 +212,12 @@ class Memory:
     """RAM μ with per-page access (GP §4.7: μ_V values, μ_A access ∈ {W, R, ∅}).
 
     `heap_top` is the current break for `sbrk` (None when the program has no standard layout,
-    in which case GP §A.5.9 takes h = 0).
+    in which case GP §A.5.9 takes h = 0). `heap_limit`, when set, is the highest break sbrk
+    may reach: past it sbrk answers 0 and maps nothing, as past the address space (jamhost
+    bounds the pages inner machines may take, engine/inner_machines.py).
     """
 
-    __slots__ = ("rp", "wp", "lazy", "heap_top")
+    __slots__ = ("rp", "wp", "lazy", "heap_top", "heap_limit")
 
     def __init__(self) -> None:
         self.rp: PageTable = PageTable(self, write=False)
@@ -220,6 +225,7 @@ class Memory:
         self.lazy: dict[int, bool] = {}
         """Mapped pages not yet allocated (all zero): page index -> writable."""
         self.heap_top: int | None = None
+        self.heap_limit: int | None = None
 
     def _materialise(self, index: int, need_write: bool) -> bool:
         writable = self.lazy.get(index)
@@ -301,7 +307,7 @@ class Memory:
         if size == 0:
             return top
         new_top = top + size
-        if new_top > ADDRESS_SPACE:
+        if new_top > ADDRESS_SPACE or (self.heap_limit is not None and new_top > self.heap_limit):
             return 0
         first = -(-top // PAGE_SIZE)
         last = -(-new_top // PAGE_SIZE)
@@ -355,4 +361,5 @@ class Memory:
                 other.wp[index] = clone
         other.lazy = dict(self.lazy)
         other.heap_top = self.heap_top
+        other.heap_limit = self.heap_limit
         return other

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# type-ignore reason: the C extension ships no type stub
 from jamhost.pvm import _native  # type: ignore[attr-defined]
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
-from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
+from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
 from jamhost.pvm.memory import (
     ADDRESS_SPACE,
     LOW_LIMIT,
@@ -35,23 +36,29 @@ _STATUS = {
     _native.EXIT_HOST: Status.HOST,
 }
 
-_programs: ByteBudgetCache[bytes, object] = ByteBudgetCache(
+_HOST = _native.EXIT_HOST
+
+_programs: ByteBudgetCache[tuple[int, int], object] = ByteBudgetCache(
+    # type-ignore reason: a native Program (untyped C object) reports its own cost
     DEFAULT_PROGRAM_CACHE_BYTES, lambda p: p.cost()  # type: ignore[attr-defined]
 )
-_BAD = object()
-"""Cache marker of a blob that does not deblob."""
+"""Checked programs by (length, `_native.digest` of the blob): Python's hash of a 4 MB blob
+cost more than checking it. A hit is used only if its blob is the same octets."""
 
 
 def load(blob: bytes) -> object | None:
     """The checked program of `blob` (cached), or None when GP eq. A.2 rejects it."""
     blob = bytes(blob)
-    hit = _programs.get(blob)
-    if hit is None:
-        program = _native.load(blob)
-        hit = _BAD if program is None else program
-        if program is not None:
-            _programs.put(blob, hit)
-    return None if hit is _BAD else hit
+    key = (len(blob), _native.digest(blob))
+    hit = _programs.get(key)
+    # type-ignore reason: a cached native Program (C object, no stub) keeps its blob
+    if hit is not None and (hit.blob is blob or hit.blob == blob):  # type: ignore[attr-defined]
+        return hit
+    program = _native.load(blob)
+    if program is not None:
+        _programs.put(key, program)
+    # type-ignore reason: _native.load answers a Program or None (no stub)
+    return program  # type: ignore[no-any-return]
 
 
 def _raise(error: tuple[int, int]) -> None:
@@ -61,6 +68,7 @@ def _raise(error: tuple[int, int]) -> None:
     raise MemoryPanic(address)
 
 
+# type-ignore reason: subclassing the C extension's Machine, which has no stub (Any)
 class NativeInstance(_native.Machine):  # type: ignore[misc]
     """A machine state of the native core; implements interface.PvmInstance.
 
@@ -81,6 +89,35 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
             return Exit(status, self.pc, address=self.fault_address)
         return Exit(status, self.pc)
 
+    def fast_host(self, spec: FastHostSpec) -> None:
+        """interface.FastHostInstance: answer spec's host calls in the core (_fasthost.h)."""
+        known = 0
+        for host_id in spec.known:
+            if 0 <= host_id < 128:
+                known |= 1 << host_id
+        none = (1 << 64) - 1
+
+        def id_(value: int | None) -> int:
+            return none if value is None else value
+
+        self._fast_host(
+            spec.call_gas, spec.log_gas, id_(spec.gas_id), id_(spec.fetch_id),
+            id_(spec.preimage_id), id_(spec.log_id), known & none, known >> 64,
+            spec.fetch_key_args, spec.self_id, len(spec.log_where),
+            len(spec.log_where.encode("utf-8")), spec.log_room, spec.table_budget,
+        )  # fmt: skip
+
+    fast_put_fetch = _native.Machine._fast_put_fetch
+    fast_put_preimage = _native.Machine._fast_put_preimage
+    fast_clear_preimages = _native.Machine._fast_clear_preimages
+    fast_log_take = _native.Machine._fast_log_take
+    fast_log_room = _native.Machine._fast_log_room
+    fast_transfer = _native.Machine._fast_transfer
+    fast_spend = _native.Machine._fast_spend
+    fast_put_dest = _native.Machine._fast_put_dest
+    fast_clear_dests = _native.Machine._fast_clear_dests
+    fast_transfers_take = _native.Machine._fast_transfers_take
+
     def run(self) -> Exit:
         if self._bad:
             return Exit(Status.PANIC, self.pc)
@@ -89,10 +126,29 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
     def resume(self) -> Exit:
         return self._exit(self._resume())
 
+    def run_host(self) -> int:
+        """run() for pvm.host's loop: ν_X (>= 0) on a HOST exit, with no Exit object made;
+        negative for any other exit, whose Exit `exit_of` gives."""
+        if self._bad:
+            # type-ignore reason: the C extension's constants are untyped (no stub)
+            return -1 - _native.EXIT_PANIC  # type: ignore[no-any-return]
+        # type-ignore reason: the C core's run answers an int (no stub)
+        return self._run_host()  # type: ignore[no-any-return]
+
+    resume_host = _native.Machine._resume_host
+    """resume() as `run_host`."""
+
+    def exit_of(self, code: int) -> Exit:
+        """The Exit of a negative code of `run_host` / `resume_host`."""
+        if self._bad:
+            return Exit(Status.PANIC, self.pc)
+        return self._exit(-1 - code)
+
     def read_memory(self, address: int, length: int) -> bytes:
         out = self._read(address & M32, length)
         if type(out) is not bytes:
             _raise(out)
+        # type-ignore reason: the C core answers bytes, or a fault code raised just above
         return out  # type: ignore[no-any-return]
 
     def write_memory(self, address: int, data: bytes) -> None:
@@ -135,6 +191,7 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
                 if state == "W":
                     mem.wp[index] = page
         mem.heap_top = self.heap_top
+        mem.heap_limit = self.heap_limit
         return mem
 
 
@@ -169,4 +226,5 @@ class NativePvm:
         for index, writable in memory.lazy.items():
             vm._map_pages(index, index, writable)
         vm.heap_top = memory.heap_top
+        vm.heap_limit = memory.heap_limit
         return vm

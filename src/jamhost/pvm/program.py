@@ -197,9 +197,9 @@ class Program:
 
     def jump_map(self) -> JumpMap:
         jm = self.cache.get("jump_map")
-        if jm is None:
+        if not isinstance(jm, JumpMap):
             jm = self.cache["jump_map"] = JumpMap(self)
-        return jm  # type: ignore[return-value]
+        return jm
 
     def _zeta(self, start: int, length: int) -> int:
         """E^-1 of ζ_{start..+length}: little-endian, zero-extended past the code (GP eq. A.4)."""

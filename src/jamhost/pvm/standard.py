@@ -66,18 +66,21 @@ class StandardProgram:
         return 2 * ZONE_SIZE + zone_round(len(self.ro_data))
 
 
-def split_service_code(preimage: bytes) -> tuple[bytes, bytes]:
-    """GP §9.2: the code preimage is E(↕m, c); returns (metadata m, standard program c)."""
+def split_service_code(preimage: bytes) -> tuple[bytes, memoryview]:
+    """GP §9.2: the code preimage is E(↕m, c); returns (metadata m, standard program c).
+
+    c is a view into `preimage`, not a copy: a code blob is up to 4 MB, and it is copied
+    once, when `parse_standard_program` takes the generic program out of it."""
     try:
         n, off = decode_natural(preimage, 0)
     except ProgramError as exc:
         raise StandardProgramError("bad metadata length") from exc
     if off + n > len(preimage):
         raise StandardProgramError("metadata longer than the blob")
-    return bytes(preimage[off : off + n]), bytes(preimage[off + n :])
+    return bytes(preimage[off : off + n]), memoryview(preimage)[off + n :]
 
 
-def parse_standard_program(p: bytes) -> StandardProgram:
+def parse_standard_program(p: bytes | memoryview) -> StandardProgram:
     """Split p per GP eq. A.41 (first line); raises StandardProgramError when it does not."""
     if len(p) < 11:
         raise StandardProgramError("standard program header truncated")
@@ -99,7 +102,7 @@ def parse_standard_program(p: bytes) -> StandardProgram:
     return StandardProgram(bytes(o), bytes(w), z, s, bytes(p[off:]))
 
 
-def initialise(p: bytes, args: bytes) -> tuple[bytes, list[int], Memory]:
+def initialise(p: bytes | memoryview, args: bytes) -> tuple[bytes, list[int], Memory]:
     """Y(p, a) (GP eq. A.41-A.43): (program blob c, registers ω, RAM μ).
 
     Raises StandardProgramError for Y = ∅ (the caller then panics with no gas used, GP Ψ_M).

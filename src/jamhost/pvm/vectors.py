@@ -20,7 +20,8 @@ FIELDS = ("status", "pc", "gas", "regs", "memory", "page_fault_address")
 
 
 def load_vector(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    data: dict[str, Any] = json.loads(Path(path).read_text())
+    return data
 
 
 def build_memory(vector: Mapping[str, Any]) -> Memory:

@@ -11,22 +11,17 @@ import heapq
 import itertools
 import threading
 from dataclasses import dataclass, replace
+from typing import Any
 
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import (
-    Forbidden,
-    GasQuotaExceeded,
-    PendingLimit,
-    StorageQuotaExceeded,
-)
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,
     AuditEvent,
     Credentials,
     Delegate,
+    ExportSet,
     NewService,
     PackageOutcome,
     PackageRecord,
@@ -37,16 +32,23 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     StateConflict,
     TokenRecord,
     Transfer,
     Usage,
-    gas_retry_after,
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import chain_root
+from jamhost.domain.refusals import (
+    Forbidden,
+    GasQuotaExceeded,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
 
@@ -87,6 +89,7 @@ class MemoryStore:
         self._last_claimed: dict[int, int] = {}
         self._accumulations: list[AccumulationRecord] = []
         self._accumulation_of: dict[bytes, AccumulationRecord] = {}
+        self._export_sets: dict[tuple[int, bytes], ExportSet] = {}  # with their segments
 
     def ping(self) -> bool:
         return True
@@ -205,8 +208,8 @@ class MemoryStore:
         with self._lock:
             return self._update(service_id, quota=quota)
 
-    def _update(self, service_id: int, **changes: object) -> ServiceRecord:
-        svc = replace(self._services[service_id], **changes)  # type: ignore[arg-type]
+    def _update(self, service_id: int, **changes: Any) -> ServiceRecord:
+        svc = replace(self._services[service_id], **changes)
         self._services[service_id] = svc
         return svc
 
@@ -306,7 +309,7 @@ class MemoryStore:
             used = usage.gas_used_in(gas_window)
             if used + gas > limits.gas_per_hour:
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
-                                       **gas_retry_after(gas_window))
+                                       gas_window=gas_window)
             self._pending_total += 1
             if mine.queued == 0 and mine.running == 0:
                 mine.vtime = fairness.start_vtime(
@@ -350,7 +353,7 @@ class MemoryStore:
             else:
                 sids = [s for s in scope.ids if s in self._by_service]
 
-            def newest(sid: int):  # type: ignore[no-untyped-def]
+            def newest(sid: int):
                 ids = self._by_service.get(sid, [])
                 end = len(ids) if cursor is None else bisect.bisect_left(
                     ids, cursor, key=lambda i: self._packages[i].seq)
@@ -421,13 +424,11 @@ class MemoryStore:
         with self._lock:
             expired = [p for p in self._packages.values()
                        if p.status == "refining" and self._leases.get(p.id, (None, 0))[1] < now]
-            if expired:
-                pkg = min(expired, key=lambda p: p.seq)
-            else:
-                pkg = self._fair_next(max_running, weights or {}, now)
-                if pkg is None:
-                    return None
-            pkg = replace(pkg, status="refining", attempts=pkg.attempts + 1, updated_at=now,
+            chosen = (min(expired, key=lambda p: p.seq) if expired
+                      else self._fair_next(max_running, weights or {}, now))
+            if chosen is None:
+                return None
+            pkg = replace(chosen, status="refining", attempts=chosen.attempts + 1, updated_at=now,
                           started_at=max(now, now_us()))
             self._packages[pkg.id] = pkg
             self._leases[pkg.id] = (worker, now + lease_us)
@@ -505,6 +506,12 @@ class MemoryStore:
             if outcome.status == "applied":
                 self._check_apply(outcome.service_id, outcome.changes, outcome.expected_seq,
                                   storage_limit)
+                if outcome.exports is not None and storage_limit is not None:
+                    used = (self._services[outcome.service_id].usage.storage_bytes
+                            + self._storage_delta(outcome.service_id, outcome.changes))
+                    if used + outcome.exports.stored_bytes > storage_limit:
+                        raise SegmentQuotaExceeded(
+                            "the service's storage quota would be exceeded")
             at = now_us()
             self._packages[pkg.id] = replace(
                 pkg, status=outcome.status, updated_at=at,
@@ -532,7 +539,43 @@ class MemoryStore:
                 self._apply(outcome.service_id, outcome.changes, entries, at)
                 if outcome.accumulation is not None:
                     self._keep_accumulation(outcome.accumulation, at)
+                if outcome.exports is not None:
+                    x = outcome.exports
+                    self._export_sets[(x.service_id, x.package_hash)] = x
+                    used = self._services[x.service_id].usage.storage_bytes
+                    self._usage(x.service_id, storage_bytes=used + x.stored_bytes)
             return True
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None:
+        with self._lock:
+            found = [x for x in self._export_sets.values()
+                     if scope.allows(x.service_id) and x.expires_at > now
+                     and segments_root in (None, x.segments_root)
+                     and package_hash in (None, x.package_hash)]
+        if not found:
+            return None
+        best = min(found, key=lambda x: (-x.expires_at, x.service_id))
+        return replace(best, segments=())
+
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]:
+        with self._lock:
+            x = self._export_sets.get((service_id, package_hash))
+        if x is None:
+            return {}
+        return {i: x.segments[i] for i in indices if 0 <= i < len(x.segments)}
+
+    def expire_segments(self, now: int) -> int:
+        with self._lock:
+            due = [k for k, x in self._export_sets.items() if x.expires_at <= now]
+            for key in due:
+                x = self._export_sets.pop(key)
+                if x.service_id in self._services:
+                    used = self._services[x.service_id].usage.storage_bytes
+                    self._usage(x.service_id, storage_bytes=used - x.stored_bytes)
+            return len(due)
 
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
                            storage_limit: int | None, record: AccumulationRecord,
@@ -625,7 +668,7 @@ class MemoryStore:
         svc = self._services[sid]
         d_items = d_octets = 0
         d_bytes = self._storage_delta(sid, changes)
-        updates: dict[str, object] = {}
+        updates: dict[str, Any] = {}
         if changes is not None:
             state = self._storage.setdefault(sid, {})
             for key, value in changes.storage.items():
@@ -647,11 +690,11 @@ class MemoryStore:
                     d_items += 2
                     d_octets += request_footprint(length)
             for blob in changes.preimages:
-                key = (blake2b_256(blob), sid)
-                if key not in self._preimages:
-                    self._blobs.setdefault(key[0], blob)
-                    self._preimages[key] = PreimageMeta(key[0], len(blob),
-                                                        "application/octet-stream", sid, at)
+                blob_hash = blake2b_256(blob)
+                if (blob_hash, sid) not in self._preimages:
+                    self._blobs.setdefault(blob_hash, blob)
+                    self._preimages[(blob_hash, sid)] = PreimageMeta(
+                        blob_hash, len(blob), "application/octet-stream", sid, at)
             for tid in changes.transfers_consumed:
                 tr = self._transfers.get(tid)
                 if tr is not None and tr.destination == sid:
@@ -682,7 +725,7 @@ class MemoryStore:
             svc, root=root, receipt_seq=seq, state_items=svc.state_items + d_items,
             state_octets=svc.state_octets + d_octets,
             usage=replace(svc.usage, storage_bytes=svc.usage.storage_bytes + d_bytes),
-            **updates)  # type: ignore[arg-type]
+            **updates)
 
     def _create_from_accumulate(self, owner: str, parent: int, new: NewService,
                                 at: int) -> None:
@@ -714,8 +757,10 @@ class MemoryStore:
         self._owners.setdefault(owner, _OwnerUsage()).services -= 1
         self._storage.pop(service_id, None)
         self._requests.pop(service_id, None)
-        for key in [k for k in self._preimages if k[1] == service_id]:
-            del self._preimages[key]
+        for preimage_key in [k for k in self._preimages if k[1] == service_id]:
+            del self._preimages[preimage_key]
+        for export_key in [k for k in self._export_sets if k[0] == service_id]:
+            del self._export_sets[export_key]
         for tid in [i for i, tr in self._transfers.items() if tr.destination == service_id]:
             del self._transfers[tid]
         for did in [i for i, d in self._delegates.items() if d.service_id == service_id]:
@@ -733,6 +778,8 @@ class MemoryStore:
                 used = sum(m.size for (_, s), m in self._preimages.items() if s == sid)
                 used += sum(len(k) + len(v) for k, v in self._storage.get(sid, {}).items())
                 used += REQUEST_ROW_BYTES * len(self._requests.get(sid, {}))
+                used += sum(x.stored_bytes for (s, _), x in self._export_sets.items()
+                            if s == sid)
                 if (pending, used) != (svc.usage.pending_packages, svc.usage.storage_bytes):
                     changed += 1
                     self._usage(sid, pending_packages=pending, storage_bytes=used)
@@ -771,6 +818,6 @@ class _OwnerUsage:
     vtime: int = 0
 
 
-def _page(rows: list, limit: int, key) -> Page:  # type: ignore[no-untyped-def,type-arg]
+def _page(rows: list, limit: int, key) -> Page:
     items = rows[:limit]
     return Page(items, key(items[-1]) if len(rows) > limit else None)

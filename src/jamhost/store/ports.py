@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,
     AuditEvent,
     Credentials,
     Delegate,
+    ExportSet,
     PackageOutcome,
     PackageRecord,
     Page,
@@ -25,11 +26,11 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     TokenRecord,
     Transfer,
 )
+from jamhost.domain.scopes import ServiceScope
 
 
 class Store(Protocol):
@@ -116,6 +117,13 @@ class Store(Protocol):
     def next_transfer_destination(self) -> int | None: ...
     def reconcile_usage(self) -> int: ...
     def pending_total(self) -> int: ...
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None: ...
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]: ...
+    def expire_segments(self, now: int) -> int: ...
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None: ...
     def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,

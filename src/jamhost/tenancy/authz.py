@@ -9,15 +9,19 @@ Rules (SPEC §1, §3):
   a service (code, delegates) is for its owner or an operator only;
 - a package's authorizer (Ψ_I, GP 0.7.2 §B.3) is code of the package's own service or of
   another service of the same owner, which the submitter may also submit to; with authz
-  disabled, of any service.
+  disabled, of any service; and, for every tenant, of a runtime-wide authorizer the operator
+  lists in `runtime.jam.shared_authorizers` (its code only: the service stays the operator's);
+- a package's imports resolve among the exports of its owner's services only (with authz
+  disabled, of any service's).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jamhost.domain.model import ServiceRecord
 from jamhost.domain.refusals import Forbidden
-from jamhost.store.records import EVERYTHING, ServiceRecord, ServiceScope
+from jamhost.domain.scopes import EVERYTHING, ServiceScope
 from jamhost.tenancy.principal import Principal
 
 ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}
@@ -27,6 +31,8 @@ ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "
 class Policy:
     authz_enabled: bool = True
     owner_is_account: bool = True
+    shared_authorizers: frozenset[int] = frozenset()
+    """Services whose code every package may name as its authorizer (operator's choice)."""
 
     def require_scope(self, who: Principal, action: str) -> None:
         if not who.is_operator and action not in who.scopes:
@@ -72,17 +78,28 @@ class Policy:
             raise Forbidden("not authorized for this service")
 
     def may_authorize_with(self, package_service: ServiceRecord,
-                           auth_service: ServiceRecord | None) -> bool:
+                           auth_service: ServiceRecord | None,
+                           who: Principal | None = None) -> bool:
         """May a package of `package_service` run `auth_service`'s code as its authorizer?
-        Checked where no principal is at hand (the worker); `may(who, auth_service,
-        "submit")` is checked at submission on top. A missing service is refused like a
-        foreign one."""
+        A runtime-wide authorizer (`shared_authorizers`) serves every package; otherwise the
+        authorizer's service must be the package's owner's, and at submission (`who` given)
+        one the submitter may submit to. The worker checks it again without a principal. A
+        missing service is refused like a foreign one."""
         if auth_service is None:
+            return False
+        if auth_service.service_id in self.shared_authorizers:
+            return True
+        if who is not None and not self.may(who, auth_service, "submit"):
             return False
         if not self.authz_enabled:
             return True
         return (auth_service.service_id == package_service.service_id
                 or auth_service.owner == package_service.owner)
+
+    def import_scope(self, owned: set[int]) -> ServiceScope:
+        """The services whose exported segments a package may import: `owned`, the services
+        of the package's owner; with authz disabled, every service."""
+        return EVERYTHING if not self.authz_enabled else ServiceScope(ids=frozenset(owned))
 
     def scope(self, who: Principal, owned: set[int]) -> ServiceScope:
         """The services whose objects `who` may read: the barrier for every listing and get.

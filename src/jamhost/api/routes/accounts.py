@@ -8,11 +8,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import views
 from jamhost.api.bodies import read_json
 from jamhost.api.deps import principal, runtime
 from jamhost.api.models import AccountIn, TokenIn, openapi_body, validate
-from jamhost.app import accounts
+from jamhost.app import accounts, views
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import NotFound
 from jamhost.tenancy.principal import Principal
@@ -35,7 +34,7 @@ async def create_account(request: Request, rt: Runtime = Depends(runtime),
 @router.get("/me")
 def me(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) -> dict[str, Any]:
     """Who the token is: its kind, account, accessor, scopes and delegations."""
-    acc = rt.store.get_account(who.account_id) if who.account_id else None
+    acc = accounts.own_account(rt, who)
     return {"kind": who.kind, "account": views.account(acc) if acc else None,
             "accessor": who.accessor, "scopes": sorted(who.scopes),
             "delegations": [{"service_id": sid, "role": role}

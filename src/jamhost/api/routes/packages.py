@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import cursors, views
+from jamhost.api import cursors
 from jamhost.api.bodies import media_type, parse_json, read_capped
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
-from jamhost.app import packages
+from jamhost.app import packages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import PackageRecord
 from jamhost.domain.refusals import BadRequest, NotFound, UnsupportedMediaType
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.domain.types.work_report import WorkReport
-from jamhost.store.records import PackageRecord
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(tags=["packages"])
@@ -31,7 +31,13 @@ PACKAGE_BODY = {"requestBody": {"required": True, "content": {
                 "refine_gas_limit": {"type": "integer", "minimum": 0},
                 "accumulate_gas_limit": {"type": "integer", "minimum": 0},
                 "code_hash": {"type": "string"},
-                "export_count": {"type": "integer", "minimum": 0}},
+                "export_count": {"type": "integer", "minimum": 0},
+                "import_segments": {"type": "array", "items": {
+                    "type": "object", "properties": {
+                        "segments_root": {"type": "string"},
+                        "package_hash": {"type": "string"},
+                        "index": {"type": "integer", "minimum": 0, "maximum": 32767}},
+                    "required": ["index"]}}},
             "required": ["payload", "refine_gas_limit", "accumulate_gas_limit"]}},
         "authorization": {"type": "string"},
         "context": {"type": "object"},
@@ -64,7 +70,10 @@ async def submit_package(request: Request, rt: Runtime = Depends(runtime),
     """Submit a work package: GP bytes (`application/octet-stream`) or JSON.
 
     JSON takes the w3f form or the short form (see the example). Answers 201 with the new
-    package, or 200 with the existing one when the same package was already submitted."""
+    package, or 200 with the existing one when the same package was already submitted.
+    An item's `import_segments` name segments exported by earlier packages of the caller's
+    own services, by segments root or package hash; one that is not kept (missing, expired,
+    or another tenant's) is refused with 400 `jam_bad_request`."""
     kind = media_type(request)
     if kind not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("send application/json or application/octet-stream")
@@ -87,8 +96,9 @@ def list_packages(request: Request, service_id: str | None = None, status: str |
 
     Page with `limit` and the `next_cursor` of the previous page (opaque, valid only for
     this listing, caller and filters)."""
-    scope = {"service_id": service_id_param(service_id), "status": status or None}
-    page = packages.list_packages(rt, who, **scope,
+    sid, wanted = service_id_param(service_id), status or None
+    scope = {"service_id": sid, "status": wanted}
+    page = packages.list_packages(rt, who, service_id=sid, status=wanted,
                                   cursor=cursors.decode(request, cursor, int, **scope),
                                   limit=page_limit(limit))
     return cursors.page(request, [views.package(p) for p in page.items], page.next_cursor,

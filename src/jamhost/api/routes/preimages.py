@@ -9,15 +9,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import views
 from jamhost.api.bodies import media_type, read_capped
 from jamhost.api.deps import principal, runtime, service_id_param
 from jamhost.api.models import openapi_body
-from jamhost.app import preimages
+from jamhost.app import preimages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import PreimageMeta
 from jamhost.domain.refusals import NotFound
-from jamhost.store.records import PreimageMeta
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(prefix="/jam/preimages", tags=["preimages"])

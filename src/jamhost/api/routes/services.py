@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from jamhost.api import cursors, views
+from jamhost.api import cursors
 from jamhost.api.bodies import read_capped, read_json
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
 from jamhost.api.models import (
@@ -19,11 +19,11 @@ from jamhost.api.models import (
     openapi_body,
     validate,
 )
-from jamhost.app import packages, services
+from jamhost.app import packages, services, views
 from jamhost.app.package_input import parse_hex
 from jamhost.app.runtime import Runtime
+from jamhost.domain.model import QuotaOverride
 from jamhost.domain.refusals import BadRequest, NotFound
-from jamhost.store.records import QuotaOverride
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter(prefix="/jam/services", tags=["services"])

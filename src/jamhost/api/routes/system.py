@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from jamhost import __version__
 from jamhost.api.deps import principal, runtime
-from jamhost.api.views import hx
+from jamhost.app import system
 from jamhost.app.runtime import Runtime
+from jamhost.app.views import hx
 from jamhost.observability import metrics_payload
-from jamhost.store.records import EVERYTHING
 from jamhost.tenancy.principal import Principal
 
 router = APIRouter()
@@ -28,8 +28,9 @@ async def healthz() -> dict[str, str]:  # async: no thread-pool hop for a consta
 @router.get("/readyz", tags=["system"])
 async def readyz(rt: Runtime = Depends(runtime)) -> JSONResponse:
     """Readiness: 200 when the store answers, 503 when it does not. No token needed."""
-    ok = await run_in_threadpool(rt.store.ping)
-    return JSONResponse({"status": "ready" if ok else "unavailable", "store": rt.store.kind},
+    ok = await run_in_threadpool(system.store_ready, rt)
+    return JSONResponse({"status": "ready" if ok else "unavailable",
+                         "store": system.store_kind(rt)},
                         status_code=200 if ok else 503)
 
 
@@ -39,7 +40,7 @@ def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) 
     s = rt.settings
     out: dict[str, Any] = {
         "version": __version__,
-        "store": rt.store.kind,
+        "store": system.store_kind(rt),
         "authz_enabled": s.authz_enabled,
         "owner_is_account": s.owner_is_account,
         "caller": {"kind": who.kind, "account_id": who.account_id, "accessor": who.accessor},
@@ -55,15 +56,8 @@ def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) 
         "attestation_threshold": s.attestation_threshold,
     }
     if who.is_operator:
-        roots: dict[str, str | None] = {}
-        cursor = None
-        while True:
-            page = rt.store.list_services(EVERYTHING, cursor=cursor, limit=500)
-            roots.update({str(svc.service_id): hx(svc.root) for svc in page.items})
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor  # type: ignore[assignment]
-        out["accumulator_roots"] = roots
+        out["accumulator_roots"] = {str(sid): hx(root)
+                                    for sid, root in system.accumulator_roots(rt, who).items()}
     return out
 
 

@@ -100,6 +100,7 @@ class StateKeyed(MutableMapping[K, V], Generic[K, V]):
         return self.decode(self.state[self.to_state(key)])
 
     def __contains__(self, key: object) -> bool:
+        # type-ignore reason: `in` takes any object; to_state maps the keys this view is asked for
         return self.to_state(key) in self.state  # type: ignore[arg-type]
 
     def __setitem__(self, key: K, value: V) -> None:

@@ -22,9 +22,9 @@ from jamhost.engine.conformance.state_keys import (
     service_info_key,
     storage_key,
 )
+from jamhost.engine.conformance.stf import Queued
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.privileges import Privileges
-from jamhost.engine.stf import Queued
 
 State = Mapping[bytes, bytes]
 

@@ -5,7 +5,7 @@ For each block whose post-state records an accumulation (packages in ξ'[E-1], o
 accumulation statistics, which an always-accumulate service alone would produce): the
 services are rebuilt from the pre-state key/values (`trace_state.account`); the reports that
 became available are those of ρ whose core more than 2/3 of the validators assured in the
-block (GP 0.7.2 eq. availableworkreports); `jamhost.engine.stf.accumulate_block` accumulates
+block (GP 0.7.2 eq. availableworkreports); `stf.accumulate_block` accumulates
 them with η'_0 from the post-state (it depends on the block seal's VRF output, which is not
 recomputed here); then the block's preimages are integrated (GP 0.7.2 §12.4). Compared with
 the post-state: every service key (info, storage, preimages, requests), ξ'[E-1], ω', χ', θ'
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.types import WorkReport
 from jamhost.engine.account import AccountState
 from jamhost.engine.accumulate import integrate_provision
 from jamhost.engine.conformance import trace_state as ts
@@ -34,11 +36,13 @@ from jamhost.engine.conformance.state_keys import (
     service_of_key,
     storage_key,
 )
+from jamhost.engine.conformance.stf import AccumulationState, BlockAccumulation, accumulate_block
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.engine.overlay import DELETED, Overlay
-from jamhost.engine.stf import AccumulationState, BlockAccumulation, accumulate_block
+from jamhost.engine.overlay import Overlay, _Deleted
 
 Json = dict[str, Any]
+K = TypeVar("K")
+V = TypeVar("V")
 #: Shown per difference kind before "... and N more".
 _SHOWN = 3
 
@@ -52,7 +56,7 @@ def keyvals(raw: Json) -> dict[bytes, bytes]:
 
 
 def available_reports(block: Json, state: Mapping[bytes, bytes],
-                      constants: ProtocolConstants) -> list:  # fmt: skip
+                      constants: ProtocolConstants) -> list[WorkReport]:  # fmt: skip
     """W: the reports of ρ whose core got Σ a_f[c] > 2V/3 assurances, by core."""
     pending = ts.pending_reports(state, constants)
     counts = [0] * constants.core_count
@@ -67,23 +71,31 @@ def available_reports(block: Json, state: Mapping[bytes, bytes],
     ]
 
 
-def total_changes(mapping: MutableMapping) -> tuple[Mapping, dict]:  # type: ignore[type-arg]
+def total_changes(mapping: Mapping[K, V]) -> tuple[Mapping[K, V], dict[K, V | None]]:
     """(base, key -> new value or None) of a mapping under any number of `Overlay`s."""
-    layers = []
+    layers: list[dict[K, V | _Deleted]] = []
     while isinstance(mapping, Overlay):
         layers.append(mapping.changes)
         mapping = mapping.base
-    merged: dict = {}  # type: ignore[type-arg]
+    merged: dict[K, V | _Deleted] = {}
     for changes in reversed(layers):
         merged.update(changes)
-    out = {}
+    out: dict[K, V | None] = {}
     for key, value in merged.items():
-        if value is DELETED:
+        if isinstance(value, _Deleted):
             if key in mapping:
                 out[key] = None
         elif key not in mapping or mapping[key] != value:
             out[key] = value
     return mapping, out
+
+
+def _as_is(value: bytes) -> bytes:
+    return value
+
+
+def _request_key(service: int, hash_length: tuple[bytes, int]) -> bytes:
+    return request_key(service, *hash_length)
 
 
 def service_keyvals(pre: Mapping[bytes, bytes], accounts: Mapping[int, AccountState],
@@ -95,10 +107,11 @@ def service_keyvals(pre: Mapping[bytes, bytes], accounts: Mapping[int, AccountSt
         del out[key]
     for s, account in accounts.items():
         out[service_info_key(s)] = ts.encode_info(account)
-        parts = (
-            (account.storage, lambda k, s=s: storage_key(s, k), lambda v: v),
-            (account.preimages, lambda h, s=s: preimage_key(s, h), lambda v: v),
-            (account.requests, lambda hl, s=s: request_key(s, *hl), encode_slots),
+        parts: tuple[tuple[Mapping[Any, Any], Callable[[Any], bytes],
+                           Callable[[Any], bytes]], ...] = (
+            (account.storage, partial(storage_key, s), _as_is),
+            (account.preimages, partial(preimage_key, s), _as_is),
+            (account.requests, partial(_request_key, s), encode_slots),
         )
         for mapping, to_key, encode in parts:
             _base, changes = total_changes(mapping)

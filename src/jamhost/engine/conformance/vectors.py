@@ -1,4 +1,4 @@
-"""The accumulate STF vectors (stf/accumulate JSON) through `jamhost.engine.stf`.
+"""The accumulate STF vectors (stf/accumulate JSON) through `jamhost.engine.conformance.stf`.
 
 A case passes when every post_state field (slot, entropy, ready queue, accumulated history,
 privileges, accumulation statistics, every account: info, storage, preimages and, in the GP
@@ -16,9 +16,9 @@ from typing import Any
 
 from jamhost.domain.types import WorkReport
 from jamhost.engine.conformance.result import CaseResult
+from jamhost.engine.conformance.stf import accumulate_block
+from jamhost.engine.conformance.stf_json import form_of, result_to_json, state_from_json
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.engine.stf import accumulate_block
-from jamhost.engine.stf_json import form_of, result_to_json, state_from_json
 
 
 def case_files(directory: Path) -> list[Path]:

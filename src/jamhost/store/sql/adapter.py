@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -20,15 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jamhost.domain.hashing import blake2b_256
-from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import (
-    BadRequest,
-    Forbidden,
-    GasQuotaExceeded,
-    PendingLimit,
-    StorageQuotaExceeded,
-)
-from jamhost.store.records import (
+from jamhost.domain.model import (
     RECEIPT_SEQ_SPAN,
     ZERO_HASH,
     Account,
@@ -37,6 +29,7 @@ from jamhost.store.records import (
     AuditEvent,
     Credentials,
     Delegate,
+    ExportSet,
     NewService,
     PackageOutcome,
     PackageRecord,
@@ -47,16 +40,26 @@ from jamhost.store.records import (
     Receipt,
     ReportRecord,
     ServiceRecord,
-    ServiceScope,
     StateChanges,
     StateConflict,
     TokenRecord,
     Transfer,
     Usage,
-    gas_retry_after,
+    export_set_bytes,
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import chain_root
+from jamhost.domain.refusals import (
+    BadRequest,
+    Forbidden,
+    GasQuotaExceeded,
+    NotFound,
+    PendingLimit,
+    SegmentQuotaExceeded,
+    StorageQuotaExceeded,
+)
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.engine import writer_lock
@@ -72,11 +75,11 @@ UNSCOPED = 0
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
-def _retry_on_deadlock(fn):  # type: ignore[no-untyped-def]
+def _retry_on_deadlock(fn):
     """Re-run a whole store transaction that the database aborted to break a deadlock.
     Safe because each method is one transaction that was rolled back entirely."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):
         for attempt in range(5):
             try:
                 return fn(*args, **kwargs)
@@ -233,7 +236,7 @@ class SqlStore:
                 gas_window=0, gas_used=0, receipt_seq=0))
             if code is not None:
                 self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def _ensure_owner(self, conn: sa.Connection, owner: str) -> None:
         conn.execute(self._insert(t.account_usage).values(owner=owner).on_conflict_do_nothing())
@@ -268,7 +271,7 @@ class SqlStore:
             self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
             conn.execute(t.services.update().where(t.services.c.service_id == service_id)
                          .values(code_hash=code_hash))
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def credit(self, service_id: int, amount: int) -> ServiceRecord:
         with self._write() as conn:
@@ -278,7 +281,7 @@ class SqlStore:
             ).values(balance=t.services.c.balance + amount))
             if res.rowcount != 1:
                 raise BadRequest("the balance would pass 2^63-1")
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
 
     def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
         with self._write() as conn:
@@ -286,7 +289,14 @@ class SqlStore:
                 quota_pending_packages=quota.pending_packages,
                 quota_storage_bytes=quota.storage_bytes,
                 quota_gas_per_hour=quota.gas_per_hour))
-            return self._service(conn, service_id)  # type: ignore[return-value]
+            return self._written_service(conn, service_id)
+
+    def _written_service(self, conn: sa.Connection, service_id: int) -> ServiceRecord:
+        """The service row this transaction has just written, so it exists."""
+        svc = self._service(conn, service_id)
+        if svc is None:
+            raise NotFound("no such service")
+        return svc
 
     def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
         row = conn.execute(stmts.SERVICE, {"sid": service_id}).first()
@@ -350,13 +360,14 @@ class SqlStore:
         return _preimage(row), inserted is not None
 
     def _charge_storage(self, conn: sa.Connection, service_id: int, delta: int,
-                        limit: int) -> None:
+                        limit: int, refusal: type[StorageQuotaExceeded] = StorageQuotaExceeded,
+                        ) -> None:
         res = conn.execute(t.services.update().where(
             t.services.c.service_id == service_id,
             t.services.c.storage_used <= limit - delta,  # no bigint overflow
         ).values(storage_used=t.services.c.storage_used + delta))
         if res.rowcount != 1:
-            raise StorageQuotaExceeded("the service's storage quota would be exceeded")
+            raise refusal("the service's storage quota would be exceeded")
 
     def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
         """The caller-visible metadata of a blob: a row of a service in scope, or unscoped."""
@@ -422,7 +433,7 @@ class SqlStore:
                 if pending >= limits.pending_packages:
                     raise PendingLimit("the service's pending-package quota is reached")
                 raise GasQuotaExceeded("the service's gas budget for this hour is spent",
-                                       **gas_retry_after(gas_window))
+                                       gas_window=gas_window)
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
@@ -488,7 +499,7 @@ class SqlStore:
 
     def _newest_first(self, table: sa.Table, scope: ServiceScope, service_id: int | None,
                       limit: int, cursor: int | None, equal: dict[str, Any],
-                      omit: tuple[str, ...] = ()) -> list[Any]:
+                      omit: tuple[str, ...] = ()) -> Sequence[Any]:
         """The newest `limit + 1` rows of `table` (seq descending, below `cursor`, with the
         `equal` column values) within the scope, and within one service if given."""
         if service_id is not None:
@@ -684,6 +695,8 @@ class SqlStore:
                                 outcome.expected_seq, entries, at, storage_limit)
                     if outcome.accumulation is not None:
                         self._keep_accumulation(conn, outcome.accumulation, at)
+                    if outcome.exports is not None:
+                        self._keep_exports(conn, outcome.exports, storage_limit)
         except _Lost:
             return False
         return True
@@ -699,6 +712,77 @@ class SqlStore:
             self._apply(conn, service_id, changes, expected_seq, [("inputs", inputs_hash)],
                         at, storage_limit)
             self._keep_accumulation(conn, record, at)
+
+    def _keep_exports(self, conn: sa.Connection, x: ExportSet, storage_limit: int | None) -> None:
+        """Keep a package's s ++ P(s), charged to its service (whose row _apply locked)."""
+        size = x.stored_bytes
+        if storage_limit is None:
+            conn.execute(t.services.update().where(t.services.c.service_id == x.service_id)
+                         .values(storage_used=t.services.c.storage_used + size))
+        else:
+            self._charge_storage(conn, x.service_id, size, storage_limit, SegmentQuotaExceeded)
+        conn.execute(t.export_sets.insert(), {
+            "service_id": x.service_id, "package_hash": x.package_hash,
+            "segments_root": x.segments_root, "count": x.count, "created_at": x.created_at,
+            "expires_at": x.expires_at})
+        conn.execute(t.segments.insert(), [
+            {"service_id": x.service_id, "package_hash": x.package_hash, "idx": i, "data": d}
+            for i, d in enumerate(x.segments)])
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None:
+        """An unexpired export set of a service in `scope`, by segments root or package hash
+        (its segments are read with `read_segments`)."""
+        e = t.export_sets.c
+        q = sa.select(t.export_sets).where(_in_scope(e.service_id, scope), e.expires_at > now)
+        if segments_root is not None:
+            q = q.where(e.segments_root == segments_root)
+        if package_hash is not None:
+            q = q.where(e.package_hash == package_hash)
+        with self._read() as conn:
+            row = conn.execute(q.order_by(e.expires_at.desc(), e.service_id).limit(1)).first()
+        if row is None:
+            return None
+        return ExportSet(row.service_id, bytes(row.package_hash), bytes(row.segments_root),
+                         row._mapping["count"], row.created_at, row.expires_at)
+
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]:
+        g = t.segments.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(g.idx, g.data).where(
+                g.service_id == service_id, g.package_hash == package_hash,
+                g.idx.in_(sorted(set(indices))))).all()
+        return {int(r.idx): bytes(r.data) for r in rows}
+
+    @_retry_on_deadlock
+    def expire_segments(self, now: int) -> int:
+        """Drop the export sets whose retention ended and give their bytes back to their
+        services' storage usage. Returns how many sets went."""
+        e, g = t.export_sets.c, t.segments.c
+        with self._write() as conn:
+            due = conn.execute(sa.select(e.service_id, e.package_hash, e.count)
+                               .where(e.expires_at <= now)
+                               .order_by(e.service_id, e.package_hash)).all()
+            gone = 0
+            for row in due:
+                # The service row first (the lock order of apply); only the transaction that
+                # deletes the set gives its bytes back.
+                conn.execute(t.services.update().where(t.services.c.service_id == row.service_id)
+                             .values(storage_used=t.services.c.storage_used))
+                deleted = conn.execute(t.export_sets.delete().where(
+                    e.service_id == row.service_id, e.package_hash == row.package_hash,
+                    e.expires_at <= now)).rowcount
+                if deleted != 1:
+                    continue
+                conn.execute(t.segments.delete().where(
+                    g.service_id == row.service_id, g.package_hash == row.package_hash))
+                conn.execute(t.services.update().where(t.services.c.service_id == row.service_id)
+                             .values(storage_used=t.services.c.storage_used
+                                     - export_set_bytes(row._mapping["count"])))
+                gone += 1
+        return gone
 
     def _keep_accumulation(self, conn: sa.Connection, r: AccumulationRecord, at: int) -> None:
         conn.execute(t.accumulations.insert(), {
@@ -801,7 +885,7 @@ class SqlStore:
                     source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
                     gas=tr.gas, created_at=at))
             if changes.queue_limits is not None and changes.transfers_out:
-                self._check_queues(conn, sid, changes)
+                self._check_queues(conn, sid, changes, changes.queue_limits)
             for new in changes.created:
                 self._create_from_accumulate(conn, row.owner, sid, new, at,
                                              changes.max_services)
@@ -830,11 +914,12 @@ class SqlStore:
         values.update(root=root, receipt_seq=seq)
         conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
 
-    def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges) -> None:
+    def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges,
+                      limits: tuple[int, int]) -> None:
         """The destinations' queues, this apply's transfers included, within the bounds;
         checked under each destination's row lock so concurrent senders serialize (and
         StateConflict makes the sender accumulate again: the engine then answers LOW)."""
-        max_count, max_gas = changes.queue_limits  # type: ignore[misc]
+        max_count, max_gas = limits
         tr = t.transfers.c
         for dest in sorted({x.destination for x in changes.transfers_out} - {sid}):
             conn.execute(t.services.update().where(t.services.c.service_id == dest)
@@ -889,6 +974,8 @@ class SqlStore:
         for table, column in ((t.storage, t.storage.c.service_id),
                               (t.lookup_requests, t.lookup_requests.c.service_id),
                               (t.preimages, t.preimages.c.service_id),
+                              (t.segments, t.segments.c.service_id),
+                              (t.export_sets, t.export_sets.c.service_id),
                               (t.delegates, t.delegates.c.service_id),  # references the row
                               (t.transfers, t.transfers.c.destination)):
             conn.execute(table.delete().where(column == service_id))
@@ -928,6 +1015,9 @@ class SqlStore:
                     .where(st.service_id == sid)).scalar_one()
                 state += REQUEST_ROW_BYTES * conn.execute(sa.select(sa.func.count()).where(
                     t.lookup_requests.c.service_id == sid)).scalar_one()
+                state += sum(export_set_bytes(n) for n in conn.execute(
+                    sa.select(t.export_sets.c.count)
+                    .where(t.export_sets.c.service_id == sid)).scalars())
                 if (pending, blobs + state) != (row.pending_count, row.storage_used):
                     changed += 1
                     conn.execute(t.services.update().where(t.services.c.service_id == sid)
@@ -980,7 +1070,7 @@ class SqlStore:
         with self._read() as conn:
             rows = conn.execute(q).all()
         items = [(bytes(r.key), bytes(r.value)) for r in rows[:limit]]
-        return Page(items, None) if len(rows) <= limit else Page(items, items[-1][0])  # type: ignore[arg-type]
+        return Page(items, None) if len(rows) <= limit else Page(items, items[-1][0])
 
 
 def _in_scope(column: sa.ColumnElement[Any], scope: ServiceScope) -> sa.ColumnElement[bool]:

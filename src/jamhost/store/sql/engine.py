@@ -61,11 +61,11 @@ def _postgres_liveness(engine: sa.Engine) -> None:
     then opens a new connection in place of a discarded one."""
 
     @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+    def _on_checkin(_dbapi_conn, record):
         record.info["idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+    def _on_checkout(dbapi_conn, record, _proxy):
         idle_since = record.info.get("idle_since")
         if idle_since is None:  # fresh from connect()
             return
@@ -85,7 +85,7 @@ def _postgres_liveness(engine: sa.Engine) -> None:
 
 def _sqlite_semantics(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn, _record):
         # Let SQLAlchemy, not pysqlite, emit BEGIN so we can choose IMMEDIATE.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -96,7 +96,7 @@ def _sqlite_semantics(engine: sa.Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn):
         if conn.get_execution_options().get("jam_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:

@@ -211,6 +211,30 @@ transfers = sa.Table(
     sa.Index("ix_jam_transfers_destination", "destination", "id"),
 )
 
+# Exported segments kept for imports (GP §14.3's D³L): one set per applied package of the
+# exporting service, found by its segments root or its package hash until it expires; its
+# rows are s ++ P(s) (idx < count: the exports, then the paged-proof pages), W_G octets each,
+# counted in the service's storage_used (domain/model.export_set_bytes).
+export_sets = sa.Table(
+    "jam_export_sets", metadata,
+    sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("package_hash", Hash, primary_key=True),
+    sa.Column("segments_root", Hash, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_jam_export_sets_root", "service_id", "segments_root"),
+    sa.Index("ix_jam_export_sets_expires", "expires_at"),
+)
+
+segments = sa.Table(
+    "jam_segments", metadata,
+    sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("package_hash", Hash, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
 # What each accumulation did (SPEC §4): of a package, or of queued inputs alone (package_id
 # NULL). Lists are JSON text; logs are bounded by runtime.jam.max_log_bytes_per_invocation.
 accumulations = sa.Table(

@@ -1,4 +1,6 @@
-"""Plain records the store hands out. Times are integer microseconds since the Unix epoch."""
+"""The runtime's domain model: accounts, tokens, services, packages, reports, receipts,
+transfers and accumulations as plain records, what the store keeps and the use cases answer.
+No I/O. Times are integer microseconds since the Unix epoch."""
 
 from __future__ import annotations
 
@@ -16,11 +18,6 @@ ZERO_HASH = bytes(32)
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def gas_retry_after(gas_window: int) -> dict[str, str]:
-    """`Retry-After` for a spent hourly gas budget: seconds until the next clock hour."""
-    return {"Retry-After": str(max(1, (gas_window + 1) * 3600 - int(time.time())))}
 
 
 @dataclass(frozen=True)
@@ -193,26 +190,6 @@ class Page(Generic[T]):
     next_cursor: object | None  # int seq or bytes key; the API makes it opaque
 
 
-@dataclass(frozen=True)
-class ServiceScope:
-    """The services a handle may touch: every one (`everything`) or exactly `ids`.
-
-    The store filters by this in the query itself, so a caller cannot forget the filter
-    (the "barrier view" of STYLE.md).
-    """
-
-    ids: frozenset[int] = frozenset()
-    everything: bool = False
-
-    def allows(self, service_id: int | None) -> bool:
-        if self.everything:
-            return True
-        return service_id is not None and service_id in self.ids
-
-
-EVERYTHING = ServiceScope(everything=True)
-
-
 RECEIPT_SEQ_SPAN = 2**40  # receipts per service, far beyond any real chain
 
 
@@ -297,6 +274,35 @@ class AccumulationRecord:
     seq: int = 0
 
 
+SEGMENT_SIZE = 4104  # W_G
+PAGE_SEGMENTS = 64  # exports per paged-proof page (GP eq. pagedproofs)
+
+
+def export_set_bytes(count: int) -> int:
+    """Storage bytes of a package's kept exports: its `count` segments and their
+    ceil(count / 64) paged-proof pages, W_G octets each (s ++ P(s), what GP keeps)."""
+    return SEGMENT_SIZE * (count + -(-count // PAGE_SEGMENTS))
+
+
+@dataclass(frozen=True)
+class ExportSet:
+    """The segments one applied package exported, kept for imports until `expires_at`:
+    `segments` is s ++ P(s) (the exports, then their paged proofs) when storing it, empty in
+    a lookup's answer. Counted in the exporting service's storage usage."""
+
+    service_id: int
+    package_hash: bytes
+    segments_root: bytes
+    count: int
+    created_at: int
+    expires_at: int
+    segments: tuple[bytes, ...] = ()
+
+    @property
+    def stored_bytes(self) -> int:
+        return export_set_bytes(self.count)
+
+
 @dataclass(frozen=True)
 class PackageOutcome:
     """The end of one processing attempt: `applied`, `disputed` or `failed`."""
@@ -318,6 +324,7 @@ class PackageOutcome:
     refund: int = 0
     refine_gas_used: int | None = None  # per attestor's run (they agree), when refined
     accumulation: AccumulationRecord | None = None
+    exports: ExportSet | None = None  # kept with an `applied` outcome
 
 
 class StateConflict(Exception):

@@ -1,11 +1,15 @@
-"""JSON views of store records: hex with 0x, ISO-8601 UTC times."""
+"""JSON views of the records the use cases answer: hex with 0x, ISO-8601 UTC times.
+
+The one JSON form of each record, shared by the API answers, the admin CLI (which prints the
+same JSON as the API) and `jamhost demo`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from jamhost.store.records import (
+from jamhost.domain.model import (
     Account,
     AccumulationRecord,
     Attestation,

@@ -1,0 +1,49 @@
+"""Use cases: the runtime's own state, for health checks, `/system/status` and the metrics
+scrape. Route handlers and middleware reach the store only through these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from jamhost.app.runtime import Runtime
+from jamhost.domain.model import ServiceRecord
+from jamhost.domain.scopes import EVERYTHING
+from jamhost.tenancy.principal import Principal
+
+PAGE = 500
+
+
+def store_ready(rt: Runtime) -> bool:
+    """Whether the store answers (readiness)."""
+    return rt.store.ping()
+
+
+def store_kind(rt: Runtime) -> str:
+    """`memory`, `sqlite` or `postgres`."""
+    return rt.store.kind
+
+
+def queue_gauges(rt: Runtime) -> tuple[int, dict[str, int]]:
+    """(pending plus refining packages, the queue's state counts) for the metrics scrape:
+    the store's global counter and its queued/running/busy-account counts."""
+    return rt.store.pending_total(), rt.store.queue_states()
+
+
+def every_service(rt: Runtime, who: Principal | None, *,
+                  owner: str | None = None) -> Iterator[ServiceRecord]:
+    """Every service (or one owner's), page by page: for operators, and for the admin CLI
+    (`who=None`, working on the store)."""
+    if who is not None:
+        rt.policy.require_operator(who)
+    cursor: int | None = None
+    while True:
+        page = rt.store.list_services(EVERYTHING, owner=owner, cursor=cursor, limit=PAGE)
+        yield from page.items
+        if not isinstance(page.next_cursor, int):  # a services listing pages by service id
+            return
+        cursor = page.next_cursor
+
+
+def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes]:
+    """Every service's accumulator root (operators only)."""
+    return {svc.service_id: svc.root for svc in every_service(rt, who)}
