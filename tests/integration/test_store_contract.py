@@ -703,6 +703,25 @@ def test_running_limit_per_account(store: Store) -> None:
     assert again is not None and again.service_id == a
 
 
+@pytest.mark.parametrize("weight", [1, 4])
+def test_newcomer_is_served_next_even_after_the_busy_account_refunds(store: Store,
+                                                                      weight: int) -> None:
+    """B becomes busy while A's package runs: B starts where A's work in service started,
+    so B's package is the next claimed, ahead of A's queued ones, even once A's running
+    package has finished and given back most of its gas (and the ids would favour A)."""
+    weights = {"acct-a": weight}
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(3):
+        store.submit_package(pkg(a, i, refine=40_000), ROOMY, 100, W, weights=weights)
+    running = store.claim_package("w1", now_us(), 10**9, weights=weights)
+    assert running is not None and running.service_id == a
+    store.submit_package(pkg(b, 0), ROOMY, 100, W, weights=weights)
+    assert store.finish_package(PackageOutcome(running.id, a, "w1", "failed",
+                                               failure_reason="x", refund=30_000 // weight))
+    nxt = store.claim_package("w1", now_us(), 10**9, weights=weights)
+    assert nxt is not None and nxt.service_id == b
+
+
 def test_renew_claim_keeps_the_package(store: Store) -> None:
     sid = new_service(store)
     store.submit_package(pkg(sid, 1), ROOMY, 100, W)

@@ -30,3 +30,11 @@ def test_start_vtime_banks_no_idle_credit() -> None:
     assert fairness.start_vtime(5, [100, 300], 900) == 100
     assert fairness.start_vtime(500, [100, 300], 900) == 500  # its own recent use counts
     assert fairness.start_vtime(5, [], 900) == 900  # nobody busy: the furthest reached
+
+
+def test_in_service_start_takes_back_what_running_packages_were_charged() -> None:
+    assert fairness.in_service_start(10_000, []) == 10_000
+    assert fairness.in_service_start(10_000, [(2_000, 1), (4_000, 4)]) == 10_000 - 2_000 - 1_000
+    # a newcomer placed there is behind no busy account once these packages refund
+    assert fairness.in_service_start(10_000, [(2_000, 1)]) < 10_000 - fairness.refund(
+        2_000, 1, 1)

@@ -68,9 +68,13 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,
                            created_at=at, updated_at=at)
-    return rt.store.submit_package(record, limits, rt.settings.max_pending_packages,
-                                   rt.gas_window(),
-                                   account_pending=rt.settings.max_pending_per_account)
+    stored, created = rt.store.submit_package(
+        record, limits, rt.settings.max_pending_packages, rt.gas_window(),
+        account_pending=rt.settings.max_pending_per_account,
+        weights=rt.settings.account_weights)
+    if created:
+        rt.work_ready.notify()
+    return stored, created
 
 
 def queue_position(rt: Runtime, pkg: PackageRecord) -> int | None:

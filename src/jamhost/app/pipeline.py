@@ -88,7 +88,6 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
                                / 1e6))
     with Heartbeat(rt, claimed.id, worker, lease_us):
         outcome = process_claimed(rt, claimed, worker, refine=refine)
-        outcome = replace(outcome, refund=_refund(rt, claimed, outcome))
         try:
             done = _finish(rt, outcome)
         except StorageQuotaExceeded as exc:
@@ -138,14 +137,13 @@ class Heartbeat:
                 log.error("heartbeat error", error=type(exc).__name__)
 
 
-def _refund(rt: Runtime, pkg: PackageRecord, outcome: PackageOutcome) -> int:
+def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
+            owner: str) -> int:
     """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
-    erasure units of its claim (tenancy/erasure_gas.py) are spent whatever refine used."""
-    svc = rt.store.get_service(pkg.service_id)
-    weight = fairness.weight_of(rt.settings.account_weights, svc.owner if svc else "")
-    used = pkg.refine_gas
-    if outcome.refine_gas_used is not None:
-        used = outcome.refine_gas_used + erasure_gas(WorkPackage.decode(pkg.body), pkg.size)
+    erasure units of its claim (tenancy/erasure_gas.py) are spent whatever refine used.
+    Only a refined package has any: an outcome without refine pays what it declared."""
+    weight = fairness.weight_of(rt.settings.account_weights, owner)
+    used = refine_gas_used + erasure_gas(package, pkg.size)
     return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
                            weight)
 
@@ -219,7 +217,9 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
                           attestations=attestations, changes=changes, expected_seq=seq,
                           refine_gas_used=runs[0].outcome.gas_used,
-                          accumulation=accumulation, exports=exports)
+                          accumulation=accumulation, exports=exports,
+                          refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
+                                         svc.owner))
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings, Settings
 from jamhost.domain.model import QuotaLimits
 from jamhost.pvm import get_engine
@@ -26,6 +27,9 @@ class Runtime:
     operator_hashes: tuple[bytes, ...]
     limiter: RateLimiter | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. rate limiter, metrics
+    # Told when this process queues a package: an idle worker claims at once rather than at
+    # its next poll (workers elsewhere still poll: app/worker.py).
+    work_ready: WorkSignal = field(default_factory=WorkSignal)
 
     @property
     def default_quota(self) -> QuotaLimits:

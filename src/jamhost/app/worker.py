@@ -1,14 +1,18 @@
 """Workers: threads (in `serve`) or a process (`jamhost worker`) that drive the pipeline.
 
 Each loop claims one package at a time through the store (leased, never twice at once),
-processes it, and sleeps briefly when the queue is empty. A periodic task reconciles usage
-counters with the rows (repairs drift after crashes or manual edits).
+processes it, and when the queue is empty waits until this process queues a package
+(`Runtime.work_ready`) or IDLE_SLEEP passes (a package submitted through another process).
+A periodic task reconciles usage counters with the rows (repairs drift after crashes or
+manual edits).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
+import sys
 import threading
 import time
 
@@ -19,6 +23,26 @@ log = get_logger("jamhost.worker")
 
 IDLE_SLEEP = 0.05
 RECONCILE_EVERY = 300.0
+SWITCH_INTERVAL = 0.0005  # seconds a thread waits for the GIL before asking for it (5 ms)
+
+
+def settle_process() -> None:
+    """Once a server or worker process has started, before it takes work.
+
+    The heap: everything start-up allocated (modules, SQLAlchemy's statements, the erasure
+    tables: some 110,000 objects) leaves the garbage collector's reach. Otherwise each full
+    collection walks it all again, 70 to 90 ms with every thread stopped, a few times per
+    second of steady work. Objects made later are collected as before.
+
+    The switch interval: a thread that wants the GIL waits this long before it asks the
+    running thread for it. A worker running a refine holds the GIL (the native core hands
+    it over every 2^20 gas) and gives it up at each store round trip, so every other
+    thread (the API's, an idle worker's claim, the tenant's package on the other worker)
+    waited Python's default 5 ms per statement: a quiet tenant's package waited a second
+    behind another's heavy ones with a worker free (docs/benchmarks.md, fairness)."""
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 class WorkerPool:
@@ -43,6 +67,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.rt.work_ready.notify_all()  # idle workers see the stop now
         for t in self._threads:
             t.join(timeout)
 
@@ -60,6 +85,7 @@ class WorkerPool:
         from jamhost.app.pipeline import process_next
 
         while not self._stop.is_set():
+            seen = self.rt.work_ready.seen()
             try:
                 done = process_next(self.rt, worker_id)
             except Exception as exc:  # keep the worker alive; the lease makes it retryable
@@ -68,7 +94,7 @@ class WorkerPool:
                 done = None
                 self._stop.wait(1.0)
             if done is None:
-                self._stop.wait(IDLE_SLEEP)
+                self.rt.work_ready.wait(seen, IDLE_SLEEP)
 
     def _reconcile_loop(self) -> None:
         while not self._stop.wait(self.reconcile_every):

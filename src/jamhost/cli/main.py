@@ -75,6 +75,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
     from jamhost.api.app import create_app
     from jamhost.api.http_limits import LimitedHttpToolsProtocol
     from jamhost.app.runtime import build_runtime
+    from jamhost.app.worker import settle_process
     from jamhost.observability import configure_logging, register_secret
 
     configure_logging()
@@ -84,6 +85,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
         register_secret(token)
     rt = build_runtime(s)
     app_ = create_app(rt)
+    settle_process()
     pool = None
     if s.jam.workers > 0:
         from jamhost.app.worker import WorkerPool
@@ -105,7 +107,7 @@ def worker(threads: Annotated[int | None, typer.Option(
            config: ConfigOpt = None) -> None:
     """A worker process only: claims and processes packages (scale-out)."""
     from jamhost.app.runtime import build_runtime
-    from jamhost.app.worker import WorkerPool
+    from jamhost.app.worker import WorkerPool, settle_process
     from jamhost.observability import configure_logging, get_logger
 
     configure_logging()
@@ -119,6 +121,7 @@ def worker(threads: Annotated[int | None, typer.Option(
         raise KeyboardInterrupt  # run_forever's stop path: threads finish their package
 
     signal.signal(signal.SIGTERM, _terminate)
+    settle_process()
     log.info("worker started", threads=count, store=rt.store.kind)
     try:
         WorkerPool(rt, count).run_forever()

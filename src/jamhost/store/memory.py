@@ -285,6 +285,7 @@ class MemoryStore:
 
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None,
                        ) -> tuple[PackageRecord, bool]:
         with self._lock:
             if pkg.id in self._packages:
@@ -312,7 +313,7 @@ class MemoryStore:
             self._pending_total += 1
             if mine.queued == 0 and mine.running == 0:
                 mine.vtime = fairness.start_vtime(
-                    mine.vtime, [u.vtime for u in others if u.queued or u.running],
+                    mine.vtime, self._in_service_starts(owner, weights or {}),
                     max((u.vtime for u in others), default=0))
             mine.pending += 1
             mine.queued += 1
@@ -323,6 +324,17 @@ class MemoryStore:
             self._packages[pkg.id] = rec
             self._by_service.setdefault(pkg.service_id, []).append(pkg.id)
             return rec, True
+
+    def _in_service_starts(self, owner: str, weights: dict[str, int]) -> list[int]:
+        """The other busy accounts' `fairness.in_service_start` (the SQL store's rule)."""
+        running: dict[str, list[tuple[int, int]]] = {}
+        for p in self._packages.values():
+            if p.status == "refining":
+                who = self._services[p.service_id].owner
+                running.setdefault(who, []).append(
+                    (p.refine_gas + p.accumulate_gas, fairness.weight_of(weights, who)))
+        return [fairness.in_service_start(u.vtime, running.get(o, ()))
+                for o, u in self._owners.items() if o != owner and (u.queued or u.running)]
 
     def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
         pkg = self._packages.get(package_id)

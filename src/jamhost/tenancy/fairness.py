@@ -15,8 +15,10 @@ virtual time `vtime`; a worker claims for the account with the smallest `vtime` 
 with a queued package and fewer than `max_workers_per_account` running, and advances it by
 `cost(declared gas, weight)`. When the package finishes, the gas declared but not used by
 refine is given back (`refund`), so the account pays for the refine gas it actually used
-plus the accumulate gas it declared. An account that goes from idle to busy starts at the
-virtual time of the busy accounts (`start_vtime`): idle time is not banked.
+plus the accumulate gas it declared. An account that goes from idle to busy starts where
+the work in service started (`start_vtime` over the busy accounts' `in_service_start`): the
+system virtual time of start-time fair queuing. Idle time is not banked, and the newcomer is
+behind no busy account, even once their running packages finish and give gas back.
 """
 
 from __future__ import annotations
@@ -50,9 +52,21 @@ def refund(declared: int, used: int, weight: int) -> int:
     return cost(declared, weight) - cost(used, weight)
 
 
+def in_service_start(vtime: int, running: Iterable[tuple[int, int]]) -> int:
+    """Where a busy account's work in service started: its virtual time less what its
+    running packages were charged at their claim (`running`: (declared gas, weight) each).
+
+    Starting a newcomer at the busy accounts' virtual time instead (their *next* start)
+    put it level with them, behind on ties, and behind again once their running packages
+    finished and refunded unused gas: a quiet tenant waited for one more of their packages
+    (docs/benchmarks.md, fairness)."""
+    return vtime - sum(cost(gas, weight) for gas, weight in running)
+
+
 def start_vtime(own: int, busy: Iterable[int], everyone_max: int) -> int:
-    """An account becoming busy starts no earlier than the smallest virtual time among the
-    busy accounts (or, when none is busy, the largest ever reached): no credit for idling."""
+    """An account becoming busy starts no earlier than the smallest `in_service_start` among
+    the busy accounts (or, when none is busy, the largest virtual time ever reached): no
+    credit for idling."""
     busy = list(busy)
     floor = min(busy) if busy else everyone_max
     return max(own, floor)

@@ -62,6 +62,7 @@ from jamhost.domain.refusals import (
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
+from jamhost.store.sql.engine import writer_lock
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES
 from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
@@ -107,12 +108,18 @@ class SqlStore:
         # SQLite reads keep their transaction (one snapshot for all of a read's statements).
         self._reader = (engine if self.kind == "sqlite"
                         else engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self._writer_lock = writer_lock(engine)
 
     # -- plumbing -----------------------------------------------------------------------
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+        if self._writer_lock is None:
+            with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+                yield conn
+            return
+        with self._writer_lock, self.engine.connect().execution_options(jam_write=True) \
+                as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -389,6 +396,7 @@ class SqlStore:
     @_retry_on_deadlock
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None,
                        ) -> tuple[PackageRecord, bool]:
         """Insert a pending package unless it exists; quotas checked atomically with it.
 
@@ -410,7 +418,8 @@ class SqlStore:
             # The account's limit and its share of the global cap, read and taken while the
             # counter row is held: every change to any account's pending count holds it too,
             # so the busy-account count cannot move under us (tenancy/fairness.py).
-            self._take_account_pending(conn, pkg.service_id, max_pending, account_pending)
+            self._take_account_pending(conn, pkg.service_id, max_pending, account_pending,
+                                       weights or {})
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
             gas = pkg.refine_gas + pkg.accumulate_gas
@@ -428,13 +437,19 @@ class SqlStore:
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
-                              account_pending: int | None) -> None:
+                              account_pending: int | None, weights: dict[str, int]) -> None:
         owner = conn.execute(stmts.OWNER_OF, {"sid": service_id}).scalar_one()
         others = conn.execute(stmts.OTHERS, {"acct": owner}).one()
         share = fairness.share(max_pending, int(others.busy))
         room = share if account_pending is None else min(share, account_pending)
-        start = fairness.start_vtime(0, [] if others.vmin is None else [others.vmin],
-                                     int(others.vmax))
+        busy = [] if others.vmin is None else [int(others.vmin)]
+        if others.idle and busy:  # it becomes busy: where the work in service started
+            running: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+            for who, vtime, gas in conn.execute(stmts.RUNNING_CHARGES, {"acct": owner}):
+                running.setdefault(who, (int(vtime), []))[1].append(
+                    (int(gas), fairness.weight_of(weights, who)))
+            busy += [fairness.in_service_start(v, r) for v, r in running.values()]
+        start = fairness.start_vtime(0, busy, int(others.vmax))
         params = {"acct": owner, "room": room, "start": start}
         if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
             return
@@ -595,9 +610,7 @@ class SqlStore:
                                      {"max_running": limit}).scalar_one_or_none()
                 if owner is None:
                     return None
-                sid = conn.execute(stmts.NEXT_SERVICE, {"acct": owner}).scalar_one_or_none()
-                head = None if sid is None else conn.execute(
-                    stmts.HEAD_PACKAGE[self.kind], {"sid": sid}).first()
+                head = conn.execute(stmts.HEAD_PACKAGE[self.kind], {"acct": owner}).first()
                 if head is None:  # the queued count drifted (a crash, a manual edit): repair
                     conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
                     continue
@@ -605,16 +618,15 @@ class SqlStore:
                 weight = fairness.weight_of(weights or {}, owner)
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
                     head.refine_gas + head.accumulate_gas, weight)})
-                conn.execute(stmts.SERVED, {"sid": sid, "now": now})
+                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
                 break
             if seq is None:
                 return None
             # Read the clock now, holding the locks: a claim that had to wait for the finish
             # that freed the account's worker slot starts after that finish, as recorded.
-            conn.execute(stmts.MARK_CLAIMED, {"claimed": seq, "worker": worker,
-                                              "lease_until": now + lease_us, "now": now,
-                                              "started": max(now, now_us())})
-            return _package(conn.execute(stmts.PACKAGE_BY_SEQ, {"claimed": seq}).one())
+            return _package(conn.execute(stmts.MARK_CLAIMED, {
+                "claimed": seq, "worker": worker, "lease_until": now + lease_us, "now": now,
+                "started": max(now, now_us())}).one())
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
