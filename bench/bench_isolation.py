@@ -184,7 +184,15 @@ def refine_cost(code: bytes, gas: int, lookup: Callable[[int, bytes], bytes | No
     _cold()
     code_hash = h(code)  # the client's and the store's work, not the run's: outside the timing
     work = package(code, gas)
-    cached = CachedLookup(lambda s, x: code if x == code_hash else lookup(s, x))
+    window = WINDOWS[0]
+
+    def window_read(s: int, x: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        if x == code_hash:
+            return len(code), code[at : at + n]
+        return window(s, x, at, n) if window is not None else None
+
+    cached = CachedLookup(lambda s, x: code if x == code_hash else lookup(s, x),
+                          window_read=window_read)
     t = time.process_time()
     out = refine_package(work, code_lookup=cached, preimage_lookup=cached, engine=ENGINE)
     cpu = time.process_time() - t
@@ -211,15 +219,30 @@ def sqlite_preimage(directory: str) -> tuple[bytes, Callable[[int, bytes], bytes
     blob = os.urandom(PREIMAGE)
     path = Path(directory) / "preimages.db"
     db = sqlite3.connect(path, check_same_thread=False)
-    db.execute("CREATE TABLE p (hash BLOB PRIMARY KEY, blob BLOB)")
-    db.execute("INSERT INTO p VALUES (?, ?)", (h(blob), blob))
+    db.execute("CREATE TABLE p (hash BLOB PRIMARY KEY, size INTEGER, blob BLOB)")
+    db.execute("INSERT INTO p VALUES (?, ?, ?)", (h(blob), len(blob), blob))
     db.commit()
 
     def lookup(_service: int, hash_: bytes) -> bytes | None:
         row = db.execute("SELECT blob FROM p WHERE hash = ?", (hash_,)).fetchone()
         return row[0] if row else None
 
+    def window(_service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        # the store's window read (store/sql/statements.py SERVICE_PREIMAGE_WINDOW)
+        # (store/sql/adapter.py _sqlite_window: size column, rowid, incremental blob read)
+        row = db.execute("SELECT size, rowid FROM p WHERE hash = ?", (hash_,)).fetchone()
+        if row is None:
+            return None
+        start = min(at, row[0])
+        with db.blobopen("p", "blob", row[1], readonly=True) as part:
+            part.seek(start)
+            return row[0], part.read(min(n, row[0] - start))
+
+    WINDOWS[0] = window
     return h(blob), lookup
+
+
+WINDOWS: list[Callable[[int, bytes, int, int], tuple[int, bytes] | None] | None] = [None]
 
 
 def measure(gas: int, rounds: int, engine: str) -> list[tuple[str, float, float]]:

@@ -231,8 +231,14 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
         # Refine sees only its own service's preimages (code included).
         return store.service_preimage(service, hash_) if service == service_id else None
 
-    # One read per blob for the whole package (every attestor, every historical_lookup).
-    own = CachedLookup(own_preimage)
+    def own_window(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        if service != service_id:
+            return None
+        return store.service_preimage_window(service, hash_, at, n)
+
+    # One read per blob for the whole package (every attestor, every historical_lookup), and
+    # historical_lookup reads |v| and a window of the blob, not all of it.
+    own = CachedLookup(own_preimage, window_read=own_window)
     auth_code = authorizer_code(rt, package, service_id)
     svc = store.get_service(service_id)
     # Imports resolve once per package among the owner's exports (app/segments.py).

@@ -1577,6 +1577,51 @@ static PyObject *Machine_fast_put_preimage(Machine *m, PyObject *args) {
     return PyBool_FromLong(rc);
 }
 
+/* _fast_put_preimage_window(service, hash, window, total, at) -> bool: the key answers
+ * ω7 = total and copies from window = v[at .. at + |window|); a later window of the same key
+ * replaces it (a key installed whole stays whole). */
+static PyObject *Machine_fast_put_preimage_window(Machine *m, PyObject *args) {
+    unsigned long long service, total, at;
+    Py_buffer h;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "Ky*OKK", &service, &h, &v, &total, &at)) return NULL;
+    if (h.len != 32 || !PyBytes_Check(v) || at > total ||
+        (unsigned long long)PyBytes_GET_SIZE(v) > total - at) {
+        PyBuffer_Release(&h);
+        PyErr_SetString(PyExc_ValueError, "a 32-octet hash and a window inside the value");
+        return NULL;
+    }
+    FastHost *f = fast_host_of(m);
+    if (!f) { PyBuffer_Release(&h); return NULL; }
+    if (service == FH_SELF) service = f->self_id;
+    FhEntry *e = fh_find(f, FK_PREIMAGE, service, 0, 0, h.buf);
+    if (e && e->windowed) {
+        uint64_t old = (uint64_t)PyBytes_GET_SIZE(e->value), size = (uint64_t)PyBytes_GET_SIZE(v);
+        if (f->table_bytes - old + size > f->table_budget) {
+            PyBuffer_Release(&h);
+            Py_RETURN_FALSE;
+        }
+        Py_INCREF(v);
+        Py_SETREF(e->value, v);
+        f->table_bytes = f->table_bytes - old + size;
+        e->total = total;
+        e->at = at;
+        PyBuffer_Release(&h);
+        Py_RETURN_TRUE;
+    }
+    if (e) { PyBuffer_Release(&h); Py_RETURN_TRUE; }
+    int rc = fh_put(f, FK_PREIMAGE, service, 0, 0, h.buf, v);
+    if (rc == 1) {
+        e = fh_find(f, FK_PREIMAGE, service, 0, 0, h.buf);
+        e->windowed = 1;
+        e->total = total;
+        e->at = at;
+    }
+    PyBuffer_Release(&h);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyBool_FromLong(rc);
+}
+
 static PyObject *Machine_fast_clear_preimages(Machine *m, PyObject *unused) {
     (void)unused;
     if (m->fh) fh_clear(m->fh, FK_PREIMAGE);
@@ -1800,6 +1845,8 @@ static PyMethodDef Machine_methods[] = {
     {"_fast_host", (PyCFunction)Machine_fast_host, METH_VARARGS, NULL},
     {"_fast_put_fetch", (PyCFunction)Machine_fast_put_fetch, METH_VARARGS, NULL},
     {"_fast_put_preimage", (PyCFunction)Machine_fast_put_preimage, METH_VARARGS, NULL},
+    {"_fast_put_preimage_window", (PyCFunction)Machine_fast_put_preimage_window, METH_VARARGS,
+     NULL},
     {"_fast_clear_preimages", (PyCFunction)Machine_fast_clear_preimages, METH_NOARGS, NULL},
     {"_fast_log_take", (PyCFunction)Machine_fast_log_take, METH_NOARGS, NULL},
     {"_fast_log_room", (PyCFunction)Machine_fast_log_room, METH_O, NULL},
