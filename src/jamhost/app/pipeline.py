@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package, note_dropped_logs
 from jamhost.app.accumulation_record import bounded_logs
 from jamhost.app.attestors import Attestor, attestors
@@ -49,7 +50,6 @@ from jamhost.store.records import (
     now_us,
 )
 from jamhost.tenancy import fairness
-from jamhost.tenancy.erasure_gas import erasure_gas
 
 log = get_logger("jamhost.pipeline")
 
@@ -140,12 +140,13 @@ class Heartbeat:
 
 def _refund(rt: Runtime, pkg: PackageRecord, outcome: PackageOutcome) -> int:
     """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
-    erasure units of its claim (tenancy/erasure_gas.py) are spent whatever refine used."""
+    units of its claim (tenancy/tariff.py: erasure coding, code loading) are spent whatever
+    refine used."""
     svc = rt.store.get_service(pkg.service_id)
     weight = fairness.weight_of(rt.settings.account_weights, svc.owner if svc else "")
     used = pkg.refine_gas
     if outcome.refine_gas_used is not None:
-        used = outcome.refine_gas_used + erasure_gas(WorkPackage.decode(pkg.body), pkg.size)
+        used = outcome.refine_gas_used + charges.units(rt, WorkPackage.decode(pkg.body), pkg.size)
     return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
                            weight)
 
