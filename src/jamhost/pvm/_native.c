@@ -1776,6 +1776,8 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
      * toward a collection even though the item is untracked at once, and the collections
      * 4,000 transfers set off (of the whole heap, not of these) were a third of the run. */
     int gc_was = PyGC_Disable();
+    PyObject *prev_dest = NULL, *prev_memo = NULL;
+    uint64_t prev_dest_v = 0;
     uint64_t total = 0; /* at most the spendable balance given, itself a u64 */
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint8_t *rec = f->xbuf + (size_t)i * size;
@@ -1785,10 +1787,35 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
         memcpy(&tgas, rec + 16, 8);
         total += amount;
         PyObject *obj = cls->tp_alloc(cls, 0);
-        PyObject *vals[5] = {source, PyLong_FromUnsignedLongLong(dest),
-                             PyLong_FromUnsignedLongLong(amount),
-                             PyBytes_FromStringAndSize((const char *)rec + 24,
-                                                       (Py_ssize_t)f->memo_size),
+        /* A destination and a memo equal to the previous transfer's share its (immutable)
+         * object: a run of transfers to one service with one memo makes one int and one
+         * bytes, not one of each per transfer. */
+        PyObject *dest_obj, *memo_obj;
+        if (prev_dest && dest == prev_dest_v) {
+            Py_INCREF(prev_dest);
+            dest_obj = prev_dest;
+        } else {
+            dest_obj = PyLong_FromUnsignedLongLong(dest);
+            if (dest_obj) {
+                Py_XDECREF(prev_dest);
+                Py_INCREF(dest_obj);
+                prev_dest = dest_obj;
+                prev_dest_v = dest;
+            }
+        }
+        const uint8_t *memo = rec + 24;
+        if (prev_memo && memcmp(memo, PyBytes_AS_STRING(prev_memo), f->memo_size) == 0) {
+            Py_INCREF(prev_memo);
+            memo_obj = prev_memo;
+        } else {
+            memo_obj = PyBytes_FromStringAndSize((const char *)memo, (Py_ssize_t)f->memo_size);
+            if (memo_obj) {
+                Py_XDECREF(prev_memo);
+                Py_INCREF(memo_obj);
+                prev_memo = memo_obj;
+            }
+        }
+        PyObject *vals[5] = {source, dest_obj, PyLong_FromUnsignedLongLong(amount), memo_obj,
                              PyLong_FromUnsignedLongLong(tgas)};
         int bad = !obj || !vals[1] || !vals[2] || !vals[3] || !vals[4];
         for (int k = 0; k < 5 && !bad; k++)
@@ -1797,6 +1824,8 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
         if (bad) {
             Py_XDECREF(obj);
             Py_DECREF(out);
+            Py_XDECREF(prev_dest);
+            Py_XDECREF(prev_memo);
             if (gc_was) PyGC_Enable();
             if (!PyErr_Occurred()) PyErr_NoMemory();
             return NULL;
@@ -1807,6 +1836,8 @@ static PyObject *Machine_fast_transfers_take(Machine *m, PyObject *args) {
         if (PyObject_GC_IsTracked(obj)) PyObject_GC_UnTrack(obj);
         PyList_SET_ITEM(out, i, obj);
     }
+    Py_XDECREF(prev_dest);
+    Py_XDECREF(prev_memo);
     if (gc_was) PyGC_Enable();
     PyObject_GC_Track(out);
     f->x_len = 0;
