@@ -13,10 +13,14 @@ the pipeline runs it (refine_package / accumulate, the pipeline's per-package re
   program every round: the program cache is cleared first);
 - large code, one block: 1.75 M two-octet `move_reg`s in one basic block, run once (cold);
 - historical_lookup: of an 8 MB preimage held in a SQLite file, until out of gas;
+- plain accumulate: the ALU loop in one accumulate of the transfers kind's gas (68,007):
+  an accumulate invocation's fixed set-up is a large share of so little gas;
 - transfers: accumulate making 4,000 zero-value transfers to another service.
 
 CPU microseconds per gas = process CPU time (time.process_time) / gas used; bytes kept per gas =
-what the outcome holds (log lines, transfers) / gas used. Each kind is the best of `--rounds`;
+what the outcome holds (log lines, transfers) / gas used; CPU per charged unit = CPU time /
+(gas used + the tariff units the kind is charged beyond GP gas, tenancy/tariff.py: code
+loading for the large-code kinds, none for the others). Each kind is the best of `--rounds`;
 what a client or the store does before the run (building the package, hashing the code) is
 outside the timing, and garbage is collected between rounds.
 """
@@ -43,12 +47,14 @@ from bench.common import machine, write_section  # noqa: E402
 from jamhost.app.lookup_cache import CachedLookup  # noqa: E402
 from jamhost.domain.types import RefineContext, WorkItem, WorkPackage  # noqa: E402
 from jamhost.engine import AccountState, accumulate, refine_package  # noqa: E402
+from jamhost.engine.accumulate import AccumulateOutcome  # noqa: E402
 from jamhost.engine.constants import HostCall  # noqa: E402
 from jamhost.examples._asm import NONE, Program  # noqa: E402
 from jamhost.pvm import native as pvm_native  # noqa: E402
 from jamhost.pvm import program as pvm_program  # noqa: E402
 from jamhost.pvm.engines import get_engine  # noqa: E402
 from jamhost.pvm.interface import PvmEngine  # noqa: E402
+from jamhost.tenancy.tariff import code_units  # noqa: E402
 
 ENGINE: PvmEngine | None = None  # set per run by measure()
 
@@ -67,6 +73,7 @@ MESSAGE = 60_000
 ONE_BYTE_INSTRUCTIONS = 3_500_000
 TWO_OCTET_INSTRUCTIONS = 1_750_000
 PREIMAGE = 8 * 1024 * 1024
+TRANSFER_GAS = 68_007  # what the transfers kind uses: 4,000 × 17 + 7
 
 
 def _start(prog: Program) -> None:
@@ -167,6 +174,22 @@ def transfer_loop() -> bytes:
     return prog.service_code(b"bench")
 
 
+def accumulate_alu_loop() -> bytes:
+    """Accumulate: the ALU loop until out of gas (plain execution in an accumulate)."""
+    prog = Program()
+    _start(prog)
+    prog.block("refine")
+    prog.halt()
+    prog.block("acc")
+    prog.block("loop")
+    prog.op("add_imm_64", a=2, b=2, x=1)
+    prog.op("xor", d=3, a=3, b=2)
+    prog.op("shlo_l_imm_64", a=4, b=2, x=3)
+    prog.op("and", d=5, a=4, b=3)
+    prog.op("jump", target="loop")
+    return prog.service_code(b"bench")
+
+
 def h(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
@@ -178,58 +201,98 @@ def package(code: bytes, gas: int) -> WorkPackage:
                                                                   b"x"),))
 
 
-def refine_cost(code: bytes, gas: int, lookup: Callable[[int, bytes], bytes | None]) \
-        -> tuple[float, int, int]:
-    """(CPU seconds, gas used, bytes kept) of one refine, through a fresh per-package cache."""
+Cost = tuple[float, int, int, int]
+"""(CPU seconds, gas used, bytes kept, tariff units charged) of one run."""
+
+
+def refine_cost(code: bytes, gas: int, lookup: Callable[[int, bytes], bytes | None]) -> Cost:
+    """One refine through a fresh per-package cache; its code units (tenancy/tariff.py)."""
     _cold()
     code_hash = h(code)  # the client's and the store's work, not the run's: outside the timing
     work = package(code, gas)
-    cached = CachedLookup(lambda s, x: code if x == code_hash else lookup(s, x))
+    window = WINDOWS[0]
+
+    def window_read(s: int, x: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        if x == code_hash:
+            return len(code), code[at : at + n]
+        return window(s, x, at, n) if window is not None else None
+
+    cached = CachedLookup(lambda s, x: code if x == code_hash else lookup(s, x),
+                          window_read=window_read)
     t = time.process_time()
     out = refine_package(work, code_lookup=cached, preimage_lookup=cached, engine=ENGINE)
     cpu = time.process_time() - t
     kept = sum(len(line.encode()) for line in out.logs)
-    return cpu, out.gas_used, kept
+    return cpu, out.gas_used, kept, code_units(len(code))
 
 
-def transfer_cost() -> tuple[float, int, int]:
-    code = transfer_loop()
+def accumulate_cost(code: bytes, gas_limit: int) -> tuple[float, AccumulateOutcome]:
     _cold()
     me = AccountState.create(h(code), 10**12, preimages={h(code): code},
                              requests={(h(code), len(code)): (0,)})
     other = AccountState.create(bytes(32), 0)
     t = time.process_time()
-    out = accumulate(SERVICE, me, [], [], timeslot=1, gas_limit=10**7, entropy=bytes(32),
+    out = accumulate(SERVICE, me, [], [], timeslot=1, gas_limit=gas_limit, entropy=bytes(32),
                      other_account=lambda s: other if s == OTHER else None, engine=ENGINE)
-    cpu = time.process_time() - t
+    return time.process_time() - t, out
+
+
+def transfer_cost() -> Cost:
+    cpu, out = accumulate_cost(transfer_loop(), 10**7)
     assert len(out.transfers) == TRANSFERS, len(out.transfers)
     kept = sum(len(t.memo) + 64 for t in out.transfers)  # memo + the transfer's fields
-    return cpu, out.gas_used, kept
+    return cpu, out.gas_used, kept, 0
+
+
+def plain_accumulate_cost() -> Cost:
+    """The ALU loop in one accumulate given the transfers kind's gas (like with like)."""
+    cpu, out = accumulate_cost(accumulate_alu_loop(), TRANSFER_GAS)
+    assert out.gas_used == TRANSFER_GAS, out.gas_used
+    return cpu, out.gas_used, 0, 0
 
 
 def sqlite_preimage(directory: str) -> tuple[bytes, Callable[[int, bytes], bytes | None]]:
     blob = os.urandom(PREIMAGE)
     path = Path(directory) / "preimages.db"
     db = sqlite3.connect(path, check_same_thread=False)
-    db.execute("CREATE TABLE p (hash BLOB PRIMARY KEY, blob BLOB)")
-    db.execute("INSERT INTO p VALUES (?, ?)", (h(blob), blob))
+    db.execute("CREATE TABLE p (hash BLOB PRIMARY KEY, size INTEGER, blob BLOB)")
+    db.execute("INSERT INTO p VALUES (?, ?, ?)", (h(blob), len(blob), blob))
     db.commit()
 
     def lookup(_service: int, hash_: bytes) -> bytes | None:
         row = db.execute("SELECT blob FROM p WHERE hash = ?", (hash_,)).fetchone()
         return row[0] if row else None
 
+    def window(_service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        # the store's window read (store/sql/statements.py SERVICE_PREIMAGE_WINDOW)
+        # (store/sql/adapter.py _sqlite_window: size column, rowid, incremental blob read)
+        row = db.execute("SELECT size, rowid FROM p WHERE hash = ?", (hash_,)).fetchone()
+        if row is None:
+            return None
+        start = min(at, row[0])
+        with db.blobopen("p", "blob", row[1], readonly=True) as part:
+            part.seek(start)
+            return row[0], part.read(min(n, row[0] - start))
+
+    WINDOWS[0] = window
     return h(blob), lookup
 
 
-def measure(gas: int, rounds: int, engine: str) -> list[tuple[str, float, float]]:
-    """[(kind, CPU us per gas, bytes kept per gas)] on the PVM engine called `engine`."""
+WINDOWS: list[Callable[[int, bytes, int, int], tuple[int, bytes] | None] | None] = [None]
+
+
+Row = tuple[str, float, float, float]
+"""(kind, CPU us per gas, bytes kept per gas, CPU us per charged unit = gas + tariff units)."""
+
+
+def measure(gas: int, rounds: int, engine: str) -> list[Row]:
+    """One row per kind on the PVM engine called `engine`."""
     global ENGINE
     ENGINE = get_engine(engine)
     with tempfile.TemporaryDirectory() as tmp:
         preimage_hash, lookup = sqlite_preimage(tmp)
         ones, block = large_code(), large_block()  # built once, each round runs them cold
-        kinds: dict[str, Callable[[], tuple[float, int, int]]] = {
+        kinds: dict[str, Callable[[], Cost]] = {
             "plain (ALU loop)": lambda: refine_cost(alu_loop(), gas, lookup),
             "plain host calls (gas)": lambda: refine_cost(gas_loop(), gas, lookup),
             "log flood": lambda: refine_cost(log_flood(), gas, lookup),
@@ -237,27 +300,32 @@ def measure(gas: int, rounds: int, engine: str) -> list[tuple[str, float, float]
             "large code, one block": lambda: refine_cost(block, gas, lookup),
             "historical_lookup 8 MB": lambda: refine_cost(lookup_loop(preimage_hash), gas,
                                                           lookup),
+            f"plain accumulate ({TRANSFER_GAS:,} gas)": plain_accumulate_cost,
             f"transfers ({TRANSFERS:,})": transfer_cost,
         }
         rows = []
         for name, run in kinds.items():
-            best = None
+            best: Row | None = None
             for _ in range(rounds):
-                cpu, used, kept = run()
-                per = (cpu * 1e6 / used, kept / used)
-                best = per if best is None or per[0] < best[0] else best
+                cpu, used, kept, units = run()
+                row = (name, cpu * 1e6 / used, kept / used, cpu * 1e6 / (used + units))
+                best = row if best is None or row[1] < best[1] else best
             assert best is not None
-            rows.append((name, *best))
+            rows.append(best)
     return rows
 
 
-def table(rows: list[tuple[str, float, float]]) -> str:
+def table(rows: list[Row]) -> str:
     plain, calls = rows[0][1], rows[1][1]
-    out = ["| program | CPU us / gas | bytes kept / gas | CPU / plain | CPU / plain host calls |",
-           "|---|---:|---:|---:|---:|"]
-    for name, cpu, kept in rows:
+    acc = next(r[1] for r in rows if r[0].startswith("plain accumulate"))
+    out = ["| program | CPU us / gas | bytes kept / gas | CPU / plain | CPU / plain host calls "
+           "| CPU us / charged unit | charged / plain | CPU / plain accumulate |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, cpu, kept, charged in rows:
+        is_acc = name.startswith(("plain accumulate", "transfers"))
         out.append(f"| {name} | {cpu:.4f} | {kept:.2f} | {cpu / plain:.1f}x "
-                   f"| {cpu / calls:.1f}x |")
+                   f"| {cpu / calls:.1f}x | {charged:.4f} | {charged / plain:.1f}x "
+                   f"| {f'{cpu / acc:.1f}x' if is_acc else '-'} |")
     return "\n".join(out)
 
 
@@ -283,7 +351,9 @@ def main() -> None:
             f"`.venv/bin/python bench/bench_isolation.py --gas {args.gas} --rounds "
             f"{args.rounds} --engines {args.engines} --write-docs`. Refine gas {args.gas:,} "
             "for each refine kind; the "
-            "transfers kind is one accumulate. Target: no kind above 5x plain per gas.\n\n"
+            "transfers kind is one accumulate, beside a plain accumulate of the same gas. "
+            "Target: no kind above 5x plain per gas. *charged unit*: gas + the units of "
+            "tenancy/tariff.py the kind is charged (code loading).\n\n"
             f"{text}\n"
         )
         write_section("Isolation: CPU and memory per gas (bench_isolation.py)", section)

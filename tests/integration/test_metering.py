@@ -27,8 +27,9 @@ from pathlib import Path
 
 import httpx
 
+from jamhost.domain.types import WorkReport
 from jamhost.engine.constants import HostCall
-from jamhost.examples._asm import NONE, Program
+from jamhost.examples._asm import NONE, SCRATCH, Program
 from tests.conftest import Server, make_tenant
 
 NO_LIMITS = {"rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
@@ -259,3 +260,50 @@ def test_exported_segments_cost_cpu_in_proportion_to_what_they_are_charged(
     print(f"exports: {attack * 1e9:.3f} ns per charged unit vs plain {plain * 1e9:.3f} ns/gas: "
           f"{attack / plain:.1f}x")
     assert attack < 10 * plain, (attack, plain)
+
+
+def window_reads(hash_: bytes, reads: list[tuple[int, int]], out: int) -> bytes:
+    """Refine: historical_lookup(self, hash, SCRATCH + at_i, f_i, l_i) for each (f_i, l_i),
+    the copies laid end to end from SCRATCH; halts with ω7 of each call (8 octets each) ++
+    the first `out` octets of SCRATCH."""
+    prog = Program()
+    where = prog.const(hash_)
+    prog.const(b"\0")
+    results = prog.heap
+    _start(prog)
+    at = 0
+    for i, (f, n) in enumerate(reads):
+        for reg, value in ((7, NONE), (8, where), (9, SCRATCH + at), (10, f), (11, n)):
+            prog.op("load_imm_64", a=reg, x=value)
+        prog.ecalli(HostCall.HISTORICAL_LOOKUP)
+        prog.op("load_imm", a=2, x=results + 8 * i)
+        prog.op("store_ind_u64", a=7, b=2, x=0)
+        at += n
+    prog.halt(results, SCRATCH - results + out)
+    return _service(prog)
+
+
+def test_historical_lookup_reads_windows_and_answers_the_whole_values_octets(
+        server_factory, store_keys):
+    """The store's window read through a real server (SQLite: the incremental blob read;
+    PostgreSQL: substr): each call answers ω7 = |v| and v[f .. f + min(l, |v| - f)], across
+    windows, at the end and past it (GP 0.7.2 §B.6)."""
+    size = 8 * 1024 * 1024
+    blob = os.urandom(size)
+    h = hashlib.blake2b(blob, digest_size=32).digest()
+    reads = [(0, 100), (50, 50), (65_000, 2_000), (4_000_000, 300), (size - 10, 100),
+             (size + 5, 10), (100, 1_000)]
+    out = sum(n for _, n in reads)
+    srv = server_factory(**store_keys, **NO_LIMITS)
+    sid, token = tenant_with(srv, "windows", window_reads(h, reads, out))
+    with srv.client(token) as c:
+        put = c.put(f"/jam/preimages/0x{h.hex()}", params={"service_id": sid}, content=blob)
+        assert put.status_code == 201, put.text
+        pkg = run_package(c, sid, 10_000, b"windows")
+        report = WorkReport.from_json(c.get(f"/jam/packages/{pkg['id']}/report").json()["report"])
+    output = report.results[0].result.output
+    expected_copy = b"".join(
+        blob[f : f + n].ljust(n, b"\0") for f, n in reads)  # a short copy leaves zeros after it
+    assert [int.from_bytes(output[8 * i : 8 * i + 8], "little") for i in range(len(reads))] \
+        == [size] * len(reads)
+    assert output[-out:] == expected_copy

@@ -860,3 +860,24 @@ def test_exports_over_the_storage_quota_leave_nothing(store: Store) -> None:
     assert store.finish_package(PackageOutcome(claimed.id, a, "w", "applied", exports=x),
                                 storage_limit=3 * SEG)
     assert store.get_service(a).usage.storage_bytes == 3 * SEG
+
+
+def test_service_preimage_window_reads_the_length_and_a_window(store: Store) -> None:
+    """historical_lookup's store read: (|v|, v[at .. at + n]) clamped to v, the service's own
+    preimages only (GP 0.7.2 §B.6: ω7 = |v|, the octets v[f .. f + min(l, |v| - f)])."""
+    sid, other = new_service(store), new_service(store)
+    blob = bytes(range(256)) * 4096  # 1 MiB
+    store.put_preimage(blake(blob), blob, "x/y", sid, 2 << 20)
+    window = store.service_preimage_window
+    assert window(sid, blake(blob), 0, 10) == (1 << 20, bytes(range(10)))
+    assert window(sid, blake(blob), 1000, 5) == (1 << 20, bytes([232, 233, 234, 235, 236]))
+    assert window(sid, blake(blob), (1 << 20) - 3, 100) == (1 << 20, bytes([253, 254, 255]))
+    assert window(sid, blake(blob), 1 << 20, 100) == (1 << 20, b"")
+    assert window(sid, blake(blob), 2**64 - 1, 2**64 - 1) == (1 << 20, b"")
+    assert window(sid, blake(blob), 0, 2**64 - 1) == (1 << 20, blob)
+    assert window(sid, blake(blob), 7, 0) == (1 << 20, b"")
+    assert window(other, blake(blob), 0, 10) is None  # another service's preimage
+    assert window(sid, blake(b"missing"), 0, 10) is None
+    empty = b""
+    store.put_preimage(blake(empty), empty, "x/y", sid, 2 << 20)
+    assert window(sid, blake(empty), 0, 10) == (0, b"")

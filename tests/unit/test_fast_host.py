@@ -246,6 +246,51 @@ def test_preimage_lookups_are_answered_from_installed_values() -> None:
     assert int.from_bytes(out[48:56], "little") == NONE
 
 
+def windowed(table: dict[bytes, bytes], calls: list[int], least: int = 128) -> PreimageCall:
+    """A PreimageCall answering from windows of at least `least` octets from f (a store's
+    window read), never from the whole value."""
+    def resolve(service: int, h: bytes) -> bytes | None:
+        raise AssertionError("the whole value was read")
+
+    def window(service: int, h: bytes, f: int, n: int) -> tuple[int, int, bytes] | None:
+        calls.append(service)
+        value = table.get(h) if service in (SELF, 7) else None
+        if value is None:
+            return None
+        at = min(f, len(value))
+        return len(value), at, value[at : at + max(n, least)]
+    return PreimageCall(resolve, 7, window)
+
+
+WINDOW_STEPS: list[tuple[int, dict[int, Arg]]] = [
+    (HostCall.HISTORICAL_LOOKUP, {7: SELF, 8: KEY, 9: ("scratch", 0), 10: 0, 11: 100}),
+    (HostCall.HISTORICAL_LOOKUP, {7: 7, 8: KEY, 9: ("scratch", 100), 10: 50, 11: 50}),
+    (HostCall.HISTORICAL_LOOKUP, {7: 7, 8: KEY, 9: ("scratch", 200), 10: 9000, 11: 90}),
+    (HostCall.HISTORICAL_LOOKUP, {7: SELF, 8: KEY, 9: ("scratch", 300), 10: 10_300, 11: 9}),
+    (HostCall.HISTORICAL_LOOKUP, {7: 7, 8: KEY, 9: ("scratch", 400), 10: 100, 11: 100}),
+    (HostCall.HISTORICAL_LOOKUP, {7: SELF, 8: KEY, 9: ("scratch", 500), 10: 10_200, 11: 500}),
+    (HostCall.HISTORICAL_LOOKUP, {7: SELF, 8: OTHER, 9: ("scratch", 600), 10: 0, 11: 9}),
+]
+
+
+def test_windowed_preimage_lookups_answer_as_the_whole_value() -> None:
+    """A key installed as a window is answered in the core when the octets copied are in it
+    and exits to Python for a new window otherwise; every answer is the whole value's."""
+    calls: list[int] = []
+    code = program(WINDOW_STEPS, repeat=3)
+    fast = agree(code, basic(historical_lookup=windowed({KEY: BLOB}, calls)))
+    whole = run(code, basic(historical_lookup=preimages({KEY: BLOB}, [])), 10**6, "python")
+    assert observed(fast) == observed(whole)
+    # a round: [0,100) reads [0,128); [50,100) in it; [9000,9090) reads [9000,9128); the empty
+    # copy at 10_300 is in any window; [100,200) reads [100,228); [10_200,10_240) reads
+    # [10_200,10_240); OTHER (none) is installed once: 4 reads a round, 12 and 1
+    assert fast.python_calls == 13
+    out = fast.result.output or b""
+    assert int.from_bytes(out[:8], "little") == len(BLOB)
+    assert int.from_bytes(out[96:104], "little") == NONE
+    assert out[-OUT:][500:540] == BLOB[10_200:]
+
+
 @pytest.mark.parametrize("bad", ["hash", "out"])
 def test_preimage_lookup_of_inaccessible_memory_panics(bad: str) -> None:
     calls: list[int] = []

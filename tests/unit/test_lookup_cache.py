@@ -67,3 +67,28 @@ def test_fetch_encodes_the_package_once() -> None:
     for _ in range(5):
         assert src.value(0, 0, 0) == ProtocolConstants.full().encode()
     assert calls == [0]
+
+
+def test_cached_lookup_windows_read_a_part_of_the_blob() -> None:
+    """historical_lookup through `window`: |v| and at least WINDOW_OCTETS (64 KiB) from f
+    are read, a call inside the last window reads nothing, and the whole blob never."""
+    blob = bytes(range(256)) * 32 * 1024  # 8 MiB
+    reads: list[tuple[int, int]] = []
+
+    def whole(service: int, hash_: bytes) -> bytes | None:
+        raise AssertionError("the whole blob was read")
+
+    def window_read(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        reads.append((at, n))
+        if hash_ != b"a":
+            return None
+        return len(blob), blob[min(at, len(blob)) : at + n]
+
+    cached = CachedLookup(whole, window_read=window_read)
+    assert cached.window(1, b"a", 10, 64) == (8 << 20, 10, blob[10 : 10 + 65536])
+    assert cached.window(1, b"a", 1000, 2000)[1] == 10  # inside: no read
+    assert cached.window(1, b"a", 5 << 20, 10)[1:] == (5 << 20, blob[5 << 20 : (5 << 20) + 65536])
+    assert cached.window(1, b"a", 1 << 40, 10) is not None  # an empty copy: any window does
+    assert cached.window(1, b"b", 0, 10) is None
+    assert cached.window(1, b"b", 0, 10) is None  # a miss is kept too
+    assert reads == [(10, 65536), (5 << 20, 65536), (0, 65536)]

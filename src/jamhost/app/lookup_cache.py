@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Generic, TypeVar
 
+from jamhost.engine.hostio import window_around
 from jamhost.pvm.cache import ByteBudgetCache
 
 K = TypeVar("K", bound=Hashable)
@@ -35,15 +36,69 @@ def _cost(entry: tuple[bytes | None]) -> int:
     return _ENTRY_OVERHEAD + (len(value) if value is not None else 0)
 
 
+def _window_cost(entry: tuple[tuple[int, int, bytes] | None]) -> int:
+    held = entry[0]
+    return _ENTRY_OVERHEAD + (len(held[2]) if held is not None else 0)
+
+
+WINDOW_OCTETS = 64 * 1024
+"""Least octets a window read takes from the store (short reads of a scan share one)."""
+
+WindowRead = Callable[[int, bytes, int, int], tuple[int, bytes] | None]
+"""`window(service, hash, at, n)`: (|v|, v[at..at+n]) read from the store, or None."""
+
+
 class CachedLookup:
-    """`lookup(service, hash)` (refine's code and preimage lookups) read once per key."""
+    """`lookup(service, hash)` (refine's code and preimage lookups) read once per key.
+
+    With `window_read` (the store's window read), `window(service, hash, f, l)` answers a
+    historical_lookup from |v| and a window of at least WINDOW_OCTETS around [f, f+l) instead
+    of the whole blob: the first call on an 8 MB preimage reads 64 KiB, not 8 MB. The last
+    window of each key is kept (its octets count in the budget); a whole value already read
+    (code, or a lookup without a window) answers every window."""
 
     def __init__(self, lookup: Callable[[int, bytes], bytes | None],
-                 budget: int = PACKAGE_READ_BUDGET) -> None:
+                 budget: int = PACKAGE_READ_BUDGET, window_read: WindowRead | None = None,
+                 ) -> None:
         self._lookup = lookup
         self._cache: ByteBudgetCache[tuple[int, bytes], tuple[bytes | None]] = \
             ByteBudgetCache(budget, _cost)
+        self._windows: ByteBudgetCache[tuple[int, bytes], tuple[tuple[int, int, bytes] | None]] \
+            = ByteBudgetCache(budget, _window_cost)
+        self._window_read = window_read
         self.misses = 0
+        if window_read is not None:
+            self.window = self._window  # refine's historical_lookup uses it when present
+
+    def _window(self, service: int, hash_: bytes, offset: int, limit: int) \
+            -> tuple[int, int, bytes] | None:
+        key = (service, bytes(hash_))
+        whole = self._cache.get(key)
+        if whole is not None:
+            return None if whole[0] is None else (len(whole[0]), 0, whole[0])
+        hit = self._windows.get(key)
+        if hit is not None:
+            held = hit[0]
+            if held is None:
+                return None
+            total, at, octets = held
+            start = min(offset, total)
+            length = min(limit, total - start)
+            if not length or (at <= start and start + length <= at + len(octets)):
+                return held
+            at, n = window_around(total, offset, limit, WINDOW_OCTETS)
+        else:
+            at, n = offset, max(limit, WINDOW_OCTETS)
+        self.misses += 1
+        assert self._window_read is not None
+        read = self._window_read(service, hash_, at, n)
+        if read is None:
+            self._windows.put(key, (None,))
+            return None
+        total, octets = read
+        held = (total, min(at, total), octets)
+        self._windows.put(key, (held,))
+        return held
 
     def __call__(self, service: int, hash_: bytes) -> bytes | None:
         key = (service, bytes(hash_))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jamhost.app import charges
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
@@ -23,7 +24,6 @@ from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooL
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.engine.authorizer import names_authorizer
 from jamhost.engine.constants import ProtocolConstants
-from jamhost.tenancy.erasure_gas import erasure_gas
 from jamhost.tenancy.principal import Principal
 
 
@@ -58,8 +58,9 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     refine = sum(i.refine_gas_limit for i in pkg.items)
     if names_authorizer(pkg):  # Ψ_I may burn up to G_I on top of the items' refine gas
         refine += ProtocolConstants.full().package_auth_gas
-    # The erasure coding of the bundle and exports, in jamhost's units (tenancy/erasure_gas.py)
-    refine += erasure_gas(pkg, len(body))
+    # Work GP gas does not price (erasure coding, code loading), in jamhost's units
+    # (tenancy/tariff.py)
+    refine += charges.units(rt, pkg, len(body))
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",

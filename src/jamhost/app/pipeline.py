@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package, note_dropped_logs
 from jamhost.app.accumulation_record import bounded_logs
 from jamhost.app.attestors import Attestor, attestors
@@ -49,7 +50,6 @@ from jamhost.observability import (
     get_logger,
 )
 from jamhost.tenancy import fairness
-from jamhost.tenancy.erasure_gas import erasure_gas
 
 log = get_logger("jamhost.pipeline")
 
@@ -140,10 +140,11 @@ class Heartbeat:
 def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
             owner: str) -> int:
     """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
-    erasure units of its claim (tenancy/erasure_gas.py) are spent whatever refine used.
-    Only a refined package has any: an outcome without refine pays what it declared."""
+    units of its claim (tenancy/tariff.py: erasure coding, code loading) are spent whatever
+    refine used. Only a refined package has any: an outcome without refine pays what it
+    declared."""
     weight = fairness.weight_of(rt.settings.account_weights, owner)
-    used = refine_gas_used + erasure_gas(package, pkg.size)
+    used = refine_gas_used + charges.units(rt, package, pkg.size)
     return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
                            weight)
 
@@ -231,8 +232,14 @@ def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
         # Refine sees only its own service's preimages (code included).
         return store.service_preimage(service, hash_) if service == service_id else None
 
-    # One read per blob for the whole package (every attestor, every historical_lookup).
-    own = CachedLookup(own_preimage)
+    def own_window(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        if service != service_id:
+            return None
+        return store.service_preimage_window(service, hash_, at, n)
+
+    # One read per blob for the whole package (every attestor, every historical_lookup), and
+    # historical_lookup reads |v| and a window of the blob, not all of it.
+    own = CachedLookup(own_preimage, window_read=own_window)
     auth_code = authorizer_code(rt, package, service_id)
     svc = store.get_service(service_id)
     # Imports resolve once per package among the owner's exports (app/segments.py).

@@ -69,6 +69,38 @@ def answer_blob(vm: PvmInstance, value: bytes | None, out: int, offset: int, lim
     vm.set_register(7, len(value))
 
 
+Window = tuple[int, int, bytes]
+"""(|v|, at, v[at .. at + n]): part of a preimage read from the store, with its length."""
+
+
+def answer_window(vm: PvmInstance, window: Window | None, out: int, offset: int,
+                  limit: int) -> bool:
+    """`answer_blob` from a window of the value: False (nothing done) when the octets the
+    call copies are not all in it."""
+    if window is None:
+        answer_blob(vm, None, out, offset, limit)
+        return True
+    total, at, held = window
+    start = min(offset, total)
+    length = min(limit, total - start)
+    if length and not (at <= start and start + length <= at + len(held)):
+        return False
+    if not writable(vm, out, length):
+        raise HostPanic
+    if length:
+        vm.write_memory(out, held[start - at : start - at + length])
+    vm.set_register(7, total)
+    return True
+
+
+def window_around(total: int, offset: int, limit: int, least: int) -> tuple[int, int]:
+    """(at, n): the octets a window read for a call (f = offset, l = limit) takes, at least
+    `least` of them from f' = min(f, |v|) when the value has them (a scan of short reads
+    reads the store once per `least` octets)."""
+    start = min(offset, total)
+    return start, min(max(limit, least), total - start)
+
+
 class Handler(Protocol):
     def __call__(self, vm: PvmInstance) -> Status | None: ...
 
@@ -86,20 +118,35 @@ class PreimageCall:
     `self_id` alike (both name the invocation's own service), which is what lets an engine
     answer repeated keys from values installed under `self_id` (see `Dispatch`)."""
 
-    __slots__ = ("resolve", "self_id", "last")
+    __slots__ = ("resolve", "self_id", "last", "window")
 
-    def __init__(self, resolve: Callable[[int, bytes], bytes | None], self_id: int) -> None:
+    def __init__(self, resolve: Callable[[int, bytes], bytes | None], self_id: int,
+                 window: Callable[[int, bytes, int, int], Window | None] | None = None,
+                 ) -> None:
         self.resolve = resolve
         self.self_id = self_id
-        self.last: tuple[int, bytes, bytes | None] | None = None
-        """The key and value of the last call answered, for the engine's table."""
+        self.window = window
+        """`window(service, hash, f, l)`: a `Window` holding at least the octets the call
+        copies, or None for no value (the store reads |v| and that part, not the blob)."""
+        self.last: tuple[int, bytes, bytes | None] | tuple[int, bytes, Window] | None = None
+        """The key and value (or window) of the last call answered, for the engine's table."""
 
     def __call__(self, vm: PvmInstance) -> Status | None:
         service = vm.get_register(7)
         h = read(vm, vm.get_register(8), 32)
+        out, offset, limit = vm.get_register(9), vm.get_register(10), vm.get_register(11)
+        if self.window is not None:
+            window = self.window(service, h, offset, limit)
+            if window is None:
+                self.last = (service, h, None)
+            else:
+                self.last = (service, h, window)
+            if answer_window(vm, window, out, offset, limit):
+                return None
+            # a window without the octets asked for: answered from the whole value
         value = self.resolve(service, h)
         self.last = (service, h, value)
-        answer_blob(vm, value, vm.get_register(9), vm.get_register(10), vm.get_register(11))
+        answer_blob(vm, value, out, offset, limit)
         return None
 
 
@@ -289,7 +336,12 @@ class Dispatch:
             if last is not None:
                 # type-ignore reason: the same handler, and the native core's instance
                 fn.last = None  # type: ignore[attr-defined]
-                vm.fast_put_preimage(*last)  # type: ignore[attr-defined]
+                service, h, value = last
+                if isinstance(value, tuple):
+                    total, at, held = value
+                    vm.fast_put_preimage_window(service, h, held, total, at)  # type: ignore[attr-defined]
+                else:
+                    vm.fast_put_preimage(service, h, value)  # type: ignore[attr-defined]
         elif host_id in self.invalidates:
             # type-ignore reason: the fast-path methods exist on the native core's instance only,
             #   which this vm is

@@ -41,7 +41,7 @@ from jamhost.engine.constants import (
 )
 from jamhost.engine.erasure import erasure_root
 from jamhost.engine.fetch import FetchSource
-from jamhost.engine.hostio import LogSink, PreimageCall, dispatch, gas_call, read
+from jamhost.engine.hostio import LogSink, PreimageCall, Window, dispatch, gas_call, read
 from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
 from jamhost.engine.segments import ImportLookup, ImportUnavailable, resolve_imports
@@ -133,7 +133,9 @@ class _RefineHost:
             {
                 HostCall.GAS: gas_call,
                 HostCall.FETCH: fetch,
-                HostCall.HISTORICAL_LOOKUP: PreimageCall(self.preimage, item.service),
+                HostCall.HISTORICAL_LOOKUP: PreimageCall(
+                    self.preimage, item.service,
+                    self.preimage_window if hasattr(preimage_lookup, "window") else None),
                 HostCall.EXPORT: self.export,
                 HostCall.MACHINE: inner.machine,
                 HostCall.PEEK: inner.peek,
@@ -151,6 +153,15 @@ class _RefineHost:
         refine code must not read another tenant's preimages); any other id answers NONE."""
         if service in (SELF, self.item.service):
             return self.preimage_lookup(self.item.service, h)
+        return None
+
+    def preimage_window(self, service: int, h: bytes, offset: int, limit: int) \
+            -> Window | None:
+        """`preimage` read as a window (a lookup with a `window` method: app/lookup_cache.py's
+        CachedLookup over the store's window read)."""
+        if service in (SELF, self.item.service):
+            return self.preimage_lookup.window(  # type: ignore[attr-defined, no-any-return]
+                self.item.service, h, offset, limit)
         return None
 
     def export(self, vm: PvmInstance) -> Status | None:

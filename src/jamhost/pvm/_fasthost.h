@@ -47,6 +47,9 @@ typedef struct {
     uint64_t k1, k2, k3; /* fetch: selector, a, b; preimage: service */
     uint8_t hash[32];     /* preimage */
     PyObject *value;      /* bytes, or NULL for none */
+    /* FK_PREIMAGE read as a window (windowed = 1): value = v[at .. at + |value|), |v| = total */
+    uint8_t windowed;
+    uint64_t total, at;
     /* FK_DEST (k1 = destination): */
     uint8_t who;          /* no such service (to this invocation) */
     uint64_t min_memo_gas;
@@ -151,6 +154,8 @@ static int fh_put(FastHost *f, int kind, uint64_t k1, uint64_t k2, uint64_t k3,
     else memset(e->hash, 0, 32);
     Py_XINCREF(value);
     e->value = value;
+    e->windowed = 0;
+    e->total = e->at = 0;
     f->n_entries++;
     f->table_bytes += size;
     return 1;
@@ -216,6 +221,25 @@ static int fh_answer(Machine *m, uint64_t *r, PyObject *value, uint64_t out, uin
     if (length)
         copy_in(m, (uint32_t)out, (const uint8_t *)PyBytes_AS_STRING(value) + start, length);
     r[7] = vlen;
+    return FC_SERVED;
+}
+
+/* hostio.answer_window for an entry holding a window of the preimage: FC_DEFER when the
+ * octets the call copies are not all in the window (Python reads them; nothing charged). */
+static int fh_answer_window(Machine *m, uint64_t *r, const FhEntry *e, uint64_t out,
+                            uint64_t offset, uint64_t limit) {
+    uint64_t total = e->total, held = (uint64_t)PyBytes_GET_SIZE(e->value);
+    uint64_t start = offset < total ? offset : total;
+    uint64_t length = limit < total - start ? limit : total - start;
+    if (length && (start < e->at || start - e->at > held || length > held - (start - e->at)))
+        return FC_DEFER;
+    int ok = fh_accessible(m, out, length, 1);
+    if (ok < 0) return -1;
+    if (!ok) return FC_PANIC;
+    if (length)
+        copy_in(m, (uint32_t)out,
+                (const uint8_t *)PyBytes_AS_STRING(e->value) + (start - e->at), length);
+    r[7] = total;
     return FC_SERVED;
 }
 
@@ -400,6 +424,11 @@ static int fast_call(Machine *m, uint64_t id, uint64_t *r, int64_t *gas) {
         uint64_t service = r[7] == FH_SELF ? f->self_id : r[7];
         FhEntry *e = fh_find(f, FK_PREIMAGE, service, 0, 0, hash);
         if (!e) return FC_DEFER;
+        if (e->windowed) {
+            int rc = fh_answer_window(m, r, e, r[9], r[10], r[11]);
+            if (rc != FC_DEFER) *gas -= f->call_gas;
+            return rc;
+        }
         *gas -= f->call_gas;
         return fh_answer(m, r, e->value, r[9], r[10], r[11]);
     }

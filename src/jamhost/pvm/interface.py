@@ -142,6 +142,12 @@ class FastHostInstance(Protocol):
 
     def fast_put_preimage(self, service: int, hash_: bytes, value: bytes | None) -> bool: ...
 
+    def fast_put_preimage_window(self, service: int, hash_: bytes, window: bytes, total: int,
+                                 at: int) -> bool:
+        """The key's value has `total` octets of which `window` = v[at..+|window|] is held;
+        a call copying octets outside it keeps exiting. A later window replaces this one."""
+        ...
+
     def fast_clear_preimages(self) -> None: ...
 
     def fast_log_take(self) -> tuple[list[tuple[int, bytes, bytes]], int]:

@@ -109,6 +109,7 @@ class NativeInstance(_native.Machine):  # type: ignore[misc]
 
     fast_put_fetch = _native.Machine._fast_put_fetch
     fast_put_preimage = _native.Machine._fast_put_preimage
+    fast_put_preimage_window = _native.Machine._fast_put_preimage_window
     fast_clear_preimages = _native.Machine._fast_clear_preimages
     fast_log_take = _native.Machine._fast_log_take
     fast_log_room = _native.Machine._fast_log_room

@@ -278,6 +278,15 @@ class MemoryStore:
                 return self._blobs.get(hash_)
             return None
 
+    def service_preimage_window(self, service_id: int, hash_: bytes, at: int, n: int,
+                                ) -> tuple[int, bytes] | None:
+        """(|v|, v[at..at+n]) of `service_preimage` (clamped to v), or None."""
+        blob = self.service_preimage(service_id, hash_)
+        if blob is None:
+            return None
+        start = min(at, len(blob))
+        return len(blob), blob[start : start + n]
+
     def read_blob(self, hash_: bytes) -> bytes | None:
         return self._blobs.get(hash_)
 

@@ -386,6 +386,41 @@ class SqlStore:
             return conn.execute(stmts.SERVICE_PREIMAGE,
                                 {"hash": hash_, "sid": service_id}).scalar_one_or_none()
 
+    def service_preimage_window(self, service_id: int, hash_: bytes, at: int, n: int,
+                                ) -> tuple[int, bytes] | None:
+        """(|v|, v[at..at+n]) of `service_preimage` (clamped to v), or None: the length
+        from its column and the octets by substr, never the whole blob."""
+        # substr takes 32-bit positions on PostgreSQL; a blob is far shorter (max_preimage_bytes)
+        at, n = min(at, _SQL_POSITION_MAX), min(n, _SQL_POSITION_MAX)
+        if self.kind == "sqlite":
+            return self._sqlite_window(service_id, hash_, at, n)
+        with self._read() as conn:
+            row = conn.execute(stmts.SERVICE_PREIMAGE_WINDOW,
+                               {"hash": hash_, "sid": service_id, "start": at + 1,
+                                "n": n}).first()
+        if row is None:
+            return None
+        return int(row[0]), bytes(row[1] or b"")
+
+    def _sqlite_window(self, service_id: int, hash_: bytes, at: int, n: int,
+                       ) -> tuple[int, bytes] | None:
+        """SQLite's substr reads the whole blob (2 ms for 8 MB): the row is found by rowid
+        and the window read through the incremental blob API instead (0.01-0.04 ms)."""
+        with self._read() as conn:
+            row = conn.execute(stmts.SERVICE_PREIMAGE_ROWID,
+                               {"hash": hash_, "sid": service_id}).first()
+            if row is None:
+                return None
+            size, rowid = int(row[0]), int(row[1])
+            start = min(at, size)
+            count = min(n, size - start)
+            if count == 0:
+                return size, b""
+            raw = conn.connection.dbapi_connection
+            with raw.blobopen(t.blobs.name, "data", rowid, readonly=True) as blob:  # type: ignore[union-attr]
+                blob.seek(start)
+                return size, blob.read(count)
+
     def read_blob(self, hash_: bytes) -> bytes | None:
         with self._read() as conn:
             return conn.execute(sa.select(t.blobs.c.data)
@@ -1113,6 +1148,9 @@ def _service(r: Any) -> ServiceRecord:
 
 def _delegate(r: Any) -> Delegate:
     return Delegate(r.id, r.service_id, bytes(r.token_hash), r.role, r.created_at, r.created_by)
+
+
+_SQL_POSITION_MAX = (1 << 31) - 2
 
 
 def _preimage(r: Any) -> PreimageMeta:

@@ -226,6 +226,22 @@ SERVICE_PREIMAGE = sa.select(t.blobs.c.data).join(
     t.preimages.c.hash == sa.bindparam("hash"),
     t.preimages.c.service_id == sa.bindparam("sid"))
 
+# |v| from the size column and v[start-1 .. +n] (SQL positions count from 1): a window read of
+# historical_lookup, without the rest of the blob (substr of a BLOB / bytea is in octets).
+SERVICE_PREIMAGE_WINDOW = sa.select(
+    t.blobs.c.size,
+    sa.func.substr(t.blobs.c.data, sa.bindparam("start"), sa.bindparam("n")),
+).join(t.preimages, t.preimages.c.hash == t.blobs.c.hash).where(
+    t.preimages.c.hash == sa.bindparam("hash"),
+    t.preimages.c.service_id == sa.bindparam("sid"))
+
+# SQLite: |v| and the rowid of the blob row, for its incremental blob read.
+SERVICE_PREIMAGE_ROWID = sa.select(
+    t.blobs.c.size, sa.literal_column("jam_blobs.rowid"),
+).join(t.preimages, t.preimages.c.hash == t.blobs.c.hash).where(
+    t.preimages.c.hash == sa.bindparam("hash"),
+    t.preimages.c.service_id == sa.bindparam("sid"))
+
 FINISH = t.packages.update().where(
     t.packages.c.id == sa.bindparam("package_id"), t.packages.c.status == "refining",
     t.packages.c.claimed_by == sa.bindparam("worker"),
