@@ -17,10 +17,23 @@ def node(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:
     """N(v, H): H("node" ++ N(left half) ++ N(right half)), the zero hash for no values."""
     if not values:
         return ZERO_HASH
+    if hasher is blake2b_256:  # the JAM hash: by index, from the hashed prefix (no slices)
+        return _node_blake2b(values, 0, len(values))
     if len(values) == 1:
         return values[0]
     mid = (len(values) + 1) // 2
     return hasher(b"node" + node(values[:mid], hasher) + node(values[mid:], hasher))
+
+
+def _node_blake2b(values: Sequence[bytes], lo: int, hi: int) -> bytes:
+    """N(values[lo:hi], blake2b) without copying the halves."""
+    if hi - lo == 1:
+        return values[lo]
+    mid = lo + (hi - lo + 1) // 2
+    h = _NODE_PREFIX.copy()
+    h.update(_node_blake2b(values, lo, mid))
+    h.update(_node_blake2b(values, mid, hi))
+    return h.digest()
 
 
 def well_balanced_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:
