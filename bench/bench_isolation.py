@@ -20,7 +20,8 @@ the pipeline runs it (refine_package / accumulate, the pipeline's per-package re
 CPU microseconds per gas = process CPU time (time.process_time) / gas used; bytes kept per gas =
 what the outcome holds (log lines, transfers) / gas used; CPU per charged unit = CPU time /
 (gas used + the tariff units the kind is charged beyond GP gas, tenancy/tariff.py: code
-loading for the large-code kinds, none for the others). Each kind is the best of `--rounds`;
+loading for the large-code kinds, 100 per transfer for the transfers kind, none for the
+others). Each kind is the best of `--rounds`;
 what a client or the store does before the run (building the package, hashing the code) is
 outside the timing, and garbage is collected between rounds.
 """
@@ -54,7 +55,7 @@ from jamhost.pvm import native as pvm_native  # noqa: E402
 from jamhost.pvm import program as pvm_program  # noqa: E402
 from jamhost.pvm.engines import get_engine  # noqa: E402
 from jamhost.pvm.interface import PvmEngine  # noqa: E402
-from jamhost.tenancy.tariff import code_units  # noqa: E402
+from jamhost.tenancy.tariff import code_units, transfer_units  # noqa: E402
 
 ENGINE: PvmEngine | None = None  # set per run by measure()
 
@@ -241,7 +242,7 @@ def transfer_cost() -> Cost:
     cpu, out = accumulate_cost(transfer_loop(), 10**7)
     assert len(out.transfers) == TRANSFERS, len(out.transfers)
     kept = sum(len(t.memo) + 64 for t in out.transfers)  # memo + the transfer's fields
-    return cpu, out.gas_used, kept, 0
+    return cpu, out.gas_used, kept, transfer_units(len(out.transfers))
 
 
 def plain_accumulate_cost() -> Cost:
@@ -353,7 +354,7 @@ def main() -> None:
             "for each refine kind; the "
             "transfers kind is one accumulate, beside a plain accumulate of the same gas. "
             "Target: no kind above 5x plain per gas. *charged unit*: gas + the units of "
-            "tenancy/tariff.py the kind is charged (code loading).\n\n"
+            "tenancy/tariff.py the kind is charged (code loading, transfers).\n\n"
             f"{text}\n"
         )
         write_section("Isolation: CPU and memory per gas (bench_isolation.py)", section)

@@ -14,9 +14,10 @@ from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.config import JamSettings
 from jamhost.domain.scopes import EVERYTHING
 from jamhost.domain.types import RefineContext, WorkItem, WorkPackage, WorkReport
-from jamhost.examples._asm import Program
+from jamhost.engine.constants import HostCall
+from jamhost.examples._asm import Program, script
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tariff import code_units, package_code_units, package_units
+from jamhost.tenancy.tariff import code_units, package_code_units, package_units, transfer_units
 
 OP = Principal(kind="operator", token_hash=bytes(32))
 REFINE, ACCUMULATE = 50_000, 1_000
@@ -106,3 +107,35 @@ def test_small_code_is_charged_nothing() -> None:
     rec, _ = packages.submit_json(rt, OP, {"service_id": sid, "items": [
         {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})
     assert rec.refine_gas == REFINE
+
+
+def test_transfer_units_at_the_documented_rate() -> None:
+    assert transfer_units(0) == 0
+    assert transfer_units(1) == 100
+    assert transfer_units(4_000) == 400_000
+
+
+def test_transfers_are_charged_after_the_run_in_usage_and_the_scheduler() -> None:
+    """An accumulate making 3 transfers to another service of the same account: the apply
+    adds 3 x 100 units to the sender's gas usage of the hour (on top of what the submit
+    charged) and to what the scheduler keeps of the claim."""
+    rt = build_runtime(JamSettings(store="memory", rate_limit_per_minute=0,
+                                   service_rate_limit_per_minute=0))
+    alice = create_account(rt, None, "alice").id
+    dst = services.create_service(rt, None, code=script([]), owner=alice).service_id
+    memo = bytes(128)
+    code = script([(HostCall.TRANSFER, {7: dst, 8: 0, 9: 0, 10: memo}) for _ in range(3)])
+    src = services.create_service(rt, None, code=code, owner=alice).service_id
+    rec, _ = packages.submit_json(rt, OP, {"service_id": src, "items": [
+        {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})
+    window = rt.gas_window()
+    assert rt.store.get_service(src).usage.gas_used_in(window) == REFINE + ACCUMULATE
+    start = rt.store._owners[alice].vtime  # the memory store's scheduler state
+    assert process_next(rt, "w") == rec.id
+    assert rt.store.get_package(rec.id, EVERYTHING).status == "applied"
+    record = rt.store.get_accumulation(rec.id, EVERYTHING)
+    assert record is not None and len(record.transfers) == 3  # the three were made
+    assert rt.store.get_service(src).usage.gas_used_in(window) == REFINE + ACCUMULATE + 300
+    report = rt.store.get_report(rec.id, EVERYTHING)
+    used = WorkReport.decode(report.body).results[0].refine_load.gas_used
+    assert rt.store._owners[alice].vtime - start == used + ACCUMULATE + 300

@@ -28,6 +28,7 @@ from jamhost.domain.model import (
     PackageOutcome,
     PackageRecord,
     ReportRecord,
+    StateChanges,
     StateConflict,
     now_us,
 )
@@ -49,7 +50,7 @@ from jamhost.observability import (
     ServiceLabel,
     get_logger,
 )
-from jamhost.tenancy import fairness
+from jamhost.tenancy import fairness, tariff
 
 log = get_logger("jamhost.pipeline")
 
@@ -138,13 +139,13 @@ class Heartbeat:
 
 
 def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
-            owner: str) -> int:
+            owner: str, after_units: int = 0) -> int:
     """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
     units of its claim (tenancy/tariff.py: erasure coding, code loading) are spent whatever
     refine used. Only a refined package has any: an outcome without refine pays what it
     declared."""
     weight = fairness.weight_of(rt.settings.account_weights, owner)
-    used = refine_gas_used + charges.units(rt, package, pkg.size)
+    used = refine_gas_used + charges.units(rt, package, pkg.size) + after_units
     return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
                            weight)
 
@@ -163,7 +164,11 @@ def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
             report = WorkReport.decode(outcome.report.body)
             changes, seq, record = accumulate_package(rt, svc, report,
                                                       outcome.report.report_hash)
-            outcome = replace(outcome, changes=changes, expected_seq=seq, accumulation=record)
+            # the accumulate ran again: its transfers, and so the units after the run, may differ
+            # (the scheduler's refund stays the first run's: vtime is an estimate, usage exact)
+            outcome = replace(outcome, changes=changes, expected_seq=seq, accumulation=record,
+                              after_units=after_run_units(changes),
+                              units_window=rt.gas_window())
     raise RuntimeError("the service's state kept changing; the package will be retried")
 
 
@@ -215,12 +220,20 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     spec = report.package_spec
     exports = export_set(rt, pkg.service_id, spec.hash, spec.exports_root,
                          runs[0].outcome.exports)
+    after = after_run_units(changes)
     return PackageOutcome(pkg.id, pkg.service_id, worker, "applied", report=record,
                           attestations=attestations, changes=changes, expected_seq=seq,
                           refine_gas_used=runs[0].outcome.gas_used,
                           accumulation=accumulation, exports=exports,
                           refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
-                                         svc.owner))
+                                         svc.owner, after),
+                          after_units=after, units_window=rt.gas_window())
+
+
+def after_run_units(changes: StateChanges | None) -> int:
+    """The tariff's units known only after the run (tenancy/tariff.py): the transfers the
+    service's accumulate made."""
+    return tariff.transfer_units(len(changes.transfers_out)) if changes is not None else 0
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,

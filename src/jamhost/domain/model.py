@@ -323,6 +323,10 @@ class PackageOutcome:
     # not use (tenancy/fairness.py `refund`).
     refund: int = 0
     refine_gas_used: int | None = None  # per attestor's run (they agree), when refined
+    # Units charged after the run (tenancy/tariff.py: the accumulate's transfers), added to
+    # the service's gas usage of hour `units_window` when the package is applied.
+    after_units: int = 0
+    units_window: int = 0
     accumulation: AccumulationRecord | None = None
     exports: ExportSet | None = None  # kept with an `applied` outcome
 

@@ -546,6 +546,11 @@ class MemoryStore:
                 if outcome.report is not None:
                     entries.append(("report", outcome.report.report_hash))
                 self._apply(outcome.service_id, outcome.changes, entries, at)
+                if outcome.after_units:  # tenancy/tariff.py, into the apply's hour
+                    u = self._services[outcome.service_id].usage
+                    self._usage(outcome.service_id, gas_window=outcome.units_window,
+                                gas_used=u.gas_used_in(outcome.units_window)
+                                + outcome.after_units)
                 if outcome.accumulation is not None:
                     self._keep_accumulation(outcome.accumulation, at)
                 if outcome.exports is not None:

@@ -27,7 +27,16 @@ Kinds and rates:
   (bench/bench_isolation.py measures it; docs/benchmarks.md has the figures). A blob of at
   most 64 KiB (every example service, every test program) is free. The other attestors'
   refines and the service's accumulate load the same blob, which the program cache
-  (pvm/cache.py, byte-budgeted) serves decoded, so they are not charged again.
+  (pvm/cache.py, byte-budgeted) serves decoded, so they are not charged again;
+- *transfers*: each transfer a service's accumulate makes (its `transfer` host call, 10 GP
+  gas) is charged `TRANSFER_UNITS` more, after the run, when the package is applied (the
+  count is known only then): the sender pays for the input it queues for another service
+  and for the record the runtime keeps of it. The units are added to the service's gas
+  usage of the hour of the apply and to what the scheduler keeps of the claim (a package
+  may so end above its hourly budget; the next submission then waits for the next hour).
+  A transfer costs about 0.1-0.15 us of CPU on the native core beyond its 10 gas, some 60
+  gas of plain execution: 100 units keep 4,000 transfers within plain execution per
+  charged unit (bench/bench_isolation.py).
 """
 
 from __future__ import annotations
@@ -43,6 +52,9 @@ FREE_CODE_OCTETS = 64 * 1024
 #: Units charged per CODE_OCTETS_PER_UNITS octets of code beyond the free allowance.
 CODE_UNITS = 1
 CODE_OCTETS_PER_UNITS = 2
+
+#: Units charged per transfer an accumulate makes, on top of its 10 GP gas.
+TRANSFER_UNITS = 100
 
 #: `code_size(service, code_hash)`: the octets of a preimage of `service` (metadata only,
 #: never the blob), or None when it has none: nothing is loaded, nothing is charged.
@@ -69,3 +81,8 @@ def package_units(package: WorkPackage, code_size: CodeSize,
                   encoded_size: int | None = None) -> int:
     """Every unit the package is charged beyond GP gas: erasure coding and code loading."""
     return erasure_gas(package, encoded_size) + package_code_units(package, code_size)
+
+
+def transfer_units(count: int) -> int:
+    """The units of `count` transfers made by one accumulate (charged after the run)."""
+    return TRANSFER_UNITS * max(0, count)

@@ -728,6 +728,10 @@ class SqlStore:
                         entries.append(("report", outcome.report.report_hash))
                     self._apply(conn, outcome.service_id, outcome.changes,
                                 outcome.expected_seq, entries, at, storage_limit)
+                    if outcome.after_units:
+                        conn.execute(stmts.CHARGE_AFTER, {"sid": outcome.service_id,
+                                                          "units": outcome.after_units,
+                                                          "window": outcome.units_window})
                     if outcome.accumulation is not None:
                         self._keep_accumulation(conn, outcome.accumulation, at)
                     if outcome.exports is not None:

@@ -254,6 +254,14 @@ RELEASE_SERVICE = t.services.update().where(
     t.services.c.service_id == sa.bindparam("sid")).values(
     pending_count=t.services.c.pending_count - 1)
 
+# Units charged after the run (tenancy/tariff.py), into the gas usage of the apply's hour.
+CHARGE_AFTER = t.services.update().where(
+    t.services.c.service_id == sa.bindparam("sid")).values(
+    gas_used=sa.case((t.services.c.gas_window == sa.bindparam("window"),
+                      t.services.c.gas_used + sa.bindparam("units", type_=sa.BigInteger)),
+                     else_=sa.bindparam("units", type_=sa.BigInteger)),
+    gas_window=sa.bindparam("window"))
+
 
 def _lock_service(expected: bool) -> sa.Update:
     svc = t.services.c
