@@ -26,14 +26,13 @@ import datetime as dt
 import hashlib
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, write_section  # noqa: E402
+from bench.common import best, machine, write_section  # noqa: E402
 
 from jamhost.domain.types import RefineContext, WorkItem, WorkPackage  # noqa: E402
 from jamhost.engine import erasure, refine_package  # noqa: E402
@@ -67,16 +66,6 @@ W_B = 13_791_360
 W_G = 4104
 W_X = 3072
 HALT_ADDRESS = (1 << 32) - (1 << 16)
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
 
 
 def h(data: bytes) -> bytes:

@@ -21,14 +21,12 @@ import hashlib
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, write_section  # noqa: E402
+from bench.common import best, machine, write_section  # noqa: E402
 
 from jamhost.app.runtime import build_runtime  # noqa: E402
 from jamhost.app.segments import export_set, import_lookup  # noqa: E402
@@ -59,16 +57,6 @@ machines").
 
 def h(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return min(times)
 
 
 def main() -> None:

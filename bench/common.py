@@ -58,6 +58,17 @@ def timed(fn: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
+def best(fn: Callable[[], object], repeat: int) -> float:
+    """Least process CPU time of `repeat` runs of `fn`, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return min(times)
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     total_s = sum(samples) / 1000
     return {"p50_ms": round(percentile(samples, 50), 3),
