@@ -146,12 +146,12 @@ def deployment(kind: str, tmp: Path) -> Iterator[Deployment]:
 @contextmanager
 def memory_deployment() -> Iterator[Deployment]:
     import uvicorn
+    from jamhost.store.memory import MemoryStore
 
     from jamhost.api.app import create_app
     from jamhost.app.runtime import build_runtime
     from jamhost.config import JamSettings
     from jamhost.domain.model import QuotaLimits
-    from jamhost.store.memory import MemoryStore
 
     quiet_logs()
     store = MemoryStore()

@@ -1,4 +1,5 @@
-"""The Store port contract: the same tests against MemoryStore, SQLite and PostgreSQL.
+"""The Store port contract: the same tests against SQLite in memory (the memory store), a
+SQLite file and PostgreSQL.
 
 Every adapter is built the way the runtime builds it (`open_store(JamSettings(...))`), on a
 fresh file or a fresh PostgreSQL database. Expected values are written out by hand.
@@ -92,17 +93,12 @@ def pkg(service_id: int, n: int, refine: int = 300, accumulate: int = 200) -> Pa
 
 def blob_rows(store: Store) -> int:
     """How many copies of blob bytes the adapter keeps (introspection, adapter-specific)."""
-    if store.kind == "memory":
-        return len(store._blobs)  # type: ignore[attr-defined]
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
         return conn.execute(sa.text("SELECT count(*) FROM jam_blobs")).scalar_one()
 
 
 def seed_storage(store: Store, service_id: int, rows: dict[bytes, bytes]) -> None:
     """Service state is written by accumulate, which is not part of this port yet."""
-    if store.kind == "memory":
-        store._storage.setdefault(service_id, {}).update(rows)  # type: ignore[attr-defined]
-        return
     with store.engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(tables.storage.insert(), [{"service_id": service_id, "key": k, "value": v}
                                           for k, v in rows.items()])

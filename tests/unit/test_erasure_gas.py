@@ -7,6 +7,7 @@ segment and 25,000 per bundle piece of 684 octets after the first."""
 from __future__ import annotations
 
 import pytest
+from tests.scheduler_state import account_vtime
 
 from jamhost.app import packages, services
 from jamhost.app.accounts import create_account
@@ -110,7 +111,7 @@ def test_the_scheduler_keeps_the_erasure_units_after_the_refund() -> None:
     alice = create_account(rt, None, "alice").id
     sid = exporter(rt, alice, 4)
     rec, _ = packages.submit_json(rt, OP, package(sid, 4))
-    start = rt.store._owners[alice].vtime  # the memory store's scheduler state
+    start = account_vtime(rt.store, alice)
     assert process_next(rt, "w") == rec.id
     done = rt.store.get_package(rec.id, EVERYTHING)
     assert done.status == "applied", done.failure_reason
@@ -118,4 +119,4 @@ def test_the_scheduler_keeps_the_erasure_units_after_the_refund() -> None:
     assert report is not None
     used = WorkReport.decode(report.body).results[0].refine_load.gas_used
     assert 0 < used < REFINE
-    assert rt.store._owners[alice].vtime - start == used + ACCUMULATE + 4 * PER_EXPORT
+    assert account_vtime(rt.store, alice) - start == used + ACCUMULATE + 4 * PER_EXPORT

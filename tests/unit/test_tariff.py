@@ -7,6 +7,8 @@ The expected numbers are written from the documented rate: one unit per two octe
 
 from __future__ import annotations
 
+from tests.scheduler_state import account_vtime
+
 from jamhost.app import packages, services
 from jamhost.app.accounts import create_account
 from jamhost.app.pipeline import process_next
@@ -88,7 +90,7 @@ def test_a_large_code_is_charged_at_submit_and_kept_after_the_refund() -> None:
     units = -(-(len(code) - 65_536) // 2)
     assert units > 100_000
     assert rec.refine_gas == REFINE + units
-    start = rt.store._owners[alice].vtime  # the memory store's scheduler state
+    start = account_vtime(rt.store, alice)
     assert process_next(rt, "w") == rec.id
     done = rt.store.get_package(rec.id, EVERYTHING)
     assert done.status == "applied", done.failure_reason
@@ -96,7 +98,7 @@ def test_a_large_code_is_charged_at_submit_and_kept_after_the_refund() -> None:
     assert report is not None
     used = WorkReport.decode(report.body).results[0].refine_load.gas_used
     assert 0 < used < REFINE
-    assert rt.store._owners[alice].vtime - start == used + ACCUMULATE + units
+    assert account_vtime(rt.store, alice) - start == used + ACCUMULATE + units
 
 
 def test_small_code_is_charged_nothing() -> None:
@@ -130,7 +132,7 @@ def test_transfers_are_charged_after_the_run_in_usage_and_the_scheduler() -> Non
         {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})
     window = rt.gas_window()
     assert rt.store.get_service(src).usage.gas_used_in(window) == REFINE + ACCUMULATE
-    start = rt.store._owners[alice].vtime  # the memory store's scheduler state
+    start = account_vtime(rt.store, alice)
     assert process_next(rt, "w") == rec.id
     assert rt.store.get_package(rec.id, EVERYTHING).status == "applied"
     record = rt.store.get_accumulation(rec.id, EVERYTHING)
@@ -138,4 +140,4 @@ def test_transfers_are_charged_after_the_run_in_usage_and_the_scheduler() -> Non
     assert rt.store.get_service(src).usage.gas_used_in(window) == REFINE + ACCUMULATE + 300
     report = rt.store.get_report(rec.id, EVERYTHING)
     used = WorkReport.decode(report.body).results[0].refine_load.gas_used
-    assert rt.store._owners[alice].vtime - start == used + ACCUMULATE + 300
+    assert account_vtime(rt.store, alice) - start == used + ACCUMULATE + 300

@@ -112,8 +112,10 @@ def test_two_deliveries_computed_at_once_apply_once() -> None:
     from jamhost.domain.model import StateChanges, Transfer
 
     # Queue one transfer as an apply of the sender would.
-    rt.store._apply(sender.service_id, StateChanges(  # type: ignore[attr-defined]
-        transfers_out=[Transfer(sender.service_id, receiver, 3, MEMO, 100)]), [], 0)
+    with rt.store._write() as conn:  # type: ignore[attr-defined]
+        rt.store._apply(conn, sender.service_id, StateChanges(  # type: ignore[attr-defined]
+            transfers_out=[Transfer(sender.service_id, receiver, 3, MEMO, 100)]),
+            None, [], 0, None)
     svc = rt.store.get_service(receiver)
     first = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)
     second = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)

@@ -26,6 +26,7 @@ from jamhost.engine import (
     accumulate,
     accumulate_gas,
 )
+from jamhost.engine.accumulate import provision
 from jamhost.engine.constants import MEMO_SIZE
 from jamhost.observability import GAS_USED, get_logger
 
@@ -91,13 +92,12 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     preimages = [blob for blob in out.preimage_changes.values() if blob is not None]
     requests = dict(out.request_changes)
     for service, blob in out.provided:
-        # GP provide integration: a blob provided to this service is kept only if the
-        # service solicited it (request present and empty). Provisions to sibling services
-        # are not integrated (jamhost applies one service's state per transaction).
-        key = (blake2b_256(blob), len(blob))
-        current = requests[key] if key in requests else out.account.requests.get(key)
-        if service == sid and current == ():
-            requests[key] = (slot,)
+        # Provisions to sibling services are not integrated (jamhost applies one service's
+        # state per transaction); to this service, by the engine's provide rule.
+        entry = None if service != sid else provision(
+            blob, slot, lambda k: requests[k] if k in requests else out.account.requests.get(k))
+        if entry is not None:
+            requests[entry[0]] = entry[1]
             preimages.append(blob)
     post = out.account
     return StateChanges(

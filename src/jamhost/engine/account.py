@@ -9,38 +9,21 @@ two numbers that the host calls keep up to date (the state keeps them explicitly
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from jamhost.domain.footprint import RequestKey, footprint, request_octets, storage_item_octets
 from jamhost.engine.constants import BASE_DEPOSIT, BYTE_DEPOSIT, ITEM_DEPOSIT
 from jamhost.engine.overlay import Overlay
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-#: Preimage request key (h, l): the blob's hash and its length (GP a_l).
-RequestKey = tuple[bytes, int]
-
-
-def storage_item_octets(key: bytes, value: bytes) -> int:
-    """What one storage entry adds to a_o: 34 + |k| + |v| (GP 0.7.2 eq. deposits)."""
-    return 34 + len(key) + len(value)
-
-
-def request_octets(length: int) -> int:
-    """What one preimage request (h, z) adds to a_o: 81 + z (GP 0.7.2 eq. deposits)."""
-    return 81 + length
-
-
-def footprint(
-    storage: Mapping[bytes, bytes], requests: Mapping[RequestKey, object]
-) -> tuple[int, int]:
-    """(a_i, a_o) = (2|a_l| + |a_s|, Σ 81 + z + Σ 34 + |k| + |v|) (GP 0.7.2 eq. deposits)."""
-    items = 2 * len(requests) + len(storage)
-    octets = sum(request_octets(z) for (_h, z) in requests)
-    octets += sum(storage_item_octets(k, v) for k, v in storage.items())
-    return items, octets
+# The footprint formulas live in domain/footprint.py (the apply planner reads them too);
+# re-exported here for the engine's callers.
+__all__ = ["AccountState", "RequestKey", "footprint", "request_octets", "storage_item_octets",
+           "threshold_balance"]
 
 
 def threshold_balance(items: int, octets: int, gratis: int) -> int:

@@ -655,13 +655,26 @@ def accumulate_gas(
     return free_gas + sum(t.gas for t in transfers) + sum(o.gas_limit for o in operands)
 
 
+def provision(blob: bytes, timeslot: int,
+              current: Callable[[RequestKey], object]) -> tuple[RequestKey, tuple[int]] | None:
+    """The provide rule (GP 0.7.2 eq. provide integration): a provided blob is kept only if
+    the service still solicits it, its request (H(i), |i|) present and empty (`current`
+    answers a request's slots, None if absent). Returns the request entry it then sets,
+    [] -> [t'], or None if the blob is not integrated."""
+    key = (blake2b_256(blob), len(blob))
+    if current(key) != ():
+        return None
+    return key, (timeslot,)
+
+
 def integrate_provision(account: AccountState, blob: bytes, timeslot: int) -> bool:
     """I (GP 0.7.2 eq. provide integration): store a provided preimage if still requested.
 
     Returns whether it was stored (a_l[(H(i), |i|)] = [] -> [t'], a_p[H(i)] = i)."""
-    key = (blake2b_256(blob), len(blob))
-    if account.requests.get(key) != ():
+    entry = provision(blob, timeslot, account.requests.get)
+    if entry is None:
         return False
-    account.requests[key] = (timeslot,)
+    key, slots = entry
+    account.requests[key] = slots
     account.preimages[key[0]] = blob
     return True

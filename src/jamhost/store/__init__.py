@@ -1,4 +1,5 @@
-"""Persistence: the `Store` port and its memory and SQL adapters."""
+"""Persistence: the `Store` port and its one adapter, `SqlStore`, on SQLite (a file, or in
+memory for `store = "memory"`) and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ if TYPE_CHECKING:
 
 
 def open_store(settings: JamSettings, *, migrate: bool = True) -> Store:
-    """Open the configured store; SQL stores are migrated to the newest schema first."""
-    if settings.store == "memory":
-        from jamhost.store.memory import MemoryStore
-
-        return MemoryStore()
-    from jamhost.store.migrate import upgrade
+    """Open the configured store; it is migrated to the newest schema first (the memory
+    store always: it starts empty)."""
+    from jamhost.store.migrate import upgrade, upgrade_memory
     from jamhost.store.sql.adapter import SqlStore
-    from jamhost.store.sql.engine import make_engine, postgres_url, sqlite_url
+    from jamhost.store.sql.engine import MEMORY_URL, make_engine, postgres_url, sqlite_url
 
-    url = sqlite_url(settings.sqlite_path) if settings.store == "sqlite" \
-        else postgres_url(settings.pg_dsn or "")
-    engine = make_engine(url)
-    if migrate:
-        upgrade(engine)
+    if settings.store == "memory":
+        engine = make_engine(MEMORY_URL)
+        upgrade_memory(engine)
+    else:
+        url = sqlite_url(settings.sqlite_path) if settings.store == "sqlite" \
+            else postgres_url(settings.pg_dsn or "")
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
     store = SqlStore(engine)
     store.init_counters()
     store.optimize()

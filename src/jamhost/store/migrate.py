@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -37,3 +38,27 @@ def current_revision(engine: sa.Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+_TEMPLATE: list[sa.Engine] = []
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def upgrade_memory(engine: sa.Engine) -> None:
+    """Bring a new memory store (SQLite in memory) to head: the migrations run once per
+    process, on a template database, which each new memory store then copies with SQLite's
+    backup API (a fraction of a millisecond instead of replaying every migration)."""
+    from jamhost.store.sql.engine import MEMORY_URL, make_engine
+
+    with _TEMPLATE_LOCK:
+        if not _TEMPLATE:
+            template = make_engine(MEMORY_URL)
+            upgrade(template)
+            _TEMPLATE.append(template)
+        src = _TEMPLATE[0].raw_connection()
+        dst = engine.raw_connection()
+        try:
+            src.driver_connection.backup(dst.driver_connection)  # type: ignore[union-attr]
+        finally:
+            dst.close()
+            src.close()

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.footprint import REQUEST_ROW_BYTES
 from jamhost.domain.model import (
     RECEIPT_SEQ_SPAN,
     ZERO_HASH,
@@ -30,7 +30,6 @@ from jamhost.domain.model import (
     Credentials,
     Delegate,
     ExportSet,
-    NewService,
     PackageOutcome,
     PackageRecord,
     Page,
@@ -49,7 +48,6 @@ from jamhost.domain.model import (
     now_us,
     receipt_cursor,
 )
-from jamhost.domain.receipts import chain_root
 from jamhost.domain.refusals import (
     BadRequest,
     Forbidden,
@@ -62,10 +60,10 @@ from jamhost.domain.refusals import (
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
-from jamhost.store.sql.engine import writer_lock
+from jamhost.store.sql.engine import is_memory, writer_lock
 from jamhost.store.sql.statements import MAX_MERGED_SERVICES
-from jamhost.store.state_size import REQUEST_ROW_BYTES, request_footprint, storage_footprint
 from jamhost.tenancy import fairness
+from jamhost.tenancy.apply_plan import Before, NewServicePlan, plan_apply, touched
 
 FIRST_SERVICE_ID = 65536
 MAX_I64 = 2**63 - 1
@@ -101,14 +99,17 @@ class SqlStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self.kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
-        self._insert = sqlite.insert if self.kind == "sqlite" else postgresql.insert
+        # `dialect` picks the SQL; `kind` names the store mode (memory: SQLite in memory).
+        self.dialect = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+        self.kind = "memory" if is_memory(engine) else self.dialect
+        self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert
         # PostgreSQL reads run in autocommit: under READ COMMITTED every statement takes its
         # own snapshot anyway, so BEGIN and COMMIT would only add two round trips per read.
         # SQLite reads keep their transaction (one snapshot for all of a read's statements).
-        self._reader = (engine if self.kind == "sqlite"
+        self._reader = (engine if self.dialect == "sqlite"
                         else engine.execution_options(isolation_level="AUTOCOMMIT"))
         self._writer_lock = writer_lock(engine)
+        self._shared_lock = self._writer_lock if self.kind == "memory" else None
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -124,6 +125,10 @@ class SqlStore:
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        if self._shared_lock is not None:  # memory: one connection, one transaction at a time
+            with self._shared_lock, self._reader.connect() as conn, conn.begin():
+                yield conn
+            return
         with self._reader.connect() as conn, conn.begin():
             yield conn
 
@@ -392,7 +397,7 @@ class SqlStore:
         from its column and the octets by substr, never the whole blob."""
         # substr takes 32-bit positions on PostgreSQL; a blob is far shorter (max_preimage_bytes)
         at, n = min(at, _SQL_POSITION_MAX), min(n, _SQL_POSITION_MAX)
-        if self.kind == "sqlite":
+        if self.dialect == "sqlite":
             return self._sqlite_window(service_id, hash_, at, n)
         with self._read() as conn:
             row = conn.execute(stmts.SERVICE_PREIMAGE_WINDOW,
@@ -439,7 +444,7 @@ class SqlStore:
         and a known one (or one a concurrent identical submit just committed) is read back
         without touching the counters. A refused quota raises, which rolls the insert back."""
         with self._write() as conn:
-            inserted = conn.execute(stmts.NEW_PACKAGE[self.kind], {
+            inserted = conn.execute(stmts.NEW_PACKAGE[self.dialect], {
                 "id": pkg.id, "service_id": pkg.service_id, "body": pkg.body, "size": pkg.size,
                 "refine_gas": pkg.refine_gas, "accumulate_gas": pkg.accumulate_gas,
                 "created_at": pkg.created_at, "updated_at": pkg.updated_at}).first()
@@ -544,12 +549,12 @@ class SqlStore:
         if ids is not None and not ids:
             return []
         stmt = stmts.newest_first(table, omit, tuple(sorted(equal)), cursor is not None,
-                                  None if ids is None else len(ids), self.kind)
+                                  None if ids is None else len(ids), self.dialect)
         params: dict[str, Any] = {**equal, "lim": limit + 1}
         if cursor is not None:
             params["cursor"] = cursor
         if ids is not None and (len(ids) > MAX_MERGED_SERVICES
-                                or (self.kind == "postgres" and len(ids) > 1)):
+                                or (self.dialect == "postgres" and len(ids) > 1)):
             params["sids"] = ids
         elif ids is not None:
             params.update({f"sid{i}": sid for i, sid in enumerate(ids)})
@@ -639,13 +644,13 @@ class SqlStore:
         and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
         limit = MAX_I64 if max_running is None else max_running
         with self._write() as conn:
-            seq = conn.execute(stmts.CLAIM_EXPIRED[self.kind], {"now": now}).scalar_one_or_none()
+            seq = conn.execute(stmts.CLAIM_EXPIRED[self.dialect], {"now": now}).scalar_one_or_none()
             for _ in range(8) if seq is None else ():
-                owner = conn.execute(stmts.NEXT_ACCOUNT[self.kind],
+                owner = conn.execute(stmts.NEXT_ACCOUNT[self.dialect],
                                      {"max_running": limit}).scalar_one_or_none()
                 if owner is None:
                     return None
-                head = conn.execute(stmts.HEAD_PACKAGE[self.kind], {"acct": owner}).first()
+                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
                 if head is None:  # the queued count drifted (a crash, a manual edit): repair
                     conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
                     continue
@@ -873,85 +878,89 @@ class SqlStore:
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
                expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
                storage_limit: int | None) -> None:
-        svc = t.services.c
+        """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first
+        (and the expected sequence number checked by the same UPDATE), the current rows of
+        the touched keys read, the plan made, then written."""
         # Lock the service row first: receipts of one service are appended one at a time.
         row = conn.execute(stmts.LOCK_SERVICE[expected_seq is not None],
                            {"sid": sid, "expected_seq": expected_seq}).first()
         if row is None:
             raise StateConflict
-        root, seq = bytes(row.root), row.receipt_seq
-        d_items = d_octets = d_bytes = 0
+        plan = plan_apply(self._before(conn, sid, row, changes), changes, entries,
+                          storage_limit=storage_limit)
+        if plan.storage_deleted:
+            conn.execute(stmts.STORAGE_DELETE_MANY, {"sid": sid, "keys": plan.storage_deleted})
+        if plan.storage_written:
+            conn.execute(t.storage.insert(), [{"service_id": sid, "key": k, "value": v}
+                                              for k, v in plan.storage_written])
+        if plan.requests_deleted:
+            conn.execute(stmts.REQUESTS_DELETE, {"sid": sid, "keys": plan.requests_deleted})
+        if plan.requests_written:
+            conn.execute(t.lookup_requests.insert(), [
+                {"service_id": sid, "hash": h, "length": length,
+                 "slots": ",".join(str(x) for x in slots)}
+                for (h, length), slots in plan.requests_written])
+        if plan.preimages:
+            conn.execute(t.preimages.insert(), [
+                {"hash": h, "service_id": sid, "size": len(blob),
+                 "media_type": "application/octet-stream", "created_at": at}
+                for h, blob in plan.preimages])
+            conn.execute(self._insert(t.blobs).on_conflict_do_nothing(), [
+                {"hash": h, "size": len(blob), "data": blob} for h, blob in plan.preimages])
         if changes is not None:
-            for key, value in changes.storage.items():
-                old = conn.execute(stmts.STORAGE_VALUE,
-                                   {"sid": sid, "key": key}).scalar_one_or_none()
-                if old is not None:
-                    d_items -= 1
-                    d_octets -= storage_footprint(key, bytes(old))
-                    d_bytes -= len(key) + len(old)
-                    conn.execute(stmts.STORAGE_DELETE, {"sid": sid, "key": key})
-                if value is not None:
-                    d_items += 1
-                    d_octets += storage_footprint(key, value)
-                    d_bytes += len(key) + len(value)
-                    conn.execute(t.storage.insert(),
-                                 {"service_id": sid, "key": key, "value": value})
-            lr = t.lookup_requests.c
-            for (h, length), slots in changes.requests.items():
-                deleted = conn.execute(t.lookup_requests.delete().where(
-                    lr.service_id == sid, lr.hash == h, lr.length == length)).rowcount
-                d_items -= 2 * deleted
-                d_octets -= request_footprint(length) * deleted
-                d_bytes -= REQUEST_ROW_BYTES * deleted
-                if slots is not None:
-                    conn.execute(t.lookup_requests.insert().values(
-                        service_id=sid, hash=h, length=length,
-                        slots=",".join(str(x) for x in slots)))
-                    d_items += 2
-                    d_octets += request_footprint(length)
-                    d_bytes += REQUEST_ROW_BYTES
-            for blob in changes.preimages:
-                _meta, created = self._put_preimage(conn, blake2b_256(blob), blob,
-                                                    "application/octet-stream", sid, None, at)
-                if created:
-                    d_bytes += len(blob)
-            if changes.transfers_consumed:
-                conn.execute(t.transfers.delete().where(
-                    t.transfers.c.id.in_(changes.transfers_consumed),
-                    t.transfers.c.destination == sid))
-            for tr in changes.transfers_out:
-                conn.execute(t.transfers.insert().values(
-                    source=sid, destination=tr.destination, amount=tr.amount, memo=tr.memo,
-                    gas=tr.gas, created_at=at))
-            if changes.queue_limits is not None and changes.transfers_out:
-                self._check_queues(conn, sid, changes, changes.queue_limits)
-            for new in changes.created:
+            self._move_transfers(conn, sid, changes, at)
+            for new in plan.created:
                 self._create_from_accumulate(conn, row.owner, sid, new, at,
                                              changes.max_services)
             for gone in changes.ejected:
                 self._eject(conn, row.owner, gone)
-        if storage_limit is not None and d_bytes > 0 and row.storage_used + d_bytes > storage_limit:
-            raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
-        values: dict[str, Any] = {
-            "state_items": svc.state_items + d_items,
-            "state_octets": svc.state_octets + d_octets,
-            "storage_used": svc.storage_used + d_bytes,
-        }
-        if changes is not None:
-            for name in ("balance", "code_hash", "min_item_gas", "min_memo_gas"):
-                if getattr(changes, name) is not None:
-                    values[name] = getattr(changes, name)
-        if changes is not None and changes.yield_hash is not None:
-            values["last_yield"] = changes.yield_hash
-        for entry_type, hash_ in entries:
-            seq += 1
-            new_root = chain_root(root, seq, entry_type, hash_)
-            conn.execute(t.receipts.insert(), {
-                "service_id": sid, "seq": seq, "prev_root": root, "new_root": new_root,
-                "entry_type": entry_type, "hash": hash_, "processed_at": at})
-            root = new_root
-        values.update(root=root, receipt_seq=seq)
-        conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
+        if plan.receipts:
+            conn.execute(t.receipts.insert(), [
+                {"service_id": sid, "seq": r.seq, "prev_root": r.prev_root,
+                 "new_root": r.new_root, "entry_type": r.entry_type, "hash": r.hash,
+                 "processed_at": at} for r in plan.receipts])
+        svc = t.services.c
+        values: dict[str, Any] = dict(plan.columns)
+        if plan.d_items:
+            values["state_items"] = svc.state_items + plan.d_items
+        if plan.d_octets:
+            values["state_octets"] = svc.state_octets + plan.d_octets
+        if plan.d_bytes:
+            values["storage_used"] = svc.storage_used + plan.d_bytes
+        if plan.receipts:
+            values.update(root=plan.root, receipt_seq=plan.receipts[-1].seq)
+        if values:
+            conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
+
+    def _before(self, conn: sa.Connection, sid: int, row: Any,
+                changes: StateChanges | None) -> Before:
+        """What the planner needs of the service: its locked row and the current rows of the
+        keys the changes touch (one statement per kind of row, none for untouched kinds)."""
+        keys, requests, hashes = touched(changes)
+        storage = {bytes(k): bytes(v) for k, v in conn.execute(
+            stmts.STORAGE_VALUES, {"sid": sid, "keys": keys})} if keys else {}
+        have = frozenset((bytes(h), int(n)) for h, n in conn.execute(
+            stmts.REQUESTS_PRESENT, {"sid": sid, "keys": requests})) if requests else frozenset()
+        kept = frozenset(bytes(h) for h in conn.execute(
+            stmts.PREIMAGES_PRESENT, {"sid": sid, "hashes": hashes}).scalars()) \
+            if hashes else frozenset()
+        return Before(bytes(row.root), row.receipt_seq, row.storage_used, storage, have, kept)
+
+    def _move_transfers(self, conn: sa.Connection, sid: int, changes: StateChanges,
+                        at: int) -> None:
+        """The transfers the accumulation consumed go, those it made are queued (within the
+        destinations' bounds, checked under their row locks)."""
+        if changes.transfers_consumed:
+            conn.execute(t.transfers.delete().where(
+                t.transfers.c.id.in_(changes.transfers_consumed),
+                t.transfers.c.destination == sid))
+        if changes.transfers_out:
+            conn.execute(t.transfers.insert(), [
+                {"source": sid, "destination": tr.destination, "amount": tr.amount,
+                 "memo": tr.memo, "gas": tr.gas, "created_at": at}
+                for tr in changes.transfers_out])
+            if changes.queue_limits is not None:
+                self._check_queues(conn, sid, changes, changes.queue_limits)
 
     def _check_queues(self, conn: sa.Connection, sid: int, changes: StateChanges,
                       limits: tuple[int, int]) -> None:
@@ -970,7 +979,7 @@ class SqlStore:
                 raise StateConflict
 
     def _create_from_accumulate(self, conn: sa.Connection, owner: str, parent: int,
-                                new: NewService, at: int, max_services: int | None) -> None:
+                                plan: NewServicePlan, at: int, max_services: int | None) -> None:
         """A service made by `new`: the caller's owner's, counted in its account's services
         like one created over the API. An id taken since the engine checked it, or an
         account that reached its limit meanwhile, is a conflict (accumulate again, with the
@@ -980,27 +989,24 @@ class SqlStore:
                 "acct": owner, "max_services": MAX_I64 if max_services is None
                 else max_services}).rowcount != 1:
             raise StateConflict
-        items = len(new.storage) + 2 * len(new.requests)
-        octets = sum(storage_footprint(k, v) for k, v in new.storage.items()) \
-            + sum(request_footprint(z) for (_h, z) in new.requests)
-        used = sum(len(k) + len(v) for k, v in new.storage.items()) \
-            + REQUEST_ROW_BYTES * len(new.requests)
+        new = plan.service
         inserted = conn.execute(self._insert(t.services).values(
             service_id=new.service_id, owner=owner, code_hash=new.code_hash,
             balance=new.balance, min_item_gas=new.min_item_gas, min_memo_gas=new.min_memo_gas,
             created_at=at, created_by=f"service:{parent}", root=ZERO_HASH, pending_count=0,
-            storage_used=used, gas_window=0, gas_used=0, receipt_seq=0, state_items=items,
-            state_octets=octets).on_conflict_do_nothing().returning(t.services.c.service_id)
-        ).first()
+            storage_used=plan.storage_used, gas_window=0, gas_used=0, receipt_seq=0,
+            state_items=plan.items, state_octets=plan.octets,
+        ).on_conflict_do_nothing().returning(t.services.c.service_id)).first()
         if inserted is None:
             raise StateConflict
-        for key, value in new.storage.items():
-            conn.execute(t.storage.insert(), {"service_id": new.service_id, "key": key,
-                                              "value": value})
-        for (h, length), slots in new.requests.items():
-            conn.execute(t.lookup_requests.insert().values(
-                service_id=new.service_id, hash=h, length=length,
-                slots=",".join(str(x) for x in slots)))
+        if new.storage:
+            conn.execute(t.storage.insert(), [{"service_id": new.service_id, "key": k,
+                                               "value": v} for k, v in new.storage.items()])
+        if new.requests:
+            conn.execute(t.lookup_requests.insert(), [
+                {"service_id": new.service_id, "hash": h, "length": length,
+                 "slots": ",".join(str(x) for x in slots)}
+                for (h, length), slots in new.requests.items()])
 
     def _eject(self, conn: sa.Connection, owner: str, service_id: int) -> None:
         """A service removed by `eject`, only one of the same owner: its row and state go;
@@ -1030,7 +1036,7 @@ class SqlStore:
 
     def optimize(self) -> None:
         """Keep SQLite's planner statistics fresh (PostgreSQL's autovacuum does this)."""
-        if self.kind == "sqlite":
+        if self.dialect == "sqlite":
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA optimize")
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 import select
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+MEMORY_URL = "sqlite+pysqlite://"
+"""The memory store: SQLite in memory, one database per engine (nothing persists past the
+process, no file). Its one connection is shared by the process's threads (StaticPool), so
+every transaction on it, reads included, takes the engine's lock (`engine_lock`)."""
 
 
 def sqlite_url(path: str) -> str:
@@ -36,6 +42,12 @@ def postgres_url(dsn: str) -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
+    if url == MEMORY_URL:
+        engine = sa.create_engine(url, poolclass=sa.pool.StaticPool,
+                                  connect_args={"check_same_thread": False})
+        _sqlite_semantics(engine)
+        _MEMORY_LOCKS[engine] = threading.RLock()
+        return engine
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
@@ -104,6 +116,12 @@ def _sqlite_semantics(engine: sa.Engine) -> None:
 
 
 _WRITERS: dict[str, threading.RLock] = {}
+_MEMORY_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = \
+    weakref.WeakKeyDictionary()
+
+
+def is_memory(engine: sa.Engine) -> bool:
+    return engine in _MEMORY_LOCKS
 
 
 def writer_lock(engine: sa.Engine) -> threading.RLock | None:
@@ -119,6 +137,8 @@ def writer_lock(engine: sa.Engine) -> threading.RLock | None:
     thread that nests writes fails on SQLite's timeout as before rather than hanging."""
     if engine.dialect.name != "sqlite":
         return None
+    if engine in _MEMORY_LOCKS:  # one shared connection: reads take it too (SqlStore._read)
+        return _MEMORY_LOCKS[engine]
     return _WRITERS.setdefault(str(engine.url.database), threading.RLock())
 
 

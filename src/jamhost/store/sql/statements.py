@@ -221,6 +221,24 @@ STORAGE_VALUE = sa.select(t.storage.c.value).where(
     t.storage.c.service_id == sa.bindparam("sid"), t.storage.c.key == sa.bindparam("key"))
 STORAGE_DELETE = t.storage.delete().where(
     t.storage.c.service_id == sa.bindparam("sid"), t.storage.c.key == sa.bindparam("key"))
+# The apply's reads and writes of the touched rows (SqlStore._apply, tenancy/apply_plan.py):
+# one statement per kind of row, whatever the number of keys.
+STORAGE_VALUES = sa.select(t.storage.c.key, t.storage.c.value).where(
+    t.storage.c.service_id == sa.bindparam("sid"),
+    t.storage.c.key.in_(sa.bindparam("keys", expanding=True)))
+STORAGE_DELETE_MANY = t.storage.delete().where(
+    t.storage.c.service_id == sa.bindparam("sid"),
+    t.storage.c.key.in_(sa.bindparam("keys", expanding=True)))
+_request_key = sa.tuple_(t.lookup_requests.c.hash, t.lookup_requests.c.length)
+REQUESTS_PRESENT = sa.select(t.lookup_requests.c.hash, t.lookup_requests.c.length).where(
+    t.lookup_requests.c.service_id == sa.bindparam("sid"),
+    _request_key.in_(sa.bindparam("keys", expanding=True)))
+REQUESTS_DELETE = t.lookup_requests.delete().where(
+    t.lookup_requests.c.service_id == sa.bindparam("sid"),
+    _request_key.in_(sa.bindparam("keys", expanding=True)))
+PREIMAGES_PRESENT = sa.select(t.preimages.c.hash).where(
+    t.preimages.c.service_id == sa.bindparam("sid"),
+    t.preimages.c.hash.in_(sa.bindparam("hashes", expanding=True)))
 SERVICE_PREIMAGE = sa.select(t.blobs.c.data).join(
     t.preimages, t.preimages.c.hash == t.blobs.c.hash).where(
     t.preimages.c.hash == sa.bindparam("hash"),

@@ -1,0 +1,175 @@
+"""What applying an accumulation changes, planned once from the engine's results: the apply
+planner. Pure (no I/O): the store reads what the plan needs under the service's row lock
+(`Before`), asks `plan_apply`, and persists the `ApplyPlan` in the same transaction.
+
+The rules that live here, and nowhere else:
+- the storage and lookup-request rows written and deleted, and the footprint deltas they make
+  (a_i, a_o: domain/footprint.py) and the storage usage delta (bytes, what the quota counts);
+- which provided preimages are new to the service (and so charged);
+- the storage quota verdict: an apply that grows the service's usage past its limit is
+  refused (`StorageQuotaExceeded`) and nothing of it is written; one that shrinks or keeps
+  it passes even over the limit (so a service over quota can always clean up);
+- the receipt chain entries (domain/receipts.py) appended, and the service's new root;
+- the service columns the apply sets (balance, code hash, gas minimums, last yield);
+- the footprint and usage of services made by `new`.
+
+What stays in the adapters is what only the database can decide atomically: the expected
+sequence number guard (a conditional UPDATE locks the row or finds the service moved on), the
+account's service count, the destinations' queue bounds and the owner check of `eject`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jamhost.domain.footprint import (
+    REQUEST_ROW_BYTES,
+    RequestKey,
+    footprint,
+    request_octets,
+    state_bytes,
+    storage_item_bytes,
+    storage_item_octets,
+)
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import NewService, StateChanges
+from jamhost.domain.receipts import chain_root
+from jamhost.domain.refusals import StorageQuotaExceeded
+
+#: (entry type, hash) of a receipt to append: ("package", id), ("report", hash), ("inputs", h)
+Entry = tuple[str, bytes]
+
+
+@dataclass(frozen=True)
+class Before:
+    """The service as the apply finds it, read under its row lock: the chain head, its usage,
+    and the current rows of the keys the changes touch (keys absent here do not exist)."""
+
+    root: bytes
+    seq: int
+    storage_used: int
+    storage: Mapping[bytes, bytes] = field(default_factory=dict)
+    requests: frozenset[RequestKey] = frozenset()
+    preimages: frozenset[bytes] = frozenset()  # hashes of provided blobs the service has
+
+
+@dataclass(frozen=True)
+class ReceiptRow:
+    seq: int
+    prev_root: bytes
+    new_root: bytes
+    entry_type: str
+    hash: bytes
+
+
+@dataclass(frozen=True)
+class NewServicePlan:
+    """A service made by `new`, with its footprint and storage usage."""
+
+    service: NewService
+    items: int
+    octets: int
+    storage_used: int
+
+
+@dataclass(frozen=True)
+class ApplyPlan:
+    storage_deleted: tuple[bytes, ...] = ()  # keys whose current row goes (deleted or replaced)
+    storage_written: tuple[tuple[bytes, bytes], ...] = ()
+    requests_deleted: tuple[RequestKey, ...] = ()  # current rows that go (or are replaced)
+    requests_written: tuple[tuple[RequestKey, tuple[int, ...]], ...] = ()
+    preimages: tuple[tuple[bytes, bytes], ...] = ()  # (hash, blob) new to the service
+    d_items: int = 0
+    d_octets: int = 0
+    d_bytes: int = 0  # storage usage delta of the service
+    receipts: tuple[ReceiptRow, ...] = ()
+    columns: Mapping[str, Any] = field(default_factory=dict)  # service columns set
+    created: tuple[NewServicePlan, ...] = ()
+
+    @property
+    def root(self) -> bytes | None:
+        return self.receipts[-1].new_root if self.receipts else None
+
+
+def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry], *,
+               storage_limit: int | None) -> ApplyPlan:
+    """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain.
+    Raises StorageQuotaExceeded if it would grow the service's usage past `storage_limit`."""
+    d_items = d_octets = d_bytes = 0
+    deleted: list[bytes] = []
+    written: list[tuple[bytes, bytes]] = []
+    req_deleted: list[RequestKey] = []
+    req_written: list[tuple[RequestKey, tuple[int, ...]]] = []
+    blobs: dict[bytes, bytes] = {}
+    columns: dict[str, Any] = {}
+    created: tuple[NewServicePlan, ...] = ()
+    if changes is not None:
+        for key, value in changes.storage.items():
+            old = before.storage.get(key)
+            if old is not None:
+                deleted.append(key)
+                d_items -= 1
+                d_octets -= storage_item_octets(key, old)
+                d_bytes -= storage_item_bytes(key, old)
+            if value is not None:
+                written.append((key, value))
+                d_items += 1
+                d_octets += storage_item_octets(key, value)
+                d_bytes += storage_item_bytes(key, value)
+        for rkey, slots in changes.requests.items():
+            if rkey in before.requests:
+                req_deleted.append(rkey)
+                d_items -= 2
+                d_octets -= request_octets(rkey[1])
+                d_bytes -= REQUEST_ROW_BYTES
+            if slots is not None:
+                req_written.append((rkey, tuple(slots)))
+                d_items += 2
+                d_octets += request_octets(rkey[1])
+                d_bytes += REQUEST_ROW_BYTES
+        for blob in changes.preimages:
+            h = blake2b_256(blob)
+            if h not in before.preimages and h not in blobs:
+                blobs[h] = blob
+                d_bytes += len(blob)
+        for name in ("balance", "code_hash", "min_item_gas", "min_memo_gas"):
+            if getattr(changes, name) is not None:
+                columns[name] = getattr(changes, name)
+        if changes.yield_hash is not None:
+            columns["last_yield"] = changes.yield_hash
+        created = tuple(plan_new_service(new) for new in changes.created)
+    if storage_limit is not None and d_bytes > 0 and before.storage_used + d_bytes > storage_limit:
+        raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+    return ApplyPlan(
+        storage_deleted=tuple(deleted), storage_written=tuple(written),
+        requests_deleted=tuple(req_deleted), requests_written=tuple(req_written),
+        preimages=tuple(blobs.items()), d_items=d_items, d_octets=d_octets, d_bytes=d_bytes,
+        receipts=chain_entries(before.root, before.seq, entries), columns=columns,
+        created=created)
+
+
+def chain_entries(root: bytes, seq: int, entries: list[Entry]) -> tuple[ReceiptRow, ...]:
+    """The receipts that append `entries` to a chain whose head is (root, seq)."""
+    rows = []
+    for entry_type, hash_ in entries:
+        seq += 1
+        new_root = chain_root(root, seq, entry_type, hash_)
+        rows.append(ReceiptRow(seq, root, new_root, entry_type, hash_))
+        root = new_root
+    return tuple(rows)
+
+
+def plan_new_service(new: NewService) -> NewServicePlan:
+    """A service made by `new`: its (a_i, a_o) and its storage usage from its initial state."""
+    items, octets = footprint(new.storage, new.requests)
+    return NewServicePlan(new, items, octets, state_bytes(new.storage, len(new.requests)))
+
+
+def touched(changes: StateChanges | None) -> tuple[list[bytes], list[RequestKey], list[bytes]]:
+    """The storage keys, request keys and preimage hashes whose current rows `Before` needs."""
+    if changes is None:
+        return [], [], []
+    return (list(changes.storage), list(changes.requests),
+            sorted({blake2b_256(b) for b in changes.preimages}))

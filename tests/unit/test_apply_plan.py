@@ -1,0 +1,152 @@
+"""The apply planner (tenancy/apply_plan.py) on its own: no store, no server, milliseconds.
+
+Each expected figure is written out from the GP's footprint formulas (34 + |k| + |v| per
+storage item, 81 + z per request, two items per request) and jamhost's usage in bytes, not
+computed by the code under test."""
+
+from __future__ import annotations
+
+import pytest
+
+from jamhost.domain.hashing import blake2b_256
+from jamhost.domain.model import NewService, StateChanges
+from jamhost.domain.receipts import EMPTY_ROOT, verify_chain
+from jamhost.domain.refusals import StorageQuotaExceeded
+from jamhost.tenancy.apply_plan import Before, plan_apply, touched
+
+PKG = bytes([1]) * 32
+REPORT = bytes([2]) * 32
+H = bytes([7]) * 32
+
+
+def fresh(**kw: object) -> Before:
+    return Before(root=EMPTY_ROOT, seq=0, storage_used=0, **kw)  # type: ignore[arg-type]
+
+
+def test_new_storage_item_counts_one_item_its_octets_and_bytes() -> None:
+    plan = plan_apply(fresh(), StateChanges(storage={b"key": b"value"}), [],
+                      storage_limit=None)
+    assert plan.storage_written == ((b"key", b"value"),)
+    assert plan.storage_deleted == ()
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (1, 34 + 3 + 5, 8)
+
+
+def test_replacing_an_item_deletes_the_old_row_and_counts_the_difference() -> None:
+    before = fresh(storage={b"key": b"long-old-value"})
+    plan = plan_apply(before, StateChanges(storage={b"key": b"v"}), [], storage_limit=None)
+    assert plan.storage_deleted == (b"key",)
+    assert plan.storage_written == ((b"key", b"v"),)
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (0, -13, -13)
+
+
+def test_deleting_a_missing_key_changes_nothing() -> None:
+    plan = plan_apply(fresh(), StateChanges(storage={b"gone": None}), [], storage_limit=None)
+    assert plan.storage_deleted == () and plan.storage_written == ()
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (0, 0, 0)
+
+
+def test_deleting_an_item_gives_back_its_footprint() -> None:
+    plan = plan_apply(fresh(storage={b"ab": b"cd"}), StateChanges(storage={b"ab": None}), [],
+                      storage_limit=None)
+    assert plan.storage_deleted == (b"ab",)
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (-1, -38, -4)
+
+
+def test_a_solicit_counts_two_items_81_plus_z_octets_and_one_request_row() -> None:
+    plan = plan_apply(fresh(), StateChanges(requests={(H, 100): ()}), [], storage_limit=None)
+    assert plan.requests_written == (((H, 100), ()),)
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (2, 181, 81)
+
+
+def test_updating_a_request_replaces_its_row_at_no_cost() -> None:
+    plan = plan_apply(fresh(requests=frozenset({(H, 100)})),
+                      StateChanges(requests={(H, 100): (5,)}), [], storage_limit=None)
+    assert plan.requests_deleted == ((H, 100),)
+    assert plan.requests_written == (((H, 100), (5,)),)
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (0, 0, 0)
+
+
+def test_forgetting_a_request_gives_it_back() -> None:
+    plan = plan_apply(fresh(requests=frozenset({(H, 10)})), StateChanges(requests={(H, 10): None}),
+                      [], storage_limit=None)
+    assert plan.requests_deleted == ((H, 10),) and plan.requests_written == ()
+    assert (plan.d_items, plan.d_octets, plan.d_bytes) == (-2, -91, -81)
+
+
+def test_a_provided_blob_is_charged_once_and_only_if_new_to_the_service() -> None:
+    blob, kept = b"x" * 40, b"y" * 10
+    plan = plan_apply(fresh(preimages=frozenset({blake2b_256(kept)})),
+                      StateChanges(preimages=[blob, blob, kept]), [], storage_limit=None)
+    assert plan.preimages == ((blake2b_256(blob), blob),)
+    assert plan.d_bytes == 40
+    assert plan.d_items == 0 and plan.d_octets == 0  # a_o counts the request, not the blob
+
+
+def test_growing_past_the_storage_quota_is_refused() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=95)
+    with pytest.raises(StorageQuotaExceeded):
+        plan_apply(before, StateChanges(storage={b"k": b"123456"}), [], storage_limit=100)
+
+
+def test_reaching_the_quota_exactly_passes() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=93)
+    plan = plan_apply(before, StateChanges(storage={b"k": b"123456"}), [], storage_limit=100)
+    assert plan.d_bytes == 7
+
+
+def test_a_service_over_its_quota_may_still_shrink() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=500, storage={b"k": b"0123456789"})
+    plan = plan_apply(before, StateChanges(storage={b"k": b"0"}), [], storage_limit=100)
+    assert plan.d_bytes == -9
+
+
+def test_no_limit_means_no_verdict() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=10**12)
+    assert plan_apply(before, StateChanges(storage={b"k": b"v"}), [],
+                      storage_limit=None).d_bytes == 2
+
+
+def test_receipts_continue_the_chain_from_its_head() -> None:
+    first = plan_apply(fresh(), None, [("package", PKG), ("report", REPORT)],
+                       storage_limit=None)
+    assert [r.seq for r in first.receipts] == [1, 2]
+    assert first.receipts[0].prev_root == EMPTY_ROOT
+    assert first.receipts[1].prev_root == first.receipts[0].new_root
+    assert first.root == first.receipts[1].new_root
+    head = first.receipts[-1]
+    second = plan_apply(Before(root=head.new_root, seq=2, storage_used=0), None,
+                        [("inputs", H)], storage_limit=None)
+    rows = first.receipts + second.receipts
+    # verified by the chain's own checker (domain/receipts.py), entry by entry from seq 1
+    ok, head_hex = verify_chain([(r.seq, r.prev_root, r.new_root, r.entry_type, r.hash)
+                                 for r in rows])
+    assert ok and head_hex == "0x" + second.receipts[0].new_root.hex()
+    assert second.receipts[0].seq == 3 and second.receipts[0].prev_root == head.new_root
+
+
+def test_no_entries_no_receipts_and_no_root() -> None:
+    plan = plan_apply(fresh(), StateChanges(), [], storage_limit=None)
+    assert plan.receipts == () and plan.root is None
+
+
+def test_only_the_columns_the_accumulate_changed_are_set() -> None:
+    plan = plan_apply(fresh(), StateChanges(balance=7, yield_hash=H), [], storage_limit=None)
+    assert dict(plan.columns) == {"balance": 7, "last_yield": H}
+
+
+def test_a_new_service_carries_its_footprint_and_usage() -> None:
+    new = NewService(service_id=70000, code_hash=H, balance=1, min_item_gas=0, min_memo_gas=0,
+                     requests={(H, 50): ()}, storage={b"a": b"bc"})
+    plan = plan_apply(fresh(), StateChanges(created=[new]), [], storage_limit=None)
+    (made,) = plan.created
+    assert made.service is new
+    assert (made.items, made.octets, made.storage_used) == (3, 81 + 50 + 34 + 3, 81 + 3)
+    assert plan.d_bytes == 0  # charged to the new service, not to its parent
+
+
+def test_touched_names_exactly_the_rows_the_store_must_read() -> None:
+    changes = StateChanges(storage={b"a": None, b"b": b"1"}, requests={(H, 3): ()},
+                           preimages=[b"p", b"p"])
+    keys, requests, hashes = touched(changes)
+    assert keys == [b"a", b"b"] and requests == [(H, 3)] and hashes == [blake2b_256(b"p")]
+    assert touched(None) == ([], [], [])
