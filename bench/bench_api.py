@@ -146,16 +146,16 @@ def deployment(kind: str, tmp: Path) -> Iterator[Deployment]:
 @contextmanager
 def memory_deployment() -> Iterator[Deployment]:
     import uvicorn
-    from jamhost.store.memory import MemoryStore
 
     from jamhost.api.app import create_app
     from jamhost.app.runtime import build_runtime
     from jamhost.config import JamSettings
     from jamhost.domain.model import QuotaLimits
+    from jamhost.store import open_store
 
     quiet_logs()
-    store = MemoryStore()
     settings = JamSettings(store="memory", **SERVER_KEYS)  # type: ignore[arg-type]
+    store = open_store(settings)
     rt = build_runtime(settings, store=store)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=port,
