@@ -65,12 +65,10 @@ class OldestFirst:
     def claim_package(self, worker: str, now: int, lease_us: int, **_: object) -> Any:
         from jamhost.store.sql import statements as stmts
         from jamhost.store.sql import tables as t
-        from jamhost.store.sql.adapter import _package
+        from jamhost.store.sql.rows import package_record as _package
 
         inner = self._inner
-        if inner.kind == "memory":
-            raise SystemExit("oldest-first baseline needs a SQL store")
-        oldest = stmts._claim(t.packages.c.status == "pending", inner.kind)
+        oldest = stmts._claim(t.packages.c.status == "pending", inner.dialect)
         with inner._write() as conn:
             seq = conn.execute(oldest).scalar_one_or_none()
             if seq is None:

@@ -1,0 +1,116 @@
+"""The worker's hot path: the fair claim of the next package, the lease, and the finish that
+records an attempt's end (and applies it) in one transaction."""
+
+from __future__ import annotations
+
+import json
+
+from jamhost.domain.model import PackageOutcome, PackageRecord, now_us
+from jamhost.store.sql import statements as stmts
+from jamhost.store.sql import tables as t
+from jamhost.store.sql.accumulations import Accumulations
+from jamhost.store.sql.base import MAX_I64, Lost, retry_on_deadlock
+from jamhost.store.sql.rows import package_record
+from jamhost.store.sql.segments import Segments
+from jamhost.tenancy import fairness
+
+
+class Claims(Accumulations, Segments):
+    """Claiming and finishing packages."""
+
+    @retry_on_deadlock
+    def claim_package(self, worker: str, now: int, lease_us: int, *,
+                      max_running: int | None = None,
+                      weights: dict[str, int] | None = None) -> PackageRecord | None:
+        """Claim a package whose worker's lease ran out, else the next one by fair queuing:
+        the account with the smallest virtual time and a free worker slot, its least
+        recently served service, that service's oldest pending package (tenancy/fairness.py).
+
+        PostgreSQL: `FOR UPDATE SKIP LOCKED` on the account row and the package row, so
+        concurrent workers never claim the same package nor pass an account's worker limit,
+        and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
+        limit = MAX_I64 if max_running is None else max_running
+        with self._write() as conn:
+            seq = conn.execute(stmts.CLAIM_EXPIRED[self.dialect], {"now": now}).scalar_one_or_none()
+            for _ in range(8) if seq is None else ():
+                owner = conn.execute(stmts.NEXT_ACCOUNT[self.dialect],
+                                     {"max_running": limit}).scalar_one_or_none()
+                if owner is None:
+                    return None
+                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
+                if head is None:  # the queued count drifted (a crash, a manual edit): repair
+                    conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
+                    continue
+                seq = head.seq
+                weight = fairness.weight_of(weights or {}, owner)
+                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
+                    head.refine_gas + head.accumulate_gas, weight)})
+                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
+                break
+            if seq is None:
+                return None
+            # Read the clock now, holding the locks: a claim that had to wait for the finish
+            # that freed the account's worker slot starts after that finish, as recorded.
+            return package_record(conn.execute(stmts.MARK_CLAIMED, {
+                "claimed": seq, "worker": worker, "lease_until": now + lease_us, "now": now,
+                "started": max(now, now_us())}).one())
+
+    def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
+        """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
+        with self._write() as conn:
+            return conn.execute(stmts.RENEW_CLAIM, {"package_id": package_id, "worker": worker,
+                                                    "until": until}).rowcount == 1
+
+    def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
+        return self.renew_claim(package_id, worker, until)
+
+    @retry_on_deadlock
+    def finish_package(self, outcome: PackageOutcome, storage_limit: int | None = None) -> bool:
+        """Record the end of an attempt, atomically: status, report, attestations, state
+        changes, receipts, usage. False (and nothing written) if this worker no longer holds
+        the package, e.g. its lease ran out and another worker took it over."""
+        at = now_us()
+        try:
+            with self._write() as conn:
+                res = conn.execute(stmts.FINISH, {
+                    "package_id": outcome.package_id, "worker": outcome.worker,
+                    "status": outcome.status, "at": at,
+                    "failure_reason": outcome.failure_reason, "detail": outcome.detail,
+                    "report_hash": outcome.report.report_hash if outcome.report else None})
+                if res.rowcount != 1:
+                    raise Lost
+                # Lock order everywhere: package row, counter row, service row, then the
+                # service's state rows (submit and upload follow the same order).
+                conn.execute(stmts.RELEASE_PENDING)
+                conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
+                                                     "refund": outcome.refund})
+                conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
+                if outcome.report is not None:
+                    r = outcome.report
+                    conn.execute(t.reports.insert(), {
+                        "package_id": r.package_id, "service_id": r.service_id,
+                        "report_hash": r.report_hash, "body": r.body, "created_at": at,
+                        "logs": json.dumps(list(r.logs)) if r.logs else None})
+                    if outcome.attestations:
+                        conn.execute(t.attestations.insert(), [{
+                            "package_id": a.package_id, "attestor": a.attestor,
+                            "signature": a.signature, "engine": a.engine,
+                            "engine_version": a.engine_version, "report_hash": a.report_hash,
+                            "created_at": at} for a in outcome.attestations])
+                if outcome.status == "applied":
+                    entries = [("package", outcome.package_id)]
+                    if outcome.report is not None:
+                        entries.append(("report", outcome.report.report_hash))
+                    self._apply(conn, outcome.service_id, outcome.changes,
+                                outcome.expected_seq, entries, at, storage_limit)
+                    if outcome.after_units:
+                        conn.execute(stmts.CHARGE_AFTER, {"sid": outcome.service_id,
+                                                          "units": outcome.after_units,
+                                                          "window": outcome.units_window})
+                    if outcome.accumulation is not None:
+                        self._keep_accumulation(conn, outcome.accumulation, at)
+                    if outcome.exports is not None:
+                        self._keep_exports(conn, outcome.exports, storage_limit)
+        except Lost:
+            return False
+        return True
