@@ -47,7 +47,8 @@ class Accumulations(Preimages):
 
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
                expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
-               storage_limit: int | None) -> None:
+               storage_limit: int | None, service_values: dict[str, Any] | None = None,
+               ) -> None:
         """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first
         (and the expected sequence number checked by the same UPDATE), the current rows of
         the touched keys read, the plan made, then written."""
@@ -90,7 +91,7 @@ class Accumulations(Preimages):
                  "new_root": r.new_root, "entry_type": r.entry_type, "hash": r.hash,
                  "processed_at": at} for r in plan.receipts])
         svc = t.services.c
-        values: dict[str, Any] = dict(plan.columns)
+        values: dict[str, Any] = {**plan.columns, **(service_values or {})}
         if plan.d_items:
             values["state_items"] = svc.state_items + plan.d_items
         if plan.d_octets:

@@ -4,6 +4,7 @@ records an attempt's end (and applies it) in one transaction."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from jamhost.domain.model import PackageOutcome, PackageRecord, now_us
 from jamhost.store.sql import statements as stmts
@@ -30,6 +31,26 @@ class Claims(Accumulations, Segments):
         concurrent workers never claim the same package nor pass an account's worker limit,
         and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
         limit = MAX_I64 if max_running is None else max_running
+        if self.dialect == "postgres":
+            owners = sorted(weights or {})
+            with self._reader.connect() as conn:  # autocommit: the statement is atomic
+                row = conn.execute(stmts.PG_CLAIM, {
+                    "now": now, "max_running": limit, "unit": fairness.VTIME_UNIT,
+                    "weight_owners": owners,
+                    "weight_values": [fairness.weight_of(weights or {}, o) for o in owners],
+                    "worker": worker, "lease_until": now + lease_us,
+                    # SKIP LOCKED: the claim never waits for a finish, so the clock of now
+                    "started": max(now, now_us())}).one()
+            if row.seq is not None:
+                return package_record(row)
+            if row.next_owner is None:
+                return None  # nothing expired, no account with queued work and a free slot
+        return self._claim_by_steps(worker, now, lease_us, limit, weights or {})
+
+    def _claim_by_steps(self, worker: str, now: int, lease_us: int, limit: int,
+                        weights: dict[str, int]) -> PackageRecord | None:
+        """The claim statement by statement in one write transaction: SQLite's (under
+        `BEGIN IMMEDIATE`), and PostgreSQL's when an account's queued count drifted."""
         with self._write() as conn:
             seq = conn.execute(stmts.CLAIM_EXPIRED[self.dialect], {"now": now}).scalar_one_or_none()
             for _ in range(8) if seq is None else ():
@@ -42,7 +63,7 @@ class Claims(Accumulations, Segments):
                     conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
                     continue
                 seq = head.seq
-                weight = fairness.weight_of(weights or {}, owner)
+                weight = fairness.weight_of(weights, owner)
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
                     head.refine_gas + head.accumulate_gas, weight)})
                 conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
@@ -79,12 +100,14 @@ class Claims(Accumulations, Segments):
                     "report_hash": outcome.report.report_hash if outcome.report else None})
                 if res.rowcount != 1:
                     raise Lost
-                # Lock order everywhere: package row, counter row, service row, then the
-                # service's state rows (submit and upload follow the same order).
+                # Lock order everywhere: package row, counter row, account row, service row,
+                # then the service's state rows (submit and upload follow the same order).
+                # An applied package's service row is released by the apply's own UPDATE.
                 conn.execute(stmts.RELEASE_PENDING)
                 conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
                                                      "refund": outcome.refund})
-                conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
+                if outcome.status != "applied":
+                    conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
                 if outcome.report is not None:
                     r = outcome.report
                     conn.execute(t.reports.insert(), {
@@ -101,12 +124,15 @@ class Claims(Accumulations, Segments):
                     entries = [("package", outcome.package_id)]
                     if outcome.report is not None:
                         entries.append(("report", outcome.report.report_hash))
-                    self._apply(conn, outcome.service_id, outcome.changes,
-                                outcome.expected_seq, entries, at, storage_limit)
+                    # The service's pending count and the units charged after the run
+                    # ride on the apply's UPDATE of the service row (no statement of their own).
+                    values: dict[str, Any] = {
+                        "pending_count": t.services.c.pending_count - 1}
                     if outcome.after_units:
-                        conn.execute(stmts.CHARGE_AFTER, {"sid": outcome.service_id,
-                                                          "units": outcome.after_units,
-                                                          "window": outcome.units_window})
+                        values.update(stmts.charge_after(outcome.after_units,
+                                                         outcome.units_window))
+                    self._apply(conn, outcome.service_id, outcome.changes,
+                                outcome.expected_seq, entries, at, storage_limit, values)
                     if outcome.accumulation is not None:
                         self._keep_accumulation(conn, outcome.accumulation, at)
                     if outcome.exports is not None:

@@ -176,6 +176,62 @@ NOTHING_QUEUED = t.account_usage.update().where(
 SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid")).values(
     last_claimed=sa.bindparam("now"))
 
+# PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
+# expired lease first; else the fair choice of NEXT_ACCOUNT / NEXT_SERVICE / HEAD_PACKAGE
+# (account row and package row locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
+# the next account and never claim one package twice nor pass an account's worker limit),
+# the account charged fairness.cost(gas, weight) = max(1, gas) * VTIME_UNIT // weight (the
+# weights, clamped by fairness.weight_of, passed as two arrays), the service marked served,
+# the package marked claimed. `next_owner` tells an idle
+# runtime (NULL, no row claimed) from a drifted queued count (an owner, no row claimed: the
+# caller repairs it in SqlStore's statement-by-statement claim, as SQLite always claims).
+PG_CLAIM = sa.text("""
+WITH expired AS (
+    SELECT seq FROM jam_packages
+    WHERE status = 'refining' AND lease_until < :now
+    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+), acct AS (
+    SELECT owner FROM jam_account_usage
+    WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
+    ORDER BY vtime, owner LIMIT 1 FOR UPDATE SKIP LOCKED
+), svc AS (
+    SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
+    WHERE (SELECT q.seq FROM jam_packages q
+           WHERE q.service_id = s.service_id AND q.status = 'pending'
+           ORDER BY q.seq LIMIT 1) IS NOT NULL
+    ORDER BY s.last_claimed, s.service_id LIMIT 1
+), head AS (
+    SELECT p.seq, p.service_id, p.refine_gas + p.accumulate_gas AS gas
+    FROM jam_packages p JOIN svc ON p.service_id = svc.service_id
+    WHERE p.status = 'pending'
+    ORDER BY p.seq LIMIT 1 FOR UPDATE OF p SKIP LOCKED
+), charged AS (
+    UPDATE jam_account_usage u
+    SET running = u.running + 1, queued = u.queued - 1,
+        vtime = u.vtime + div(GREATEST(1, head.gas)::numeric * :unit, COALESCE(
+            (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
+                                         CAST(:weight_values AS bigint[])) AS w(owner, weight)
+             WHERE w.owner = u.owner), 1))::bigint
+    FROM acct, head WHERE u.owner = acct.owner
+    RETURNING u.owner
+), served AS (
+    UPDATE jam_services s SET last_claimed = :now FROM head
+    WHERE s.service_id = head.service_id
+    RETURNING s.service_id
+), chosen AS (
+    SELECT seq FROM expired UNION ALL SELECT seq FROM head
+), claimed AS (
+    UPDATE jam_packages p
+    SET status = 'refining', claimed_by = :worker, lease_until = :lease_until,
+        attempts = p.attempts + 1, updated_at = :now,
+        started_at = :started
+    FROM chosen WHERE p.seq = chosen.seq
+    RETURNING p.*
+)
+SELECT claimed.*, (SELECT owner FROM acct) AS next_owner
+FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+""")
+
 # -- per-account limits at submit and service creation --------------------------------------
 
 OWNER_OF = sa.select(t.services.c.owner).where(t.services.c.service_id == sa.bindparam("sid"))
@@ -273,12 +329,16 @@ RELEASE_SERVICE = t.services.update().where(
     pending_count=t.services.c.pending_count - 1)
 
 # Units charged after the run (tenancy/tariff.py), into the gas usage of the apply's hour.
+def charge_after(units: Any, window: Any) -> dict[str, Any]:
+    """The service columns that add `units` to the gas usage of hour `window`."""
+    svc = t.services.c
+    return {"gas_used": sa.case((svc.gas_window == window, svc.gas_used + units), else_=units),
+            "gas_window": window}
+
+
 CHARGE_AFTER = t.services.update().where(
     t.services.c.service_id == sa.bindparam("sid")).values(
-    gas_used=sa.case((t.services.c.gas_window == sa.bindparam("window"),
-                      t.services.c.gas_used + sa.bindparam("units", type_=sa.BigInteger)),
-                     else_=sa.bindparam("units", type_=sa.BigInteger)),
-    gas_window=sa.bindparam("window"))
+    charge_after(sa.bindparam("units", type_=sa.BigInteger), sa.bindparam("window")))
 
 
 def _lock_service(expected: bool) -> sa.Update:
