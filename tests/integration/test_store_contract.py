@@ -50,6 +50,7 @@ from jamhost.store import Store, open_store
 from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.sql import tables
 from tests.conftest import write_config
+from tests.scheduler_state import account_vtime
 
 NOBODY = ServiceScope()
 ROOMY = QuotaLimits(pending_packages=100, storage_bytes=10_000, gas_per_hour=1_000_000)
@@ -716,6 +717,35 @@ def test_newcomer_is_served_next_even_after_the_busy_account_refunds(store: Stor
                                                failure_reason="x", refund=30_000 // weight))
     nxt = store.claim_package("w1", now_us(), 10**9, weights=weights)
     assert nxt is not None and nxt.service_id == b
+
+
+@pytest.mark.parametrize(("weight", "charged"), [(1, 500), (2, 250), (3, 166)])
+def test_a_claim_charges_the_declared_gas_over_the_weight(store: Store, weight: int,
+                                                           charged: int) -> None:
+    sid = new_service(store, "acct-a")
+    store.submit_package(pkg(sid, 1, refine=300, accumulate=200), ROOMY, 100, W)
+    before = account_vtime(store, "acct-a")
+    claimed = store.claim_package("w", now_us(), 10**9, weights={"acct-a": weight,
+                                                                 "acct-z": 7})
+    assert claimed is not None and claimed.service_id == sid and claimed.attempts == 1
+    assert account_vtime(store, "acct-a") - before == charged
+
+
+def test_a_drifted_queued_count_is_repaired_by_the_claim(store: Store) -> None:
+    """An account counted as having queued work that it has not (a crash, a manual edit) is
+    set right by the claim, which then serves the next account."""
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    store.submit_package(pkg(b, 1), ROOMY, 100, W)
+    au = tables.account_usage.c
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(tables.account_usage.update().where(au.owner == "acct-a")
+                     .values(queued=3, vtime=-1))  # first in line, with nothing queued
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None and claimed.service_id == b
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(sa.select(au.queued).where(au.owner == "acct-a")).scalar_one() == 0
+    assert store.claim_package("w", now_us(), 10**9) is None
+    assert a != b
 
 
 def test_renew_claim_keeps_the_package(store: Store) -> None:

@@ -1,8 +1,10 @@
 """The store port: what the use cases need from persistence, and nothing about how.
 
-Adapters: `MemoryStore` (memory mode, unit tests) and `SqlStore` (SQLite, PostgreSQL). Both
-pass the same contract tests (tests/integration/test_store_contract.py). Every method that
-reads tenant-owned objects takes a `ServiceScope` and filters inside the query.
+One adapter, `SqlStore` (store/sql/adapter.py, composed of one part per aggregate), on a
+SQLite file, SQLite in memory (`store = "memory"`) and PostgreSQL; the contract tests
+(tests/integration/test_store_contract.py) run against all three. Every method that reads
+tenant-owned objects takes a `ServiceScope` and filters inside the query. The rules of an
+apply are planned outside the adapter (tenancy/apply_plan.py); the adapter persists the plan.
 """
 
 from __future__ import annotations
