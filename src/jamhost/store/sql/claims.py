@@ -93,19 +93,25 @@ class Claims(Accumulations, Segments):
         at = now_us()
         try:
             with self._write() as conn:
-                res = conn.execute(stmts.FINISH, {
+                params = {
                     "package_id": outcome.package_id, "worker": outcome.worker,
                     "status": outcome.status, "at": at,
                     "failure_reason": outcome.failure_reason, "detail": outcome.detail,
-                    "report_hash": outcome.report.report_hash if outcome.report else None})
-                if res.rowcount != 1:
-                    raise Lost
+                    "report_hash": outcome.report.report_hash if outcome.report else None}
                 # Lock order everywhere: package row, counter row, account row, service row,
                 # then the service's state rows (submit and upload follow the same order).
                 # An applied package's service row is released by the apply's own UPDATE.
-                conn.execute(stmts.RELEASE_PENDING)
-                conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
-                                                     "refund": outcome.refund})
+                if self.dialect == "postgres":
+                    if conn.execute(stmts.PG_FINISH_RELEASE, {
+                            **params, "sid": outcome.service_id,
+                            "refund": outcome.refund}).one().held != 1:
+                        raise Lost
+                else:
+                    if conn.execute(stmts.FINISH, params).rowcount != 1:
+                        raise Lost
+                    conn.execute(stmts.RELEASE_PENDING)
+                    conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
+                                                         "refund": outcome.refund})
                 if outcome.status != "applied":
                     conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
                 if outcome.report is not None:

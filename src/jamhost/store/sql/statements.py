@@ -328,6 +328,30 @@ RELEASE_SERVICE = t.services.update().where(
     t.services.c.service_id == sa.bindparam("sid")).values(
     pending_count=t.services.c.pending_count - 1)
 
+# PostgreSQL: FINISH, RELEASE_PENDING and RELEASE_ACCOUNT in one statement (two round trips
+# fewer), in the lock order of every writer: the package row, the counter row, the account
+# row. The releases run only if this worker still held the package (`held` is then 1).
+PG_FINISH_RELEASE = sa.text("""
+WITH fin AS (
+    UPDATE jam_packages
+    SET status = :status, updated_at = :at, lease_until = NULL,
+        failure_reason = :failure_reason, detail = :detail, report_hash = :report_hash
+    WHERE id = :package_id AND status = 'refining' AND claimed_by = :worker
+    RETURNING service_id
+), pend AS (
+    UPDATE jam_counters SET value = value - 1
+    WHERE name = 'pending' AND EXISTS (SELECT 1 FROM fin)
+    RETURNING 1
+), acct AS (
+    UPDATE jam_account_usage
+    SET pending = pending - 1, running = running - 1, vtime = vtime - :refund
+    WHERE owner = (SELECT owner FROM jam_services WHERE service_id = :sid)
+      AND EXISTS (SELECT 1 FROM pend)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fin) AS held, (SELECT count(*) FROM acct) AS released
+""")
+
 # Units charged after the run (tenancy/tariff.py), into the gas usage of the apply's hour.
 def charge_after(units: Any, window: Any) -> dict[str, Any]:
     """The service columns that add `units` to the gas usage of hour `window`."""
