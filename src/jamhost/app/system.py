@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import ServiceRecord
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.tenancy.principal import Principal
 
 PAGE = 500
@@ -29,15 +28,15 @@ def queue_gauges(rt: Runtime) -> tuple[int, dict[str, int]]:
     return rt.store.pending_total(), rt.store.queue_states()
 
 
-def every_service(rt: Runtime, who: Principal | None, *,
+def every_service(rt: Runtime, who: Principal, *,
                   owner: str | None = None) -> Iterator[ServiceRecord]:
     """Every service (or one owner's), page by page: for operators, and for the admin CLI
-    (`who=None`, working on the store)."""
-    if who is not None:
-        rt.policy.require_operator(who)
+    (`ADMIN`, working on the store); their view's scope is every service."""
+    rt.policy.require_operator(who)
+    view = rt.view(who)
     cursor: int | None = None
     while True:
-        page = rt.store.list_services(EVERYTHING, owner=owner, cursor=cursor, limit=PAGE)
+        page = view.list_services(owner=owner, cursor=cursor, limit=PAGE)
         yield from page.items
         if not isinstance(page.next_cursor, int):  # a services listing pages by service id
             return
