@@ -196,6 +196,10 @@ def test_who_owns_a_new_service(policy: Policy, name: str, owner: str | None,
 
 def test_only_operators_set_a_balance_or_grant_any_scope() -> None:
     policy = Policy()
+    assert [name for name, who in PRINCIPALS.items() if policy.may_set_balance(who)] == \
+        ["operator", "admin"]
+    assert [name for name, who in PRINCIPALS.items() if policy.sees_every_service(who)] == \
+        ["operator", "admin"]
     policy.require_balance_setter(PRINCIPALS["operator"])
     policy.require_balance_setter(ADMIN)
     with pytest.raises(Forbidden):

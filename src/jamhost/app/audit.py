@@ -21,7 +21,8 @@ log = get_logger("jamhost.audit")
 def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int | None = None,
            target: str | None = None, **detail: Any) -> None:
     # None: a refusal before the caller was known (every 403 comes after authentication)
-    event = AuditEvent(who.label if who is not None else "unauthenticated", action, service_id, target,
+    actor = who.label if who is not None else "unauthenticated"
+    event = AuditEvent(actor, action, service_id, target,
                        json.dumps(detail, sort_keys=True) if detail else None)
     try:
         rt.store.audit(event)

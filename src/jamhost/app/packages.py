@@ -168,3 +168,11 @@ def get_receipts(rt: Runtime, who: Principal, hash_: bytes) -> list[Receipt]:
     if not found:
         raise NotFound("no such receipt")
     return found
+
+
+def process_now(rt: Runtime, who: Principal) -> bytes | None:
+    """`POST /jam/process` (operators): run the next pending package in this process with
+    the processor the server registered; its id, or None when nothing ran."""
+    rt.policy.require_operator(who)
+    processor = rt.extras.get("processor")
+    return processor() if processor is not None else None

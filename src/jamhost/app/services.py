@@ -33,7 +33,7 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    owner: str | None = None) -> ServiceRecord:
     """Owner: the caller's account (owner_is_account), or what an operator names."""
     owner = rt.policy.service_owner(who, owner)
-    if balance is not None and not who.is_operator:
+    if balance is not None and not rt.policy.may_set_balance(who):
         # A malformed balance is still a bad request, before the refusal to set one.
         if not 0 <= balance <= MAX_BALANCE:
             raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")

@@ -43,6 +43,9 @@ def every_service(rt: Runtime, who: Principal, *,
         cursor = page.next_cursor
 
 
-def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes]:
-    """Every service's accumulator root (operators only)."""
+def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes] | None:
+    """Every service's accumulator root, for `/system/status`: operators only (None for
+    everyone else)."""
+    if not rt.policy.sees_every_service(who):
+        return None
     return {svc.service_id: svc.root for svc in every_service(rt, who)}

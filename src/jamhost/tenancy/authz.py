@@ -147,11 +147,19 @@ class Policy:
             raise Forbidden("only operators may create a service for another owner")
         return who.account_id
 
-    def require_balance_setter(self, who: Principal) -> None:
+    def may_set_balance(self, who: Principal) -> bool:
         """A balance is money the operator grants (`credit`): a tenant naming its own
         would mint it."""
-        if not who.is_operator:
+        return who.is_operator
+
+    def require_balance_setter(self, who: Principal) -> None:
+        if not self.may_set_balance(who):
             raise Forbidden("only operators may set a balance")
+
+    def sees_every_service(self, who: Principal) -> bool:
+        """Operators and the admin CLI see every service's accumulator root
+        (`/system/status`)."""
+        return who.is_operator
 
     def require_unscoped_upload(self, who: Principal) -> None:
         """A preimage without a service: operators only when authz is enabled (SPEC §3)."""

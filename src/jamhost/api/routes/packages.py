@@ -180,10 +180,7 @@ async def process(rt: Runtime = Depends(runtime),
 
     Answers 204 when nothing is pending."""
     auth.require_operator(rt, who)
-    processor = rt.extras.get("processor")
-    if processor is None:
-        return Response(status_code=204)
-    done = await run_in_threadpool(processor)
+    done = await run_in_threadpool(packages.process_now, rt, who)
     if done is None:
         return Response(status_code=204)
     return JSONResponse({"processed": True, "id": views.hx(done)})
