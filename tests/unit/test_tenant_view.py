@@ -47,7 +47,6 @@ def test_another_tenants_objects_answer_as_missing_ones() -> None:
         assert view.get_service(sid) is None
         assert view.storage_get(sid, b"key") is None
         assert view.storage_list(sid).items == []
-        assert view.list_delegates(sid) == []
         assert view.list_accumulations(sid).items == []
         assert view.pending_transfers(sid) == []
         assert view.queued_inputs(sid) == (0, 0)
@@ -63,7 +62,7 @@ def test_another_tenants_objects_answer_as_missing_ones() -> None:
         assert view.read_preimage(oid(sid)) is None
         assert view.find_export_set(0, package_hash=oid(sid)) is None
     # decided in memory: the store was never asked about bob's service by id
-    per_id = ("get_service", "storage_get", "storage_list", "list_delegates",
+    per_id = ("get_service", "storage_get", "storage_list",
               "list_accumulations", "pending_transfers", "queued_inputs", "lookup_request",
               "service_preimage", "service_preimage_window", "read_segments")
     assert {name: fake.reads[name] for name in per_id} == dict.fromkeys(per_id, 0)
@@ -188,3 +187,15 @@ def test_a_service_budget_is_charged_once_per_request_once_authorized() -> None:
     op_view = view_for(Policy(), OPERATOR, data(), charging=charging)
     op_view.service(B1, "read")
     assert limiter.services == [A1]  # operators pay nothing
+
+
+def test_delegates_are_listed_for_administrators_only() -> None:
+    manage_only = Principal(kind="account", token_hash=b"\x0c" * 32, account_id="alice",
+                            accessor="m", scopes=frozenset({"manage"}))
+    assert [d.service_id for d in view_for(Policy(), manage_only, data()).delegates(A1)] == [A1]
+    assert view_for(Policy(), OPERATOR, data()).delegates(B1)[0].service_id == B1
+    for who, sid in ((ALICE, B1), (ALICE, MISSING), (READER, A2)):
+        fake = data()
+        with pytest.raises(Forbidden):
+            view_for(Policy(), who, fake).delegates(sid)
+        assert fake.reads["list_delegates"] == 0

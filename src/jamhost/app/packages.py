@@ -85,10 +85,16 @@ def authorize_submit(rt: Runtime, who: Principal) -> None:
     rt.policy.require_scope(who, "submit")
 
 
-def queue_position(rt: Runtime, who: Principal, pkg: PackageRecord) -> int | None:
-    """Packages ahead of `pkg` in its own account's queue (never counts another account's:
-    the position says nothing about other tenants). None once it has started."""
-    return rt.view(who).queue_ahead(pkg)
+def package_and_position(rt: Runtime, who: Principal,
+                         package_id: bytes) -> tuple[PackageRecord, int | None]:
+    """A package and how many packages of its own account's queue are ahead of it (never
+    counts another account's: the position says nothing about other tenants; None once it
+    has started)."""
+    view = rt.view(who)
+    pkg = view.get_package(package_id)
+    if pkg is None:
+        raise NotFound("no such package")
+    return pkg, view.queue_ahead(pkg)
 
 
 def _require_authorizer(view: TenantView, pkg: WorkPackage, svc: ServiceRecord) -> None:

@@ -165,8 +165,7 @@ def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
 
 
 def list_delegates(rt: Runtime, who: Principal, service_id: int) -> list[Delegate]:
-    view = rt.view(who)
-    return view.list_delegates(view.administered(service_id, "manage delegates").service_id)
+    return rt.view(who).delegates(service_id)
 
 
 def remove_delegate(rt: Runtime, who: Principal, service_id: int,

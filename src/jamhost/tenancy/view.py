@@ -170,8 +170,12 @@ class TenantView:
                       limit: int = 50) -> Page[ServiceRecord]:
         return self._data.list_services(self.scope, owner=owner, cursor=cursor, limit=limit)
 
-    def list_delegates(self, service_id: int) -> list[Delegate]:
-        return self._data.list_delegates(service_id) if self.sees(service_id) else []
+    def delegates(self, service_id: int) -> list[Delegate]:
+        """A service's delegates: for those who may administer it (`administered`), which
+        is decided first; the read scope plays no part (an owner's `manage`-only token
+        lists them too)."""
+        return self._data.list_delegates(self.administered(service_id,
+                                                           "manage delegates").service_id)
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None:
         return self._data.storage_get(service_id, key) if self.sees(service_id) else None

@@ -110,8 +110,8 @@ def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
     """One package: status, gas used, attempts, failure reason, its JSON, and how many
     packages of its own account's queue are ahead of it."""
-    pkg = packages.get_package(rt, who, _id(package_id, "no such package"))
-    return {**_view(pkg), "queue_position": packages.queue_position(rt, who, pkg)}
+    pkg, ahead = packages.package_and_position(rt, who, _id(package_id, "no such package"))
+    return {**_view(pkg), "queue_position": ahead}
 
 
 @router.get("/jam/packages/{package_id}/report")
