@@ -41,7 +41,10 @@ from jamhost.app.runtime import Runtime, build_runtime  # noqa: E402
 from jamhost.app.worker import WorkerPool, settle_process  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
 from jamhost.domain.model import Account, QuotaOverride, now_us  # noqa: E402
-from jamhost.domain.scopes import EVERYTHING
+from jamhost.domain.scopes import ServiceScope
+from jamhost.tenancy.principal import ADMIN
+
+EVERYTHING = ServiceScope(everything=True)  # the store port, unscoped
 
 HEAVY_SECONDS = 0.1  # one heavy package's refine per attestor, on the default engine
 A_SERVICES = 4
@@ -97,7 +100,7 @@ def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tupl
 def tenant(rt: Runtime, name: str, count: int) -> list[int]:
     account = Account(f"acct-{name}-{secrets.token_hex(4)}", name, now_us())
     rt.store.create_account(account)
-    return [services.create_service(rt, None, code=spin.build(), owner=account.id).service_id
+    return [services.create_service(rt, ADMIN, code=spin.build(), owner=account.id).service_id
             for _ in range(count)]
 
 

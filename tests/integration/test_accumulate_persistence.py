@@ -23,13 +23,14 @@ from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.app.tenant_accounts import TenantAccounts
 from jamhost.config import JamSettings
-from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.domain.scopes import ServiceScope
 from jamhost.engine import AccountState, AccumulateOutcome, DeferredTransfer
 from jamhost.engine.accumulate import CreatedService
 from jamhost.examples._asm import script
 from jamhost.pvm.interface import Status
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import ADMIN, Principal
 from tests.conftest import simple_package
+from tests.store_scopes import EVERYTHING
 
 CHILD = 1_234_567
 CODE_HASH = bytes(range(32))
@@ -73,8 +74,8 @@ def stub_engine(monkeypatch: pytest.MonkeyPatch, created: list[int], ejected: li
 
 
 def tenant(rt: Runtime, name: str) -> tuple[str, int]:
-    acc = create_account(rt, None, name)
-    svc = services.create_service(rt, None, code=script([]), owner=acc.id)
+    acc = create_account(rt, ADMIN, name)
+    svc = services.create_service(rt, ADMIN, code=script([]), owner=acc.id)
     return acc.id, svc.service_id
 
 
@@ -126,19 +127,19 @@ def test_new_counts_in_the_account_limit(rt, monkeypatch):
     stub_engine(monkeypatch, [], [], seen)
     run(rt, sid)
     assert seen["can_create"] is True  # 1 of 3
-    services.create_service(rt, None, code=script([]), owner=alice)
-    services.create_service(rt, None, code=script([]), owner=alice)
+    services.create_service(rt, ADMIN, code=script([]), owner=alice)
+    services.create_service(rt, ADMIN, code=script([]), owner=alice)
     run(rt, sid)
     assert seen["can_create"] is False  # 3 of 3: `new` must answer as when it cannot
     caller = rt.store.get_service(sid)
-    view = TenantAccounts(rt.store, caller, rt.settings)
+    view = TenantAccounts(rt.account_view(caller), caller, rt.settings)
     assert view.can_create() is False
 
 
 def test_eject_removes_only_a_service_of_the_same_account(rt, monkeypatch):
     alice, sid = tenant(rt, "alice")
     _bob, bob_sid = tenant(rt, "bob")
-    sibling = services.create_service(rt, None, code=script([]), owner=alice).service_id
+    sibling = services.create_service(rt, ADMIN, code=script([]), owner=alice).service_id
     rt.store.add_delegate(sibling, bytes(32), "reader", "test")  # rows that reference it
     stub_engine(monkeypatch, [], [sibling, bob_sid], {})
     pid = run(rt, sid)
@@ -156,7 +157,7 @@ def test_the_id_counter_skips_ids_new_took(rt, monkeypatch):
     stub_engine(monkeypatch, [nxt], [], {})
     run(rt, sid)
     assert rt.store.get_service(nxt).owner == alice
-    fresh = services.create_service(rt, None, code=script([]), owner=alice)
+    fresh = services.create_service(rt, ADMIN, code=script([]), owner=alice)
     assert fresh.service_id not in (sid, nxt)
     assert rt.store.get_service(nxt).owner == alice
 

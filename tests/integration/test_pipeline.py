@@ -12,6 +12,7 @@ from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.receipts import verify_chain
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.examples import counter
+from jamhost.tenancy.principal import ADMIN
 from tests.conftest import make_tenant, simple_package, start_server
 
 
@@ -175,22 +176,22 @@ def test_dispute_and_failure_apply_nothing(tmp_path, mode):
     from jamhost.app.pipeline import process_next
     from jamhost.app.runtime import build_runtime
     from jamhost.config import JamSettings
-    from jamhost.domain.scopes import EVERYTHING
     from jamhost.engine import refine_package
     from jamhost.engine.refine import RefineInputError
     from jamhost.tenancy.principal import Principal
+    from tests.store_scopes import EVERYTHING
 
     rt = build_runtime(JamSettings(store="memory", rate_limit_per_minute=0,
                                    service_rate_limit_per_minute=0,
                                    account_rate_limit_per_minute=0))
     op = Principal(kind="operator", token_hash=bytes(32))
-    acc_svc = services.create_service(rt, None, code=counter.build(), owner="x") \
+    acc_svc = services.create_service(rt, ADMIN, code=counter.build(), owner="x") \
         if not rt.policy.owner_is_account else None
     if acc_svc is None:
         from jamhost.app.accounts import create_account
 
-        acc = create_account(rt, None, "x")
-        acc_svc = services.create_service(rt, None, code=counter.build(), owner=acc.id)
+        acc = create_account(rt, ADMIN, "x")
+        acc_svc = services.create_service(rt, ADMIN, code=counter.build(), owner=acc.id)
     sid = acc_svc.service_id
     rec, _ = packages.submit_json(rt, op, simple_package(sid, b"\x07", 10**6))
     calls = []

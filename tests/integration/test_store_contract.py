@@ -45,12 +45,13 @@ from jamhost.domain.refusals import (
     SegmentQuotaExceeded,
     StorageQuotaExceeded,
 )
-from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store import Store, open_store
 from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.sql import tables
 from tests.conftest import write_config
 from tests.scheduler_state import account_vtime
+from tests.store_scopes import EVERYTHING
 
 NOBODY = ServiceScope()
 ROOMY = QuotaLimits(pending_packages=100, storage_bytes=10_000, gas_per_hour=1_000_000)

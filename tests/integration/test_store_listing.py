@@ -7,8 +7,9 @@ import pytest
 
 from jamhost.config import JamSettings
 from jamhost.domain.model import PackageOutcome, PackageRecord, QuotaLimits, ReportRecord, now_us
-from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.domain.scopes import ServiceScope
 from jamhost.store import open_store
+from tests.store_scopes import EVERYTHING
 
 LIMITS = QuotaLimits(10**6, 10**9, 10**15)
 

@@ -12,10 +12,10 @@ from jamhost.app.accounts import create_account
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import build_runtime
 from jamhost.config import JamSettings
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import script
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import ADMIN, Principal
+from tests.store_scopes import EVERYTHING
 
 OP = Principal(kind="operator", token_hash=bytes(32))
 REFINE, ACCUMULATE = 50_000, 1_000
@@ -25,10 +25,10 @@ def test_transfers_are_charged_in_the_senders_hourly_usage(store_keys: dict[str,
     rt = build_runtime(JamSettings(**store_keys, rate_limit_per_minute=0,
                                    service_rate_limit_per_minute=0))
     try:
-        alice = create_account(rt, None, "alice").id
-        dst = services.create_service(rt, None, code=script([]), owner=alice).service_id
+        alice = create_account(rt, ADMIN, "alice").id
+        dst = services.create_service(rt, ADMIN, code=script([]), owner=alice).service_id
         code = script([(HostCall.TRANSFER, {7: dst, 8: 0, 9: 0, 10: bytes(128)})] * 5)
-        src = services.create_service(rt, None, code=code, owner=alice).service_id
+        src = services.create_service(rt, ADMIN, code=code, owner=alice).service_id
         window = rt.gas_window()
         rec, _ = packages.submit_json(rt, OP, {"service_id": src, "items": [
             {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})

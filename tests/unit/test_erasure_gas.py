@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from tests.scheduler_state import account_vtime
+from tests.store_scopes import EVERYTHING
 
 from jamhost.app import packages, services
 from jamhost.app.accounts import create_account
@@ -16,7 +17,6 @@ from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.config import JamSettings
 from jamhost.domain.model import QuotaOverride
 from jamhost.domain.refusals import GasQuotaExceeded
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.domain.types import (
     ExtrinsicSpec,
     ImportSpec,
@@ -28,7 +28,7 @@ from jamhost.domain.types import (
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import script
 from jamhost.tenancy.erasure_gas import erasure_gas
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import ADMIN, Principal
 
 OP = Principal(kind="operator", token_hash=bytes(32))
 PER_EXPORT = 1_000_000
@@ -43,7 +43,7 @@ def runtime() -> Runtime:
 
 def exporter(rt: Runtime, owner: str, k: int) -> int:
     code = script([(HostCall.EXPORT, {7: bytes([i + 1]) * 8, 8: 8}) for i in range(k)])
-    return services.create_service(rt, None, code=code, owner=owner).service_id
+    return services.create_service(rt, ADMIN, code=code, owner=owner).service_id
 
 
 def package(service_id: int, k: int, tag: bytes = b"") -> dict:
@@ -58,7 +58,7 @@ def gas_this_hour(rt: Runtime, service_id: int) -> int:
 
 def test_each_export_is_charged_at_the_documented_rate() -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     for k in (0, 1, 5):
         sid = exporter(rt, alice, k)
         rec, created = packages.submit_json(rt, OP, package(sid, k))
@@ -69,7 +69,7 @@ def test_each_export_is_charged_at_the_documented_rate() -> None:
 
 def test_bundle_pieces_after_the_first_are_charged() -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     sid = exporter(rt, alice, 2)
     rec, _ = packages.submit_json(rt, OP, package(sid, 2, tag=bytes(10_000)))
     pieces = -(-len(rec.body) // 684)  # ⌈|E(p)| / W_E⌉: the payload is in E(p)
@@ -91,7 +91,7 @@ def test_extrinsics_and_imports_count_in_the_bundle() -> None:
 
 def test_a_package_over_the_budget_only_with_its_exports_is_refused() -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     sid = exporter(rt, alice, 3)
     budget = REFINE + ACCUMULATE + 3 * PER_EXPORT
     services.set_quota(rt, OP, sid, QuotaOverride(gas_per_hour=budget - 1))
@@ -108,7 +108,7 @@ def test_the_scheduler_keeps_the_erasure_units_after_the_refund() -> None:
     refine gas refine did not use, so the account's virtual time moves by what refine used,
     the accumulate gas declared and the erasure units."""
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     sid = exporter(rt, alice, 4)
     rec, _ = packages.submit_json(rt, OP, package(sid, 4))
     start = account_vtime(rt.store, alice)

@@ -8,17 +8,17 @@ The expected numbers are written from the documented rate: one unit per two octe
 from __future__ import annotations
 
 from tests.scheduler_state import account_vtime
+from tests.store_scopes import EVERYTHING
 
 from jamhost.app import packages, services
 from jamhost.app.accounts import create_account
 from jamhost.app.pipeline import process_next
 from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.config import JamSettings
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.domain.types import RefineContext, WorkItem, WorkPackage, WorkReport
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import Program, script
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import ADMIN, Principal
 from jamhost.tenancy.tariff import code_units, package_code_units, package_units, transfer_units
 
 OP = Principal(kind="operator", token_hash=bytes(32))
@@ -80,9 +80,9 @@ def test_a_large_code_is_charged_at_submit_and_kept_after_the_refund() -> None:
     the refine gas refine did not use, so the account's virtual time moves by what refine used,
     the accumulate gas declared and the code units."""
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     code = big_code(300_000)
-    sid = services.create_service(rt, None, code=code, owner=alice).service_id
+    sid = services.create_service(rt, ADMIN, code=code, owner=alice).service_id
     body = {"service_id": sid, "items": [{"payload": "0x", "refine_gas_limit": REFINE,
                                           "accumulate_gas_limit": ACCUMULATE}]}
     rec, created = packages.submit_json(rt, OP, body)
@@ -103,9 +103,9 @@ def test_a_large_code_is_charged_at_submit_and_kept_after_the_refund() -> None:
 
 def test_small_code_is_charged_nothing() -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     code = big_code(1_000)
-    sid = services.create_service(rt, None, code=code, owner=alice).service_id
+    sid = services.create_service(rt, ADMIN, code=code, owner=alice).service_id
     rec, _ = packages.submit_json(rt, OP, {"service_id": sid, "items": [
         {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})
     assert rec.refine_gas == REFINE
@@ -123,11 +123,11 @@ def test_transfers_are_charged_after_the_run_in_usage_and_the_scheduler() -> Non
     charged) and to what the scheduler keeps of the claim."""
     rt = build_runtime(JamSettings(store="memory", rate_limit_per_minute=0,
                                    service_rate_limit_per_minute=0))
-    alice = create_account(rt, None, "alice").id
-    dst = services.create_service(rt, None, code=script([]), owner=alice).service_id
+    alice = create_account(rt, ADMIN, "alice").id
+    dst = services.create_service(rt, ADMIN, code=script([]), owner=alice).service_id
     memo = bytes(128)
     code = script([(HostCall.TRANSFER, {7: dst, 8: 0, 9: 0, 10: memo}) for _ in range(3)])
-    src = services.create_service(rt, None, code=code, owner=alice).service_id
+    src = services.create_service(rt, ADMIN, code=code, owner=alice).service_id
     rec, _ = packages.submit_json(rt, OP, {"service_id": src, "items": [
         {"payload": "0x", "refine_gas_limit": REFINE, "accumulate_gas_limit": ACCUMULATE}]})
     window = rt.gas_window()

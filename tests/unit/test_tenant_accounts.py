@@ -6,6 +6,7 @@ run in milliseconds. The HTTP-level behaviour is in tests/integration/test_accum
 from __future__ import annotations
 
 import pytest
+from tests.store_scopes import EVERYTHING
 
 import jamhost.app.pipeline as pipeline
 from jamhost.app import packages, services
@@ -18,11 +19,10 @@ from jamhost.app.runtime import Runtime, build_runtime
 from jamhost.app.tenant_accounts import TenantAccounts
 from jamhost.config import JamSettings
 from jamhost.domain.model import StateConflict
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.engine import DeferredTransfer
 from jamhost.engine.constants import HostCall
 from jamhost.examples._asm import script
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import ADMIN, Principal
 
 OP = Principal(kind="operator", token_hash=bytes(32))
 MEMO = bytes(128)
@@ -34,14 +34,15 @@ def runtime(**keys: object) -> Runtime:
 
 
 def owned(rt: Runtime, owner: str, code: bytes | None = None) -> int:
-    return services.create_service(rt, None, code=code or script([]), owner=owner).service_id
+    return services.create_service(rt, ADMIN, code=code or script([]), owner=owner).service_id
 
 
 def test_only_services_of_the_same_account_are_reachable() -> None:
     rt = runtime()
-    alice, bob = create_account(rt, None, "alice").id, create_account(rt, None, "bob").id
+    alice, bob = create_account(rt, ADMIN, "alice").id, create_account(rt, ADMIN, "bob").id
     me, sibling, theirs = owned(rt, alice), owned(rt, alice), owned(rt, bob)
-    view = TenantAccounts(rt.store, rt.store.get_service(me), rt.settings)
+    view = TenantAccounts(rt.account_view(rt.store.get_service(me)), rt.store.get_service(me),
+                          rt.settings)
     assert view.account(sibling) is not None
     assert view.account(sibling).balance == rt.store.get_service(sibling).balance
     assert view.account(theirs) is None  # exactly as:
@@ -51,18 +52,20 @@ def test_only_services_of_the_same_account_are_reachable() -> None:
     assert view.exists(theirs) and not view.exists(4_000_000_000)  # id allocation only
 
     open_rt = runtime(authz_enabled=False)
-    a = owned(open_rt, create_account(open_rt, None, "a").id)
-    b = owned(open_rt, create_account(open_rt, None, "b").id)
-    assert TenantAccounts(open_rt.store, open_rt.store.get_service(a),
+    a = owned(open_rt, create_account(open_rt, ADMIN, "a").id)
+    b = owned(open_rt, create_account(open_rt, ADMIN, "b").id)
+    assert TenantAccounts(open_rt.account_view(open_rt.store.get_service(a)),
+                          open_rt.store.get_service(a),
                           open_rt.settings).account(b) is not None
 
 
 def test_queue_bound_counts_queued_and_made_transfers() -> None:
     rt = runtime(max_queued_transfers_per_service=2, max_queued_transfer_gas_per_service=100)
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     me, dest = owned(rt, alice), owned(rt, alice)
     other = owned(rt, alice)
-    view = TenantAccounts(rt.store, rt.store.get_service(me), rt.settings)
+    view = TenantAccounts(rt.account_view(rt.store.get_service(me)), rt.store.get_service(me),
+                          rt.settings)
     made: list[DeferredTransfer] = []
     assert view.admit_transfer(dest, 60, made)
     made += [DeferredTransfer(me, other, 1, MEMO, 99), DeferredTransfer(me, dest, 1, MEMO, 40)]
@@ -81,7 +84,7 @@ def test_bounded_logs_keep_a_prefix_and_count_the_rest() -> None:
 
 def test_delivery_left_by_a_dead_worker_runs_once(monkeypatch: pytest.MonkeyPatch) -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     receiver = owned(rt, alice, script([(HostCall.WRITE, {7: b"got", 8: 3, 9: b"yes", 10: 3})]))
     sender = owned(rt, alice, script([(HostCall.TRANSFER, {7: receiver, 8: 7, 9: 5000,
                                                            10: MEMO})]))
@@ -106,7 +109,7 @@ def test_delivery_left_by_a_dead_worker_runs_once(monkeypatch: pytest.MonkeyPatc
 
 def test_two_deliveries_computed_at_once_apply_once() -> None:
     rt = runtime()
-    alice = create_account(rt, None, "alice").id
+    alice = create_account(rt, ADMIN, "alice").id
     receiver = owned(rt, alice)
     sender = rt.store.get_service(owned(rt, alice))
     from jamhost.domain.model import StateChanges, Transfer

@@ -14,7 +14,10 @@ from jamhost.app.runtime import build_runtime
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
 from jamhost.domain.model import Account, now_us
-from jamhost.domain.scopes import EVERYTHING
+from jamhost.domain.scopes import ServiceScope
+from jamhost.tenancy.principal import ADMIN
+
+EVERYTHING = ServiceScope(everything=True)  # the store port, unscoped
 
 
 def test_an_idle_worker_claims_a_package_submitted_in_its_process(monkeypatch) -> None:
@@ -27,7 +30,7 @@ def test_an_idle_worker_claims_a_package_submitted_in_its_process(monkeypatch) -
                                    account_rate_limit_per_minute=0))
     who = authenticate(rt, op)
     rt.store.create_account(Account("acct-w", "w", now_us()))
-    sid = services.create_service(rt, None, code=spin.build(), owner="acct-w").service_id
+    sid = services.create_service(rt, ADMIN, code=spin.build(), owner="acct-w").service_id
     found_empty = threading.Event()
     claim = rt.store.claim_package
 

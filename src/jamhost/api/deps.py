@@ -36,20 +36,13 @@ def principal(request: Request) -> Principal:
         return cached
     rt: Runtime = request.app.state.runtime
     token = bearer(request)
+    charging = rt.charging  # the rules: tenancy/charging.py
     try:
         who = authenticate(rt, token)
     except Unauthenticated:
-        # Unknown callers share their client address's budget (slows token guessing).
-        if rt.limiter is not None:
-            rt.limiter.hit_caller("ip:" + (request.client.host if request.client else "?"))
+        charging.unauthenticated(request.client.host if request.client else None)
         raise
-    if rt.limiter is not None and not who.is_operator:
-        if not getattr(request.state, CHARGED, False):  # the gate charges it once
-            rt.limiter.hit_caller("t:" + who.token_hash.hex()[:32])
-        if who.account_id is not None:
-            # The account's budget, once it is known who the token belongs to (the gate
-            # sees only the token's hash).
-            rt.limiter.hit_account(who.account_id)
+    charging.authenticated(who, gate_charged=getattr(request.state, CHARGED, False))
     request.state.principal = who
     return who
 

@@ -4,7 +4,8 @@ Over-limit requests then cost an HMAC and a limiter lookup, not a route, a depen
 a thread-pool hop and a token lookup in the store, so a tenant flooding at many times its
 limit barely slows other tenants (docs/benchmarks.md, noisy neighbour).
 
-A request with a bearer token is charged here, once, to that token's budget (keyed by its
+Which budget is charged, and when, is decided in tenancy/charging.py. A request with a
+bearer token is charged here, once, to that token's budget (keyed by its
 HMAC, so only the token's holder can spend it); `api.deps.principal` then sees
 `CHARGED` in the request state and does not charge again. One limiter call per request
 instead of a test here and a hit there: with Redis, one round trip less. Operators are never
@@ -21,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from jamhost.api.errors import refusal_response
 from jamhost.app.auth import MAX_TOKEN_LEN, is_operator_hash
 from jamhost.domain.refusals import RateLimited
+from jamhost.tenancy.charging import gate_spending
 
 UNGATED = ("/healthz", "/readyz", "/metrics")
 CHARGED = "caller_charged"  # request-state key: the gate has spent the caller's budget
@@ -54,15 +56,15 @@ class RateGate:
 
 
 def _spending(rt: Any, scope: dict[str, Any]) -> tuple[str, bool] | None:
-    """The caller key the gate charges (True) or only tests (False), if any."""
+    """The caller key the gate charges (True) or only tests (False), if any: decided by
+    tenancy/charging.py."""
     token_hash = _token_hash(rt, scope)
-    if token_hash is None:
-        client = scope.get("client")
-        return "ip:" + (client[0] if client else "?"), False
-    if is_operator_hash(rt, token_hash):
-        return None
-    scope.setdefault("state", {})[CHARGED] = True
-    return "t:" + token_hash.hex()[:32], True
+    client = scope.get("client")
+    spend = gate_spending(token_hash, token_hash is not None and is_operator_hash(rt, token_hash),
+                          client[0] if client else None)
+    if spend is not None and spend[1]:
+        scope.setdefault("state", {})[CHARGED] = True
+    return spend
 
 
 def _token_hash(rt: Any, scope: dict[str, Any]) -> bytes | None:

@@ -9,17 +9,16 @@ from collections.abc import Iterable
 from jamhost.app import audit
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import SCOPES, Account, TokenRecord, now_us
-from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
+from jamhost.domain.refusals import BadRequest, NotFound
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
 
 ACCOUNT_ID_RE = re.compile(r"^acc_[0-9a-f]{16}$")
 
 
-def create_account(rt: Runtime, who: Principal | None, name: str) -> Account:
-    """Operators create accounts (`who=None` is the admin CLI, working on the store)."""
-    if who is not None:
-        rt.policy.require_operator(who)
+def create_account(rt: Runtime, who: Principal, name: str) -> Account:
+    """Operators create accounts (and the admin CLI, `ADMIN`, working on the store)."""
+    rt.policy.require_operator(who)
     name = name.strip()
     if not name or len(name) > 200 or not name.isprintable():
         raise BadRequest("name must be 1 to 200 printable characters")
@@ -33,13 +32,16 @@ def own_account(rt: Runtime, who: Principal) -> Account | None:
     return rt.store.get_account(who.account_id) if who.account_id else None
 
 
-def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> Account:
+def list_accounts(rt: Runtime, who: Principal) -> list[Account]:
+    """Every account: operators and the admin CLI."""
+    rt.policy.require_operator(who)
+    return rt.store.list_accounts()
+
+
+def _manageable_account(rt: Runtime, who: Principal, account_id: str) -> Account:
     """Operators, or that account's own token with `manage`. Another account's id answers
     403 whether or not it exists, so ids cannot be probed."""
-    if who is not None and not who.is_operator:
-        if who.account_id != account_id:
-            raise Forbidden("not authorized for this account")
-        rt.policy.require_scope(who, "manage")
+    rt.policy.require_account(who, account_id)
     if not ACCOUNT_ID_RE.match(account_id):  # cannot name an account: like a missing one
         raise NotFound("no such account")
     account = rt.store.get_account(account_id)
@@ -48,7 +50,7 @@ def _manageable_account(rt: Runtime, who: Principal | None, account_id: str) -> 
     return account
 
 
-def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
+def create_token(rt: Runtime, who: Principal, account_id: str, name: str,
                  scopes: Iterable[str] | None = None,
                  expires_at: int | None = None) -> tuple[str, TokenRecord]:
     """A new token; the raw token is returned this once and never stored."""
@@ -57,8 +59,7 @@ def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
     bad = [s for s in chosen if s not in SCOPES]
     if bad or not chosen:
         raise BadRequest(f"scopes must be a non-empty subset of {list(SCOPES)}")
-    if who is not None and not who.is_operator and not set(chosen) <= who.scopes:
-        raise Forbidden("a token cannot grant scopes it does not have")
+    rt.policy.require_grantable(who, frozenset(chosen))
     name = (name or "").strip() or "token"
     if len(name) > 200 or not name.isprintable():
         raise BadRequest("name must be at most 200 printable characters")
@@ -74,11 +75,11 @@ def create_token(rt: Runtime, who: Principal | None, account_id: str, name: str,
     return token, stored
 
 
-def list_tokens(rt: Runtime, who: Principal | None, account_id: str) -> list[TokenRecord]:
+def list_tokens(rt: Runtime, who: Principal, account_id: str) -> list[TokenRecord]:
     return rt.store.list_tokens(_manageable_account(rt, who, account_id).id)
 
 
-def revoke_token(rt: Runtime, who: Principal | None, account_id: str, accessor: str) -> None:
+def revoke_token(rt: Runtime, who: Principal, account_id: str, accessor: str) -> None:
     account = _manageable_account(rt, who, account_id)
     if not ACCESSOR_RE.match(accessor) or not rt.store.revoke_token(account.id, accessor,
                                                                      now_us()):

@@ -64,16 +64,17 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     eq. accinput: transfers first). The engine reaches other services only through
     `TenantAccounts` (the caller's own account). Returns the changes, the receipt_seq they
     were computed against, and what is kept of the run."""
-    svc = rt.store.get_service(svc.service_id) or svc  # the freshest state to build on
+    view = rt.account_view(svc)  # all the engine reaches: its own account's services
+    svc = view.get_service(svc.service_id) or svc  # the freshest state to build on
     sid = svc.service_id
-    queued = rt.store.pending_transfers(sid)
+    queued = view.pending_transfers(sid)
     transfers = [DeferredTransfer(t.source, t.destination, t.amount,
                                   t.memo.ljust(MEMO_SIZE, b"\0")[:MEMO_SIZE], t.gas)
                  for t in queued]
-    others = TenantAccounts(rt.store, svc, rt.settings)
+    others = TenantAccounts(view, svc, rt.settings)
     slot = current_timeslot()
     gas_limit = accumulate_gas(operands, transfers)
-    out = accumulate(sid, account_state(rt.store, svc), operands, transfers, timeslot=slot,
+    out = accumulate(sid, account_state(view, svc), operands, transfers, timeslot=slot,
                      gas_limit=gas_limit, entropy=entropy, other_account=others.account,
                      transfer_room=others.transfer_room, service_exists=others.exists,
                      can_create=others.can_create,

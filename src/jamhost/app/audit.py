@@ -18,13 +18,11 @@ from jamhost.tenancy.principal import Principal
 log = get_logger("jamhost.audit")
 
 
-def actor(who: Principal | None) -> str:
-    return who.label if who is not None else "admin-cli"
-
-
 def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int | None = None,
            target: str | None = None, **detail: Any) -> None:
-    event = AuditEvent(actor(who), action, service_id, target,
+    # None: a refusal before the caller was known (every 403 comes after authentication)
+    actor = who.label if who is not None else "unauthenticated"
+    event = AuditEvent(actor, action, service_id, target,
                        json.dumps(detail, sort_keys=True) if detail else None)
     try:
         rt.store.audit(event)

@@ -42,3 +42,10 @@ def is_operator_hash(rt: Runtime, h: bytes) -> bool:
     for op in rt.operator_hashes:
         found |= same_hash(op, h)
     return found
+
+
+def require_operator(rt: Runtime, who: Principal) -> None:
+    """Operator-only requests (accounts, credit, quota changes, the audit log, process),
+    decided by the policy before a body is read or a cursor opened: a tenant learns
+    nothing."""
+    rt.policy.require_operator(who)

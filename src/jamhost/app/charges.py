@@ -1,22 +1,14 @@
 """The units a package is charged beyond GP gas (tenancy/tariff.py), with blob sizes from
-the store's metadata (never the blobs)."""
+the store's metadata (never the blobs), read through the account view of the package's
+service (tenancy/view.py): its own code, its account's authorizers, the runtime-wide ones."""
 
 from __future__ import annotations
 
-from jamhost.app.runtime import Runtime
-from jamhost.domain.scopes import ServiceScope
 from jamhost.domain.types.work_package import WorkPackage
-from jamhost.tenancy.tariff import CodeSize, package_units
+from jamhost.tenancy.tariff import package_units
+from jamhost.tenancy.view import TenantView
 
 
-def code_size(rt: Runtime) -> CodeSize:
-    """|code| of a service's own preimage (what refine and Ψ_I load), from its row."""
-    def size(service: int, code_hash: bytes) -> int | None:
-        meta = rt.store.find_preimage(code_hash, ServiceScope(frozenset({service})))
-        return meta.size if meta is not None and meta.service_id == service else None
-    return size
-
-
-def units(rt: Runtime, package: WorkPackage, encoded_size: int | None = None) -> int:
+def units(view: TenantView, package: WorkPackage, encoded_size: int | None = None) -> int:
     """tenancy/tariff.py's `package_units` of the package against the store."""
-    return package_units(package, code_size(rt), encoded_size)
+    return package_units(package, view.code_size, encoded_size)

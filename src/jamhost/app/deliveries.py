@@ -57,10 +57,11 @@ def deliver(rt: Runtime, service_id: int) -> StateChanges | None:
     """Accumulate `service_id` on its queued inputs alone; the changes applied, or None when
     there was nothing to deliver."""
     for _ in range(MAX_CONFLICT_RETRIES):
-        svc = rt.store.get_service(service_id)
-        if svc is None:
+        found = rt.service_view(service_id)
+        if found is None:
             return None
-        if rt.store.queued_inputs(service_id)[0] == 0:
+        svc, view = found
+        if view.queued_inputs(service_id)[0] == 0:
             return None
         entropy = blake2b_256(b"jamhost/entropy/inputs" + service_id.to_bytes(4, "little")
                               + svc.receipt_seq.to_bytes(8, "little"))
@@ -80,7 +81,7 @@ def deliver(rt: Runtime, service_id: int) -> StateChanges | None:
         except StorageQuotaExceeded:
             # Credit the amounts, consume the inputs, keep nothing else (GP: a transfer's
             # amount is the destination's whatever its code does).
-            fresh = rt.store.get_service(service_id)
+            fresh = view.get_service(service_id)
             if fresh is None or fresh.receipt_seq != seq:
                 continue
             amount = sum(t.amount for t in record.transfers_in)

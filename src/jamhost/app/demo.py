@@ -18,6 +18,7 @@ from jamhost.config import JamSettings
 from jamhost.domain.receipts import verify_chain
 from jamhost.domain.types.work_report import WorkReport
 from jamhost.examples import compute, counter, kvstore
+from jamhost.tenancy.principal import ADMIN
 
 
 def _package(service_id: int, payload: bytes) -> dict[str, Any]:
@@ -31,8 +32,8 @@ def run_demo(directory: Path) -> dict[str, Any]:
                            rate_limit_per_minute=0, service_rate_limit_per_minute=0)
     rt = build_runtime(settings)
     try:
-        account = accounts.create_account(rt, None, "demo-tenant")
-        token, _record = accounts.create_token(rt, None, account.id, "demo")
+        account = accounts.create_account(rt, ADMIN, "demo-tenant")
+        token, _record = accounts.create_token(rt, ADMIN, account.id, "demo")
         who = authenticate(rt, token)
         deployed = {name: services.create_service(rt, who, code=module.build())
                     for name, module in (("counter", counter), ("kvstore", kvstore),
@@ -69,7 +70,7 @@ def run_demo(directory: Path) -> dict[str, Any]:
                              "attestations": [views.attestation(a) for a in attestations],
                              "receipt": views.receipt(receipt) if receipt else None})
             state = services.storage_list(rt, who, sid, b"", None, 100).items
-            current = rt.store.get_service(sid)
+            current = rt.view(who).get_service(sid)
             out["services"][name] = {
                 "service_id": sid,
                 "code_hash": views.hx(svc.code_hash),

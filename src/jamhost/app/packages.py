@@ -8,7 +8,7 @@ from jamhost.app import charges
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
-from jamhost.app.services import scope_of, service_for
+from jamhost.app.services import service_for
 from jamhost.domain.model import (
     PACKAGE_STATUSES,
     AccumulationRecord,
@@ -25,6 +25,7 @@ from jamhost.domain.types.work_package import WorkPackage
 from jamhost.engine.authorizer import names_authorizer
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.view import TenantView
 
 
 def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, bool]:
@@ -47,9 +48,10 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
            svc: ServiceRecord | None = None) -> tuple[PackageRecord, bool]:
     """Store a pending package once (idempotent by hash), within the service's quotas.
     `svc`: the service as already authorized for `submit` in this request, if it was."""
+    view = rt.view(who)
     if svc is None or svc.service_id != service_id:
-        svc = service_for(rt, who, service_id, "submit")
-    _require_authorizer(rt, who, pkg, svc)
+        svc = view.service(service_id, "submit")
+    _require_authorizer(view, pkg, svc)
     check_segments(rt, svc, pkg)
     body = pkg.encode()
     if len(body) > rt.settings.max_package_bytes:
@@ -60,7 +62,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
         refine += ProtocolConstants.full().package_auth_gas
     # Work GP gas does not price (erasure coding, code loading), in jamhost's units
     # (tenancy/tariff.py)
-    refine += charges.units(rt, pkg, len(body))
+    refine += charges.units(rt.account_view(svc), pkg, len(body))
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
@@ -78,63 +80,70 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     return stored, created
 
 
-def queue_position(rt: Runtime, pkg: PackageRecord) -> int | None:
-    """Packages ahead of `pkg` in its own account's queue (never counts another account's:
-    the position says nothing about other tenants). None once it has started."""
-    return rt.store.queue_ahead(pkg)
+def authorize_submit(rt: Runtime, who: Principal) -> None:
+    """Before a single body byte is read: the token must have the `submit` scope."""
+    rt.policy.require_scope(who, "submit")
 
 
-def _require_authorizer(rt: Runtime, who: Principal, pkg: WorkPackage,
-                        svc: ServiceRecord) -> None:
+def package_and_position(rt: Runtime, who: Principal,
+                         package_id: bytes) -> tuple[PackageRecord, int | None]:
+    """A package and how many packages of its own account's queue are ahead of it (never
+    counts another account's: the position says nothing about other tenants; None once it
+    has started)."""
+    view = rt.view(who)
+    pkg = view.get_package(package_id)
+    if pkg is None:
+        raise NotFound("no such package")
+    return pkg, view.queue_ahead(pkg)
+
+
+def _require_authorizer(view: TenantView, pkg: WorkPackage, svc: ServiceRecord) -> None:
     """A named authorizer must be code the submitter may use (tenancy.authz): one refusal
     for a foreign service, a missing service and a missing preimage alike."""
     if not names_authorizer(pkg):
         return
-    host = rt.store.get_service(pkg.auth_code_host)
-    usable = rt.policy.may_authorize_with(svc, host, who)
-    if not usable or rt.store.service_preimage(pkg.auth_code_host, pkg.auth_code_hash) is None:
+    if view.authorizer_code(svc, pkg.auth_code_host, pkg.auth_code_hash) is None:
         raise BadRequest("the package's authorizer is not available: it must be a preimage "
                          "of a service of the package's owner or of a runtime-wide "
                          "authorizer")
 
 
 def get_package(rt: Runtime, who: Principal, package_id: bytes) -> PackageRecord:
-    pkg = rt.store.get_package(package_id, scope_of(rt, who))
+    pkg = rt.view(who).get_package(package_id)
     if pkg is None:
         raise NotFound("no such package")
     return pkg
 
 
-def _listing_filter(rt: Runtime, who: Principal, service_id: int | None) -> None:
-    """A named service must be readable (403 otherwise); without one the barrier applies."""
+def _listing(rt: Runtime, who: Principal, service_id: int | None) -> TenantView:
+    """The caller's view, after a named service is found readable (403 otherwise); without
+    one the view's scope applies."""
+    view = rt.view(who)
     if service_id is not None:
-        service_for(rt, who, service_id, "read")
+        view.service(service_id, "read")
+    return view
 
 
 def list_packages(rt: Runtime, who: Principal, *, service_id: int | None, status: str | None,
                   cursor: int | None, limit: int) -> Page[PackageRecord]:
     if status is not None and status not in PACKAGE_STATUSES:
         raise BadRequest(f"status must be one of {list(PACKAGE_STATUSES)}")
-    _listing_filter(rt, who, service_id)
-    return rt.store.list_packages(scope_of(rt, who), service_id=service_id, status=status,
-                                  cursor=cursor, limit=limit)
+    return _listing(rt, who, service_id).list_packages(service_id=service_id, status=status,
+                                                       cursor=cursor, limit=limit)
 
 
 def get_report(rt: Runtime, who: Principal,
                package_id: bytes) -> tuple[ReportRecord, list[Attestation], Receipt | None]:
-    scope = scope_of(rt, who)
-    report = rt.store.get_report(package_id, scope)
-    if report is None:
+    found = rt.view(who).get_report(package_id)
+    if found is None:
         raise NotFound("no report for that package")
-    receipts = rt.store.find_receipts(report.report_hash, scope)
-    receipt = next((r for r in receipts if r.service_id == report.service_id), None)
-    return report, rt.store.attestations(package_id), receipt
+    return found
 
 
 def get_accumulation(rt: Runtime, who: Principal, package_id: bytes) -> AccumulationRecord:
     """What the package's accumulation did, through the barrier exactly as its report: another
     tenant's package answers as a missing one."""
-    record = rt.store.get_accumulation(package_id, scope_of(rt, who))
+    record = rt.view(who).get_accumulation(package_id)
     if record is None:
         raise NotFound("no accumulation for that package")
     return record
@@ -143,26 +152,33 @@ def get_accumulation(rt: Runtime, who: Principal, package_id: bytes) -> Accumula
 def list_accumulations(rt: Runtime, who: Principal, service_id: int, *, cursor: int | None,
                        limit: int) -> Page[AccumulationRecord]:
     """A service's accumulations, newest first, those of queued inputs alone included."""
-    service_for(rt, who, service_id, "read")
-    return rt.store.list_accumulations(service_id, cursor=cursor, limit=limit)
+    view = rt.view(who)
+    view.service(service_id, "read")
+    return view.list_accumulations(service_id, cursor=cursor, limit=limit)
 
 
 def list_reports(rt: Runtime, who: Principal, *, service_id: int | None, cursor: int | None,
                  limit: int) -> Page[ReportRecord]:
-    _listing_filter(rt, who, service_id)
-    return rt.store.list_reports(scope_of(rt, who), service_id=service_id, cursor=cursor,
-                                 limit=limit)
+    return _listing(rt, who, service_id).list_reports(service_id=service_id, cursor=cursor,
+                                                      limit=limit)
 
 
 def list_receipts(rt: Runtime, who: Principal, *, service_id: int | None, cursor: int | None,
                   limit: int) -> Page[Receipt]:
-    _listing_filter(rt, who, service_id)
-    return rt.store.list_receipts(scope_of(rt, who), service_id=service_id, cursor=cursor,
-                                  limit=limit)
+    return _listing(rt, who, service_id).list_receipts(service_id=service_id, cursor=cursor,
+                                                       limit=limit)
 
 
 def get_receipts(rt: Runtime, who: Principal, hash_: bytes) -> list[Receipt]:
-    found = rt.store.find_receipts(hash_, scope_of(rt, who))
+    found = rt.view(who).find_receipts(hash_)
     if not found:
         raise NotFound("no such receipt")
     return found
+
+
+def process_now(rt: Runtime, who: Principal) -> bytes | None:
+    """`POST /jam/process` (operators): run the next pending package in this process with
+    the processor the server registered; its id, or None when nothing ran."""
+    rt.policy.require_operator(who)
+    processor = rt.extras.get("processor")
+    return processor() if processor is not None else None

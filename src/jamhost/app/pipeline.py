@@ -28,6 +28,7 @@ from jamhost.domain.model import (
     PackageOutcome,
     PackageRecord,
     ReportRecord,
+    ServiceRecord,
     StateChanges,
     StateConflict,
     now_us,
@@ -139,13 +140,14 @@ class Heartbeat:
 
 
 def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
-            owner: str, after_units: int = 0) -> int:
+            svc: ServiceRecord, after_units: int = 0) -> int:
     """Give back the declared refine gas the package did not use (tenancy/fairness.py); the
     units of its claim (tenancy/tariff.py: erasure coding, code loading) are spent whatever
     refine used. Only a refined package has any: an outcome without refine pays what it
     declared."""
-    weight = fairness.weight_of(rt.settings.account_weights, owner)
-    used = refine_gas_used + charges.units(rt, package, pkg.size) + after_units
+    weight = fairness.weight_of(rt.settings.account_weights, svc.owner)
+    used = refine_gas_used + charges.units(rt.account_view(svc), package, pkg.size) \
+        + after_units
     return fairness.refund(pkg.refine_gas + pkg.accumulate_gas, used + pkg.accumulate_gas,
                            weight)
 
@@ -154,7 +156,8 @@ def _finish(rt: Runtime, outcome: PackageOutcome) -> bool:
     """Write the outcome; when another apply to the same service came in between, accumulate
     again on the fresh state (refine and attestations stay: they do not depend on state)."""
     for _ in range(MAX_CONFLICT_RETRIES):
-        svc = rt.store.get_service(outcome.service_id)
+        found = rt.service_view(outcome.service_id)
+        svc = found[0] if found is not None else None
         limit = svc.quota.resolve(rt.default_quota).storage_bytes if svc else None
         try:
             return rt.store.finish_package(outcome, storage_limit=limit)
@@ -187,9 +190,10 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
 
     if pkg.attempts > MAX_ATTEMPTS:
         return failed(f"gave up after {MAX_ATTEMPTS} attempts")
-    svc = rt.store.get_service(pkg.service_id)
-    if svc is None:
+    found = rt.service_view(pkg.service_id)
+    if found is None:
         return failed("the service no longer exists")
+    svc = found[0]
     package = WorkPackage.decode(pkg.body)
     try:
         runs = attest_runs(rt, package, pkg.service_id, refine)
@@ -226,7 +230,7 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
                           refine_gas_used=runs[0].outcome.gas_used,
                           accumulation=accumulation, exports=exports,
                           refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
-                                         svc.owner, after),
+                                         svc, after),
                           after_units=after, units_window=rt.gas_window())
 
 
@@ -239,22 +243,24 @@ def after_run_units(changes: StateChanges | None) -> int:
 def attest_runs(rt: Runtime, package: WorkPackage, service_id: int,
                 refine: Refine) -> list[Attested]:
     """Each of the first `attestation_threshold` attestors refines the package on its own."""
-    store = rt.store
+    found = rt.service_view(service_id)  # the service's own account view (tenancy/view.py)
+    svc, view = found if found is not None else (None, None)
 
     def own_preimage(service: int, hash_: bytes) -> bytes | None:
         # Refine sees only its own service's preimages (code included).
-        return store.service_preimage(service, hash_) if service == service_id else None
+        if view is None or service != service_id:
+            return None
+        return view.service_preimage(service, hash_)
 
     def own_window(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
-        if service != service_id:
+        if view is None or service != service_id:
             return None
-        return store.service_preimage_window(service, hash_, at, n)
+        return view.service_preimage_window(service, hash_, at, n)
 
     # One read per blob for the whole package (every attestor, every historical_lookup), and
     # historical_lookup reads |v| and a window of the blob, not all of it.
     own = CachedLookup(own_preimage, window_read=own_window)
     auth_code = authorizer_code(rt, package, service_id)
-    svc = store.get_service(service_id)
     # Imports resolve once per package among the owner's exports (app/segments.py).
     imports = import_lookup(rt, svc) if svc is not None else None
     runs = []
@@ -272,8 +278,8 @@ def authorizer_code(rt: Runtime, package: WorkPackage, service_id: int) -> bytes
     may use (tenancy.authz); None otherwise, which refine reports as not authorized."""
     if not names_authorizer(package):
         return None
-    svc = rt.store.get_service(service_id)
-    host = rt.store.get_service(package.auth_code_host)
-    if svc is None or not rt.policy.may_authorize_with(svc, host):
+    found = rt.service_view(service_id)
+    if found is None:
         return None
-    return rt.store.service_preimage(package.auth_code_host, package.auth_code_hash)
+    svc, view = found
+    return view.authorizer_code(svc, package.auth_code_host, package.auth_code_hash)

@@ -8,10 +8,9 @@ already holds gives exactly the answer a new blob gives.
 from __future__ import annotations
 
 from jamhost.app.runtime import Runtime
-from jamhost.app.services import scope_of, service_for
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import PreimageMeta, ServiceRecord
-from jamhost.domain.refusals import BadRequest, HashMismatch, NotFound
+from jamhost.domain.refusals import HashMismatch, NotFound
 from jamhost.tenancy.principal import Principal
 
 
@@ -19,11 +18,9 @@ def authorize_upload(rt: Runtime, who: Principal,
                      service_id: int | None) -> ServiceRecord | None:
     """Decide before a single body byte is read; the service the blob will belong to."""
     if service_id is None:
-        if rt.policy.authz_enabled and not who.is_operator:
-            raise BadRequest("service_id is required")
-        rt.policy.require_scope(who, "submit")
+        rt.policy.require_unscoped_upload(who)
         return None
-    return service_for(rt, who, service_id, "submit")
+    return rt.view(who).service(service_id, "submit")
 
 
 def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_type: str,
@@ -37,15 +34,14 @@ def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_t
 
 
 def find_preimage(rt: Runtime, who: Principal, hash_: bytes) -> PreimageMeta:
-    meta = rt.store.find_preimage(hash_, scope_of(rt, who))
+    meta = rt.view(who).find_preimage(hash_)
     if meta is None:
         raise NotFound("no such preimage")
     return meta
 
 
 def read_preimage(rt: Runtime, who: Principal, hash_: bytes) -> tuple[PreimageMeta, bytes]:
-    meta = find_preimage(rt, who, hash_)
-    data = rt.store.read_blob(hash_)
-    if data is None:  # metadata without a blob cannot happen; answer like a missing one
+    found = rt.view(who).read_preimage(hash_)
+    if found is None:  # metadata without a blob cannot happen; answer like a missing one
         raise NotFound("no such preimage")
-    return meta, data
+    return found

@@ -9,13 +9,16 @@ from typing import Any
 
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings, Settings
-from jamhost.domain.model import QuotaLimits
+from jamhost.domain.model import QuotaLimits, ServiceRecord
 from jamhost.pvm import get_engine
 from jamhost.pvm.interface import PvmEngine
 from jamhost.store import Store, open_store
 from jamhost.tenancy.authz import Policy
+from jamhost.tenancy.charging import Charging
+from jamhost.tenancy.principal import ADMIN, Principal
 from jamhost.tenancy.ratelimit import RateLimiter
 from jamhost.tenancy.tokens import TokenHasher
+from jamhost.tenancy.view import TenantView, account_view, service_view, view_for
 
 
 @dataclass
@@ -30,6 +33,23 @@ class Runtime:
     # Told when this process queues a package: an idle worker claims at once rather than at
     # its next poll (workers elsewhere still poll: app/worker.py).
     work_ready: WorkSignal = field(default_factory=WorkSignal)
+
+    @property
+    def charging(self) -> Charging:
+        """The rate charges of this runtime's limiter (tenancy/charging.py)."""
+        return Charging(self.limiter)
+
+    def view(self, who: Principal) -> TenantView:
+        """`who`'s handle on tenant data: the only way a use case reads it."""
+        return view_for(self.policy, who, self.store, charging=self.charging)
+
+    def account_view(self, service: ServiceRecord) -> TenantView:
+        """What `service`'s own code reaches (refine, Ψ_I, accumulate, its imports)."""
+        return account_view(self.policy, service, self.store)
+
+    def service_view(self, service_id: int) -> tuple[ServiceRecord, TenantView] | None:
+        """A service whose work is due, with its account view (None: it no longer exists)."""
+        return service_view(self.policy, service_id, self.store)
 
     @property
     def default_quota(self) -> QuotaLimits:
@@ -82,7 +102,7 @@ def seed_delegates(rt: Runtime) -> int:
     added = 0
     for sid_text, tokens in rt.settings.service_delegates.items():
         sid = int(sid_text)
-        if rt.store.get_service(sid) is None:
+        if rt.view(ADMIN).get_service(sid) is None:
             continue
         for token in tokens:
             rt.store.add_delegate(sid, rt.hasher.hash(token), "submitter", "config")

@@ -4,8 +4,9 @@ An applied package's exports are kept as s ++ P(s) (the segments and their paged
 the exporting service, found by the report's segments root and by the package hash, until
 `runtime.jam.segment_retention_seconds` after the apply; they count in the service's storage
 usage until they expire. A package's imports resolve among the exports of its owner's
-services only (`Policy.import_scope`): another tenant's segment is answered exactly as one
-that does not exist, at submission (400) and in the worker (`failed`).
+services only (the account view of the package's service, `Runtime.account_view`, scoped by
+`Policy.import_scope`): another tenant's segment is answered exactly as one that does not
+exist, at submission (400) and in the worker (`failed`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import ExportSet, ServiceRecord, now_us
 from jamhost.domain.refusals import BadRequest
-from jamhost.domain.scopes import ServiceScope
 from jamhost.domain.types import ImportSpec, WorkPackage
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.erasure import paged_proofs
@@ -28,6 +28,7 @@ from jamhost.engine.segments import (
     unavailable,
 )
 from jamhost.observability import get_logger
+from jamhost.tenancy.view import TenantView
 
 log = get_logger("jamhost.segments")
 
@@ -46,17 +47,12 @@ def export_set(rt: Runtime, service_id: int, package_hash: bytes, segments_root:
                      tuple(exports) + tuple(paged_proofs(exports, len(exports[0]))))
 
 
-def import_scope(rt: Runtime, svc: ServiceRecord) -> ServiceScope:
-    return rt.policy.import_scope(rt.store.owned_service_ids(svc.owner))
-
-
-def _export_set(rt: Runtime, scope: ServiceScope, key: tuple[bool, bytes],
-                now: int) -> ExportSet | None:
+def _export_set(view: TenantView, key: tuple[bool, bytes], now: int) -> ExportSet | None:
     """The kept set an import's h names: (True, package hash) or (False, segments root)."""
     by_package, h = key
     if by_package:
-        return rt.store.find_export_set(scope, now, package_hash=h)
-    return rt.store.find_export_set(scope, now, segments_root=h)
+        return view.find_export_set(now, package_hash=h)
+    return view.find_export_set(now, segments_root=h)
 
 
 
@@ -64,7 +60,7 @@ def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     """The worker's D³L for one package of `svc`: each import read once (the attestors share
     it), its export set found once per root or package hash, each proof page read once, and
     J_0 derived from the page."""
-    scope = import_scope(rt, svc)
+    view = rt.account_view(svc)
     now = now_us()
     answers: dict[ImportSpec, ImportedSegment | None] = {}
     sets: dict[tuple[bool, bytes], ExportSet | None] = {}
@@ -78,14 +74,14 @@ def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     def _read(spec: ImportSpec) -> ImportedSegment | None:
         key = (spec.is_package_hash, spec.tree_root)
         if key not in sets:
-            sets[key] = _export_set(rt, scope, key, now)
+            sets[key] = _export_set(view, key, now)
         found = sets[key]
         n = spec.segment_index
         if found is None or n >= found.count:
             return None
         page_key = (found.service_id, found.package_hash, found.count + n // PAGE_LEAVES)
         wanted = [n] if page_key in pages else [n, page_key[2]]
-        rows = rt.store.read_segments(found.service_id, found.package_hash, wanted)
+        rows = view.read_segments(found.service_id, found.package_hash, wanted)
         if page_key not in pages:
             raw = rows.get(page_key[2])
             pages[page_key] = None if raw is None else ProofPage.decode(raw, found.count)
@@ -117,12 +113,12 @@ def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:
     if len({s.tree_root for _, _, s in specs if s.is_package_hash}) > MAX_SEGMENT_ROOT_LOOKUPS:
         raise BadRequest(f"the package names more than {MAX_SEGMENT_ROOT_LOOKUPS} exporting "
                          "packages by hash")
-    scope, now = import_scope(rt, svc), now_us()
+    view, now = rt.account_view(svc), now_us()
     sets: dict[tuple[bool, bytes], ExportSet | None] = {}
     for i, j, spec in specs:
         key = (spec.is_package_hash, spec.tree_root)
         if key not in sets:
-            sets[key] = _export_set(rt, scope, key, now)
+            sets[key] = _export_set(view, key, now)
         found = sets[key]
         if found is None or spec.segment_index >= found.count:
             raise BadRequest(unavailable(i, j))

@@ -14,8 +14,7 @@ from jamhost.domain.model import (
     QuotaOverride,
     ServiceRecord,
 )
-from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, TooLarge
-from jamhost.domain.scopes import ServiceScope
+from jamhost.domain.refusals import BadRequest, NotFound, TooLarge
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE
 
@@ -24,44 +23,21 @@ MAX_BALANCE = 2**63 - 1  # stored as a signed 64-bit column on every back end
 
 
 def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> ServiceRecord:
-    """The service, if `who` may `action` it: 403 for a foreign or unknown id (no existence
-    oracle for tenants), 404 only for callers who could see it if it existed."""
-    svc = rt.store.get_service(service_id)
-    rt.policy.require(who, svc, action)
-    if svc is None:
-        raise NotFound("no such service")
-    # Counted only once authorized: nobody can spend another tenant's service budget.
-    if rt.limiter is not None and not who.is_operator and service_id not in who.charged:
-        who.charged.add(service_id)
-        rt.limiter.hit_service(service_id)
-    return svc
+    """The service, if `who` may `action` it (the view decides: tenancy/view.py); its rate
+    budget charged once authorized."""
+    return rt.view(who).service(service_id, action)
 
 
-def scope_of(rt: Runtime, who: Principal) -> ServiceScope:
-    """The barrier: the services whose objects `who` may read."""
-    owned = (rt.store.owned_service_ids(who.account_id)
-             if who.account_id and rt.policy.owner_is_account and rt.policy.authz_enabled
-             else set())
-    return rt.policy.scope(who, owned)
-
-
-def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = None,
+def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    balance: int | None = None, min_item_gas: int = 0, min_memo_gas: int = 0,
                    owner: str | None = None) -> ServiceRecord:
     """Owner: the caller's account (owner_is_account), or what an operator names."""
-    if who is not None and not who.is_operator:
-        rt.policy.require_scope(who, "manage")
-        if not rt.policy.owner_is_account or who.account_id is None:
-            raise Forbidden("only operators create services in this runtime")
-        if owner is not None and owner != who.account_id:
-            raise Forbidden("only operators may create a service for another owner")
-        owner = who.account_id
-        if balance is not None:
-            # Balance is money the operator grants (POST /jam/services/{id}/credit): a
-            # tenant naming its own would mint it. A malformed one is still a bad request.
-            if not 0 <= balance <= MAX_BALANCE:
-                raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
-            raise Forbidden("only operators may set a balance")
+    owner = rt.policy.service_owner(who, owner)
+    if balance is not None and not rt.policy.may_set_balance(who):
+        # A malformed balance is still a bad request, before the refusal to set one.
+        if not 0 <= balance <= MAX_BALANCE:
+            raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
+        rt.policy.require_balance_setter(who)
     if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
         raise BadRequest("owner is required (1 to 200 printable characters)")
     if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
@@ -76,10 +52,9 @@ def create_service(rt: Runtime, who: Principal | None, *, code: bytes | None = N
     if code is not None:
         _check_code_size(rt, code)
         code_hash = blake2b_256(code)
-    created_by = who.label if who is not None else "admin-cli"
     svc = rt.store.create_service(
         owner=owner, code=code, code_hash=code_hash, balance=balance,
-        min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=created_by,
+        min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=who.label,
         storage_limit=rt.default_quota.storage_bytes,
         max_services=rt.settings.max_services_per_account)
     audit.record(rt, who, "service.created", service_id=svc.service_id, target=owner)
@@ -93,13 +68,21 @@ def _check_code_size(rt: Runtime, code: bytes) -> None:
 
 def list_services(rt: Runtime, who: Principal, cursor: int | None,
                   limit: int) -> Page[ServiceRecord]:
-    return rt.store.list_services(scope_of(rt, who), cursor=cursor, limit=limit)
+    return rt.view(who).list_services(cursor=cursor, limit=limit)
+
+
+def show_service(rt: Runtime, who: Principal, service_id: int) -> ServiceRecord:
+    """One service for an operator or the admin CLI (`jamhost services show`)."""
+    return rt.view(who).existing_service(service_id)
+
+
+def code_upgrade(rt: Runtime, who: Principal, service_id: int) -> ServiceRecord:
+    """Decide an upgrade before a single body byte is read."""
+    return rt.view(who).administered(service_id, "upgrade code")
 
 
 def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> ServiceRecord:
-    svc = service_for(rt, who, service_id, "manage")
-    if not rt.policy.may_administer(who, svc):
-        raise Forbidden("only the owner or an operator may upgrade code")
+    svc = code_upgrade(rt, who, service_id)
     _check_code_size(rt, code)
     limits = svc.quota.resolve(rt.default_quota)
     updated = rt.store.set_code(service_id, code, blake2b_256(code), limits.storage_bytes)
@@ -108,12 +91,8 @@ def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> Servi
     return updated
 
 
-def credit(rt: Runtime, who: Principal | None, service_id: int, amount: int) -> ServiceRecord:
-    if who is not None:
-        rt.policy.require_operator(who)
-    svc = rt.store.get_service(service_id)
-    if svc is None:
-        raise NotFound("no such service")
+def credit(rt: Runtime, who: Principal, service_id: int, amount: int) -> ServiceRecord:
+    svc = rt.view(who).existing_service(service_id)
     if amount <= 0 or svc.balance + amount > MAX_BALANCE:
         raise BadRequest(f"amount must be positive and keep the balance <= {MAX_BALANCE}")
     svc = rt.store.credit(service_id, amount)
@@ -125,12 +104,9 @@ def quota_of(rt: Runtime, svc: ServiceRecord) -> QuotaLimits:
     return svc.quota.resolve(rt.default_quota)
 
 
-def set_quota(rt: Runtime, who: Principal | None, service_id: int,
+def set_quota(rt: Runtime, who: Principal, service_id: int,
               quota: QuotaOverride) -> ServiceRecord:
-    if who is not None:
-        rt.policy.require_operator(who)
-    if rt.store.get_service(service_id) is None:
-        raise NotFound("no such service")
+    rt.view(who).existing_service(service_id)
     for value in (quota.pending_packages, quota.storage_bytes, quota.gas_per_hour):
         if value is not None and not 0 <= value <= MAX_BALANCE:
             raise BadRequest("quota values must be between 0 and 2^63-1")
@@ -142,8 +118,9 @@ def set_quota(rt: Runtime, who: Principal | None, service_id: int,
 
 
 def storage_get(rt: Runtime, who: Principal, service_id: int, key: bytes) -> bytes:
-    service_for(rt, who, service_id, "read")
-    value = rt.store.storage_get(service_id, key)
+    view = rt.view(who)
+    view.service(service_id, "read")
+    value = view.storage_get(service_id, key)
     if value is None:
         raise NotFound("no such key")
     return value
@@ -151,26 +128,19 @@ def storage_get(rt: Runtime, who: Principal, service_id: int, key: bytes) -> byt
 
 def storage_list(rt: Runtime, who: Principal, service_id: int, prefix: bytes,
                  cursor: bytes | None, limit: int) -> Page[tuple[bytes, bytes]]:
-    service_for(rt, who, service_id, "read")
-    return rt.store.storage_list(service_id, prefix, cursor, limit)
+    view = rt.view(who)
+    view.service(service_id, "read")
+    return view.storage_list(service_id, prefix, cursor, limit)
 
 
 # -- delegates ------------------------------------------------------------------------------
 
-def managed_service(rt: Runtime, who: Principal | None, service_id: int) -> ServiceRecord:
+def managed_service(rt: Runtime, who: Principal, service_id: int) -> ServiceRecord:
     """Delegates are managed by the owner (with `manage`) or an operator."""
-    if who is None:
-        svc = rt.store.get_service(service_id)
-        if svc is None:
-            raise NotFound("no such service")
-        return svc
-    svc = service_for(rt, who, service_id, "manage")
-    if not rt.policy.may_administer(who, svc):
-        raise Forbidden("only the owner or an operator may manage delegates")
-    return svc
+    return rt.view(who).administered(service_id, "manage delegates")
 
 
-def add_delegate(rt: Runtime, who: Principal | None, service_id: int, *,
+def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
                  accessor: str | None = None, token: str | None = None,
                  role: str = "submitter") -> Delegate:
     svc = managed_service(rt, who, service_id)
@@ -188,18 +158,17 @@ def add_delegate(rt: Runtime, who: Principal | None, service_id: int, *,
         if not 16 <= len(token) <= 512:
             raise BadRequest("token must be 16 to 512 characters")
         token_hash = rt.hasher.hash(token)
-    by = who.label if who is not None else "admin-cli"
-    delegate = rt.store.add_delegate(svc.service_id, token_hash, role, by)
+    delegate = rt.store.add_delegate(svc.service_id, token_hash, role, who.label)
     audit.record(rt, who, "delegate.granted", service_id=svc.service_id,
                  target=str(delegate.id), role=role)
     return delegate
 
 
-def list_delegates(rt: Runtime, who: Principal | None, service_id: int) -> list[Delegate]:
-    return rt.store.list_delegates(managed_service(rt, who, service_id).service_id)
+def list_delegates(rt: Runtime, who: Principal, service_id: int) -> list[Delegate]:
+    return rt.view(who).delegates(service_id)
 
 
-def remove_delegate(rt: Runtime, who: Principal | None, service_id: int,
+def remove_delegate(rt: Runtime, who: Principal, service_id: int,
                     delegate_id: int) -> None:
     svc = managed_service(rt, who, service_id)
     if not rt.store.remove_delegate(svc.service_id, delegate_id):

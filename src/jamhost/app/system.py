@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import ServiceRecord
-from jamhost.domain.scopes import EVERYTHING
 from jamhost.tenancy.principal import Principal
 
 PAGE = 500
@@ -29,21 +28,24 @@ def queue_gauges(rt: Runtime) -> tuple[int, dict[str, int]]:
     return rt.store.pending_total(), rt.store.queue_states()
 
 
-def every_service(rt: Runtime, who: Principal | None, *,
+def every_service(rt: Runtime, who: Principal, *,
                   owner: str | None = None) -> Iterator[ServiceRecord]:
     """Every service (or one owner's), page by page: for operators, and for the admin CLI
-    (`who=None`, working on the store)."""
-    if who is not None:
-        rt.policy.require_operator(who)
+    (`ADMIN`, working on the store); their view's scope is every service."""
+    rt.policy.require_operator(who)
+    view = rt.view(who)
     cursor: int | None = None
     while True:
-        page = rt.store.list_services(EVERYTHING, owner=owner, cursor=cursor, limit=PAGE)
+        page = view.list_services(owner=owner, cursor=cursor, limit=PAGE)
         yield from page.items
         if not isinstance(page.next_cursor, int):  # a services listing pages by service id
             return
         cursor = page.next_cursor
 
 
-def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes]:
-    """Every service's accumulator root (operators only)."""
+def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes] | None:
+    """Every service's accumulator root, for `/system/status`: operators only (None for
+    everyone else)."""
+    if not rt.policy.sees_every_service(who):
+        return None
     return {svc.service_id: svc.root for svc in every_service(rt, who)}

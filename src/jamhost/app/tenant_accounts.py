@@ -24,34 +24,34 @@ from jamhost.app.state_views import PreimageView, RequestView, StorageView
 from jamhost.config import JamSettings
 from jamhost.domain.model import ServiceRecord
 from jamhost.engine import AccountState, DeferredTransfer
-from jamhost.store import Store
+from jamhost.tenancy.view import TenantView
 
 
-def account_state(store: Store, svc: ServiceRecord) -> AccountState:
-    """δ[s] of a persisted service as the engine reads it: lazy views of its state, each key
-    read from the store once per accumulate however often read/lookup ask for it."""
+def account_state(view: TenantView, svc: ServiceRecord) -> AccountState:
+    """δ[s] of a persisted service as the engine reads it: lazy views of its state through
+    `view` (the running service's account view), each key read from the store once per
+    accumulate however often read/lookup ask for it."""
     sid = svc.service_id
     return AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
         min_memo_gas=svc.min_memo_gas,
         # type-ignore reason (the three): read-only views; accumulate writes only into its
         # Overlay over them
-        storage=CachedMapping(StorageView(store, sid)),  # type: ignore[arg-type]
-        preimages=CachedMapping(PreimageView(store, sid)),  # type: ignore[arg-type]
-        requests=RequestView(store, sid),  # type: ignore[arg-type]
+        storage=CachedMapping(StorageView(view, sid)),  # type: ignore[arg-type]
+        preimages=CachedMapping(PreimageView(view, sid)),  # type: ignore[arg-type]
+        requests=RequestView(view, sid),  # type: ignore[arg-type]
         items=svc.state_items, octets=svc.state_octets)
 
 
 class TenantAccounts:
     """The services an accumulation of `caller` may reach besides itself: those of the same
-    owner (every service when authz is disabled)."""
+    owner (every service when authz is disabled), as `view`, the caller's account view
+    (`Runtime.account_view`, tenancy/view.py), decides."""
 
-    def __init__(self, store: Store, caller: ServiceRecord, settings: JamSettings) -> None:
-        self._store = store
+    def __init__(self, view: TenantView, caller: ServiceRecord, settings: JamSettings) -> None:
+        self._view = view
         self._caller = caller
         self._settings = settings
-        self._own: set[int] | None = (store.owned_service_ids(caller.owner)
-                                      if settings.authz_enabled else None)
         self._queued: dict[int, tuple[int, int]] = {}
         self._made: dict[int, tuple[int, int]] = {}  # per destination, of `made[:_seen]`
         self._seen = 0
@@ -61,16 +61,17 @@ class TenantAccounts:
 
     def reaches(self, service_id: int) -> bool:
         """Whether `service_id` is in the caller's reach (itself or a sibling)."""
-        return self._own is None or service_id in self._own
+        return self._view.sees(service_id)
 
     def account(self, service_id: int) -> AccountState | None:
         """`other_account` of the engine: a sibling's account, or None (as if missing)."""
-        if service_id == self._caller.service_id or not self.reaches(service_id):
-            return None  # decided in memory: no store read for another tenant's id
+        if service_id == self._caller.service_id:
+            return None
         if service_id not in self._accounts:  # one read per sibling and invocation
-            target = self._store.get_service(service_id)
+            # None, with no store read, for another tenant's id: the view decides
+            target = self._view.get_service(service_id)
             self._accounts[service_id] = (None if target is None
-                                          else account_state(self._store, target))
+                                          else account_state(self._view, target))
         return self._accounts[service_id]
 
     def transfer_room(self, dest: int, made: Sequence[DeferredTransfer]) -> tuple[int, int]:
@@ -83,7 +84,7 @@ class TenantAccounts:
             self._made[t.dest] = (c + 1, g + t.gas)
         self._seen = len(made)
         if dest not in self._queued:
-            self._queued[dest] = self._store.queued_inputs(dest)
+            self._queued[dest] = self._view.queued_inputs(dest)
         count, queued_gas = self._queued[dest]
         made_count, made_gas = self._made.get(dest, (0, 0))
         return (self._settings.max_queued_transfers_per_service - count - made_count,
@@ -101,14 +102,14 @@ class TenantAccounts:
 
     def exists(self, service_id: int) -> bool:
         """Store-wide: `new` must not allocate an id any tenant holds (GP 0.7.2 check)."""
-        return self._store.get_service(service_id) is not None
+        return self._view.id_taken(service_id)
 
     def can_create(self) -> bool:
         """One more service for the caller's account (runtime.jam.max_services_per_account).
         Counts each `new` allowed in this invocation, so a rolled-back one is counted too:
         the bound errs on the safe side within one invocation."""
         if self._owned is None:
-            self._owned = len(self._store.owned_service_ids(self._caller.owner))
+            self._owned = self._view.owned_count()
         if self._owned + self._created >= self._settings.max_services_per_account:
             return False
         self._created += 1

@@ -1,7 +1,8 @@
 """Admin hooks working on the store directly: accounts, tokens, services, delegates, quotas.
 
-They act as the machine's operator (no token): whoever can read the config and reach the
-store already holds every key. Output is the same JSON the API gives.
+They act as the machine's operator (no token), as the explicit principal `ADMIN` with its
+own view (tenancy/view.py): whoever can read the config and reach the store already holds
+every key. Output is the same JSON the API gives.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import typer
 
 from jamhost.app import views
 from jamhost.cli.output import ConfigOpt, TableOpt, admin_settings, cli_group, emit, fail
+from jamhost.tenancy.principal import ADMIN
 
 AccountArg = Annotated[str, typer.Argument(help="account id (acc_...)")]
 ServiceArg = Annotated[int, typer.Argument(help="service id")]
@@ -65,14 +67,16 @@ def accounts_create(name: Annotated[str, typer.Argument(help="the account's name
     from jamhost.app import accounts as accounts_uc
 
     _run(config, table,
-         lambda rt: views.account(accounts_uc.create_account(rt, None, name)))
+         lambda rt: views.account(accounts_uc.create_account(rt, ADMIN, name)))
 
 
 @accounts.command("list")
 def accounts_list(config: ConfigOpt = None, table: TableOpt = False) -> None:
     """List every account."""
+    from jamhost.app import accounts as accounts_uc
+
     _run(config, table, lambda rt: views.page(
-        [views.account(a) for a in rt.store.list_accounts()], None))
+        [views.account(a) for a in accounts_uc.list_accounts(rt, ADMIN)], None))
 
 
 @tokens.command("create")
@@ -97,7 +101,7 @@ def tokens_create(account_id: AccountArg,
             except BadRequest as exc:
                 fail(exc.message, 2)
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
-        token, rec = accounts_uc.create_token(rt, None, account_id, name, chosen, exp)
+        token, rec = accounts_uc.create_token(rt, ADMIN, account_id, name, chosen, exp)
         return {"token": token, **views.token(rec)}
     _run(config, table, act)
 
@@ -109,7 +113,7 @@ def tokens_list(account_id: AccountArg, config: ConfigOpt = None,
     from jamhost.app import accounts as accounts_uc
 
     _run(config, table, lambda rt: views.page(
-        [views.token(t) for t in accounts_uc.list_tokens(rt, None, account_id)], None))
+        [views.token(t) for t in accounts_uc.list_tokens(rt, ADMIN, account_id)], None))
 
 
 @tokens.command("revoke")
@@ -120,7 +124,7 @@ def tokens_revoke(account_id: AccountArg,
     from jamhost.app import accounts as accounts_uc
 
     def act(rt: Runtime) -> Any:
-        accounts_uc.revoke_token(rt, None, account_id, accessor)
+        accounts_uc.revoke_token(rt, ADMIN, account_id, accessor)
         return {"revoked": accessor}
     _run(config, table, act)
 
@@ -138,7 +142,7 @@ def services_create(owner: Annotated[str, typer.Option(help="account id (or labe
 
     blob = code.read_bytes() if code else None
     _run(config, table, lambda rt: views.service(services_uc.create_service(
-        rt, None, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
+        rt, ADMIN, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
 
 
 @services.command("list")
@@ -149,7 +153,7 @@ def services_list(owner: Annotated[str | None, typer.Option(
     from jamhost.app.system import every_service
 
     _run(config, table, lambda rt: views.page(
-        [views.service(s) for s in every_service(rt, None, owner=owner)], None))
+        [views.service(s) for s in every_service(rt, ADMIN, owner=owner)], None))
 
 
 @services.command("show")
@@ -159,9 +163,7 @@ def services_show(service_id: ServiceArg, config: ConfigOpt = None,
     from jamhost.app import services as services_uc
 
     def act(rt: Runtime) -> Any:
-        svc = rt.store.get_service(service_id)
-        if svc is None:
-            fail('{"error": "no such service", "code": "jam_not_found"}')
+        svc = services_uc.show_service(rt, ADMIN, service_id)
         return views.service(svc, services_uc.quota_of(rt, svc), rt.gas_window())
     _run(config, table, act)
 
@@ -178,7 +180,7 @@ def delegates_add(service_id: ServiceArg,
     from jamhost.app import services as services_uc
 
     _run(config, table, lambda rt: views.delegate(services_uc.add_delegate(
-        rt, None, service_id, accessor=accessor, token=token, role=role)))
+        rt, ADMIN, service_id, accessor=accessor, token=token, role=role)))
 
 
 @delegates.command("list")
@@ -189,7 +191,7 @@ def delegates_list(service_id: ServiceArg, config: ConfigOpt = None,
 
     _run(config, table, lambda rt: views.page(
         [views.delegate(d)
-         for d in services_uc.list_delegates(rt, None, service_id)], None))
+         for d in services_uc.list_delegates(rt, ADMIN, service_id)], None))
 
 
 @delegates.command("remove")
@@ -201,7 +203,7 @@ def delegates_remove(service_id: ServiceArg,
     from jamhost.app import services as services_uc
 
     def act(rt: Runtime) -> Any:
-        services_uc.remove_delegate(rt, None, service_id, delegate_id)
+        services_uc.remove_delegate(rt, ADMIN, service_id, delegate_id)
         return {"removed": delegate_id}
     _run(config, table, act)
 
@@ -213,9 +215,7 @@ def quotas_show(service_id: ServiceArg, config: ConfigOpt = None,
     from jamhost.app import services as services_uc
 
     def act(rt: Runtime) -> Any:
-        svc = rt.store.get_service(service_id)
-        if svc is None:
-            fail('{"error": "no such service", "code": "jam_not_found"}')
+        svc = services_uc.show_service(rt, ADMIN, service_id)
         return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)
 
@@ -233,12 +233,10 @@ def quotas_set(service_id: ServiceArg,
     from jamhost.app import services as services_uc
 
     def act(rt: Runtime) -> Any:
-        current = rt.store.get_service(service_id)
-        if current is None:
-            fail('{"error": "no such service", "code": "jam_not_found"}')
+        current = services_uc.show_service(rt, ADMIN, service_id)
         given = {"pending_packages": pending_packages, "storage_bytes": storage_bytes,
                  "gas_per_hour": gas_per_hour}
         merged = replace(current.quota, **{k: v for k, v in given.items() if v is not None})
-        svc = services_uc.set_quota(rt, None, service_id, merged)
+        svc = services_uc.set_quota(rt, ADMIN, service_id, merged)
         return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
     _run(config, table, act)

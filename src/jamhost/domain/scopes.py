@@ -9,8 +9,11 @@ from dataclasses import dataclass
 class ServiceScope:
     """The services a handle may touch: every one (`everything`) or exactly `ids`.
 
-    The store filters by this in the query itself, so a caller cannot forget the filter
-    (the "barrier view" of STYLE.md).
+    The store filters by this in the query itself. Scopes are decided by `tenancy.authz`
+    and carried by the tenant view (`tenancy/view.py`), the only handle use cases and the
+    engine read tenant data through: there is no public scope of every service (only the
+    policy hands one out, to operators, the admin CLI and with authz disabled), and
+    app, api and cli never name a scope (tests/unit/test_layers.py).
     """
 
     ids: frozenset[int] = frozenset()
@@ -21,5 +24,3 @@ class ServiceScope:
             return True
         return service_id is not None and service_id in self.ids
 
-
-EVERYTHING = ServiceScope(everything=True)

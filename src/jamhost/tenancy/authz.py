@@ -20,9 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jamhost.domain.model import ServiceRecord
-from jamhost.domain.refusals import Forbidden
-from jamhost.domain.scopes import EVERYTHING, ServiceScope
+from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
+from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import Principal
+
+# The scope of every service: only this module hands it out (to operators, to the admin
+# CLI, and to everything when authz is disabled); no use case can name it.
+_EVERYTHING = ServiceScope(everything=True)
 
 ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}
 
@@ -97,15 +101,83 @@ class Policy:
                 or auth_service.owner == package_service.owner)
 
     def import_scope(self, owned: set[int]) -> ServiceScope:
-        """The services whose exported segments a package may import: `owned`, the services
-        of the package's owner; with authz disabled, every service."""
-        return EVERYTHING if not self.authz_enabled else ServiceScope(ids=frozenset(owned))
+        """What a service's own code reaches (its `account reach`): the exported segments
+        a package may import, the other accounts accumulate may read, credit or eject.
+        `owned`, the services of the service's owner; with authz disabled, every service."""
+        return _EVERYTHING if not self.authz_enabled else ServiceScope(ids=frozenset(owned))
+
+    def require_service(self, who: Principal, service: ServiceRecord | None,
+                        action: str) -> ServiceRecord:
+        """The service, if `who` may `action` it: 403 for a foreign or unknown id (no
+        existence oracle for tenants), 404 only for callers who could see it if it existed."""
+        self.require(who, service, action)
+        if service is None:
+            raise NotFound("no such service")
+        return service
+
+    def require_administer(self, who: Principal, service: ServiceRecord, what: str) -> None:
+        """Code upgrades and delegates (`what`): the owner or an operator, never a delegate."""
+        if not self.may_administer(who, service):
+            raise Forbidden(f"only the owner or an operator may {what}")
+
+    def require_account(self, who: Principal, account_id: str) -> None:
+        """Acting on an account and its tokens: operators, or that account's own token with
+        `manage`. Another account's id is refused whether or not it exists."""
+        if who.is_operator:
+            return
+        if who.account_id != account_id:
+            raise Forbidden("not authorized for this account")
+        self.require_scope(who, "manage")
+
+    def require_grantable(self, who: Principal, scopes: frozenset[str]) -> None:
+        """A token cannot grant scopes it does not have (operators grant any)."""
+        if not who.is_operator and not scopes <= who.scopes:
+            raise Forbidden("a token cannot grant scopes it does not have")
+
+    def service_owner(self, who: Principal, owner: str | None) -> str | None:
+        """Who a new service belongs to: what an operator names, else the caller's account
+        (owner_is_account; without it only operators create services). A tenant naming
+        another owner is refused."""
+        if who.is_operator:
+            return owner
+        self.require_scope(who, "manage")
+        if not self.owner_is_account or who.account_id is None:
+            raise Forbidden("only operators create services in this runtime")
+        if owner is not None and owner != who.account_id:
+            raise Forbidden("only operators may create a service for another owner")
+        return who.account_id
+
+    def may_set_balance(self, who: Principal) -> bool:
+        """A balance is money the operator grants (`credit`): a tenant naming its own
+        would mint it."""
+        return who.is_operator
+
+    def require_balance_setter(self, who: Principal) -> None:
+        if not self.may_set_balance(who):
+            raise Forbidden("only operators may set a balance")
+
+    def sees_every_service(self, who: Principal) -> bool:
+        """Operators and the admin CLI see every service's accumulator root
+        (`/system/status`)."""
+        return who.is_operator
+
+    def require_unscoped_upload(self, who: Principal) -> None:
+        """A preimage without a service: operators only when authz is enabled (SPEC §3)."""
+        if self.authz_enabled and not who.is_operator:
+            raise BadRequest("service_id is required")
+        self.require_scope(who, "submit")
+
+    def scope_owner(self, who: Principal) -> str | None:
+        """The account whose owned services are in `who`'s read scope, if any."""
+        if who.account_id and self.owner_is_account and self.authz_enabled:
+            return who.account_id
+        return None
 
     def scope(self, who: Principal, owned: set[int]) -> ServiceScope:
         """The services whose objects `who` may read: the barrier for every listing and get.
         `owned` is the set of services whose owner is the caller's account."""
         if who.is_operator or not self.authz_enabled:
-            return EVERYTHING if (who.is_operator or "read" in who.scopes) else ServiceScope()
+            return _EVERYTHING if (who.is_operator or "read" in who.scopes) else ServiceScope()
         if "read" not in who.scopes:
             return ServiceScope()
         ids = set(who.delegations)

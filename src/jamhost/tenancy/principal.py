@@ -1,4 +1,4 @@
-"""Who is calling: the principal a valid token resolves to."""
+"""Who is calling: the principal a valid token resolves to, or the machine's own admin."""
 
 from __future__ import annotations
 
@@ -6,11 +6,17 @@ from dataclasses import dataclass, field
 
 ALL_SCOPES = frozenset({"read", "submit", "manage"})
 
+#: Principals that act on every service: an operator token (`runtime.jam.allowed_tokens`)
+#: and the admin CLI, which works on the store with no token (whoever can read the config
+#: and reach the store already holds every key).
+OPERATOR_KINDS = frozenset({"operator", "admin"})
+
 
 @dataclass(frozen=True)
 class Principal:
-    """A caller. `kind`: `operator`, `account` (an account token) or `delegate` (a token that
-    is only known through delegations). An account token may hold delegations too."""
+    """A caller. `kind`: `operator` (an operator token), `admin` (the admin CLI, `ADMIN`),
+    `account` (an account token) or `delegate` (a token that is only known through
+    delegations). An account token may hold delegations too."""
 
     kind: str
     token_hash: bytes
@@ -24,13 +30,22 @@ class Principal:
 
     @property
     def is_operator(self) -> bool:
-        return self.kind == "operator"
+        """Operators and the admin CLI: every service, never rate-charged."""
+        return self.kind in OPERATOR_KINDS
 
     @property
     def label(self) -> str:
         """Who acted, for `created_by` columns: never the token, only public handles."""
+        if self.kind == "admin":
+            return "admin-cli"
         if self.is_operator:
             return "operator:" + self.token_hash.hex()[:12]
         if self.account_id:
             return f"account:{self.account_id}:{self.accessor}"
         return "delegate:" + self.token_hash.hex()[:12]
+
+
+#: The admin CLI (`jamhost accounts|tokens|services|delegates|quotas ...`) and what runs on
+#: the machine's behalf (`jamhost demo`): an explicit principal with its own view, where the
+#: use cases once took `who=None` and skipped every check.
+ADMIN = Principal(kind="admin", token_hash=b"")

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from jamhost.api import cursors
 from jamhost.api.bodies import media_type, parse_json, read_capped
 from jamhost.api.deps import page_limit, principal, runtime, service_id_param
-from jamhost.app import packages, views
+from jamhost.app import auth, packages, views
 from jamhost.app.package_input import parse_hash
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import PackageRecord
@@ -77,7 +77,7 @@ async def submit_package(request: Request, rt: Runtime = Depends(runtime),
     kind = media_type(request)
     if kind not in ("application/json", "application/octet-stream", ""):
         raise UnsupportedMediaType("send application/json or application/octet-stream")
-    rt.policy.require_scope(who, "submit")
+    packages.authorize_submit(rt, who)
     body = await read_capped(request, rt.settings.max_package_bytes, "package")
     if kind == "application/octet-stream":
         record, created = await run_in_threadpool(packages.submit_bytes, rt, who, body)
@@ -110,8 +110,8 @@ def get_package(package_id: str, rt: Runtime = Depends(runtime),
                 who: Principal = Depends(principal)) -> dict[str, Any]:
     """One package: status, gas used, attempts, failure reason, its JSON, and how many
     packages of its own account's queue are ahead of it."""
-    pkg = packages.get_package(rt, who, _id(package_id, "no such package"))
-    return {**_view(pkg), "queue_position": packages.queue_position(rt, pkg)}
+    pkg, ahead = packages.package_and_position(rt, who, _id(package_id, "no such package"))
+    return {**_view(pkg), "queue_position": ahead}
 
 
 @router.get("/jam/packages/{package_id}/report")
@@ -179,11 +179,8 @@ async def process(rt: Runtime = Depends(runtime),
     """Process the next pending package now, in the server. Operator only.
 
     Answers 204 when nothing is pending."""
-    rt.policy.require_operator(who)
-    processor = rt.extras.get("processor")
-    if processor is None:
-        return Response(status_code=204)
-    done = await run_in_threadpool(processor)
+    auth.require_operator(rt, who)
+    done = await run_in_threadpool(packages.process_now, rt, who)
     if done is None:
         return Response(status_code=204)
     return JSONResponse({"processed": True, "id": views.hx(done)})

@@ -55,9 +55,9 @@ def status(rt: Runtime = Depends(runtime), who: Principal = Depends(principal)) 
         "attestors": s.attestors,
         "attestation_threshold": s.attestation_threshold,
     }
-    if who.is_operator:
-        out["accumulator_roots"] = {str(sid): hx(root)
-                                    for sid, root in system.accumulator_roots(rt, who).items()}
+    roots = system.accumulator_roots(rt, who)
+    if roots is not None:
+        out["accumulator_roots"] = {str(sid): hx(root) for sid, root in roots.items()}
     return out
 
 

@@ -1,0 +1,179 @@
+"""A small in-memory fake of `tenancy.view.TenantData` (cosmicpython's fake repository):
+enough rows to decide and scope on, each read counted, no store, no server."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from jamhost.domain.model import (
+    AccumulationRecord,
+    Attestation,
+    Delegate,
+    ExportSet,
+    PackageRecord,
+    Page,
+    PreimageMeta,
+    Receipt,
+    ReportRecord,
+    ServiceRecord,
+    Transfer,
+)
+from jamhost.domain.scopes import ServiceScope
+
+
+def service(service_id: int, owner: str) -> ServiceRecord:
+    return ServiceRecord(service_id, owner, bytes(32), 1000, 0, 0, 0, "test")
+
+
+class FakeTenantData:
+    """Services, and one object of each kind per service, keyed by the service id."""
+
+    def __init__(self, *services: ServiceRecord) -> None:
+        self.services = {s.service_id: s for s in services}
+        self.reads: Counter[str] = Counter()
+
+    # object ids derive from the service id, so a test can name another tenant's object
+    @staticmethod
+    def object_id(service_id: int) -> bytes:
+        return service_id.to_bytes(4, "little") * 8
+
+    def _has(self, name: str, service_id: int) -> bool:
+        self.reads[name] += 1
+        return service_id in self.services
+
+    def get_service(self, service_id: int) -> ServiceRecord | None:
+        self.reads["get_service"] += 1
+        return self.services.get(service_id)
+
+    def list_services(self, scope: ServiceScope, *, owner: str | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[ServiceRecord]:
+        self.reads["list_services"] += 1
+        return Page([s for sid, s in sorted(self.services.items()) if scope.allows(sid)
+                     and (owner is None or s.owner == owner)], None)
+
+    def owned_service_ids(self, owner: str) -> set[int]:
+        self.reads["owned_service_ids"] += 1
+        return {sid for sid, s in self.services.items() if s.owner == owner}
+
+    def list_delegates(self, service_id: int) -> list[Delegate]:
+        if not self._has("list_delegates", service_id):
+            return []
+        return [Delegate(1, service_id, b"\x01" * 32, "reader", 0, "test")]
+
+    def _objects(self, scope: ServiceScope, object_id: bytes) -> int | None:
+        for sid in self.services:
+            if self.object_id(sid) == object_id and scope.allows(sid):
+                return sid
+        return None
+
+    def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
+        self.reads["find_preimage"] += 1
+        sid = self._objects(scope, hash_)
+        return None if sid is None else PreimageMeta(hash_, 3, "x", sid, 0)
+
+    def service_preimage(self, service_id: int, hash_: bytes) -> bytes | None:
+        return b"code" if self._has("service_preimage", service_id) else None
+
+    def service_preimage_window(self, service_id: int, hash_: bytes, at: int, n: int,
+                                ) -> tuple[int, bytes] | None:
+        return (4, b"code"[at:at + n]) if self._has("service_preimage_window",
+                                                      service_id) else None
+
+    def read_blob(self, hash_: bytes) -> bytes | None:
+        self.reads["read_blob"] += 1
+        return b"abc"
+
+    def queue_ahead(self, pkg: PackageRecord) -> int | None:
+        self.reads["queue_ahead"] += 1
+        return 0
+
+    def _package(self, sid: int) -> PackageRecord:
+        return PackageRecord(self.object_id(sid), sid, "applied", b"", 0, 0, 0, 0, 0)
+
+    def get_package(self, package_id: bytes, scope: ServiceScope) -> PackageRecord | None:
+        self.reads["get_package"] += 1
+        sid = self._objects(scope, package_id)
+        return None if sid is None else self._package(sid)
+
+    def list_packages(self, scope: ServiceScope, *, service_id: int | None = None,
+                      status: str | None = None, cursor: int | None = None,
+                      limit: int = 50) -> Page[PackageRecord]:
+        self.reads["list_packages"] += 1
+        return Page([self._package(sid) for sid in sorted(self.services) if scope.allows(sid)
+                     and service_id in (None, sid)], None)
+
+    def get_report(self, package_id: bytes, scope: ServiceScope) -> ReportRecord | None:
+        self.reads["get_report"] += 1
+        sid = self._objects(scope, package_id)
+        return None if sid is None else ReportRecord(package_id, sid, package_id, b"", 0)
+
+    def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
+                     cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
+        self.reads["list_reports"] += 1
+        return Page([ReportRecord(self.object_id(s), s, self.object_id(s), b"", 0)
+                     for s in sorted(self.services) if scope.allows(s)], None)
+
+    def attestations(self, package_id: bytes) -> list[Attestation]:
+        self.reads["attestations"] += 1
+        return [Attestation(package_id, b"k", b"s", "e", "1", package_id, 0)]
+
+    def _receipt(self, sid: int) -> Receipt:
+        return Receipt(sid, 1, bytes(32), bytes(32), "package", self.object_id(sid), 0)
+
+    def list_receipts(self, scope: ServiceScope, *, service_id: int | None = None,
+                      cursor: int | None = None, limit: int = 50) -> Page[Receipt]:
+        self.reads["list_receipts"] += 1
+        return Page([self._receipt(s) for s in sorted(self.services) if scope.allows(s)], None)
+
+    def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]:
+        self.reads["find_receipts"] += 1
+        sid = self._objects(scope, hash_)
+        return [] if sid is None else [self._receipt(sid)]
+
+    def get_accumulation(self, package_id: bytes,
+                         scope: ServiceScope) -> AccumulationRecord | None:
+        self.reads["get_accumulation"] += 1
+        sid = self._objects(scope, package_id)
+        return None if sid is None else AccumulationRecord(
+            service_id=sid, package_id=package_id, status="halt", gas_limit=0, gas_used=0,
+            inputs=0)
+
+    def list_accumulations(self, service_id: int, *, cursor: int | None = None,
+                           limit: int = 50) -> Page[AccumulationRecord]:
+        if not self._has("list_accumulations", service_id):
+            return Page([], None)
+        return Page([AccumulationRecord(service_id=service_id, package_id=None, status="halt",
+                                        gas_limit=0, gas_used=0, inputs=1)], None)
+
+    def pending_transfers(self, service_id: int) -> list[Transfer]:
+        if not self._has("pending_transfers", service_id):
+            return []
+        return [Transfer(1, service_id, 5, b"", 10)]
+
+    def queued_inputs(self, service_id: int) -> tuple[int, int]:
+        return (1, 10) if self._has("queued_inputs", service_id) else (0, 0)
+
+    def lookup_request(self, service_id: int, hash_: bytes,
+                       length: int) -> tuple[int, ...] | None:
+        return (1,) if self._has("lookup_request", service_id) else None
+
+    def find_export_set(self, scope: ServiceScope, now: int, *,
+                        segments_root: bytes | None = None,
+                        package_hash: bytes | None = None) -> ExportSet | None:
+        self.reads["find_export_set"] += 1
+        sid = self._objects(scope, package_hash or segments_root or b"")
+        return None if sid is None else ExportSet(sid, self.object_id(sid),
+                                                  self.object_id(sid), 1, 0, 1, (b"s",))
+
+    def read_segments(self, service_id: int, package_hash: bytes,
+                      indices: list[int]) -> dict[int, bytes]:
+        return {i: b"s" for i in indices} if self._has("read_segments", service_id) else {}
+
+    def storage_get(self, service_id: int, key: bytes) -> bytes | None:
+        return b"value" if self._has("storage_get", service_id) else None
+
+    def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
+                     limit: int = 50) -> Page[tuple[bytes, bytes]]:
+        if not self._has("storage_list", service_id):
+            return Page([], None)
+        return Page([(b"key", b"value")], None)

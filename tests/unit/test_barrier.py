@@ -1,0 +1,82 @@
+"""The barrier, read from the source with `ast` (like tests/unit/test_layers.py): tenant data
+is reached only through the tenant view (tenancy/view.py), authorization is decided only by
+the policy, and route handlers call use cases only.
+
+- `app`, `api` and `cli` never name a `ServiceScope` (nor `jamhost.domain.scopes`): a
+  scope is decided by `tenancy.authz` and carried by a view, so no use case can pick
+  "every service" or forget a filter;
+- nothing there calls a tenant-data read of the store port (`store.get_service(...)`,
+  `store.storage_get(...)`, ...): those reads go through a view;
+- route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from jamhost.tenancy.view import TenantData
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "jamhost"
+
+#: Every read of the store port a view makes, taken from the port the view declares.
+TENANT_READS = frozenset(name for name in vars(TenantData)
+                         if not name.startswith("_") and callable(getattr(TenantData, name)))
+
+
+def findings(source: str, *, route: bool) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and node.id == "ServiceScope":
+            found.append(f"{node.lineno}: names ServiceScope")
+        elif isinstance(node, ast.ImportFrom) and node.module == "jamhost.domain.scopes":
+            found.append(f"{node.lineno}: imports jamhost.domain.scopes")
+        elif isinstance(node, ast.Attribute):
+            owner = node.value
+            owner_name = (owner.attr if isinstance(owner, ast.Attribute)
+                          else owner.id if isinstance(owner, ast.Name) else None)
+            if owner_name in ("store", "_store") and node.attr in TENANT_READS:
+                found.append(f"{node.lineno}: reads store.{node.attr} past the view")
+            if route and node.attr in ("store", "policy", "limiter"):
+                found.append(f"{node.lineno}: a route handler touches .{node.attr}")
+    return found
+
+
+def test_tenant_data_is_reached_through_the_view_only() -> None:
+    assert {"get_service", "storage_get", "find_preimage", "read_blob", "attestations",
+            "list_delegates", "get_package"} <= TENANT_READS
+    found: list[str] = []
+    checked = 0
+    for layer in ("app", "api", "cli"):
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            rel = path.relative_to(PACKAGE).as_posix()
+            route = rel.startswith("api/routes/")
+            found += [f"{rel}:{f}" for f in findings(path.read_text(), route=route)]
+            checked += 1
+    assert checked > 40  # the walk found the modules
+    assert found == []
+
+
+@pytest.mark.parametrize(("source", "route"), [
+    ("from jamhost.domain.scopes import ServiceScope\n", False),
+    ("x = ServiceScope(everything=True)\n", False),
+    ("rt.store.get_service(1)\n", False),
+    ("self._store.storage_get(1, b'')\n", False),
+    ("store.read_blob(h)\n", False),
+    ("rt.policy.require_operator(who)\n", True),
+    ("rt.store.ping()\n", True),
+])
+def test_the_check_sees_each_kind_of_bypass(source: str, route: bool) -> None:
+    assert len(findings(source, route=route)) == 1
+
+
+@pytest.mark.parametrize(("source", "route"), [
+    ("rt.view(who).get_service(1)\n", False),
+    ("rt.store.submit_package(rec, limits, 1, 2)\n", False),  # a write, after the view
+    ("rt.policy.require_operator(who)\n", False),  # a use case may ask the policy
+    ("packages.get_package(rt, who, pid)\n", True),
+])
+def test_the_check_lets_the_view_and_use_cases_pass(source: str, route: bool) -> None:
+    assert findings(source, route=route) == []
