@@ -31,7 +31,7 @@ from jamhost.observability import get_logger
 
 log = get_logger("jamhost.segments")
 
-#: How often (seconds) a worker sweeps expired segments when it is idle.
+#: How often (seconds) at most a worker sweeps expired segments.
 SWEEP_EVERY = 10.0
 
 
@@ -63,8 +63,9 @@ def _export_set(rt: Runtime, scope: ServiceScope, key: tuple[bool, bytes],
 def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     """The worker's D³L for one package of `svc`: each import read once (the attestors share
     it), its export set found once per root or package hash, each proof page read once, and
-    J_0 derived from the page."""
-    scope = import_scope(rt, svc)
+    J_0 derived from the page. Nothing is read until the first import is looked up (most
+    packages import nothing)."""
+    scopes: list[ServiceScope] = []
     now = now_us()
     answers: dict[ImportSpec, ImportedSegment | None] = {}
     sets: dict[tuple[bool, bytes], ExportSet | None] = {}
@@ -78,7 +79,9 @@ def import_lookup(rt: Runtime, svc: ServiceRecord) -> ImportLookup:
     def _read(spec: ImportSpec) -> ImportedSegment | None:
         key = (spec.is_package_hash, spec.tree_root)
         if key not in sets:
-            sets[key] = _export_set(rt, scope, key, now)
+            if not scopes:
+                scopes.append(import_scope(rt, svc))
+            sets[key] = _export_set(rt, scopes[0], key, now)
         found = sets[key]
         n = spec.segment_index
         if found is None or n >= found.count:
@@ -128,14 +131,17 @@ def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:
             raise BadRequest(unavailable(i, j))
 
 
-def sweep(rt: Runtime, *, idle: bool = False) -> int:
-    """Drop expired segments and give their bytes back: before each package a worker runs
-    (one indexed query), and when idle at most every SWEEP_EVERY seconds per runtime (the
-    first idle call sweeps at once). Lookups never see an expired segment either way: this
-    frees the space."""
+def sweep(rt: Runtime, *, now: bool = False) -> int:
+    """Drop expired segments and give their bytes back, at most every SWEEP_EVERY seconds
+    per runtime (the first call sweeps at once; `now`: whatever the time since the last),
+    on the clock segments expire by: space held by an expired segment comes back within
+    SWEEP_EVERY of its expiry, busy or idle, off the path of each package. A package whose
+    apply the storage quota refuses sweeps `now` and tries once more (app/pipeline.py), so
+    expired segments never count against a package. Lookups never see an expired segment
+    either way: this frees the space."""
     last = rt.extras.get("segments_swept_at")
-    clock = time.monotonic()
-    if idle and last is not None and clock - last < SWEEP_EVERY:
+    clock = time.time()
+    if not now and last is not None and 0 <= clock - last < SWEEP_EVERY:
         return 0
     rt.extras["segments_swept_at"] = clock
     try:

@@ -250,6 +250,7 @@ def refine_package(
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     authorizer_code: bytes | None = None,
     import_lookup: ImportLookup | None = None,
+    encoded: bytes | None = None,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
@@ -263,7 +264,8 @@ def refine_package(
 
     When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
     preimage (None: not available) and Ψ_I runs first; a package it does not authorize raises
-    RefineInputError."""
+    RefineInputError. `encoded`: E(p) when the caller has it (the stored package body),
+    else encoded here."""
     constants = constants or ProtocolConstants.full()
     auth_trace, auth_gas = b"", 0
     if names_authorizer(package):
@@ -329,7 +331,8 @@ def refine_package(
                 ),
             )
         )
-    encoded = package.encode()
+    if encoded is None:
+        encoded = package.encode()
     # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no length prefixes but the justifications'.
     bundle = (encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
               + imports.bundle_part)
