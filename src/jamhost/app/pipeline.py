@@ -14,6 +14,7 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass, replace
+from functools import partial
 
 from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package
@@ -162,14 +163,13 @@ class _Beat:
                     if self._rt() is None:
                         return None
                     continue
-                current = job
-
-                def moved_on() -> bool:
-                    return self._job is not current
-
-                if not self._cond.wait_for(moved_on, timeout=job.lease_us / 3 / 1e6):
+                if not self._cond.wait_for(partial(self._moved_on, job),
+                                           timeout=job.lease_us / 3 / 1e6):
                     self._renewing = True
                     return job
+
+    def _moved_on(self, job: _Job) -> bool:
+        return self._job is not job
 
     def _run(self) -> None:
         while (job := self._next_renewal()) is not None:
