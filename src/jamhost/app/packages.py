@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jamhost.app import charges
+from jamhost.app.decoded_packages import remember
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
@@ -71,6 +72,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
         account_pending=rt.settings.max_pending_per_account,
         weights=rt.settings.account_weights)
     if created:
+        remember(rt, stored, pkg)
         rt.work_ready.notify()
     return stored, created
 

@@ -20,6 +20,7 @@ from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package
 from jamhost.app.accumulation_record import bounded_logs
 from jamhost.app.attestation import Refine, attest_runs, recheck_engine
+from jamhost.app.decoded_packages import decoded
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, sweep
@@ -276,7 +277,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     svc = rt.store.get_service(pkg.service_id)
     if svc is None:
         return failed("the service no longer exists")
-    package = WorkPackage.decode(pkg.body)
+    package = decoded(rt, pkg)
     try:
         runs = attest_runs(rt, package, svc, refine, encoded=pkg.body)
     except RefineInputError as exc:
