@@ -116,7 +116,7 @@ def main() -> None:
     settle_process()
     spent = wrap_steps(rt) if args.steps else None
     prof = None if args.no_profile or args.steps else cProfile.Profile()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if prof is not None:
         prof.enable()
     done = 0
@@ -125,9 +125,10 @@ def main() -> None:
     if prof is not None:
         prof.disable()
     ms = (time.perf_counter() - t0) * 1000 / max(1, done)
+    cpu = (time.process_time() - c0) * 1000 / max(1, done)
     print(f"store {args.store}: submit {submit_ms:.2f} ms per package; drained {done} packages "
-          f"at {ms:.2f} ms per package ({1000 / ms:.0f}/s){' under cProfile' if prof else ''}",
-          file=sys.stderr)
+          f"at {ms:.2f} ms per package ({1000 / ms:.0f}/s), CPU {cpu:.2f} ms per package"
+          f"{' under cProfile' if prof else ''}", file=sys.stderr)
     if spent is not None:
         for label in dict.fromkeys(label for _, _, label in STEPS):
             print(f"| {label} | {spent[label] * 1000 / max(1, done):.2f} |", file=sys.stderr)
