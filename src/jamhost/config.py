@@ -55,6 +55,10 @@ class JamSettings(BaseModel):
     default_quota: Quota = Field(default_factory=Quota)
     attestors: int = Field(3, ge=1, le=64)
     attestation_threshold: int = Field(2, ge=1)
+    attestor_recheck_gas: int = Field(1_000, ge=0)
+    """The second attestor re-refines a package on the other PVM engine with probability
+    min(1, this / the gas its first refine used); otherwise it signs the first's report
+    (app/attestation.py). 0: never."""
     workers: int = Field(2, ge=0)
     metrics_service_label: Literal["none", "bounded"] = "none"
     pvm_engine: Literal["auto", "native", "python"] = "auto"

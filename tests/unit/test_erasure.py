@@ -168,3 +168,27 @@ def test_segment_roots_of_many_pages_match_one_segment_at_a_time() -> None:
     per_blob = [chunks(b) for b in blobs]
     want = [m_b([c[i] for c in per_blob]) for i in range(1023)]
     assert _segment_roots(segs, 684, 1023) == want
+
+
+@pytest.mark.parametrize("name", ["ec-3", "ec-32", "ec-100"])
+def test_erasure_root_of_a_one_piece_bundle_from_the_vectors_shards(name: str) -> None:
+    """The one-piece, no-export case (its own coder and tree, engine/erasure.py) against the
+    vectors' shards hashed and merklized by this file's M_B."""
+    from jamhost.engine.erasure import erasure_root
+
+    vector = json.loads((VECTORS / "full" / f"{name}.json").read_text())
+    data = bytes.fromhex(vector["data"].removeprefix("0x"))
+    shards = [bytes.fromhex(s.removeprefix("0x")) for s in vector["shards"]]
+    assert erasure_root(data, []) == m_b([h(s) + bytes(32) for s in shards])
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 683, 684])
+def test_one_piece_coder_equals_the_fft_coder_at_the_edges(size: int) -> None:
+    """Empty, odd, and exactly one piece: the linear one-piece coder against the FFT coder
+    that the multi-piece vectors check."""
+    from jamhost.engine.erasure import _chunk_array, erasure_root
+
+    blob = bytes((7 * i + 1) % 256 for i in range(size))
+    fft = [bytes(row) for row in _chunk_array(blob, 684, 1023)]
+    assert chunks(blob) == fft
+    assert erasure_root(blob, []) == m_b([h(c) + bytes(32) for c in fft])

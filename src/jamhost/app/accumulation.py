@@ -48,24 +48,27 @@ def current_timeslot() -> int:
 
 
 def accumulate_package(rt: Runtime, svc: ServiceRecord, report: WorkReport, report_hash: bytes,
-                       ) -> tuple[StateChanges, int, AccumulationRecord]:
+                       *, fresh: bool = False) -> tuple[StateChanges, int, AccumulationRecord]:
     """Ψ_A of a package's report: its digests for the service as operands."""
     sid = svc.service_id
     operands = [AccumulateOperand.from_digest(report, d) for d in report.results
                 if d.service_id == sid]
     return accumulate_service(rt, svc, operands, entropy=blake2b_256(
-        b"jamhost/entropy" + report_hash), package_id=report.package_spec.hash)
+        b"jamhost/entropy" + report_hash), package_id=report.package_spec.hash, fresh=fresh)
 
 
 def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[AccumulateOperand], *,
-                       entropy: bytes, package_id: bytes | None,
+                       entropy: bytes, package_id: bytes | None, fresh: bool = False,
                        ) -> tuple[StateChanges, int, AccumulationRecord]:
     """Ψ_A for one service: `operands` and every transfer queued for it as inputs (GP 0.7.2
     eq. accinput: transfers first). The engine reaches other services only through
     `TenantAccounts` (the caller's own account). Returns the changes, the receipt_seq they
-    were computed against, and what is kept of the run."""
+    were computed against, and what is kept of the run. `fresh`: `svc` was read for this
+    package (else it is read again); either way the store applies the changes only at that
+    receipt_seq, so state that moved since is a conflict, accumulated again."""
     view = rt.account_view(svc)  # all the engine reaches: its own account's services
-    svc = view.get_service(svc.service_id) or svc  # the freshest state to build on
+    if not fresh:
+        svc = view.get_service(svc.service_id) or svc  # the freshest state to build on
     sid = svc.service_id
     queued = view.pending_transfers(sid)
     transfers = [DeferredTransfer(t.source, t.destination, t.amount,

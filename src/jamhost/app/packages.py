@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from jamhost.app import charges
+from jamhost.app.decoded_packages import remember
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
 from jamhost.app.services import service_for
+from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import (
     PACKAGE_STATUSES,
     AccumulationRecord,
@@ -23,7 +25,6 @@ from jamhost.domain.model import (
 from jamhost.domain.refusals import BadRequest, GasQuotaExceeded, NotFound, TooLarge
 from jamhost.domain.types.work_package import WorkPackage
 from jamhost.engine.authorizer import names_authorizer
-from jamhost.engine.constants import ProtocolConstants
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.view import TenantView
 
@@ -57,18 +58,15 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     if len(body) > rt.settings.max_package_bytes:
         raise TooLarge("the encoded package is larger than max_package_bytes")
     limits = svc.quota.resolve(rt.default_quota)
-    refine = sum(i.refine_gas_limit for i in pkg.items)
-    if names_authorizer(pkg):  # Ψ_I may burn up to G_I on top of the items' refine gas
-        refine += ProtocolConstants.full().package_auth_gas
     # Work GP gas does not price (erasure coding, code loading), in jamhost's units
-    # (tenancy/tariff.py)
-    refine += charges.units(rt.account_view(svc), pkg, len(body))
+    # (tenancy/tariff.py), on top of the declared gas; the refund finds them there
+    refine = charges.declared_refine_gas(pkg) + charges.units(rt.account_view(svc), pkg, len(body))
     accumulate = sum(i.accumulate_gas_limit for i in pkg.items)
     if refine + accumulate > limits.gas_per_hour:
         raise GasQuotaExceeded("the package declares more gas than the service's hourly budget",
                                gas_window=rt.gas_window())
     at = now_us()
-    record = PackageRecord(id=pkg.hash(), service_id=service_id, status="pending", body=body,
+    record = PackageRecord(id=blake2b_256(body), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,
                            created_at=at, updated_at=at)
     stored, created = rt.store.submit_package(
@@ -76,6 +74,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
         account_pending=rt.settings.max_pending_per_account,
         weights=rt.settings.account_weights)
     if created:
+        remember(rt, stored, pkg)
         rt.work_ready.notify()
     return stored, created
 

@@ -32,7 +32,7 @@ from jamhost.tenancy.view import TenantView
 
 log = get_logger("jamhost.segments")
 
-#: How often (seconds) a worker sweeps expired segments when it is idle.
+#: How often (seconds) at most a worker sweeps expired segments.
 SWEEP_EVERY = 10.0
 
 
@@ -124,14 +124,17 @@ def check_segments(rt: Runtime, svc: ServiceRecord, pkg: WorkPackage) -> None:
             raise BadRequest(unavailable(i, j))
 
 
-def sweep(rt: Runtime, *, idle: bool = False) -> int:
-    """Drop expired segments and give their bytes back: before each package a worker runs
-    (one indexed query), and when idle at most every SWEEP_EVERY seconds per runtime (the
-    first idle call sweeps at once). Lookups never see an expired segment either way: this
-    frees the space."""
+def sweep(rt: Runtime, *, now: bool = False) -> int:
+    """Drop expired segments and give their bytes back, at most every SWEEP_EVERY seconds
+    per runtime (the first call sweeps at once; `now`: whatever the time since the last),
+    on the clock segments expire by: space held by an expired segment comes back within
+    SWEEP_EVERY of its expiry, busy or idle, off the path of each package. A package whose
+    apply the storage quota refuses sweeps `now` and tries once more (app/pipeline.py), so
+    expired segments never count against a package. Lookups never see an expired segment
+    either way: this frees the space."""
     last = rt.extras.get("segments_swept_at")
-    clock = time.monotonic()
-    if idle and last is not None and clock - last < SWEEP_EVERY:
+    clock = time.time()
+    if not now and last is not None and 0 <= clock - last < SWEEP_EVERY:
         return 0
     rt.extras["segments_swept_at"] = clock
     try:

@@ -8,6 +8,8 @@ report hash identically on every run.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -50,10 +52,16 @@ def public_key(private_key_bytes: bytes) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+@lru_cache(maxsize=64)
+def _private_key(private_key_bytes: bytes) -> Ed25519PrivateKey:
+    """The loaded key of a seed (loading costs about as much as signing; a runtime's few
+    attestor keys sign every package)."""
+    return Ed25519PrivateKey.from_private_bytes(private_key_bytes)
+
+
 def sign(private_key_bytes: bytes, report_hash: bytes) -> bytes:
     """The 64-octet ed25519 signature of X_G ++ report_hash."""
-    key = Ed25519PrivateKey.from_private_bytes(private_key_bytes)
-    return key.sign(guarantee_message(report_hash))
+    return _private_key(private_key_bytes).sign(guarantee_message(report_hash))
 
 
 def verify(public_key_bytes: bytes, report_hash: bytes, signature: bytes) -> bool:

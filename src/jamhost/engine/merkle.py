@@ -26,10 +26,15 @@ def node(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:
 
 
 def _node_blake2b(values: Sequence[bytes], lo: int, hi: int) -> bytes:
-    """N(values[lo:hi], blake2b) without copying the halves."""
-    if hi - lo == 1:
-        return values[lo]
-    mid = lo + (hi - lo + 1) // 2
+    """N(values[lo:hi], blake2b) without copying the halves. A power-of-two range is the
+    perfect tree (each half is half), hashed level by level in one `map` per level."""
+    count = hi - lo
+    if count & (count - 1) == 0:
+        level = list(values[lo:hi])
+        while len(level) > 1:
+            level = list(map(node_pair, level[0::2], level[1::2]))
+        return level[0]
+    mid = lo + (count + 1) // 2
     h = _NODE_PREFIX.copy()
     h.update(_node_blake2b(values, lo, mid))
     h.update(_node_blake2b(values, mid, hi))
@@ -44,6 +49,30 @@ def well_balanced_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) ->
 
 
 _NODE_PREFIX = hashlib.blake2b(b"node", digest_size=32)
+
+
+def well_balanced_root_of_rows(rows: bytes, width: int) -> bytes:
+    """M_B(v) (blake2b) of values of `width` octets each, laid end to end in `rows`: a node
+    whose halves are two values hashes their 2 x `width` octets as they lie (the erasure
+    root's 1023 validator pairs, engine/erasure.py)."""
+    count = len(rows) // width
+    if count == 1:
+        return blake2b_256(rows)
+
+    def build(lo: int, hi: int) -> bytes:
+        span = hi - lo
+        if span == 1:
+            return rows[lo * width : hi * width]
+        if span & (span - 1) == 0:  # the perfect tree, level by level
+            level = [_node_of(rows[at : at + 2 * width])
+                     for at in range(lo * width, hi * width, 2 * width)]
+            while len(level) > 1:
+                level = list(map(node_pair, level[0::2], level[1::2]))
+            return level[0]
+        mid = lo + (span + 1) // 2
+        return node_pair(build(lo, mid), build(mid, hi))
+
+    return build(0, count)
 
 
 def node_pair(left: bytes, right: bytes) -> bytes:

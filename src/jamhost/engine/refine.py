@@ -191,9 +191,11 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     auth_trace: bytes = b"",
     imports: Sequence[Sequence[bytes]] | None = None,
+    package_hash: bytes | None = None,
 ) -> tuple[WorkExecResult, list[bytes], int, list[str], int]:
     """Ψ_R(c, i, p, r, ī, ℓ) (GP 0.7.2 eq. refinvocation), ī = `imports` (S(w) per item):
-    (result, exports, u, logs kept, logs dropped past `max_log_bytes`)."""
+    (result, exports, u, logs kept, logs dropped past `max_log_bytes`). `package_hash`:
+    H(p) when the caller has it."""
     item = package.items[index]
     code = code_lookup(item.service, item.code_hash)
     if code is None:
@@ -213,7 +215,8 @@ def refine_item(  # noqa: PLR0913 - the arguments of Ψ_R
     host = _RefineHost(
         item, index, fetch, preimage_lookup, export_offset, constants, engine, max_log_bytes
     )
-    args = refine_arguments(core_index, index, item, package.hash())
+    args = refine_arguments(core_index, index, item,
+                            package_hash if package_hash is not None else package.hash())
     run = invoke_service_code(
         code, REFINE_PC, item.refine_gas_limit, args, host.handler, engine=engine
     )
@@ -250,6 +253,7 @@ def refine_package(
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
     authorizer_code: bytes | None = None,
     import_lookup: ImportLookup | None = None,
+    encoded: bytes | None = None,
 ) -> RefineOutcome:
     """Refine every item of `package` and build its work report (GP 0.7.2 §14.4).
 
@@ -263,7 +267,8 @@ def refine_package(
 
     When the package names an authorizer (`names_authorizer`), `authorizer_code` is its code
     preimage (None: not available) and Ψ_I runs first; a package it does not authorize raises
-    RefineInputError."""
+    RefineInputError. `encoded`: E(p) when the caller has it (the stored package body),
+    else encoded here."""
     constants = constants or ProtocolConstants.full()
     auth_trace, auth_gas = b"", 0
     if names_authorizer(package):
@@ -276,6 +281,9 @@ def refine_package(
     except ImportUnavailable as exc:
         raise RefineInputError(str(exc)) from None
     extrinsics = _extrinsics(package, preimage_lookup)
+    if encoded is None:
+        encoded = package.encode()
+    package_hash = blake2b_256(encoded)
     digests: list[WorkDigest] = []
     items: list[ItemRefinement] = []
     all_exports: list[bytes] = []
@@ -296,6 +304,7 @@ def refine_package(
             max_log_bytes=max_log_bytes,
             auth_trace=auth_trace,
             imports=imports.segments,
+            package_hash=package_hash,
         )
         # I(p, j) of GP 0.7.2 §14.4: oversize, then export-count mismatch.
         zero_exports = [bytes(constants.ec_piece_size * constants.segment_ec_pieces)]
@@ -329,13 +338,12 @@ def refine_package(
                 ),
             )
         )
-    encoded = package.encode()
     # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no length prefixes but the justifications'.
     bundle = (encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
               + imports.bundle_part)
     report = WorkReport(
         package_spec=AvailabilitySpec(
-            hash=blake2b_256(encoded),
+            hash=package_hash,
             length=len(bundle),
             erasure_root=erasure_root(
                 bundle, all_exports, constants.ec_piece_size, constants.validator_count
