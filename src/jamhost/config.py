@@ -41,6 +41,8 @@ class JamSettings(BaseModel):
     store: Literal["memory", "sqlite", "postgres"] = "sqlite"
     sqlite_path: str = "./jamhost.db"
     pg_dsn: str | None = None
+    pg_pool_size: int = Field(10, ge=1, le=1000)
+    """PostgreSQL connections one process keeps open; a burst may open as many again."""
     authz_enabled: bool = True
     owner_is_account: bool = True
     allowed_tokens: list[str] = Field(default_factory=list)

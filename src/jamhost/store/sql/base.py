@@ -17,7 +17,7 @@ from jamhost.domain.model import ServiceRecord
 from jamhost.domain.refusals import NotFound
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
-from jamhost.store.sql.engine import is_memory, writer_lock
+from jamhost.store.sql.engine import connect, is_memory, writer_lock
 from jamhost.store.sql.rows import service_record
 
 FIRST_SERVICE_ID = 65536
@@ -66,10 +66,10 @@ class SqlBase:
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         if self._writer_lock is None:
-            with self.engine.connect().execution_options(jam_write=True) as conn, conn.begin():
+            with connect(self.engine).execution_options(jam_write=True) as conn, conn.begin():
                 yield conn
             return
-        with self._writer_lock, self.engine.connect().execution_options(jam_write=True) \
+        with self._writer_lock, connect(self.engine).execution_options(jam_write=True) \
                 as conn, conn.begin():
             yield conn
 
@@ -79,7 +79,7 @@ class SqlBase:
             with self._shared_lock, self._reader.connect() as conn, conn.begin():
                 yield conn
             return
-        with self._reader.connect() as conn, conn.begin():
+        with connect(self._reader) as conn, conn.begin():
             yield conn
 
     def ping(self) -> bool:

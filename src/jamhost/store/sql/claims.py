@@ -11,6 +11,7 @@ from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.accumulations import Accumulations
 from jamhost.store.sql.base import MAX_I64, Lost, retry_on_deadlock
+from jamhost.store.sql.engine import connect
 from jamhost.store.sql.rows import package_record
 from jamhost.store.sql.segments import Segments
 from jamhost.tenancy import fairness
@@ -33,7 +34,7 @@ class Claims(Accumulations, Segments):
         limit = MAX_I64 if max_running is None else max_running
         if self.dialect == "postgres":
             owners = sorted(weights or {})
-            with self._reader.connect() as conn:  # autocommit: the statement is atomic
+            with connect(self._reader) as conn:  # autocommit: the statement is atomic
                 row = conn.execute(stmts.PG_CLAIM, {
                     "now": now, "max_running": limit, "unit": fairness.VTIME_UNIT,
                     "weight_owners": owners,

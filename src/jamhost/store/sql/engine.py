@@ -41,7 +41,10 @@ def postgres_url(dsn: str) -> str:
     raise ValueError("pg_dsn must be a postgresql:// URL")
 
 
-def make_engine(url: str) -> sa.Engine:
+DEFAULT_PG_POOL_SIZE = 10
+
+
+def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE) -> sa.Engine:
     if url == MEMORY_URL:
         engine = sa.create_engine(url, poolclass=sa.pool.StaticPool,
                                   connect_args={"check_same_thread": False})
@@ -54,9 +57,55 @@ def make_engine(url: str) -> sa.Engine:
                                                      "timeout": 30})
         _sqlite_semantics(engine)
         return engine
-    engine = sa.create_engine(url, pool_size=10, max_overflow=20)
+    # Kept: `pg_pool_size` connections; in a burst as many again, closed when returned. A
+    # request past both waits for a returned one (the pool's timeout, 30 s).
+    engine = sa.create_engine(url, pool_size=pg_pool_size, max_overflow=pg_pool_size)
     _postgres_liveness(engine)
     return engine
+
+
+# SQLSTATEs of a server that refuses a new connection for now: every connection slot is
+# taken (53300 too_many_connections), or it is starting or shutting down (57P03).
+BUSY_SERVER_CODES = {"53300", "57P03"}
+CONNECT_WAIT_S = 10.0
+
+
+def connect(engine: sa.Engine) -> sa.Connection:
+    """A connection from the engine's pool, waiting for a free slot on a busy server.
+
+    A PostgreSQL server at `max_connections` (or a database or role at its `CONNECTION
+    LIMIT`) refuses new connections until one closes; other replicas, workers and clients
+    share the limit, and so does this process's own pool. Failing the request would answer
+    500 for a condition that clears in milliseconds. Instead the checkout is retried, 20 ms
+    apart and doubling to 0.5 s, for up to CONNECT_WAIT_S: each retry takes a connection
+    another thread returned to the pool if there is one, and opens a new one otherwise. Any
+    other failure, and this one after the wait, is raised as before."""
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    pause = 0.02
+    while True:
+        try:
+            return engine.connect()
+        except sa.exc.OperationalError as exc:
+            if (_sqlstate(exc.orig) not in BUSY_SERVER_CODES
+                    or time.monotonic() + pause > deadline):
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _sqlstate(exc: BaseException | None) -> str | None:
+    """The SQLSTATE of a refused connection: psycopg keeps the server's error in `sqlstate`
+    when it has one; a refusal at start-up carries it only in the message text."""
+    code = getattr(exc, "sqlstate", None)
+    if code:
+        return str(code)
+    text = str(exc)
+    if any(m in text for m in ("too many clients", "too many connections",
+                                "remaining connection slots")):
+        return "53300"
+    if "the database system is starting up" in text or "shutting down" in text:
+        return "57P03"
+    return None
 
 
 PING_AFTER_IDLE_S = 30.0
