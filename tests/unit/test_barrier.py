@@ -11,7 +11,9 @@ the policy, and route handlers call use cases only.
   `store.set_code(...)`, ...) nor builds a `ServiceWrites` handle: a use case writes
   through the handle its view hands out once it authorized the service
   (tenancy/writes.py);
-- route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter.
+- route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter;
+- the admin CLI (`cli/`) calls no method of the runtime's store (`rt.store.list_audit(...)`):
+  like the route handlers, it calls use cases, as the principal `ADMIN`.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ TENANT_WRITES = frozenset(name for name in vars(TenantWrites)
                           if not name.startswith("_") and callable(getattr(TenantWrites, name)))
 
 
-def findings(source: str, *, route: bool) -> list[str]:
+def findings(source: str, *, route: bool, cli: bool = False) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
+        if (cli and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "store"):
+            found.append(f"{node.lineno}: the CLI calls .store.{node.func.attr} past the "
+                         "use cases")
         if isinstance(node, ast.Name) and node.id == "ServiceScope":
             found.append(f"{node.lineno}: names ServiceScope")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
@@ -69,10 +76,19 @@ def test_tenant_data_is_reached_through_the_view_only() -> None:
         for path in sorted((PACKAGE / layer).rglob("*.py")):
             rel = path.relative_to(PACKAGE).as_posix()
             route = rel.startswith("api/routes/")
-            found += [f"{rel}:{f}" for f in findings(path.read_text(), route=route)]
+            found += [f"{rel}:{f}" for f in findings(path.read_text(), route=route,
+                                                     cli=layer == "cli")]
             checked += 1
     assert checked > 40  # the walk found the modules
     assert found == []
+
+
+def test_the_cli_check_sees_a_store_call() -> None:
+    assert len(findings("rt.store.reconcile_usage()\n", route=False, cli=True)) == 1
+    assert len(findings("rt.store.list_audit(action=None)\n", route=False, cli=True)) == 1
+    assert findings("rt.store.reconcile_usage()\n", route=False) == []  # a use case may
+    assert findings("log.info('x', store=rt.store.kind)\n", route=False, cli=True) == []
+    assert findings("system.reconcile_usage(rt, ADMIN)\n", route=False, cli=True) == []
 
 
 @pytest.mark.parametrize(("source", "route"), [
