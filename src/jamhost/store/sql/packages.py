@@ -3,9 +3,7 @@ their queue positions, and the reports and attestations of finished ones."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,13 +12,13 @@ from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
-from jamhost.store.sql.base import SqlBase, retry_on_deadlock
-from jamhost.store.sql.rows import attestation_record, in_scope, package_record, report_record
-from jamhost.store.sql.statements import MAX_MERGED_SERVICES
+from jamhost.store.sql.base import retry_on_deadlock
+from jamhost.store.sql.rows import attestation_record, package_record, report_record
+from jamhost.store.sql.scoped import ScopedListings, in_scope, page
 from jamhost.tenancy import fairness
 
 
-class Packages(SqlBase):
+class Packages(ScopedListings):
     """The packages, reports and attestations tables."""
 
     @retry_on_deadlock
@@ -124,32 +122,7 @@ class Packages(SqlBase):
         rows = self._newest_first(t.packages, scope, service_id, limit, cursor,
                                   {"status": status} if status is not None else {},
                                   omit=("body",))
-        items = [package_record(r, with_body=False) for r in rows[:limit]]
-        return Page(items, items[-1].seq if len(rows) > limit else None)
-
-    def _newest_first(self, table: sa.Table, scope: ServiceScope, service_id: int | None,
-                      limit: int, cursor: int | None, equal: dict[str, Any],
-                      omit: tuple[str, ...] = ()) -> Sequence[Any]:
-        """The newest `limit + 1` rows of `table` (seq descending, below `cursor`, with the
-        `equal` column values) within the scope, and within one service if given."""
-        if service_id is not None:
-            ids: list[int] | None = [service_id] if scope.allows(service_id) else []
-        else:
-            ids = None if scope.everything else sorted(scope.ids)
-        if ids is not None and not ids:
-            return []
-        stmt = stmts.newest_first(table, omit, tuple(sorted(equal)), cursor is not None,
-                                  None if ids is None else len(ids), self.dialect)
-        params: dict[str, Any] = {**equal, "lim": limit + 1}
-        if cursor is not None:
-            params["cursor"] = cursor
-        if ids is not None and (len(ids) > MAX_MERGED_SERVICES
-                                or (self.dialect == "postgres" and len(ids) > 1)):
-            params["sids"] = ids
-        elif ids is not None:
-            params.update({f"sid{i}": sid for i, sid in enumerate(ids)})
-        with self._read() as conn:
-            return conn.execute(stmt, params).all()
+        return page(rows, limit, lambda r: package_record(r, with_body=False), _seq)
 
     def get_report(self, package_id: bytes, scope: ServiceScope) -> ReportRecord | None:
         with self._read() as conn:
@@ -161,8 +134,7 @@ class Packages(SqlBase):
     def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
                      cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
         rows = self._newest_first(t.reports, scope, service_id, limit, cursor, {})
-        items = [report_record(x) for x in rows[:limit]]
-        return Page(items, items[-1].seq if len(rows) > limit else None)
+        return page(rows, limit, report_record, _seq)
 
     def attestations(self, package_id: bytes) -> list[Attestation]:
         with self._read() as conn:
@@ -170,3 +142,7 @@ class Packages(SqlBase):
                                 .where(t.attestations.c.package_id == package_id)
                                 .order_by(t.attestations.c.attestor))
             return [attestation_record(r) for r in rows]
+
+
+def _seq(record: PackageRecord | ReportRecord) -> int:
+    return record.seq
