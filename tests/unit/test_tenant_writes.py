@@ -47,8 +47,11 @@ def test_no_handle_for_another_tenants_or_a_missing_service() -> None:
         for get in (view.submitter, lambda s: view.manager(s, "upgrade code"), view.operated):
             with pytest.raises(Forbidden):
                 get(sid)
-    with pytest.raises(Forbidden):  # a record this view never authorized
-        view.writes(service(B1, "bob"))
+    with pytest.raises(Forbidden):  # a service this view never authorized for `submit`
+        view.writes(B1)
+    view.service(A1, "read")
+    with pytest.raises(Forbidden):  # nor does a `read` authorization give a handle
+        view.writes(A1)
     assert fake.writes == []
 
 

@@ -38,9 +38,8 @@ def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, b
         return seen[service_id].code_hash
 
     pkg, service_id = parse_package_json(obj, current_code_hash)
-    svc = seen.get(service_id)
-    return submit(rt, who, pkg, service_id,
-                  view=view, writes=view.writes(svc) if svc is not None else None)
+    return submit(rt, who, pkg, service_id, view=view,
+                  writes=view.writes(service_id) if service_id in seen else None)
 
 
 def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecord, bool]:

@@ -114,7 +114,7 @@ class TenantView:
         self._charging = charging
         self._home = home  # an account view's own service: always in reach, no read needed
         self._readable: set[int] = set()  # authorized for `read` in this view's life
-        self._authorized: set[int] = set()  # authorized for `submit` in this view's life
+        self._submittable: dict[int, ServiceRecord] = {}  # authorized for `submit`, as read
 
     # -- the decision ----------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ class TenantView:
         if action == "read":  # a read authorization implies the read scope (authz.Policy)
             self._readable.add(service_id)
         elif action == "submit":
-            self._authorized.add(service_id)
+            self._submittable[service_id] = svc
         if self._charging is not None:
             self._charging.service(self.principal, service_id)
         return svc
@@ -173,14 +173,17 @@ class TenantView:
 
     def submitter(self, service_id: int) -> ServiceWrites:
         """Writes a `submit` authorizes (packages, the service's preimages)."""
-        return self.writes(self.service(service_id, "submit"))
+        self.service(service_id, "submit")
+        return self.writes(service_id)
 
-    def writes(self, service: ServiceRecord) -> ServiceWrites:
+    def writes(self, service_id: int) -> ServiceWrites:
         """The `submit` handle on a service this view already authorized for `submit` in
-        this request (`service`), without a second decision; refused for any other."""
-        if service.service_id not in self._authorized:
+        this request, on the record it read then, without a second decision; refused for
+        any other."""
+        svc = self._submittable.get(service_id)
+        if svc is None:
             raise Forbidden("not authorized for this service")
-        return ServiceWrites(service, self._data, SUBMIT, self.principal.label)
+        return ServiceWrites(svc, self._data, SUBMIT, self.principal.label)
 
     def manager(self, service_id: int, what: str) -> ServiceWrites:
         """Writes only the owner or an operator make (code, delegates: `what`)."""
