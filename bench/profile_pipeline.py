@@ -8,6 +8,11 @@ one counter service, `--n` packages submitted through the use case, then drained
 Prints ms per package for the drain, and cProfile's top entries; with `--steps` (no
 profiler), the ms per package of each step of the pipeline instead, measured by wrapping
 the functions by name (so it also runs on older trees whose functions live elsewhere).
+
+Logging is configured as `jamhost worker` configures it (JSON lines, redacted), the lines
+written to /dev/null so that the figures stay readable: an unconfigured structlog renders
+each line with its development console renderer instead, about 0.2 ms of CPU a line against
+the worker's 0.015 ms (docs/benchmarks.md, "The log line per finished package").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
+import os
 import pstats
 import sys
 import tempfile
@@ -61,18 +67,21 @@ STEPS = (  # (module, function, label)
 
 
 def wrap_steps(rt: object) -> collections.Counter[str]:
-    """Time each step that exists in this tree; seconds per label."""
+    """Time each step that exists in this tree; seconds per label, wall clock, and the
+    calling thread's CPU under `cpu:<label>` (wall minus CPU: time off the CPU, which a
+    loaded machine adds to whichever step waits)."""
     import importlib
 
     spent: collections.Counter[str] = collections.Counter()
 
     def timed(label: str, fn):  # type: ignore[no-untyped-def]
         def wrapper(*a, **k):  # type: ignore[no-untyped-def]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 return fn(*a, **k)
             finally:
                 spent[label] += time.perf_counter() - t0
+                spent["cpu:" + label] += time.thread_time() - c0
         return wrapper
 
     for module, name, label in STEPS:
@@ -84,6 +93,17 @@ def wrap_steps(rt: object) -> collections.Counter[str]:
     return spent
 
 
+def quiet_worker_logging() -> None:
+    """The worker's log configuration, its lines to /dev/null."""
+    import structlog
+
+    from jamhost.observability import configure_logging
+
+    configure_logging()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(
+        file=open(os.devnull, "w")))  # noqa: SIM115 - open for the whole run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300)
@@ -93,6 +113,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--sort", default="tottime")
     args = ap.parse_args()
+    quiet_worker_logging()
     tmp = Path(tempfile.mkdtemp())
     rt = build_runtime(JamSettings(
         **store_keys(args.store, tmp), rate_limit_per_minute=0, service_rate_limit_per_minute=0,
@@ -130,9 +151,10 @@ def main() -> None:
           f"at {ms:.2f} ms per package ({1000 / ms:.0f}/s), CPU {cpu:.2f} ms per package"
           f"{' under cProfile' if prof else ''}", file=sys.stderr)
     if spent is not None:
-        for label in dict.fromkeys(label for _, _, label in STEPS):
-            print(f"| {label} | {spent[label] * 1000 / max(1, done):.2f} |", file=sys.stderr)
-        print(f"| the claim | {spent['the claim'] * 1000 / max(1, done):.2f} |", file=sys.stderr)
+        print("| step | wall ms | CPU ms |", file=sys.stderr)
+        for label in [*dict.fromkeys(label for _, _, label in STEPS), "the claim"]:
+            print(f"| {label} | {spent[label] * 1000 / max(1, done):.2f} | "
+                  f"{spent['cpu:' + label] * 1000 / max(1, done):.2f} |", file=sys.stderr)
     if prof is not None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats(args.sort).print_stats(args.top)
     rt.close()

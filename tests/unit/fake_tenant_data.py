@@ -1,5 +1,6 @@
-"""A small in-memory fake of `tenancy.view.TenantData` (cosmicpython's fake repository):
-enough rows to decide and scope on, each read counted, no store, no server."""
+"""A small in-memory fake of `tenancy.view.TenantData` and `tenancy.writes.TenantWrites`
+(cosmicpython's fake repository): enough rows to decide and scope on, each read counted,
+each write kept as (method, service id), no store, no server."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from jamhost.domain.model import (
     PackageRecord,
     Page,
     PreimageMeta,
+    QuotaLimits,
+    QuotaOverride,
     Receipt,
     ReportRecord,
     ServiceRecord,
@@ -31,6 +34,7 @@ class FakeTenantData:
     def __init__(self, *services: ServiceRecord) -> None:
         self.services = {s.service_id: s for s in services}
         self.reads: Counter[str] = Counter()
+        self.writes: list[tuple[str, int | None]] = []
 
     # object ids derive from the service id, so a test can name another tenant's object
     @staticmethod
@@ -177,3 +181,48 @@ class FakeTenantData:
         if not self._has("storage_list", service_id):
             return Page([], None)
         return Page([(b"key", b"value")], None)
+
+    # -- writes (tenancy.writes.TenantWrites): kept, answered with the service's record ------
+
+    def _wrote(self, name: str, service_id: int | None) -> ServiceRecord:
+        self.writes.append((name, service_id))
+        return self.services.get(service_id or 0) or service(service_id or 0, "?")
+
+    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
+                       min_item_gas: int, min_memo_gas: int, created_by: str,
+                       storage_limit: int, media_type: str = "",
+                       max_services: int | None = None) -> ServiceRecord:
+        self.writes.append(("create_service", None))
+        new = service(max(self.services, default=65535) + 1, owner)
+        self.services[new.service_id] = new
+        return new
+
+    def set_code(self, service_id: int, code: bytes, code_hash: bytes, storage_limit: int,
+                 media_type: str = "") -> ServiceRecord:
+        return self._wrote("set_code", service_id)
+
+    def credit(self, service_id: int, amount: int) -> ServiceRecord:
+        return self._wrote("credit", service_id)
+
+    def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord:
+        return self._wrote("set_quota", service_id)
+
+    def add_delegate(self, service_id: int, token_hash: bytes, role: str,
+                     created_by: str) -> Delegate:
+        self._wrote("add_delegate", service_id)
+        return Delegate(1, service_id, token_hash, role, 0, created_by)
+
+    def remove_delegate(self, service_id: int, delegate_id: int) -> bool:
+        self._wrote("remove_delegate", service_id)
+        return True
+
+    def put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
+                     storage_limit: int | None) -> tuple[PreimageMeta, bool]:
+        self.writes.append(("put_preimage", service_id))
+        return PreimageMeta(hash_, len(data), media_type, service_id, 0), True
+
+    def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                       gas_window: int, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None) -> tuple[PackageRecord, bool]:
+        self.writes.append(("submit_package", pkg.service_id))
+        return pkg, True

@@ -7,7 +7,13 @@ the policy, and route handlers call use cases only.
   "every service" or forget a filter;
 - nothing there calls a tenant-data read of the store port (`store.get_service(...)`,
   `store.storage_get(...)`, ...): those reads go through a view;
-- route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter.
+- nothing there calls a tenant-data write of the store port (`store.submit_package(...)`,
+  `store.set_code(...)`, ...) nor builds a `ServiceWrites` handle: a use case writes
+  through the handle its view hands out once it authorized the service
+  (tenancy/writes.py);
+- route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter;
+- the admin CLI (`cli/`) calls no method of the runtime's store (`rt.store.list_audit(...)`):
+  like the route handlers, it calls use cases, as the principal `ADMIN`.
 """
 
 from __future__ import annotations
@@ -18,19 +24,32 @@ from pathlib import Path
 import pytest
 
 from jamhost.tenancy.view import TenantData
+from jamhost.tenancy.writes import TenantWrites
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "jamhost"
 
 #: Every read of the store port a view makes, taken from the port the view declares.
 TENANT_READS = frozenset(name for name in vars(TenantData)
                          if not name.startswith("_") and callable(getattr(TenantData, name)))
+#: Every tenant write of the store port, taken from the port the write handle declares.
+TENANT_WRITES = frozenset(name for name in vars(TenantWrites)
+                          if not name.startswith("_") and callable(getattr(TenantWrites, name)))
 
 
-def findings(source: str, *, route: bool) -> list[str]:
+def findings(source: str, *, route: bool, cli: bool = False) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(source)):
+        if (cli and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "store"):
+            found.append(f"{node.lineno}: the CLI calls .store.{node.func.attr} past the "
+                         "use cases")
         if isinstance(node, ast.Name) and node.id == "ServiceScope":
             found.append(f"{node.lineno}: names ServiceScope")
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
+              and (node.func.id if isinstance(node.func, ast.Name)
+                   else node.func.attr) == "ServiceWrites"):
+            found.append(f"{node.lineno}: builds a ServiceWrites past the view")
         elif isinstance(node, ast.ImportFrom) and node.module == "jamhost.domain.scopes":
             found.append(f"{node.lineno}: imports jamhost.domain.scopes")
         elif isinstance(node, ast.Attribute):
@@ -39,6 +58,8 @@ def findings(source: str, *, route: bool) -> list[str]:
                           else owner.id if isinstance(owner, ast.Name) else None)
             if owner_name in ("store", "_store") and node.attr in TENANT_READS:
                 found.append(f"{node.lineno}: reads store.{node.attr} past the view")
+            if owner_name in ("store", "_store") and node.attr in TENANT_WRITES:
+                found.append(f"{node.lineno}: writes store.{node.attr} past the view")
             if route and node.attr in ("store", "policy", "limiter"):
                 found.append(f"{node.lineno}: a route handler touches .{node.attr}")
     return found
@@ -47,16 +68,27 @@ def findings(source: str, *, route: bool) -> list[str]:
 def test_tenant_data_is_reached_through_the_view_only() -> None:
     assert {"get_service", "storage_get", "find_preimage", "read_blob", "attestations",
             "list_delegates", "get_package"} <= TENANT_READS
+    assert {"create_service", "set_code", "credit", "set_quota", "add_delegate",
+            "remove_delegate", "put_preimage", "submit_package"} <= TENANT_WRITES
     found: list[str] = []
     checked = 0
     for layer in ("app", "api", "cli"):
         for path in sorted((PACKAGE / layer).rglob("*.py")):
             rel = path.relative_to(PACKAGE).as_posix()
             route = rel.startswith("api/routes/")
-            found += [f"{rel}:{f}" for f in findings(path.read_text(), route=route)]
+            found += [f"{rel}:{f}" for f in findings(path.read_text(), route=route,
+                                                     cli=layer == "cli")]
             checked += 1
     assert checked > 40  # the walk found the modules
     assert found == []
+
+
+def test_the_cli_check_sees_a_store_call() -> None:
+    assert len(findings("rt.store.reconcile_usage()\n", route=False, cli=True)) == 1
+    assert len(findings("rt.store.list_audit(action=None)\n", route=False, cli=True)) == 1
+    assert findings("rt.store.reconcile_usage()\n", route=False) == []  # a use case may
+    assert findings("log.info('x', store=rt.store.kind)\n", route=False, cli=True) == []
+    assert findings("system.reconcile_usage(rt, ADMIN)\n", route=False, cli=True) == []
 
 
 @pytest.mark.parametrize(("source", "route"), [
@@ -67,6 +99,10 @@ def test_tenant_data_is_reached_through_the_view_only() -> None:
     ("store.read_blob(h)\n", False),
     ("rt.policy.require_operator(who)\n", True),
     ("rt.store.ping()\n", True),
+    ("rt.store.submit_package(rec, limits, 1, 2)\n", False),
+    ("self.store.set_code(7, code, h, 10)\n", False),
+    ("ServiceWrites(svc, rt.store, OPERATE, 'x')\n", False),
+    ("writes.ServiceWrites(svc, rt.store, SUBMIT, 'x')\n", False),
 ])
 def test_the_check_sees_each_kind_of_bypass(source: str, route: bool) -> None:
     assert len(findings(source, route=route)) == 1
@@ -74,7 +110,8 @@ def test_the_check_sees_each_kind_of_bypass(source: str, route: bool) -> None:
 
 @pytest.mark.parametrize(("source", "route"), [
     ("rt.view(who).get_service(1)\n", False),
-    ("rt.store.submit_package(rec, limits, 1, 2)\n", False),  # a write, after the view
+    ("rt.view(who).submitter(7).submit_package(rec, limits, 1, 2)\n", False),
+    ("rt.store.apply_accumulation(7, changes, 1, None, rec, h)\n", False),  # the worker's
     ("rt.policy.require_operator(who)\n", False),  # a use case may ask the policy
     ("packages.get_package(rt, who, pid)\n", True),
 ])

@@ -33,8 +33,9 @@ def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int |
 
 def list_events(rt: Runtime, who: Principal, *, action: str | None, cursor: int | None,
                 limit: int) -> Page[AuditEvent]:
-    """The audit log, newest first, optionally one `action`. Operators only."""
-    rt.policy.require_operator(who)
+    """The audit log, newest first, optionally one `action`. Operators only (and the admin
+    CLI, `jamhost audit`)."""
+    rt.view(who).require_operator()
     if action is not None and (len(action) > 40 or not action.isprintable()):
         raise BadRequest("action must be at most 40 printable characters")
     return rt.store.list_audit(action=action, cursor=cursor, limit=limit)

@@ -9,7 +9,6 @@ from jamhost.app.decoded_packages import remember
 from jamhost.app.package_input import decode_package_bytes, package_service, parse_package_json
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import check_segments
-from jamhost.app.services import service_for
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import (
     PACKAGE_STATUSES,
@@ -27,17 +26,20 @@ from jamhost.domain.types.work_package import WorkPackage
 from jamhost.engine.authorizer import names_authorizer
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.view import TenantView
+from jamhost.tenancy.writes import ServiceWrites
 
 
 def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, bool]:
+    view = rt.view(who)
     seen: dict[int, ServiceRecord] = {}
 
     def current_code_hash(service_id: int) -> bytes:
-        seen[service_id] = service_for(rt, who, service_id, "submit")
+        seen[service_id] = view.service(service_id, "submit")
         return seen[service_id].code_hash
 
     pkg, service_id = parse_package_json(obj, current_code_hash)
-    return submit(rt, who, pkg, service_id, seen.get(service_id))
+    return submit(rt, who, pkg, service_id, view=view,
+                  writes=view.writes(service_id) if service_id in seen else None)
 
 
 def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecord, bool]:
@@ -45,13 +47,16 @@ def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecor
     return submit(rt, who, pkg, package_service(pkg, None))
 
 
-def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
-           svc: ServiceRecord | None = None) -> tuple[PackageRecord, bool]:
+def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int, *,
+           view: TenantView | None = None,
+           writes: ServiceWrites | None = None) -> tuple[PackageRecord, bool]:
     """Store a pending package once (idempotent by hash), within the service's quotas.
-    `svc`: the service as already authorized for `submit` in this request, if it was."""
-    view = rt.view(who)
-    if svc is None or svc.service_id != service_id:
-        svc = view.service(service_id, "submit")
+    `view` and `writes`: the caller's view and its `submit` handle on the service, when this
+    request already authorized it."""
+    view = view or rt.view(who)
+    if writes is None or writes.service_id != service_id:
+        writes = view.submitter(service_id)
+    svc = writes.service
     _require_authorizer(view, pkg, svc)
     check_segments(rt, svc, pkg)
     body = pkg.encode()
@@ -69,7 +74,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int,
     record = PackageRecord(id=blake2b_256(body), service_id=service_id, status="pending", body=body,
                            size=len(body), refine_gas=refine, accumulate_gas=accumulate,
                            created_at=at, updated_at=at)
-    stored, created = rt.store.submit_package(
+    stored, created = writes.submit_package(
         record, limits, rt.settings.max_pending_packages, rt.gas_window(),
         account_pending=rt.settings.max_pending_per_account,
         weights=rt.settings.account_weights)

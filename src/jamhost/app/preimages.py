@@ -25,11 +25,19 @@ def authorize_upload(rt: Runtime, who: Principal,
 
 def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_type: str,
                  service_id: int | None) -> PreimageMeta:
-    svc = authorize_upload(rt, who, service_id)
+    """Keep a blob for `service_id` (within its storage quota), or unscoped (operators, or
+    anyone with authz disabled); written through the caller's view only."""
+    view = rt.view(who)
+    writes = view.submitter(service_id) if service_id is not None else None
+    if writes is None:
+        rt.policy.require_unscoped_upload(who)  # decided before the hash is checked
     if blake2b_256(data) != hash_:
         raise HashMismatch("the body does not hash to the path")
-    limit = svc.quota.resolve(rt.default_quota).storage_bytes if svc is not None else None
-    meta, _created = rt.store.put_preimage(hash_, data, media_type, service_id, limit)
+    if writes is None:
+        meta, _created = view.put_unscoped_preimage(hash_, data, media_type)
+    else:
+        limit = writes.service.quota.resolve(rt.default_quota).storage_bytes
+        meta, _created = writes.put_preimage(hash_, data, media_type, limit)
     return meta
 
 

@@ -100,11 +100,13 @@ def seed_delegates(rt: Runtime) -> int:
     """Grant the `service_delegates` tokens of the config (role `submitter`), idempotently.
     A service that does not exist yet is skipped; it is seeded at the next start."""
     added = 0
+    view = rt.view(ADMIN)
     for sid_text, tokens in rt.settings.service_delegates.items():
         sid = int(sid_text)
-        if rt.view(ADMIN).get_service(sid) is None:
+        if view.get_service(sid) is None:
             continue
+        writes = view.operated(sid)
         for token in tokens:
-            rt.store.add_delegate(sid, rt.hasher.hash(token), "submitter", "config")
+            writes.add_delegate(rt.hasher.hash(token), "submitter", created_by="config")
             added += 1
     return added

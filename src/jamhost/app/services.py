@@ -32,7 +32,8 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    balance: int | None = None, min_item_gas: int = 0, min_memo_gas: int = 0,
                    owner: str | None = None) -> ServiceRecord:
     """Owner: the caller's account (owner_is_account), or what an operator names."""
-    owner = rt.policy.service_owner(who, owner)
+    view = rt.view(who)
+    owner = view.service_owner(owner)
     if balance is not None and not rt.policy.may_set_balance(who):
         # A malformed balance is still a bad request, before the refusal to set one.
         if not 0 <= balance <= MAX_BALANCE:
@@ -42,6 +43,7 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
         raise BadRequest("owner is required (1 to 200 printable characters)")
     if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
         raise BadRequest("owner must be an existing account id")
+    given = balance is not None
     balance = rt.settings.initial_service_balance if balance is None else balance
     for name, value, top in (("balance", balance, MAX_BALANCE),
                              ("min_item_gas", min_item_gas, MAX_BALANCE),
@@ -52,9 +54,9 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
     if code is not None:
         _check_code_size(rt, code)
         code_hash = blake2b_256(code)
-    svc = rt.store.create_service(
-        owner=owner, code=code, code_hash=code_hash, balance=balance,
-        min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=who.label,
+    svc = view.create_service(
+        owner=owner, code=code, code_hash=code_hash, balance=balance, balance_given=given,
+        min_item_gas=min_item_gas, min_memo_gas=min_memo_gas,
         storage_limit=rt.default_quota.storage_bytes,
         max_services=rt.settings.max_services_per_account)
     audit.record(rt, who, "service.created", service_id=svc.service_id, target=owner)
@@ -82,20 +84,20 @@ def code_upgrade(rt: Runtime, who: Principal, service_id: int) -> ServiceRecord:
 
 
 def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> ServiceRecord:
-    svc = code_upgrade(rt, who, service_id)
+    writes = rt.view(who).manager(service_id, "upgrade code")
     _check_code_size(rt, code)
-    limits = svc.quota.resolve(rt.default_quota)
-    updated = rt.store.set_code(service_id, code, blake2b_256(code), limits.storage_bytes)
+    limits = writes.service.quota.resolve(rt.default_quota)
+    updated = writes.set_code(code, blake2b_256(code), limits.storage_bytes)
     audit.record(rt, who, "service.code_upgraded", service_id=service_id,
                  target="0x" + updated.code_hash.hex())
     return updated
 
 
 def credit(rt: Runtime, who: Principal, service_id: int, amount: int) -> ServiceRecord:
-    svc = rt.view(who).existing_service(service_id)
-    if amount <= 0 or svc.balance + amount > MAX_BALANCE:
+    writes = rt.view(who).operated(service_id)
+    if amount <= 0 or writes.service.balance + amount > MAX_BALANCE:
         raise BadRequest(f"amount must be positive and keep the balance <= {MAX_BALANCE}")
-    svc = rt.store.credit(service_id, amount)
+    svc = writes.credit(amount)
     audit.record(rt, who, "service.credited", service_id=service_id, amount=amount)
     return svc
 
@@ -106,11 +108,11 @@ def quota_of(rt: Runtime, svc: ServiceRecord) -> QuotaLimits:
 
 def set_quota(rt: Runtime, who: Principal, service_id: int,
               quota: QuotaOverride) -> ServiceRecord:
-    rt.view(who).existing_service(service_id)
+    writes = rt.view(who).operated(service_id)
     for value in (quota.pending_packages, quota.storage_bytes, quota.gas_per_hour):
         if value is not None and not 0 <= value <= MAX_BALANCE:
             raise BadRequest("quota values must be between 0 and 2^63-1")
-    svc = rt.store.set_quota(service_id, quota)
+    svc = writes.set_quota(quota)
     audit.record(rt, who, "quota.changed", service_id=service_id,
                  pending_packages=quota.pending_packages, storage_bytes=quota.storage_bytes,
                  gas_per_hour=quota.gas_per_hour)
@@ -143,7 +145,7 @@ def managed_service(rt: Runtime, who: Principal, service_id: int) -> ServiceReco
 def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
                  accessor: str | None = None, token: str | None = None,
                  role: str = "submitter") -> Delegate:
-    svc = managed_service(rt, who, service_id)
+    writes = rt.view(who).manager(service_id, "manage delegates")
     if role not in ROLES:
         raise BadRequest(f"role must be one of {list(ROLES)}")
     if (accessor is None) == (token is None):
@@ -158,8 +160,8 @@ def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
         if not 16 <= len(token) <= 512:
             raise BadRequest("token must be 16 to 512 characters")
         token_hash = rt.hasher.hash(token)
-    delegate = rt.store.add_delegate(svc.service_id, token_hash, role, who.label)
-    audit.record(rt, who, "delegate.granted", service_id=svc.service_id,
+    delegate = writes.add_delegate(token_hash, role)
+    audit.record(rt, who, "delegate.granted", service_id=writes.service_id,
                  target=str(delegate.id), role=role)
     return delegate
 
@@ -170,8 +172,8 @@ def list_delegates(rt: Runtime, who: Principal, service_id: int) -> list[Delegat
 
 def remove_delegate(rt: Runtime, who: Principal, service_id: int,
                     delegate_id: int) -> None:
-    svc = managed_service(rt, who, service_id)
-    if not rt.store.remove_delegate(svc.service_id, delegate_id):
+    writes = rt.view(who).manager(service_id, "manage delegates")
+    if not writes.remove_delegate(delegate_id):
         raise NotFound("no such delegate")
-    audit.record(rt, who, "delegate.removed", service_id=svc.service_id,
+    audit.record(rt, who, "delegate.removed", service_id=writes.service_id,
                  target=str(delegate_id))

@@ -43,6 +43,13 @@ def every_service(rt: Runtime, who: Principal, *,
         cursor = page.next_cursor
 
 
+def reconcile_usage(rt: Runtime, who: Principal) -> int:
+    """Recompute the usage counters from the rows (`jamhost reconcile`): operators and the
+    admin CLI. The number of services whose counters were repaired."""
+    rt.view(who).require_operator()
+    return rt.store.reconcile_usage()
+
+
 def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes] | None:
     """Every service's accumulator root, for `/system/status`: operators only (None for
     everyone else)."""

@@ -48,7 +48,9 @@ def _runtime(config: str | None) -> Iterator[Runtime]:
         rt.close()
 
 
-def _run(config: str | None, table: bool, action: Callable[[Runtime], Any]) -> None:
+def run_admin(config: str | None, table: bool, action: Callable[[Runtime], Any]) -> None:
+    """Run `action` (a use case called with `ADMIN`) on the configured store and print its
+    JSON; a refusal is printed as the API's error body (exit 1)."""
     with _runtime(config) as rt:
         emit(action(rt), table)
 
@@ -66,7 +68,7 @@ def accounts_create(name: Annotated[str, typer.Argument(help="the account's name
     """Create an account (a tenant); give it a token with `jamhost tokens create`."""
     from jamhost.app import accounts as accounts_uc
 
-    _run(config, table,
+    run_admin(config, table,
          lambda rt: views.account(accounts_uc.create_account(rt, ADMIN, name)))
 
 
@@ -75,7 +77,7 @@ def accounts_list(config: ConfigOpt = None, table: TableOpt = False) -> None:
     """List every account."""
     from jamhost.app import accounts as accounts_uc
 
-    _run(config, table, lambda rt: views.page(
+    run_admin(config, table, lambda rt: views.page(
         [views.account(a) for a in accounts_uc.list_accounts(rt, ADMIN)], None))
 
 
@@ -103,7 +105,7 @@ def tokens_create(account_id: AccountArg,
         chosen = [s.strip() for s in scopes.split(",")] if scopes else None
         token, rec = accounts_uc.create_token(rt, ADMIN, account_id, name, chosen, exp)
         return {"token": token, **views.token(rec)}
-    _run(config, table, act)
+    run_admin(config, table, act)
 
 
 @tokens.command("list")
@@ -112,7 +114,7 @@ def tokens_list(account_id: AccountArg, config: ConfigOpt = None,
     """List an account's tokens (accessors and hash prefixes, never the tokens)."""
     from jamhost.app import accounts as accounts_uc
 
-    _run(config, table, lambda rt: views.page(
+    run_admin(config, table, lambda rt: views.page(
         [views.token(t) for t in accounts_uc.list_tokens(rt, ADMIN, account_id)], None))
 
 
@@ -126,7 +128,7 @@ def tokens_revoke(account_id: AccountArg,
     def act(rt: Runtime) -> Any:
         accounts_uc.revoke_token(rt, ADMIN, account_id, accessor)
         return {"revoked": accessor}
-    _run(config, table, act)
+    run_admin(config, table, act)
 
 
 @services.command("create")
@@ -141,7 +143,7 @@ def services_create(owner: Annotated[str, typer.Option(help="account id (or labe
     from jamhost.app import services as services_uc
 
     blob = code.read_bytes() if code else None
-    _run(config, table, lambda rt: views.service(services_uc.create_service(
+    run_admin(config, table, lambda rt: views.service(services_uc.create_service(
         rt, ADMIN, code=blob, balance=balance, min_item_gas=min_item_gas, owner=owner)))
 
 
@@ -152,7 +154,7 @@ def services_list(owner: Annotated[str | None, typer.Option(
     """List services (all of them, or one account's)."""
     from jamhost.app.system import every_service
 
-    _run(config, table, lambda rt: views.page(
+    run_admin(config, table, lambda rt: views.page(
         [views.service(s) for s in every_service(rt, ADMIN, owner=owner)], None))
 
 
@@ -165,7 +167,7 @@ def services_show(service_id: ServiceArg, config: ConfigOpt = None,
     def act(rt: Runtime) -> Any:
         svc = services_uc.show_service(rt, ADMIN, service_id)
         return views.service(svc, services_uc.quota_of(rt, svc), rt.gas_window())
-    _run(config, table, act)
+    run_admin(config, table, act)
 
 
 @delegates.command("add")
@@ -179,7 +181,7 @@ def delegates_add(service_id: ServiceArg,
     """Let another token use a service (by accessor or raw token)."""
     from jamhost.app import services as services_uc
 
-    _run(config, table, lambda rt: views.delegate(services_uc.add_delegate(
+    run_admin(config, table, lambda rt: views.delegate(services_uc.add_delegate(
         rt, ADMIN, service_id, accessor=accessor, token=token, role=role)))
 
 
@@ -189,7 +191,7 @@ def delegates_list(service_id: ServiceArg, config: ConfigOpt = None,
     """List the tokens delegated to use a service."""
     from jamhost.app import services as services_uc
 
-    _run(config, table, lambda rt: views.page(
+    run_admin(config, table, lambda rt: views.page(
         [views.delegate(d)
          for d in services_uc.list_delegates(rt, ADMIN, service_id)], None))
 
@@ -205,7 +207,7 @@ def delegates_remove(service_id: ServiceArg,
     def act(rt: Runtime) -> Any:
         services_uc.remove_delegate(rt, ADMIN, service_id, delegate_id)
         return {"removed": delegate_id}
-    _run(config, table, act)
+    run_admin(config, table, act)
 
 
 @quotas.command("show")
@@ -217,7 +219,7 @@ def quotas_show(service_id: ServiceArg, config: ConfigOpt = None,
     def act(rt: Runtime) -> Any:
         svc = services_uc.show_service(rt, ADMIN, service_id)
         return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
-    _run(config, table, act)
+    run_admin(config, table, act)
 
 
 @quotas.command("set")
@@ -239,4 +241,4 @@ def quotas_set(service_id: ServiceArg,
         merged = replace(current.quota, **{k: v for k, v in given.items() if v is not None})
         svc = services_uc.set_quota(rt, ADMIN, service_id, merged)
         return views.quota(services_uc.quota_of(rt, svc), svc, rt.gas_window())
-    _run(config, table, act)
+    run_admin(config, table, act)

@@ -11,12 +11,12 @@ from jamhost.cli.output import (
     ConfigOpt,
     GlobalFlags,
     TableOpt,
-    admin_settings,
     cli_group,
     emit,
     fail,
     settings,
 )
+from jamhost.tenancy.principal import ADMIN
 
 app = cli_group(no_args_is_help=True, add_completion=False,
                   help="jamhost: a multi-tenant runtime for JAM services")
@@ -137,27 +137,20 @@ def audit(action: Annotated[str | None, typer.Option(help="only this action")] =
           limit: Annotated[int, typer.Option(help="at most this many events")] = 100,
           config: ConfigOpt = None, table: TableOpt = False) -> None:
     """The audit log (newest first), read from the store."""
+    from jamhost.app import audit as audit_uc
     from jamhost.app import views
-    from jamhost.app.runtime import build_runtime
 
-    rt = build_runtime(admin_settings(config, "audit"))
-    try:
-        page = rt.store.list_audit(action=action, limit=min(limit, 10_000))
-        emit(views.page([views.audit_event(e) for e in page.items], None), table)
-    finally:
-        rt.close()
+    admin.run_admin(config, table, lambda rt: views.page(
+        [views.audit_event(e) for e in audit_uc.list_events(
+            rt, ADMIN, action=action, cursor=None, limit=min(limit, 10_000)).items], None))
 
 
 @app.command()
 def reconcile(config: ConfigOpt = None) -> None:
     """Recompute usage counters (pending packages, storage bytes) from the stored rows."""
-    from jamhost.app.runtime import build_runtime
+    from jamhost.app.system import reconcile_usage
 
-    rt = build_runtime(admin_settings(config, "reconcile"))
-    try:
-        emit({"services_repaired": rt.store.reconcile_usage()})
-    finally:
-        rt.close()
+    admin.run_admin(config, False, lambda rt: {"services_repaired": reconcile_usage(rt, ADMIN)})
 
 
 @app.command()

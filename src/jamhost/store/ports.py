@@ -4,7 +4,9 @@ One adapter, `SqlStore` (store/sql/adapter.py, composed of one part per aggregat
 SQLite file, SQLite in memory (`store = "memory"`) and PostgreSQL; the contract tests
 (tests/integration/test_store_contract.py) run against all three. Every method that reads
 tenant-owned objects takes a `ServiceScope` and filters inside the query. The rules of an
-apply are planned outside the adapter (tenancy/apply_plan.py); the adapter persists the plan.
+apply, of a submit's quotas and of reconciliation are planned outside the adapter
+(tenancy/apply_plan.py, submit_quota.py, usage.py); the adapter persists the plan. Use
+cases reach the tenant reads and writes through their view (tenancy/view.py, writes.py).
 """
 
 from __future__ import annotations

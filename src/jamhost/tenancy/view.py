@@ -17,8 +17,11 @@ There is no public scope of every service: operators and the admin CLI get it fr
 policy through their own views.
 
 tenancy does no I/O of its own and imports no store: `TenantData` is the small port the view
-reads through (the store adapters satisfy it as they are: `jamhost.store.Store` is a
-superset). Writes go to the store's port after the view has authorized them (app/).
+reads through, `TenantWrites` (tenancy/writes.py) the one it writes through (the store
+adapters satisfy both as they are: `jamhost.store.Store` is a superset). A use case writes
+only through the view: a `ServiceWrites` handle the view gives once it has authorized the
+service (`submitter`, `manager`, `operated`), or the view's own `create_service` and
+`put_unscoped_preimage`, which ask the policy first.
 """
 
 from __future__ import annotations
@@ -39,11 +42,12 @@ from jamhost.domain.model import (
     ServiceRecord,
     Transfer,
 )
-from jamhost.domain.refusals import NotFound
+from jamhost.domain.refusals import Forbidden, NotFound
 from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
 from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.writes import ADMINISTER, OPERATE, SUBMIT, ServiceWrites, TenantWrites
 
 
 class TenantData(Protocol):
@@ -89,13 +93,17 @@ class TenantData(Protocol):
                      limit: int = 50) -> Page[tuple[bytes, bytes]]: ...
 
 
+class TenantStore(TenantData, TenantWrites, Protocol):
+    """What a view is built on: the tenant reads and writes of the store port."""
+
+
 _NOTHING: Page[tuple[bytes, bytes]] = Page([], None)
 
 
 class TenantView:
     """What one principal may see and do. Build it with `view_for` or `account_view`."""
 
-    def __init__(self, policy: Policy, who: Principal, data: TenantData,
+    def __init__(self, policy: Policy, who: Principal, data: TenantStore,
                  scope: Callable[[], ServiceScope], *, charging: Charging | None = None,
                  home: int | None = None) -> None:
         self.policy = policy
@@ -106,6 +114,7 @@ class TenantView:
         self._charging = charging
         self._home = home  # an account view's own service: always in reach, no read needed
         self._readable: set[int] = set()  # authorized for `read` in this view's life
+        self._submittable: dict[int, ServiceRecord] = {}  # authorized for `submit`, as read
 
     # -- the decision ----------------------------------------------------------------------
 
@@ -130,6 +139,8 @@ class TenantView:
                                           action)
         if action == "read":  # a read authorization implies the read scope (authz.Policy)
             self._readable.add(service_id)
+        elif action == "submit":
+            self._submittable[service_id] = svc
         if self._charging is not None:
             self._charging.service(self.principal, service_id)
         return svc
@@ -157,6 +168,58 @@ class TenantView:
         if svc is None:
             raise NotFound("no such service")
         return svc
+
+    # -- writes: a handle on one authorized service (tenancy/writes.py) ---------------------
+
+    def submitter(self, service_id: int) -> ServiceWrites:
+        """Writes a `submit` authorizes (packages, the service's preimages)."""
+        self.service(service_id, "submit")
+        return self.writes(service_id)
+
+    def writes(self, service_id: int) -> ServiceWrites:
+        """The `submit` handle on a service this view already authorized for `submit` in
+        this request, on the record it read then, without a second decision; refused for
+        any other."""
+        svc = self._submittable.get(service_id)
+        if svc is None:
+            raise Forbidden("not authorized for this service")
+        return ServiceWrites(svc, self._data, SUBMIT, self.principal.label)
+
+    def manager(self, service_id: int, what: str) -> ServiceWrites:
+        """Writes only the owner or an operator make (code, delegates: `what`)."""
+        return ServiceWrites(self.administered(service_id, what), self._data, ADMINISTER,
+                             self.principal.label)
+
+    def operated(self, service_id: int) -> ServiceWrites:
+        """Writes for operators and the admin CLI (balance, quota); 404 for a missing id."""
+        return ServiceWrites(self.existing_service(service_id), self._data, OPERATE,
+                             self.principal.label)
+
+    def service_owner(self, owner: str | None) -> str | None:
+        """Who a new service would belong to (authz.Policy.service_owner)."""
+        return self.policy.service_owner(self.principal, owner)
+
+    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes,
+                       balance: int, balance_given: bool, min_item_gas: int,
+                       min_memo_gas: int, storage_limit: int,
+                       max_services: int | None) -> ServiceRecord:
+        """A new service of `owner`, if the principal may create one for it (and set its
+        balance, when `balance_given`)."""
+        if self.service_owner(owner) != owner:
+            raise Forbidden("only operators may create a service for another owner")
+        if balance_given:
+            self.policy.require_balance_setter(self.principal)
+        return self._data.create_service(
+            owner=owner, code=code, code_hash=code_hash, balance=balance,
+            min_item_gas=min_item_gas, min_memo_gas=min_memo_gas,
+            created_by=self.principal.label, storage_limit=storage_limit,
+            max_services=max_services)
+
+    def put_unscoped_preimage(self, hash_: bytes, data: bytes,
+                              media_type: str) -> tuple[PreimageMeta, bool]:
+        """A preimage of no service (operators, or anyone with authz disabled: SPEC §3)."""
+        self.policy.require_unscoped_upload(self.principal)
+        return self._data.put_preimage(hash_, data, media_type, None, None)
 
     # -- services --------------------------------------------------------------------------
 
@@ -313,7 +376,7 @@ class TenantView:
         return self._data.read_segments(service_id, package_hash, indices)
 
 
-def view_for(policy: Policy, who: Principal, data: TenantData, *,
+def view_for(policy: Policy, who: Principal, data: TenantStore, *,
              charging: Charging | None = None) -> TenantView:
     """The view of a request's principal (or of the admin CLI): its read scope, per
     `Policy.scope`."""
@@ -324,14 +387,14 @@ def view_for(policy: Policy, who: Principal, data: TenantData, *,
 
 
 def service_view(policy: Policy, service_id: int,
-                 data: TenantData) -> tuple[ServiceRecord, TenantView] | None:
+                 data: TenantStore) -> tuple[ServiceRecord, TenantView] | None:
     """The worker's way in: a service whose work is due (a claimed package, queued
     transfers) and its account view; None when the service no longer exists."""
     service = data.get_service(service_id)
     return None if service is None else (service, account_view(policy, service, data))
 
 
-def account_view(policy: Policy, service: ServiceRecord, data: TenantData) -> TenantView:
+def account_view(policy: Policy, service: ServiceRecord, data: TenantStore) -> TenantView:
     """What the code of `service` may reach when the runtime runs it (refine, Ψ_I,
     accumulate): its own account's services (`Policy.import_scope`; every service with authz
     disabled). The principal is the service's account, with no token."""

@@ -26,7 +26,8 @@ from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import MAX_I64, retry_on_deadlock
 from jamhost.store.sql.preimages import Preimages
-from jamhost.store.sql.rows import accumulation_record, in_scope, receipt_record, transfer_json
+from jamhost.store.sql.rows import accumulation_record, receipt_record, transfer_json
+from jamhost.store.sql.scoped import in_scope, page
 from jamhost.tenancy.apply_plan import Before, NewServicePlan, plan_apply, touched
 
 
@@ -266,18 +267,13 @@ class Accumulations(Preimages):
     def list_receipts(self, scope: ServiceScope, *, service_id: int | None = None,
                       cursor: int | None = None, limit: int = 50) -> Page[Receipt]:
         r = t.receipts.c
-        q = sa.select(t.receipts).where(in_scope(r.service_id, scope))
-        if service_id is not None:
-            q = q.where(r.service_id == service_id)
+        q = sa.select(t.receipts).order_by(r.service_id, r.seq)
         if cursor is not None:  # (service_id, seq) packed in one integer: see receipt_cursor
             after_sid, after_seq = divmod(cursor, RECEIPT_SEQ_SPAN)
             q = q.where(sa.or_(r.service_id > after_sid,
                                sa.and_(r.service_id == after_sid, r.seq > after_seq)))
-        q = q.order_by(r.service_id, r.seq).limit(limit + 1)
-        with self._read() as conn:
-            rows = conn.execute(q).all()
-        items = [receipt_record(x) for x in rows[:limit]]
-        return Page(items, receipt_cursor(items[-1]) if len(rows) > limit else None)
+        rows = self._in_order(q, r.service_id, scope, service_id, limit)
+        return page(rows, limit, receipt_record, receipt_cursor)
 
     def find_receipts(self, hash_: bytes, scope: ServiceScope) -> list[Receipt]:
         with self._read() as conn:

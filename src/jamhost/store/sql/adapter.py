@@ -5,7 +5,9 @@ Every quota check is a conditional UPDATE inside the same transaction as the ins
 guards, never a read followed by a write, so concurrent requests (threads, processes or
 replicas on one PostgreSQL) can never accept more than a limit allows. A refused request
 rolls its whole transaction back and leaves no trace. The rules of an apply are planned
-outside the adapter (tenancy/apply_plan.py); the adapter persists the plan.
+outside the adapter (tenancy/apply_plan.py), as are the bounds and refusals of a submit's
+quotas (tenancy/submit_quota.py) and what reconciliation's sums make (tenancy/usage.py);
+the adapter persists the plan.
 
 | part | module | tables |
 |---|---|---|
@@ -19,7 +21,8 @@ outside the adapter (tenancy/apply_plan.py); the adapter persists the plan.
 | | | lookup_requests, receipts, storage (writes) |
 | export sets | `segments.py` | export_sets, segments |
 | usage reconciliation | `usage.py` | all counters |
-| row mappers, scope filter | `rows.py` | |
+| row mappers | `rows.py` | |
+| the scope filter: lookups and listings | `scoped.py` | |
 """
 
 from __future__ import annotations

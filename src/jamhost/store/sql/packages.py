@@ -3,24 +3,21 @@ their queue positions, and the reports and attestations of finished ones."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import sqlalchemy as sa
 
 from jamhost.domain.model import Attestation, PackageRecord, Page, QuotaLimits, ReportRecord
-from jamhost.domain.refusals import GasQuotaExceeded, PendingLimit
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
-from jamhost.store.sql.base import SqlBase, retry_on_deadlock
-from jamhost.store.sql.rows import attestation_record, in_scope, package_record, report_record
-from jamhost.store.sql.statements import MAX_MERGED_SERVICES
-from jamhost.tenancy import fairness
+from jamhost.store.sql.base import retry_on_deadlock
+from jamhost.store.sql.rows import attestation_record, package_record, report_record
+from jamhost.store.sql.scoped import ScopedListings, in_scope, page
+from jamhost.tenancy import submit_quota as quota
 
 
-class Packages(SqlBase):
+class Packages(ScopedListings):
     """The packages, reports and attestations tables."""
 
     @retry_on_deadlock
@@ -44,51 +41,41 @@ class Packages(SqlBase):
                 return package_record(existing), False
             # Global cap first: the counter row serializes every submitter, replicas included.
             if conn.execute(stmts.TAKE_PENDING, {"max_pending": max_pending}).rowcount != 1:
-                raise PendingLimit("the runtime's global pending-package cap is reached")
+                raise quota.global_refusal()
             # The account's limit and its share of the global cap, read and taken while the
             # counter row is held: every change to any account's pending count holds it too,
-            # so the busy-account count cannot move under us (tenancy/fairness.py).
+            # so the busy-account count cannot move under us (tenancy/submit_quota.py).
             self._take_account_pending(conn, pkg.service_id, max_pending, account_pending,
                                        weights or {})
             # Both per-service quotas in one conditional UPDATE; only when it refuses do we
             # look at the row to say which limit was hit.
-            gas = pkg.refine_gas + pkg.accumulate_gas
+            take = quota.service_take(limits, pkg.refine_gas, pkg.accumulate_gas)
             if conn.execute(stmts.TAKE_QUOTA, {
-                    "sid": pkg.service_id, "max_count": limits.pending_packages,
-                    "gas_room": limits.gas_per_hour - gas, "gas": gas, "window": gas_window,
+                    "sid": pkg.service_id, "max_count": take.max_count,
+                    "gas_room": take.gas_room, "gas": take.gas, "window": gas_window,
             }).rowcount != 1:
                 svc = t.services.c
                 pending = conn.execute(sa.select(svc.pending_count)
                                        .where(svc.service_id == pkg.service_id)).scalar_one()
-                if pending >= limits.pending_packages:
-                    raise PendingLimit("the service's pending-package quota is reached")
-                raise GasQuotaExceeded("the service's gas budget for this hour is spent",
-                                       gas_window=gas_window)
+                raise quota.service_refusal(pending, limits, gas_window)
             return replace(pkg, status="pending", seq=inserted.seq, attempts=0), True
 
     def _take_account_pending(self, conn: sa.Connection, service_id: int, max_pending: int,
                               account_pending: int | None, weights: dict[str, int]) -> None:
         owner = conn.execute(stmts.OWNER_OF, {"sid": service_id}).scalar_one()
-        others = conn.execute(stmts.OTHERS, {"acct": owner}).one()
-        share = fairness.share(max_pending, int(others.busy))
-        room = share if account_pending is None else min(share, account_pending)
-        busy = [] if others.vmin is None else [int(others.vmin)]
-        if others.idle and busy:  # it becomes busy: where the work in service started
-            running: dict[str, tuple[int, list[tuple[int, int]]]] = {}
-            for who, vtime, gas in conn.execute(stmts.RUNNING_CHARGES, {"acct": owner}):
-                running.setdefault(who, (int(vtime), []))[1].append(
-                    (int(gas), fairness.weight_of(weights, who)))
-            busy += [fairness.in_service_start(v, r) for v, r in running.values()]
-        start = fairness.start_vtime(0, busy, int(others.vmax))
-        params = {"acct": owner, "room": room, "start": start}
+        row = conn.execute(stmts.OTHERS, {"acct": owner}).one()
+        others = quota.Others(busy=int(row.busy), vmin=None if row.vmin is None
+                              else int(row.vmin), vmax=int(row.vmax), idle=bool(row.idle))
+        running = [(who, int(vtime), int(gas)) for who, vtime, gas in conn.execute(
+            stmts.RUNNING_CHARGES, {"acct": owner})] if quota.needs_running(others) else []
+        take = quota.account_take(max_pending, account_pending, others, running, weights)
+        params = {"acct": owner, "room": take.room, "start": take.start}
         if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
             return
         self._ensure_owner(conn, owner)  # a service from before the row existed
         if conn.execute(stmts.TAKE_ACCOUNT_PENDING, params).rowcount == 1:
             return
-        if account_pending is not None and room == account_pending:
-            raise PendingLimit("the account's pending-package limit is reached")
-        raise PendingLimit("the account's share of the global pending-package cap is reached")
+        raise quota.account_refusal(take, account_pending)
 
     def queue_ahead(self, pkg: PackageRecord) -> int | None:
         """Pending packages of the same account submitted before `pkg` (None unless `pkg`
@@ -124,32 +111,7 @@ class Packages(SqlBase):
         rows = self._newest_first(t.packages, scope, service_id, limit, cursor,
                                   {"status": status} if status is not None else {},
                                   omit=("body",))
-        items = [package_record(r, with_body=False) for r in rows[:limit]]
-        return Page(items, items[-1].seq if len(rows) > limit else None)
-
-    def _newest_first(self, table: sa.Table, scope: ServiceScope, service_id: int | None,
-                      limit: int, cursor: int | None, equal: dict[str, Any],
-                      omit: tuple[str, ...] = ()) -> Sequence[Any]:
-        """The newest `limit + 1` rows of `table` (seq descending, below `cursor`, with the
-        `equal` column values) within the scope, and within one service if given."""
-        if service_id is not None:
-            ids: list[int] | None = [service_id] if scope.allows(service_id) else []
-        else:
-            ids = None if scope.everything else sorted(scope.ids)
-        if ids is not None and not ids:
-            return []
-        stmt = stmts.newest_first(table, omit, tuple(sorted(equal)), cursor is not None,
-                                  None if ids is None else len(ids), self.dialect)
-        params: dict[str, Any] = {**equal, "lim": limit + 1}
-        if cursor is not None:
-            params["cursor"] = cursor
-        if ids is not None and (len(ids) > MAX_MERGED_SERVICES
-                                or (self.dialect == "postgres" and len(ids) > 1)):
-            params["sids"] = ids
-        elif ids is not None:
-            params.update({f"sid{i}": sid for i, sid in enumerate(ids)})
-        with self._read() as conn:
-            return conn.execute(stmt, params).all()
+        return page(rows, limit, lambda r: package_record(r, with_body=False), _seq)
 
     def get_report(self, package_id: bytes, scope: ServiceScope) -> ReportRecord | None:
         with self._read() as conn:
@@ -161,8 +123,7 @@ class Packages(SqlBase):
     def list_reports(self, scope: ServiceScope, *, service_id: int | None = None,
                      cursor: int | None = None, limit: int = 50) -> Page[ReportRecord]:
         rows = self._newest_first(t.reports, scope, service_id, limit, cursor, {})
-        items = [report_record(x) for x in rows[:limit]]
-        return Page(items, items[-1].seq if len(rows) > limit else None)
+        return page(rows, limit, report_record, _seq)
 
     def attestations(self, package_id: bytes) -> list[Attestation]:
         with self._read() as conn:
@@ -170,3 +131,7 @@ class Packages(SqlBase):
                                 .where(t.attestations.c.package_id == package_id)
                                 .order_by(t.attestations.c.attestor))
             return [attestation_record(r) for r in rows]
+
+
+def _seq(record: PackageRecord | ReportRecord) -> int:
+    return record.seq

@@ -9,11 +9,12 @@ from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
-from jamhost.store.sql.base import SqlBase, retry_on_deadlock
-from jamhost.store.sql.rows import SQL_POSITION_MAX, UNSCOPED, in_scope, preimage_meta
+from jamhost.store.sql.base import retry_on_deadlock
+from jamhost.store.sql.rows import SQL_POSITION_MAX, UNSCOPED, preimage_meta
+from jamhost.store.sql.scoped import ScopedListings, in_scope
 
 
-class Preimages(SqlBase):
+class Preimages(ScopedListings):
     """The preimages and blobs tables."""
 
     @retry_on_deadlock

@@ -1,11 +1,9 @@
-"""Rows to domain records, and the scope filter every tenant-facing read applies."""
+"""Rows to domain records (the scope filter is in scoped.py)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-import sqlalchemy as sa
 
 from jamhost.domain.model import (
     AccumulationRecord,
@@ -21,18 +19,9 @@ from jamhost.domain.model import (
     Transfer,
     Usage,
 )
-from jamhost.domain.scopes import ServiceScope
 
 UNSCOPED = 0  # the service id of a preimage no service owns
 SQL_POSITION_MAX = (1 << 31) - 2  # substr takes 32-bit positions on PostgreSQL
-
-
-def in_scope(column: sa.ColumnElement[Any], scope: ServiceScope) -> sa.ColumnElement[bool]:
-    if scope.everything:
-        return sa.true()
-    if not scope.ids:
-        return sa.false()
-    return column.in_(sorted(scope.ids))
 
 
 def prefix_upper(prefix: bytes) -> bytes | None:

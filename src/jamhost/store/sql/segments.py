@@ -10,7 +10,7 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import retry_on_deadlock
 from jamhost.store.sql.preimages import Preimages
-from jamhost.store.sql.rows import in_scope
+from jamhost.store.sql.scoped import in_scope
 
 
 class Segments(Preimages):

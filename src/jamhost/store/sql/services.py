@@ -11,7 +11,8 @@ from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import MAX_I64, retry_on_deadlock
 from jamhost.store.sql.preimages import Preimages
-from jamhost.store.sql.rows import delegate_record, in_scope, prefix_upper, service_record
+from jamhost.store.sql.rows import delegate_record, prefix_upper, service_record
+from jamhost.store.sql.scoped import page
 
 
 class Services(Preimages):
@@ -53,16 +54,14 @@ class Services(Preimages):
 
     def list_services(self, scope: ServiceScope, *, owner: str | None = None,
                       cursor: int | None = None, limit: int = 50) -> Page[ServiceRecord]:
-        q = sa.select(t.services).where(in_scope(t.services.c.service_id, scope))
+        c = t.services.c
+        q = sa.select(t.services).order_by(c.service_id)
         if owner is not None:
-            q = q.where(t.services.c.owner == owner)
+            q = q.where(c.owner == owner)
         if cursor is not None:
-            q = q.where(t.services.c.service_id > cursor)
-        q = q.order_by(t.services.c.service_id).limit(limit + 1)
-        with self._read() as conn:
-            rows = conn.execute(q).all()
-        items = [service_record(r) for r in rows[:limit]]
-        return Page(items, items[-1].service_id if len(rows) > limit else None)
+            q = q.where(c.service_id > cursor)
+        rows = self._in_order(q, c.service_id, scope, None, limit)
+        return page(rows, limit, service_record, lambda s: s.service_id)
 
     def owned_service_ids(self, owner: str) -> set[int]:
         with self._read() as conn:

@@ -1,0 +1,114 @@
+"""The write side of the tenant view: what a use case may change, and only where the view
+decided it may.
+
+A use case never names the service it writes: it asks its view for a `ServiceWrites`
+(`TenantView.submitter`, `.manager`, `.operated`), which the view hands out only once
+`authz.Policy` has authorized the principal for that service, and every write goes to that
+one service. So a use case cannot write another tenant's service by forgetting a check: the
+handle it holds has no service id to get wrong, and a write beyond what was granted (a
+submitter's handle asked to upgrade code) is refused here too. The service-less writes (a
+new service, an unscoped preimage) are methods of the view, which asks the policy first.
+
+`TenantWrites` is the port the handle writes through: the store port's tenant writes,
+signatures unchanged (`jamhost.store.Store` satisfies it). The worker's claim, finish and
+apply path is not here: it writes what the engine's account view computed (app/pipeline.py).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from jamhost.domain.model import (
+    Delegate,
+    PackageRecord,
+    PreimageMeta,
+    QuotaLimits,
+    QuotaOverride,
+    ServiceRecord,
+)
+from jamhost.domain.refusals import Forbidden
+
+
+class TenantWrites(Protocol):
+    """The writes a view makes: the store port's tenant-data writes, signatures unchanged."""
+
+    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes, balance: int,
+                       min_item_gas: int, min_memo_gas: int, created_by: str,
+                       storage_limit: int, media_type: str = ...,
+                       max_services: int | None = None) -> ServiceRecord: ...
+    def set_code(self, service_id: int, code: bytes, code_hash: bytes, storage_limit: int,
+                 media_type: str = ...) -> ServiceRecord: ...
+    def credit(self, service_id: int, amount: int) -> ServiceRecord: ...
+    def set_quota(self, service_id: int, quota: QuotaOverride) -> ServiceRecord: ...
+    def add_delegate(self, service_id: int, token_hash: bytes, role: str,
+                     created_by: str) -> Delegate: ...
+    def remove_delegate(self, service_id: int, delegate_id: int) -> bool: ...
+    def put_preimage(self, hash_: bytes, data: bytes, media_type: str, service_id: int | None,
+                     storage_limit: int | None) -> tuple[PreimageMeta, bool]: ...
+    def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                       gas_window: int, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None) -> tuple[PackageRecord, bool]: ...
+
+
+#: What a handle may do, by how it was authorized: `submit` (packages, preimages),
+#: `administer` (code, delegates: the owner or an operator), `operate` (balance, quota:
+#: operators and the admin CLI).
+SUBMIT = frozenset({"submit"})
+ADMINISTER = frozenset({"submit", "administer"})
+OPERATE = frozenset({"submit", "administer", "operate"})
+
+
+class ServiceWrites:
+    """The writes to one authorized service. Built by `TenantView` only (the barrier test
+    holds it: tests/unit/test_barrier.py)."""
+
+    def __init__(self, service: ServiceRecord, data: TenantWrites, grants: frozenset[str],
+                 actor: str) -> None:
+        self.service = service
+        self._data = data
+        self._grants = grants
+        self._actor = actor  # who writes, for `created_by` columns (Principal.label)
+
+    @property
+    def service_id(self) -> int:
+        return self.service.service_id
+
+    def _need(self, grant: str) -> None:
+        if grant not in self._grants:
+            raise Forbidden("not authorized for this change to the service")
+
+    def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
+                       gas_window: int, *, account_pending: int | None = None,
+                       weights: dict[str, int] | None = None) -> tuple[PackageRecord, bool]:
+        self._need("submit")
+        if pkg.service_id != self.service_id:
+            raise Forbidden("not authorized for this service")
+        return self._data.submit_package(pkg, limits, max_pending, gas_window,
+                                         account_pending=account_pending, weights=weights)
+
+    def put_preimage(self, hash_: bytes, data: bytes, media_type: str,
+                     storage_limit: int | None) -> tuple[PreimageMeta, bool]:
+        self._need("submit")
+        return self._data.put_preimage(hash_, data, media_type, self.service_id, storage_limit)
+
+    def set_code(self, code: bytes, code_hash: bytes, storage_limit: int) -> ServiceRecord:
+        self._need("administer")
+        return self._data.set_code(self.service_id, code, code_hash, storage_limit)
+
+    def add_delegate(self, token_hash: bytes, role: str, *,
+                     created_by: str | None = None) -> Delegate:
+        self._need("administer")
+        return self._data.add_delegate(self.service_id, token_hash, role,
+                                       created_by or self._actor)
+
+    def remove_delegate(self, delegate_id: int) -> bool:
+        self._need("administer")
+        return self._data.remove_delegate(self.service_id, delegate_id)
+
+    def credit(self, amount: int) -> ServiceRecord:
+        self._need("operate")
+        return self._data.credit(self.service_id, amount)
+
+    def set_quota(self, quota: QuotaOverride) -> ServiceRecord:
+        self._need("operate")
+        return self._data.set_quota(self.service_id, quota)

@@ -1,0 +1,109 @@
+"""The write side of the tenant view (tenancy/writes.py), in milliseconds over the fake
+(tests/unit/fake_tenant_data.py): a use case writes only through a handle its view gives for
+a service it authorized, the handle writes that one service only, and only what the
+authorization allows."""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.fake_tenant_data import FakeTenantData, service
+
+from jamhost.domain.model import PackageRecord, QuotaLimits, QuotaOverride
+from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
+from jamhost.tenancy.authz import Policy
+from jamhost.tenancy.principal import ADMIN, Principal
+from jamhost.tenancy.view import view_for
+
+A1, B1, MISSING = 65536, 65537, 70000
+ALICE = Principal(kind="account", token_hash=b"\x0a" * 32, account_id="alice", accessor="a")
+SUBMITTER = Principal(kind="delegate", token_hash=b"\x01" * 32, delegations={A1: "submitter"})
+OPERATOR = Principal(kind="operator", token_hash=b"\x0f" * 32)
+LIMITS = QuotaLimits(10, 10, 10)
+
+
+def data() -> FakeTenantData:
+    return FakeTenantData(service(A1, "alice"), service(B1, "bob"))
+
+
+def package(service_id: int) -> PackageRecord:
+    return PackageRecord(b"\x07" * 32, service_id, "pending", b"", 0, 0, 0, 0, 0)
+
+
+def test_a_handle_writes_its_own_service_only() -> None:
+    fake = data()
+    view = view_for(Policy(), ALICE, fake)
+    writes = view.submitter(A1)
+    writes.put_preimage(b"h" * 32, b"blob", "x", 100)
+    writes.submit_package(package(A1), LIMITS, 10, 0)
+    with pytest.raises(Forbidden):  # a record naming bob's service is refused, not written
+        writes.submit_package(package(B1), LIMITS, 10, 0)
+    assert fake.writes == [("put_preimage", A1), ("submit_package", A1)]
+
+
+def test_no_handle_for_another_tenants_or_a_missing_service() -> None:
+    fake = data()
+    view = view_for(Policy(), ALICE, fake)
+    for sid in (B1, MISSING):
+        for get in (view.submitter, lambda s: view.manager(s, "upgrade code"), view.operated):
+            with pytest.raises(Forbidden):
+                get(sid)
+    with pytest.raises(Forbidden):  # a service this view never authorized for `submit`
+        view.writes(B1)
+    view.service(A1, "read")
+    with pytest.raises(Forbidden):  # nor does a `read` authorization give a handle
+        view.writes(A1)
+    assert fake.writes == []
+
+
+def test_a_handle_does_only_what_its_authorization_allows() -> None:
+    fake = data()
+    submitter = view_for(Policy(), SUBMITTER, fake).submitter(A1)
+    for write in (lambda: submitter.set_code(b"c", b"h" * 32, 10),
+                  lambda: submitter.add_delegate(b"t" * 32, "reader"),
+                  lambda: submitter.remove_delegate(1),
+                  lambda: submitter.credit(5),
+                  lambda: submitter.set_quota(QuotaOverride())):
+        with pytest.raises(Forbidden):
+            write()
+    with pytest.raises(Forbidden):  # a delegate administers nothing
+        view_for(Policy(), SUBMITTER, fake).manager(A1, "upgrade code")
+    owner = view_for(Policy(), ALICE, fake).manager(A1, "upgrade code")
+    owner.set_code(b"c", b"h" * 32, 10)
+    owner.add_delegate(b"t" * 32, "reader")
+    for write in (lambda: owner.credit(5), lambda: owner.set_quota(QuotaOverride())):
+        with pytest.raises(Forbidden):  # money and quotas are the operator's
+            write()
+    assert fake.writes == [("set_code", A1), ("add_delegate", A1)]
+
+
+def test_operators_and_the_admin_cli_operate_any_existing_service() -> None:
+    fake = data()
+    for who in (OPERATOR, ADMIN):
+        writes = view_for(Policy(), who, fake).operated(B1)
+        writes.credit(5)
+        writes.set_quota(QuotaOverride(pending_packages=1))
+        assert writes.add_delegate(b"t" * 32, "reader").created_by == who.label
+        with pytest.raises(NotFound):
+            view_for(Policy(), who, fake).operated(MISSING)
+    assert fake.writes == [("credit", B1), ("set_quota", B1), ("add_delegate", B1)] * 2
+    with pytest.raises(Forbidden):
+        view_for(Policy(), ALICE, fake).operated(A1)  # an owner is no operator
+
+
+def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
+    fake = data()
+    alice = view_for(Policy(), ALICE, fake)
+    args = dict(code=None, code_hash=bytes(32), balance=0, min_item_gas=0, min_memo_gas=0,
+                storage_limit=10, max_services=None)
+    assert alice.create_service(owner="alice", balance_given=False, **args).owner == "alice"
+    with pytest.raises(Forbidden):  # another owner
+        alice.create_service(owner="bob", balance_given=False, **args)
+    with pytest.raises(Forbidden):  # a tenant naming its balance would mint money
+        alice.create_service(owner="alice", balance_given=True, **args)
+    assert view_for(Policy(), ADMIN, fake).create_service(
+        owner="bob", balance_given=True, **args).owner == "bob"
+    with pytest.raises(BadRequest):
+        alice.put_unscoped_preimage(b"h" * 32, b"blob", "x")
+    view_for(Policy(), OPERATOR, fake).put_unscoped_preimage(b"h" * 32, b"blob", "x")
+    assert fake.writes == [("create_service", None), ("create_service", None),
+                           ("put_preimage", None)]
