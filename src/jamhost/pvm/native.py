@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from jamhost.pvm import _native  # type: ignore[attr-defined]
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
 from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
+from jamhost.pvm import safepoint
 from jamhost.pvm.memory import (
     ADDRESS_SPACE,
     LOW_LIMIT,
@@ -37,6 +38,7 @@ _STATUS = {
 }
 
 _HOST = _native.EXIT_HOST
+assert _native.YIELD_GAS == safepoint.YIELD_GAS
 
 _programs: ByteBudgetCache[tuple[int, int], object] = ByteBudgetCache(
     # type-ignore reason: a native Program (untyped C object) reports its own cost
@@ -218,6 +220,9 @@ class NativePvm:
         if len(regs) != REGISTER_COUNT:
             raise ValueError("13 registers expected")
         vm = NativeInstance(load(program))
+        hook = safepoint.current()
+        if hook is not None:
+            vm.safe_point = hook  # the core calls it every YIELD_GAS gas (pvm/safepoint.py)
         vm.set_registers(regs)
         vm.gas = gas
         vm.pc = pc
