@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 
 from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package
@@ -20,6 +21,7 @@ from jamhost.app.attestation import Refine, attest_runs, recheck_engine
 from jamhost.app.decoded_packages import decoded
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.heartbeat import Heartbeat
+from jamhost.app.preemption import safe_points
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, sweep
 from jamhost.domain.model import (
@@ -45,6 +47,7 @@ from jamhost.observability import (
     ServiceLabel,
     get_logger,
 )
+from jamhost.pvm import safepoint
 from jamhost.tenancy import fairness, tariff
 
 log = get_logger("jamhost.pipeline")
@@ -52,7 +55,7 @@ log = get_logger("jamhost.pipeline")
 MAX_ATTEMPTS = 5
 MAX_CONFLICT_RETRIES = 20
 
-__all__ = ["Refine", "after_run_units", "process_claimed", "process_next"]
+__all__ = ["Refine", "after_run_units", "process_claimed", "process_next", "run_claimed"]
 
 
 def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -> bytes | None:
@@ -71,6 +74,15 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
         deliver_due(rt)
         return None
+    run_claimed(rt, claimed, worker, refine=refine)
+    return claimed.id
+
+
+def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
+                refine: Refine = refine_package) -> None:
+    """Run a package `worker` claimed to its end: heartbeat, process, finish (a claim of
+    process_next, or one a running package's preemption took, app/preemption.py)."""
+    lease_us = int(rt.settings.lease_seconds * 1_000_000)
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
@@ -93,7 +105,6 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
             deliver_follow_ups(rt, outcome.changes)
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
-    return claimed.id
 
 
 def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
@@ -187,11 +198,23 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     if found is None:
         return failed("the service no longer exists")
     svc = found[0]
+    # Safe points from here to the finish (app/preemption.py): before each attestor's refine
+    # (attest_runs), inside every PVM run, before accumulate and before the finish.
+    with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine)):
+        return _run(rt, pkg, worker, refine, svc)
+
+
+def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
+         svc: ServiceRecord) -> Processed:
+    def failed(reason: str) -> Processed:
+        return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
+                                        failure_reason=reason), svc)
+
     package = decoded(rt, pkg)
     try:
         runs = attest_runs(rt, package, svc, refine, encoded=pkg.body)
     except RefineInputError as exc:
-        return failed(str(exc), svc)
+        return failed(str(exc))
     hashes = {r.report_hash for r in runs}
     report = runs[0].outcome.report
     if len(hashes) != 1:
@@ -215,6 +238,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
                           logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
+    safepoint.reach()
     changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash, fresh=True)
     spec = report.package_spec
     exports = export_set(rt, pkg.service_id, spec.hash, spec.exports_root,
@@ -227,6 +251,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
                              refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
                                             svc, after),
                              after_units=after, units_window=rt.gas_window())
+    safepoint.reach()  # the last one before the finish: the outcome is complete
     return Processed(outcome, svc, report)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jamhost.pvm import safepoint
+
 # type-ignore reason: the C extension ships no type stub
-from jamhost.pvm import _native  # type: ignore[attr-defined]
+from jamhost.pvm import _native  # type: ignore[attr-defined]  # isort: skip
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
 from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
-from jamhost.pvm import safepoint
 from jamhost.pvm.memory import (
     ADDRESS_SPACE,
     LOW_LIMIT,
