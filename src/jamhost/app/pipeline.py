@@ -58,8 +58,13 @@ MAX_CONFLICT_RETRIES = 20
 __all__ = ["Refine", "after_run_units", "process_claimed", "process_next", "run_claimed"]
 
 
-def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -> bytes | None:
+def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package,
+                 preempt: bool = False) -> bytes | None:
     """Claim and process one package; its id, or None when nothing is waiting.
+
+    `preempt` (the worker pool's, with the `preempt` key on): the package lets other
+    accounts' packages run nested at its safe points (app/preemption.py); without it (the
+    operator's `POST /jam/process`, the demo) exactly one package is processed.
 
     The claim is fair across accounts (tenancy/fairness.py) and leased for `lease_seconds`;
     a heartbeat renews the lease while the package runs, so a package longer than the lease
@@ -74,12 +79,12 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
         deliver_due(rt)
         return None
-    run_claimed(rt, claimed, worker, refine=refine)
+    run_claimed(rt, claimed, worker, refine=refine, preempt=preempt)
     return claimed.id
 
 
 def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
-                refine: Refine = refine_package) -> None:
+                refine: Refine = refine_package, preempt: bool = False) -> None:
     """Run a package `worker` claimed to its end: heartbeat, process, finish (a claim of
     process_next, or one a running package's preemption took, app/preemption.py)."""
     lease_us = int(rt.settings.lease_seconds * 1_000_000)
@@ -87,7 +92,7 @@ def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
     with Heartbeat(rt, claimed.id, worker, lease_us):
-        processed = _process(rt, claimed, worker, refine)
+        processed = _process(rt, claimed, worker, refine, preempt)
         outcome = processed.outcome
         try:
             done = _finish_within_quota(rt, processed)
@@ -187,7 +192,8 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     return _process(rt, pkg, worker, refine).outcome
 
 
-def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Processed:
+def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
+             preempt: bool = False) -> Processed:
     def failed(reason: str, svc: ServiceRecord | None = None) -> Processed:
         return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
                                         failure_reason=reason), svc)
@@ -200,7 +206,8 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     svc = found[0]
     # Safe points from here to the finish (app/preemption.py): before each attestor's refine
     # (attest_runs), inside every PVM run, before accumulate and before the finish.
-    with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine)):
+    with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
+                     enabled=preempt):
         return _run(rt, pkg, worker, refine, svc)
 
 

@@ -103,10 +103,11 @@ class Preemptor:
 
 @contextmanager
 def safe_points(rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                run: RunClaimed) -> Iterator[Preemptor | None]:
+                run: RunClaimed, *, enabled: bool) -> Iterator[Preemptor | None]:
     """Install the preemption check of package `running` on this thread for the block; none
-    when the package is itself nested (depth 1) or when the runtime has preemption off."""
-    if getattr(_nesting, "active", False) or not rt.settings.preempt:
+    when not `enabled`, when the package is itself nested (depth 1) or when the runtime
+    has preemption off (the `preempt` key)."""
+    if not enabled or getattr(_nesting, "active", False) or not rt.settings.preempt:
         yield None
         return
     hook = Preemptor(rt, worker, running, owner, run)

@@ -87,7 +87,7 @@ class WorkerPool:
         while not self._stop.is_set():
             seen = self.rt.work_ready.seen()
             try:
-                done = process_next(self.rt, worker_id)
+                done = process_next(self.rt, worker_id, preempt=True)
             except Exception as exc:  # keep the worker alive; the lease makes it retryable
                 log.error("worker error", worker=worker_id, error=type(exc).__name__,
                           detail=str(exc)[:200])
