@@ -98,3 +98,23 @@ def test_preemption_keeps_every_account_within_its_worker_limit(server_factory,
         assert start >= end, f"two of B's packages ran at once: {b_runs}"
     [(_, _, a_attempts, _)] = runs(store_keys, [a.service_id])
     assert a_attempts == 1
+
+
+def test_both_leases_outlive_a_long_nested_package(server_factory, store_keys) -> None:
+    """A lease of 1 s and a nested package of B longer than it: the heartbeat renews A's
+    claim (parked) and B's (running nested) alike, so each is claimed once and applied."""
+    server = server_factory(workers=1, **store_keys, **KEYS, pvm_engine="native",
+                            extra_env={"JAMHOST_WORKER_LEASE_SECONDS": "1"})
+    a = make_tenant(server, "busy", code=spin.build())
+    b = make_tenant(server, "quiet", code=spin.build())
+    [a_id] = submit_all(server, a.token, [spin.package(a.service_id, LONG["native"])])
+    wait_status(server, a.token, a_id, "refining")
+    b_ids = submit_all(server, b.token, [spin.package(b.service_id, 2 * LONG["native"])])
+    wait_applied(server, b.token, b_ids)
+    wait_applied(server, a.token, [a_id])
+
+    [(a_start, a_end, a_attempts, a_worker)] = runs(store_keys, [a.service_id])
+    [(b_start, b_end, b_attempts, b_worker)] = runs(store_keys, [b.service_id])
+    assert b_worker == a_worker + "/nested" and a_start < b_start < b_end < a_end
+    assert b_end - b_start > 1_000_000  # the nested package did outlive the lease
+    assert a_attempts == 1 and b_attempts == 1
