@@ -135,3 +135,22 @@ def test_reach_calls_the_installed_hook_only() -> None:
         safepoint.reach()
     safepoint.reach()
     assert seen == [1, 1]
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=IDS)
+def test_code_run_once_reaches_safe_points_too(engine: PvmEngine) -> None:
+    """Straight-line code of many small blocks, each run once: the Python engine interprets
+    it without compiling (cold), and stops there for the safe points as well."""
+    asm = Assembler()
+    for i in range(40_000):
+        asm.op("add_imm_64", a=2, b=2, x=i % 7 + 1)
+        asm.op("add_imm_64", a=3, b=2, x=1)
+        asm.op("fallthrough")
+    asm.op("trap")
+    blob = asm.blob()
+    plain = _outcome(engine, blob, 10**6)
+    seen: list[int] = []
+    assert _with_hook(engine, blob, 10**6, lambda: seen.append(1)) == plain
+    used = 10**6 - int(plain[2])  # type: ignore[call-overload]
+    assert used == 120_001 and len(seen) >= used // safepoint.YIELD_GAS - 1 >= 0
+    assert len(seen) >= 1

@@ -220,7 +220,7 @@ class Interpreter:
                         if 0 <= pc < n:
                             heat[pc] += 1
                         self.gas, self.pc = gas, pc
-                        ex = self._run_step(block=True)
+                        ex = self._run_step(block=True, floor=floor)
                         if ex is not None:
                             return ex
                         gas, pc = self.gas, self.pc
@@ -256,11 +256,13 @@ class Interpreter:
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
 
-    def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:
+    def _run_step(self, limit: int | None = None, block: bool = False,
+                  floor: int = 0) -> Exit | None:
         """Interpret one instruction at a time through the shared step handlers (nothing is
         compiled per pc). `block` (the fast path's cold code): at each block boundary (a
         terminator, or MAX_BLOCK_INSTRUCTIONS), count the next block's entry and go on, or
-        return None when that block is compiled or hot."""
+        return None when that block is compiled or hot, or when gas fell below `floor` (the
+        fast path's next safe point)."""
         program = self.program
         assert program is not None
         decode = program.instruction
@@ -303,7 +305,8 @@ class Interpreter:
                     # A block boundary: back to the fast path if the next block is compiled
                     # or hot, else keep interpreting (no re-entry cost per cold block).
                     run = 0
-                    if pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES:
+                    if (pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES
+                            or gas < floor):
                         break
                     heat[pc] += 1
         self.gas, self.pc = gas, pc

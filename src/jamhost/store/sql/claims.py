@@ -95,10 +95,17 @@ class Claims(Accumulations, Segments):
         `FOR UPDATE SKIP LOCKED`, as the claim locks it), so a package is never claimed twice
         and no account passes its worker limit. Expired leases are left to `claim_package`."""
         limit = MAX_I64 if max_running is None else max_running
+        params = {"sid": running_service, "max_running": limit}
+        # Nearly always there is none: find that out with a read (no write lock on SQLite,
+        # no transaction on PostgreSQL), then decide again under the write transaction.
+        with self._read() as conn:
+            if conn.execute(stmts.PREEMPTING_ACCOUNT["sqlite"],
+                            params).scalar_one_or_none() is None:
+                return None
         with self._write() as conn:
             for _ in range(8):
-                owner = conn.execute(stmts.PREEMPTING_ACCOUNT[self.dialect], {
-                    "sid": running_service, "max_running": limit}).scalar_one_or_none()
+                owner = conn.execute(stmts.PREEMPTING_ACCOUNT[self.dialect],
+                                     params).scalar_one_or_none()
                 if owner is None:
                     return None
                 head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
