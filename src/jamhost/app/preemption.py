@@ -61,11 +61,12 @@ class Preemptor:
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
-        if signal.seen() == self._seen or not signal.others_since(self._seen, self._owner):
-            self._seen = signal.seen()
+        seq = signal.seen()  # read first: a submit after it is seen at the next call
+        if seq == self._seen or not signal.others_since(self._seen, self._owner):
+            self._seen = seq
             if time.monotonic() < self._due:
                 return
-        self._seen = signal.seen()
+        self._seen = seq
         self._due = time.monotonic() + STORE_CHECK
         self.preempt()
 
