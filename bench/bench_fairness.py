@@ -65,6 +65,9 @@ class OldestFirst:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def claim_preempting(self, *_: object, **__: object) -> None:
+        return None  # main's worker ran each package to its end
+
     def claim_package(self, worker: str, now: int, lease_us: int, **_: object) -> Any:
         from jamhost.store.sql import statements as stmts
         from jamhost.store.sql import tables as t

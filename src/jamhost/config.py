@@ -71,6 +71,9 @@ class JamSettings(BaseModel):
     account_rate_limit_per_minute: int = Field(3_000, ge=0)
     max_workers_per_account: int | None = Field(None, ge=1)
     """None: half the workers, at least 1 (see `workers_per_account`)."""
+    preempt: bool = True
+    """A running package lets another account's run first, nested, at its safe points when
+    the fair rule would have served that account first (docs/scheduling.md, "Preemption")."""
     initial_service_balance: int = Field(1_000_000_000, ge=0, lt=2**64)
     max_log_bytes_per_invocation: int = Field(65_536, ge=0)
     account_weights: dict[str, int] = Field(default_factory=dict)

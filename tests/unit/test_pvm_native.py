@@ -152,7 +152,7 @@ def test_sbrk_maps_heap_pages_like_the_python_engine() -> None:
 
 
 def test_a_long_run_lets_other_threads_run() -> None:
-    """The core holds the GIL but lets it go every 2^20 gas: a tenant's long refine in an
+    """The core holds the GIL but lets it go every 2^16 gas: a tenant's long refine in an
     in-process worker must not stall the server's threads."""
     import threading
 
@@ -178,7 +178,8 @@ def test_a_long_run_lets_other_threads_run() -> None:
                 seen_while_running += 1
         thread.join()
         assert vm.get_register(2) == 9_000_000
-        assert vm.yields == (10**8 - vm.gas) // (1 << 20)  # once per 2^20 gas, at a block header
+        assert vm.yields == (10**8 - vm.gas) // _native.YIELD_GAS  # once per 2^16 gas
+        assert _native.YIELD_GAS == 1 << 16
         if seen_while_running:
             break
     assert seen_while_running > 0

@@ -39,7 +39,7 @@ from jamhost.domain.types.work_package import WorkPackage
 from jamhost.engine import RefineOutcome
 from jamhost.engine.authorizer import names_authorizer
 from jamhost.observability import get_logger
-from jamhost.pvm import get_engine
+from jamhost.pvm import get_engine, safepoint
 from jamhost.pvm.engines import native_available
 from jamhost.pvm.interface import PvmEngine
 from jamhost.tenancy.view import TenantView
@@ -110,6 +110,7 @@ def attest_runs(rt: Runtime, package: WorkPackage, svc: ServiceRecord, refine: R
     imports = import_lookup(rt, svc)
 
     def run(engine: PvmEngine) -> RefineOutcome:
+        safepoint.reach()  # before each attestor's refine (app/preemption.py)
         outcome = refine(package, code_lookup=own, preimage_lookup=own,
                          max_log_bytes=rt.settings.max_log_bytes_per_invocation,
                          authorizer_code=auth_code, engine=engine, import_lookup=imports,

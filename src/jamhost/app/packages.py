@@ -80,7 +80,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int, *,
         weights=rt.settings.account_weights)
     if created:
         remember(rt, stored, pkg)
-        rt.work_ready.notify()
+        rt.work_ready.notify(svc.owner)
     return stored, created
 
 

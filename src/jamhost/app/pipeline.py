@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 
 from jamhost.app import charges
 from jamhost.app.accumulation import accumulate_package
@@ -20,6 +21,7 @@ from jamhost.app.attestation import Refine, attest_runs, recheck_engine
 from jamhost.app.decoded_packages import decoded
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.heartbeat import Heartbeat
+from jamhost.app.preemption import safe_points
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, sweep
 from jamhost.domain.model import (
@@ -45,6 +47,7 @@ from jamhost.observability import (
     ServiceLabel,
     get_logger,
 )
+from jamhost.pvm import safepoint
 from jamhost.tenancy import fairness, tariff
 
 log = get_logger("jamhost.pipeline")
@@ -52,11 +55,16 @@ log = get_logger("jamhost.pipeline")
 MAX_ATTEMPTS = 5
 MAX_CONFLICT_RETRIES = 20
 
-__all__ = ["Refine", "after_run_units", "process_claimed", "process_next"]
+__all__ = ["Refine", "after_run_units", "process_claimed", "process_next", "run_claimed"]
 
 
-def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -> bytes | None:
+def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package,
+                 preempt: bool = False) -> bytes | None:
     """Claim and process one package; its id, or None when nothing is waiting.
+
+    `preempt` (the worker pool's, with the `preempt` key on): the package lets other
+    accounts' packages run nested at its safe points (app/preemption.py); without it (the
+    operator's `POST /jam/process`, the demo) exactly one package is processed.
 
     The claim is fair across accounts (tenancy/fairness.py) and leased for `lease_seconds`;
     a heartbeat renews the lease while the package runs, so a package longer than the lease
@@ -71,11 +79,20 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
         # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
         deliver_due(rt)
         return None
+    run_claimed(rt, claimed, worker, refine=refine, preempt=preempt)
+    return claimed.id
+
+
+def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
+                refine: Refine = refine_package, preempt: bool = False) -> None:
+    """Run a package `worker` claimed to its end: heartbeat, process, finish (a claim of
+    process_next, or one a running package's preemption took, app/preemption.py)."""
+    lease_us = int(rt.settings.lease_seconds * 1_000_000)
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
     with Heartbeat(rt, claimed.id, worker, lease_us):
-        processed = _process(rt, claimed, worker, refine)
+        processed = _process(rt, claimed, worker, refine, preempt)
         outcome = processed.outcome
         try:
             done = _finish_within_quota(rt, processed)
@@ -93,7 +110,6 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package) -
             deliver_follow_ups(rt, outcome.changes)
     else:
         log.warning("lost the claim before finishing", package=claimed.id.hex()[:16])
-    return claimed.id
 
 
 def _refund(rt: Runtime, pkg: PackageRecord, package: WorkPackage, refine_gas_used: int,
@@ -176,7 +192,8 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
     return _process(rt, pkg, worker, refine).outcome
 
 
-def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Processed:
+def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
+             preempt: bool = False) -> Processed:
     def failed(reason: str, svc: ServiceRecord | None = None) -> Processed:
         return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
                                         failure_reason=reason), svc)
@@ -187,11 +204,24 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     if found is None:
         return failed("the service no longer exists")
     svc = found[0]
+    # Safe points from here to the finish (app/preemption.py): before each attestor's refine
+    # (attest_runs), inside every PVM run, before accumulate and before the finish.
+    with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
+                     enabled=preempt):
+        return _run(rt, pkg, worker, refine, svc)
+
+
+def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
+         svc: ServiceRecord) -> Processed:
+    def failed(reason: str) -> Processed:
+        return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
+                                        failure_reason=reason), svc)
+
     package = decoded(rt, pkg)
     try:
         runs = attest_runs(rt, package, svc, refine, encoded=pkg.body)
     except RefineInputError as exc:
-        return failed(str(exc), svc)
+        return failed(str(exc))
     hashes = {r.report_hash for r in runs}
     report = runs[0].outcome.report
     if len(hashes) != 1:
@@ -215,6 +245,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
     record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
                           logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
+    safepoint.reach()
     changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash, fresh=True)
     spec = report.package_spec
     exports = export_set(rt, pkg.service_id, spec.hash, spec.exports_root,
@@ -227,6 +258,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine) -> Pr
                              refund=_refund(rt, pkg, package, runs[0].outcome.gas_used,
                                             svc, after),
                              after_units=after, units_window=rt.gas_window())
+    safepoint.reach()  # the last one before the finish: the outcome is complete
     return Processed(outcome, svc, report)
 
 

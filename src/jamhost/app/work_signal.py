@@ -5,6 +5,11 @@ finds nothing, sleeps until it changes (or its poll interval passes). A submit b
 wakes one sleeper: one package, one claim, rather than every idle worker racing for the
 write lock. A package committed between a worker's claim and its sleep bumped the number
 that worker read, so it does not sleep at all.
+
+It also tells a busy worker, at its safe points, whether another account queued something
+since it last looked (`others_since`: the preemption check, app/preemption.py), from the
+last submitter and the last number before its run of submits: an integer compare or two,
+no lock, and a flood of the running account's own submits does not count.
 """
 
 from __future__ import annotations
@@ -16,22 +21,38 @@ class WorkSignal:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._seq = 0
+        self._last: str | None = None  # the account of the latest notify (None: a stop)
+        self._other = 0  # the number of the latest notify by an account other than _last
 
     def seen(self) -> int:
         """Read before a claim; give it to `wait` if the claim finds nothing."""
         return self._seq
 
-    def notify(self) -> None:
-        """A package was queued in this process: wake one sleeping worker."""
+    def notify(self, account: str | None = None) -> None:
+        """`account` queued a package in this process: wake one sleeping worker."""
         with self._cond:
-            self._seq += 1
+            self._bump(account)
             self._cond.notify()
 
     def notify_all(self) -> None:
         """Stopping: wake every sleeping worker."""
         with self._cond:
-            self._seq += 1
+            self._bump(None)
             self._cond.notify_all()
+
+    def _bump(self, account: str | None) -> None:
+        if account != self._last or account is None:
+            self._other = self._seq
+            self._last = account
+        self._seq += 1
+
+    def others_since(self, seen: int, account: str) -> bool:
+        """Whether an account other than `account` queued something (or the process began
+        stopping) after `seen` was read. Read without the lock: a notify racing with it is
+        seen at the next call, or by the preemption's periodic store check."""
+        if self._seq == seen:
+            return False
+        return self._last != account or self._other > seen
 
     def wait(self, seen: int, timeout: float) -> bool:
         """Sleep until something was queued after `seen` was read (True), or `timeout`

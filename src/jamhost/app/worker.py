@@ -36,8 +36,8 @@ def settle_process() -> None:
 
     The switch interval: a thread that wants the GIL waits this long before it asks the
     running thread for it. A worker running a refine holds the GIL (the native core hands
-    it over every 2^20 gas) and gives it up at each store round trip, so every other
-    thread (the API's, an idle worker's claim, the tenant's package on the other worker)
+    it over every 2^16 gas, pvm/safepoint.py) and gives it up at each store round trip, so
+    every other thread (the API's, an idle worker's claim, the tenant's package on the other worker)
     waited Python's default 5 ms per statement: a quiet tenant's package waited a second
     behind another's heavy ones with a worker free (docs/benchmarks.md, fairness)."""
     gc.collect()
@@ -87,7 +87,7 @@ class WorkerPool:
         while not self._stop.is_set():
             seen = self.rt.work_ready.seen()
             try:
-                done = process_next(self.rt, worker_id)
+                done = process_next(self.rt, worker_id, preempt=True)
             except Exception as exc:  # keep the worker alive; the lease makes it retryable
                 log.error("worker error", worker=worker_id, error=type(exc).__name__,
                           detail=str(exc)[:200])

@@ -52,7 +52,9 @@
 #define PF_FLAGS 4095u
 
 /* exit kinds, shared with native.py */
-enum { X_HALT = 0, X_PANIC = 1, X_OOG = 2, X_FAULT = 3, X_HOST = 4 };
+enum { X_HALT = 0, X_PANIC = 1, X_OOG = 2, X_FAULT = 3, X_HOST = 4, X_YIELD = 5 };
+/* X_YIELD: the run stopped at a block header, the block not yet charged, to call the machine's
+ * safe_point (run_to_exit below); it never leaves the core. */
 
 /* argument kinds of GP §A.5.1-A.5.13 */
 enum {
@@ -69,10 +71,12 @@ enum {
  * header: a block of 2 M straight-line instructions entered with 1,000 gas decoded all of
  * them (9 ms for 1,000 gas); now at most 64 past the last one paid for. Charging a block
  * piece by piece is charging it instruction by instruction, as the GP does. */
-#define YIELD_GAS (1 << 20)
+#define YIELD_GAS (1 << 16)
 /* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
  * gas it lets other threads take it at a block header, so a long run in an in-process worker
- * does not stall the API's threads (a Python-engine run switches every 5 ms too). */
+ * does not stall the API's threads nor the other worker's store round trips (2^16 gas is
+ * some 0.1 ms; 2^20, until 2026-12-02, kept them waiting ~2 ms). A machine with a
+ * safe_point then also calls it there (cooperative preemption, docs/scheduling.md). */
 
 static uint8_t ARG_KIND[256];
 static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
@@ -601,6 +605,7 @@ typedef struct {
     uint64_t fault_address;
     uint64_t host_id;
     uint64_t yields; /* times a run let other threads take the GIL */
+    PyObject *safe_point; /* called every YIELD_GAS gas at a block header; NULL: never */
     struct FastHost *fh; /* host calls served in C (_fasthost.h); NULL: every call exits */
 } Machine;
 
@@ -771,6 +776,7 @@ static void Machine_dealloc(Machine *m) {
     }
     free(m->touched);
     fh_free(m->fh);
+    Py_CLEAR(m->safe_point);
     Py_XDECREF(m->prog);
     Py_TYPE(m)->tp_free((PyObject *)m);
 }
@@ -908,6 +914,14 @@ L_BLOCK:
         m->yields++;
         ins = &p->ins[at];
         yield_at = gas - YIELD_GAS;
+        if (m->safe_point) {
+            /* back to run_to_exit, which calls it and runs on from this very header: the
+             * block is not charged yet, so gas, pc and registers are as if never stopped */
+            memcpy(m->r, r, sizeof r);
+            m->gas = gas;
+            m->pc = ins->pc;
+            return X_YIELD;
+        }
     }
     hdr = ins;
     if (LIKELY(gas >= (int64_t)ins->x)) {
@@ -1194,10 +1208,30 @@ nomem:
     return -1;
 }
 
+/* execute() to a real exit, calling the safe point at each X_YIELD (a nested run may decode
+ * blocks of the same program meanwhile, moving p->ins: execute starts afresh from m->pc).
+ * -1: out of memory; -2: the safe point raised (its exception is set). */
+static int run_to_exit(Machine *m) {
+    int kind = execute(m);
+    while (kind == X_YIELD) {
+        PyObject *hook = m->safe_point;
+        if (hook) {
+            Py_INCREF(hook); /* the call may clear the attribute */
+            PyObject *res = PyObject_CallNoArgs(hook);
+            Py_DECREF(hook);
+            if (!res) return -2;
+            Py_DECREF(res);
+        }
+        kind = execute(m);
+    }
+    return kind;
+}
+
 static PyObject *Machine_run(Machine *m, PyObject *unused) {
     (void)unused;
     m->resume_pc = -1;
-    int kind = execute(m);
+    int kind = run_to_exit(m);
+    if (kind == -2) return NULL;
     if (kind < 0) return PyErr_NoMemory();
     return PyLong_FromLong(kind);
 }
@@ -1214,6 +1248,7 @@ static PyObject *Machine_resume(Machine *m, PyObject *unused) {
 
 /* _run_host() / _resume_host(): ν_X (>= 0) on a host-call exit, else -1 - the exit kind */
 static PyObject *host_or_kind(int kind) {
+    if (kind == -2) return NULL;
     if (kind < 0) return PyErr_NoMemory();
     return kind == X_HOST ? NULL : PyLong_FromLong(-1 - kind);
 }
@@ -1221,7 +1256,7 @@ static PyObject *host_or_kind(int kind) {
 static PyObject *Machine_run_host(Machine *m, PyObject *unused) {
     (void)unused;
     m->resume_pc = -1;
-    int kind = execute(m);
+    int kind = run_to_exit(m);
     PyObject *r = host_or_kind(kind);
     return r || kind < 0 ? r : PyLong_FromUnsignedLongLong(m->host_id);
 }
@@ -1482,6 +1517,25 @@ static int Machine_set_heap_limit(Machine *m, PyObject *v, void *c) {
     if (h == -1 && PyErr_Occurred()) return -1;
     if (h < 0) { PyErr_SetString(PyExc_ValueError, "negative heap limit"); return -1; }
     m->heap_limit = h;
+    return 0;
+}
+
+static PyObject *Machine_get_safe_point(Machine *m, void *c) {
+    (void)c;
+    PyObject *v = m->safe_point ? m->safe_point : Py_None;
+    Py_INCREF(v);
+    return v;
+}
+
+static int Machine_set_safe_point(Machine *m, PyObject *v, void *c) {
+    (void)c;
+    if (v == Py_None) v = NULL;
+    if (v && !PyCallable_Check(v)) {
+        PyErr_SetString(PyExc_TypeError, "safe_point must be callable or None");
+        return -1;
+    }
+    Py_XINCREF(v);
+    Py_XSETREF(m->safe_point, v);
     return 0;
 }
 
@@ -1860,6 +1914,8 @@ static PyGetSetDef Machine_getset[] = {
     {"fault_address", (getter)Machine_get_u64, NULL, "page of the last fault", NULL},
     {"host_id", (getter)Machine_get_u64, NULL, "ν_X of the last ecalli", (void *)1},
     {"yields", (getter)Machine_get_u64, NULL, "GIL hand-overs during runs", (void *)2},
+    {"safe_point", (getter)Machine_get_safe_point, (setter)Machine_set_safe_point,
+     "called with no argument every YIELD_GAS gas of a run (None: never)", NULL},
     {"fast_calls", (getter)Machine_get_fast_calls, NULL, "host calls served in C", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -1986,5 +2042,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyModule_AddIntConstant(mod, "EXIT_OUT_OF_GAS", X_OOG);
     PyModule_AddIntConstant(mod, "EXIT_PAGE_FAULT", X_FAULT);
     PyModule_AddIntConstant(mod, "EXIT_HOST", X_HOST);
+    PyModule_AddIntConstant(mod, "YIELD_GAS", YIELD_GAS);
     return mod;
 }

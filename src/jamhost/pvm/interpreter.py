@@ -11,9 +11,10 @@ exactly the instruction GP says. `mode="step"` uses the step path only (referenc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from jamhost.pvm import safepoint
 from jamhost.pvm.compiler import (
     MAX_BLOCK_INSTRUCTIONS,
     STEP_HANDLERS,
@@ -35,6 +36,7 @@ from jamhost.pvm.interface import REGISTER_COUNT, Exit, Status
 from jamhost.pvm.memory import Memory, MemoryAccessError, MemoryPanic, PageFault
 from jamhost.pvm.opcodes import TERMINATORS
 from jamhost.pvm.program import Program, ProgramError, load_program, recharge
+from jamhost.pvm.safepoint import YIELD_GAS
 
 HOT_BLOCK_ENTRIES = 8
 """A block is compiled on its 9th entry; before, it is interpreted. Compiling costs ~20 us
@@ -49,7 +51,8 @@ ENGINE_VERSION = "0.1.0"
 class Interpreter:
     """A machine state (ı, ϱ, ω, μ) for one program; implements interface.PvmInstance."""
 
-    __slots__ = ("program", "registers", "memory", "gas", "pc", "mode", "_resume_pc", "_bad")
+    __slots__ = ("program", "registers", "memory", "gas", "pc", "mode", "_resume_pc", "_bad",
+                 "safe_point")
 
     def __init__(
         self,
@@ -73,6 +76,8 @@ class Interpreter:
         self.gas = gas
         self.pc = pc
         self.mode = mode
+        # called every YIELD_GAS gas of a fast run, between blocks (pvm/safepoint.py)
+        self.safe_point: Callable[[], None] | None = safepoint.current()
         self._resume_pc: int | None = None
 
     @classmethod
@@ -193,8 +198,18 @@ class Interpreter:
         gb = [0]  # gas box of self-looping blocks, which charge their own iterations
         blk: Block | None = None
         cost = 0
+        # Safe points: when gas falls below `floor`, between two blocks. A self-looping block
+        # is handed only the gas above `floor` (it returns to its entry when that runs out,
+        # as before an out-of-gas), so the loop itself pays nothing for them.
+        hook = self.safe_point
+        floor = gas - YIELD_GAS if hook is not None else 0
+        held = 0
         try:
             while True:
+                if gas < floor:
+                    self.gas, self.pc = gas, pc
+                    hook()  # type: ignore[misc]  # floor > 0 only with a hook
+                    floor = gas - YIELD_GAS
                 entry = get(pc)
                 if entry is None:
                     if 0 <= pc < n and heat[pc] >= HOT_BLOCK_ENTRIES:
@@ -205,7 +220,7 @@ class Interpreter:
                         if 0 <= pc < n:
                             heat[pc] += 1
                         self.gas, self.pc = gas, pc
-                        ex = self._run_step(block=True)
+                        ex = self._run_step(block=True, floor=floor)
                         if ex is not None:
                             return ex
                         gas, pc = self.gas, self.pc
@@ -217,9 +232,10 @@ class Interpreter:
                     return self._run_step()  # type: ignore[return-value]
                 gas -= cost
                 if loop:
-                    gb[0] = gas
+                    held = floor if floor > 0 else 0
+                    gb[0] = gas - held
                     npc = fn(r, rp, wp, mem, gb)
-                    gas = gb[0]
+                    gas = gb[0] + held
                 else:
                     npc = fn(r, rp, wp, mem)
                 if npc < 0:
@@ -236,15 +252,17 @@ class Interpreter:
                 if value is not None:
                     r[i] = value
             if blk.loop:
-                gas = frame_locals["g"]
+                gas = frame_locals["g"] + held
             self.gas = gas + cost - (index + 1) * INSTRUCTION_COST
             return self._memory_exit(err, blk.pcs[index])
 
-    def _run_step(self, limit: int | None = None, block: bool = False) -> Exit | None:
+    def _run_step(self, limit: int | None = None, block: bool = False,
+                  floor: int = 0) -> Exit | None:
         """Interpret one instruction at a time through the shared step handlers (nothing is
         compiled per pc). `block` (the fast path's cold code): at each block boundary (a
         terminator, or MAX_BLOCK_INSTRUCTIONS), count the next block's entry and go on, or
-        return None when that block is compiled or hot."""
+        return None when that block is compiled or hot, or when gas fell below `floor` (the
+        fast path's next safe point)."""
         program = self.program
         assert program is not None
         decode = program.instruction
@@ -287,7 +305,8 @@ class Interpreter:
                     # A block boundary: back to the fast path if the next block is compiled
                     # or hot, else keep interpreting (no re-entry cost per cold block).
                     run = 0
-                    if pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES:
+                    if (pc in blocks or not 0 <= pc < n or heat[pc] >= HOT_BLOCK_ENTRIES
+                            or gas < floor):
                         break
                     heat[pc] += 1
         self.gas, self.pc = gas, pc

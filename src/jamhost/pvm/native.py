@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jamhost.pvm import safepoint
+
 # type-ignore reason: the C extension ships no type stub
-from jamhost.pvm import _native  # type: ignore[attr-defined]
+from jamhost.pvm import _native  # type: ignore[attr-defined]  # isort: skip
 from jamhost.pvm.cache import DEFAULT_PROGRAM_CACHE_BYTES, ByteBudgetCache
 from jamhost.pvm.interface import REGISTER_COUNT, Exit, FastHostSpec, Status
 from jamhost.pvm.memory import (
@@ -37,6 +39,7 @@ _STATUS = {
 }
 
 _HOST = _native.EXIT_HOST
+assert _native.YIELD_GAS == safepoint.YIELD_GAS
 
 _programs: ByteBudgetCache[tuple[int, int], object] = ByteBudgetCache(
     # type-ignore reason: a native Program (untyped C object) reports its own cost
@@ -218,6 +221,9 @@ class NativePvm:
         if len(regs) != REGISTER_COUNT:
             raise ValueError("13 registers expected")
         vm = NativeInstance(load(program))
+        hook = safepoint.current()
+        if hook is not None:
+            vm.safe_point = hook  # the core calls it every YIELD_GAS gas (pvm/safepoint.py)
         vm.set_registers(regs)
         vm.gas = gas
         vm.pc = pc

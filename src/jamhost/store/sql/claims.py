@@ -83,6 +83,44 @@ class Claims(Accumulations, Segments):
             return conn.execute(stmts.RENEW_CLAIM, {"package_id": package_id, "worker": worker,
                                                     "until": until}).rowcount == 1
 
+    @retry_on_deadlock
+    def claim_preempting(self, worker: str, now: int, lease_us: int, *, running_service: int,
+                         max_running: int | None = None,
+                         weights: dict[str, int] | None = None) -> PackageRecord | None:
+        """For a worker running a package of `running_service`: the package of another
+        account that the fair rule would serve before that package's account, to run nested
+        (app/preemption.py), or None. The account has a queued package, no package running
+        and a smaller virtual time; its package is taken and charged as `claim_package`
+        takes and charges one, in one write transaction (PostgreSQL: the account row locked
+        `FOR UPDATE SKIP LOCKED`, as the claim locks it), so a package is never claimed twice
+        and no account passes its worker limit. Expired leases are left to `claim_package`."""
+        limit = MAX_I64 if max_running is None else max_running
+        params = {"sid": running_service, "max_running": limit}
+        # Nearly always there is none: find that out with a read (no write lock on SQLite,
+        # no transaction on PostgreSQL), then decide again under the write transaction.
+        with self._read() as conn:
+            if conn.execute(stmts.PREEMPTING_ACCOUNT["sqlite"],
+                            params).scalar_one_or_none() is None:
+                return None
+        with self._write() as conn:
+            for _ in range(8):
+                owner = conn.execute(stmts.PREEMPTING_ACCOUNT[self.dialect],
+                                     params).scalar_one_or_none()
+                if owner is None:
+                    return None
+                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
+                if head is None:  # the queued count drifted (a crash, a manual edit): repair
+                    conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
+                    continue
+                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
+                    head.refine_gas + head.accumulate_gas,
+                    fairness.weight_of(weights or {}, owner))})
+                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
+                return package_record(conn.execute(stmts.MARK_CLAIMED, {
+                    "claimed": head.seq, "worker": worker, "lease_until": now + lease_us,
+                    "now": now, "started": max(now, now_us())}).one())
+            return None
+
     def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool:
         return self.renew_claim(package_id, worker, until)
 

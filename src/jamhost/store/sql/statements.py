@@ -267,6 +267,30 @@ RELEASE_ACCOUNT = t.account_usage.update().where(
     _au.owner == OWNER_OF.scalar_subquery()).values(
     pending=_au.pending - 1, running=_au.running - 1,
     vtime=_au.vtime - sa.bindparam("refund", type_=sa.BigInteger))
+# -- cooperative preemption (app/preemption.py, docs/scheduling.md) ------------------------
+# The account a worker running a package of service :sid may run first, nested: the fair
+# rule's next account among those that have a queued package, no package running (which
+# also keeps them within any worker limit of 1 or more) and a virtual time below the running
+# package's account. PostgreSQL locks its row as NEXT_ACCOUNT does (SKIP LOCKED), so a
+# preempting worker and a claiming one never both charge it; HEAD_PACKAGE, CHARGE_ACCOUNT,
+# SERVED and MARK_CLAIMED then take its package as a claim does.
+_running_acct = t.account_usage.alias("running_acct")
+_RUNNING_OWNER = sa.select(t.services.c.owner).where(
+    t.services.c.service_id == sa.bindparam("sid")).scalar_subquery()
+_RUNNING_VTIME = sa.select(_running_acct.c.vtime).where(
+    _running_acct.c.owner == _RUNNING_OWNER).scalar_subquery()
+
+
+def _preempting_account(kind: str) -> sa.Select[Any]:
+    q = sa.select(_au.owner).where(
+        _au.owner != _RUNNING_OWNER, _au.queued > 0, _au.running == 0,
+        _au.running < sa.bindparam("max_running"), _au.vtime < _RUNNING_VTIME,
+    ).order_by(_au.vtime, _au.owner).limit(1)
+    return q.with_for_update(skip_locked=True, of=t.account_usage) if kind == "postgres" else q
+
+
+PREEMPTING_ACCOUNT = {kind: _preempting_account(kind) for kind in ("sqlite", "postgres")}
+
 _mine = t.services.alias("mine")
 QUEUE_AHEAD = sa.select(sa.func.count()).select_from(t.packages).where(
     t.packages.c.status == "pending", t.packages.c.seq < sa.bindparam("seq"),

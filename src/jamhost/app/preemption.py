@@ -1,0 +1,116 @@
+"""Cooperative preemption: a worker running a package lets another account's package run
+first, nested on the same thread, when the fair rule would have served it first
+(docs/scheduling.md, "Preemption").
+
+While package P of account A runs, its safe points (pvm/safepoint.py: every YIELD_GAS gas of
+a PVM run, and between the package's phases) call the `Preemptor`. Nearly always it returns
+at once: nothing was queued in this process by another account since it last looked (the
+WorkSignal's numbers, two integer compares) and its periodic store check, for packages
+queued through another process, is not due (`STORE_CHECK`). Otherwise it asks the store for
+a package of an account X that has none running and a virtual time below A's
+(`claim_preempting`: taken and charged as a claim), runs it to its end (claim, heartbeat,
+refine, accumulate, finish) and asks again, until the store has none: X's virtual time grows
+with each package it gets, so A resumes once X has caught up. P keeps its claim and its
+lease meanwhile (its heartbeat renews it; the nested package has its own, under the worker
+id with NESTED appended). A nested package is not itself preempted: depth 1.
+
+No store transaction is open at a safe point: the pipeline's reads and writes are each their
+own transaction, and none spans a PVM run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from jamhost.app.runtime import Runtime
+from jamhost.domain.model import PackageRecord, now_us
+from jamhost.observability import get_logger
+from jamhost.pvm import safepoint
+
+log = get_logger("jamhost.pipeline")
+
+STORE_CHECK = 0.05
+"""Seconds between two store checks of one running package (packages queued through another
+process; the same 50 ms as an idle worker's poll, IDLE_SLEEP)."""
+NESTED = "/nested"
+"""Appended to the worker id for the packages it runs nested (their claim and heartbeat)."""
+
+RunClaimed = Callable[[Runtime, PackageRecord, str], object]
+
+_nesting = threading.local()
+
+
+class Preemptor:
+    """The safe-point hook of one running package (`running`, of `owner`'s service)."""
+
+    __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested")
+
+    def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
+                 run: RunClaimed) -> None:
+        self._rt = rt
+        self._worker = worker
+        self._service = running.service_id
+        self._owner = owner
+        self._run = run
+        self._seen = rt.work_ready.seen()
+        self._due = time.monotonic() + STORE_CHECK
+        self.nested = 0  # packages run nested so far
+
+    def __call__(self) -> None:
+        signal = self._rt.work_ready
+        seq = signal.seen()  # read first: a submit after it is seen at the next call
+        if seq == self._seen or not signal.others_since(self._seen, self._owner):
+            self._seen = seq
+            if time.monotonic() < self._due:
+                return
+        self._seen = seq
+        self._due = time.monotonic() + STORE_CHECK
+        self.preempt()
+
+    def preempt(self) -> None:
+        """Run, nested, every package the store says should run before this one's account."""
+        rt = self._rt
+        lease_us = int(rt.settings.lease_seconds * 1_000_000)
+        worker = self._worker + NESTED
+        _nesting.active = True
+        try:
+            with safepoint.installed(None):  # the nested package's machines get no hook
+                while True:
+                    try:
+                        pkg = rt.store.claim_preempting(
+                            worker, now_us(), lease_us, running_service=self._service,
+                            max_running=rt.settings.workers_per_account,
+                            weights=rt.settings.account_weights)
+                    except Exception as exc:  # a store hiccup: P goes on, try at the next check
+                        log.error("preemption claim error", error=type(exc).__name__)
+                        return
+                    if pkg is None:
+                        return
+                    self.nested += 1
+                    log.info("preempted", package=pkg.id.hex()[:16], service_id=pkg.service_id)
+                    try:
+                        self._run(rt, pkg, worker)
+                    except Exception as exc:  # its lease makes it retryable; P goes on
+                        log.error("nested package error", package=pkg.id.hex()[:16],
+                                  error=type(exc).__name__, detail=str(exc)[:200])
+        finally:
+            _nesting.active = False
+            self._seen = rt.work_ready.seen()
+            self._due = time.monotonic() + STORE_CHECK
+
+
+@contextmanager
+def safe_points(rt: Runtime, worker: str, running: PackageRecord, owner: str,
+                run: RunClaimed, *, enabled: bool) -> Iterator[Preemptor | None]:
+    """Install the preemption check of package `running` on this thread for the block; none
+    when not `enabled`, when the package is itself nested (depth 1) or when the runtime
+    has preemption off (the `preempt` key)."""
+    if not enabled or getattr(_nesting, "active", False) or not rt.settings.preempt:
+        yield None
+        return
+    hook = Preemptor(rt, worker, running, owner, run)
+    with safepoint.installed(hook):
+        yield hook

@@ -1,0 +1,145 @@
+"""The preemption check (app/preemption.py): when it asks the store, and what it runs; the
+WorkSignal's account numbers it reads; and one in-process worker on the memory store (its
+one shared connection under a lock) letting a quiet tenant's package in, nested."""
+
+from __future__ import annotations
+
+import secrets
+from types import SimpleNamespace
+from typing import Any
+
+from tests.integration import spin
+
+from jamhost.app import packages, preemption, services, worker
+from jamhost.app.auth import authenticate
+from jamhost.app.runtime import build_runtime
+from jamhost.app.work_signal import WorkSignal
+from jamhost.config import JamSettings
+from jamhost.domain.model import Account, PackageRecord, now_us
+from jamhost.domain.scopes import ServiceScope
+from jamhost.pvm import safepoint
+from jamhost.tenancy.principal import ADMIN
+
+EVERYTHING = ServiceScope(everything=True)
+
+
+def test_others_since_ignores_the_running_accounts_own_submits() -> None:
+    s = WorkSignal()
+    seen = s.seen()
+    assert not s.others_since(seen, "a")
+    s.notify("a")
+    s.notify("a")
+    assert not s.others_since(seen, "a")  # a flood of A's own: nothing for A to do
+    assert s.others_since(seen, "b")
+    s.notify("b")
+    s.notify("a")
+    assert s.others_since(seen, "a")  # B's between A's
+    assert not s.others_since(s.seen() - 1, "a")  # only A's since
+    mid = s.seen()
+    s.notify("a")
+    assert not s.others_since(mid, "a")
+    s.notify_all()  # stopping counts for everyone
+    assert s.others_since(mid, "a")
+
+
+class FakeStore:
+    def __init__(self, queue: list[PackageRecord]) -> None:
+        self.queue = queue
+        self.asked = 0
+
+    def claim_preempting(self, worker: str, now: int, lease_us: int, **kw: Any) -> Any:
+        self.asked += 1
+        return self.queue.pop(0) if self.queue else None
+
+
+def _rt(store: FakeStore) -> Any:
+    return SimpleNamespace(store=store, work_ready=WorkSignal(), settings=SimpleNamespace(
+        lease_seconds=120.0, workers_per_account=1, account_weights={}, preempt=True))
+
+
+def _pkg(n: int, service_id: int = 7) -> PackageRecord:
+    return PackageRecord(id=bytes([n]) * 32, service_id=service_id, status="refining",
+                         body=b"", size=0, refine_gas=1, accumulate_gas=1, created_at=0,
+                         updated_at=0)
+
+
+def test_the_store_is_asked_on_another_accounts_submit_or_every_store_check(
+        monkeypatch) -> None:  # noqa: ANN001
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    store = FakeStore([])
+    rt = _rt(store)
+    ran: list[tuple[bytes, str, Any]] = []
+    hook = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a",
+                                lambda _rt, p, w: ran.append((p.id, w, safepoint.current())))
+    for _ in range(1000):
+        hook()
+    assert store.asked == 0  # nothing new, and the store check is not due
+    rt.work_ready.notify("acct-a")
+    hook()
+    assert store.asked == 0  # the running account's own submit
+    rt.work_ready.notify("acct-b")
+    hook()
+    hook()
+    assert store.asked == 1  # another account's: asked once
+    clock[0] += preemption.STORE_CHECK
+    hook()
+    assert store.asked == 2  # a submit through another process is found by the check
+    store.queue += [_pkg(2, 8), _pkg(3, 9)]
+    clock[0] += preemption.STORE_CHECK
+    hook()
+    # both run, nested, under the nested worker id and with no hook of their own; then the
+    # store had none left
+    assert [(p, w) for p, w, _ in ran] == [(bytes([2]) * 32, "w0/nested"),
+                                          (bytes([3]) * 32, "w0/nested")]
+    assert [h for _, _, h in ran] == [None, None] and store.asked == 5 and hook.nested == 2
+
+
+def test_a_nested_package_installs_no_preemption_of_its_own() -> None:
+    store = FakeStore([_pkg(2, 8)])
+    rt = _rt(store)
+    inner: list[object] = []
+
+    def run(_rt: Any, p: PackageRecord, w: str) -> None:
+        with preemption.safe_points(_rt, w, p, "acct-b", run, enabled=True) as h:
+            inner.append(h)
+
+    with preemption.safe_points(rt, "w0", _pkg(1), "acct-a", run, enabled=True) as hook:
+        assert hook is not None and safepoint.current() is hook
+        hook.preempt()
+    assert inner == [None] and safepoint.current() is None
+    with preemption.safe_points(rt, "w0", _pkg(1), "acct-a", run, enabled=False) as hook:
+        assert hook is None and safepoint.current() is None
+
+
+def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
+    op = "op-" + secrets.token_hex(16)
+    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
+                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0, attestor_recheck_gas=0,
+                                   pvm_engine="native"))
+    who = authenticate(rt, op)
+    sids = []
+    for acct in ("acct-a", "acct-b"):
+        rt.store.create_account(Account(acct, acct, now_us()))
+        sids.append(services.create_service(rt, ADMIN, code=spin.build(),
+                                            owner=acct).service_id)
+    pool = worker.WorkerPool(rt, 1, reconcile_every=600.0, name="pre")
+    pool.start()
+    try:
+        long, _ = packages.submit_json(rt, who, spin.package(sids[0], 400_000_000))
+
+        def status(pid: bytes) -> str:
+            got = rt.store.get_package(pid, EVERYTHING)
+            assert got is not None
+            return got.status
+
+        assert worker.wait_until(lambda: status(long.id) == "refining", 30, 0.01)
+        quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
+        assert worker.wait_until(lambda: status(quiet.id) != "pending" and
+                                 status(quiet.id) != "refining", 60, 0.01)
+        assert status(quiet.id) == "applied" and status(long.id) == "refining"
+        assert worker.wait_until(lambda: status(long.id) == "applied", 120, 0.05)
+    finally:
+        pool.stop()
+        rt.close()
