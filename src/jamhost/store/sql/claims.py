@@ -28,20 +28,28 @@ class Claims(Accumulations, Segments):
         the account with the smallest virtual time and a free worker slot, its least
         recently served service, that service's oldest pending package (tenancy/fairness.py).
 
-        PostgreSQL: `FOR UPDATE SKIP LOCKED` on the account row and the package row, so
-        concurrent workers never claim the same package nor pass an account's worker limit,
-        and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
+        PostgreSQL: one statement, `FOR UPDATE SKIP LOCKED` on the account row and the
+        package row, so concurrent workers never claim the same package nor pass an
+        account's worker limit, and take the next account rather than wait. When the row it
+        skipped was the only claimable account's (`locked_out`: that account's finish holds
+        it to its commit, or another worker's claim does), the claim is sent again waiting
+        for that lock, rather than coming back empty and leaving the worker asleep for
+        IDLE_SLEEP with work queued. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
         limit = MAX_I64 if max_running is None else max_running
         if self.dialect == "postgres":
             owners = sorted(weights or {})
+            params = {
+                "now": now, "max_running": limit,
+                "weight_owners": owners, "default_weight": fairness.DEFAULT_WEIGHT,
+                "weight_values": [fairness.weight_of(weights or {}, o) for o in owners],
+                "worker": worker, "lease_until": now + lease_us,
+                # The clock when the claim was asked: the waiting variant waits only for a
+                # lock on an account with a free slot, never for a slot to free up.
+                "started": max(now, now_us())}
             with connect(self._reader) as conn:  # autocommit: the statement is atomic
-                row = conn.execute(stmts.PG_CLAIM, {
-                    "now": now, "max_running": limit, "unit": fairness.VTIME_UNIT,
-                    "weight_owners": owners,
-                    "weight_values": [fairness.weight_of(weights or {}, o) for o in owners],
-                    "worker": worker, "lease_until": now + lease_us,
-                    # SKIP LOCKED: the claim never waits for a finish, so the clock of now
-                    "started": max(now, now_us())}).one()
+                row = conn.execute(stmts.PG_CLAIM[False], params).one()
+                if row.locked_out:
+                    row = conn.execute(stmts.PG_CLAIM[True], params).one()
             if row.seq is not None:
                 return package_record(row)
             if row.next_owner is None:

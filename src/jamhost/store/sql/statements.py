@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jamhost.store.sql import tables as t
+from jamhost.tenancy import fairness
 
 MAX_MERGED_SERVICES = 64  # more services in one scope: one IN query instead of merged scans
 
@@ -176,16 +177,41 @@ NOTHING_QUEUED = t.account_usage.update().where(
 SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid")).values(
     last_claimed=sa.bindparam("now"))
 
-# PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
-# expired lease first; else the fair choice of NEXT_ACCOUNT / NEXT_SERVICE / HEAD_PACKAGE
-# (account row and package row locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
-# the next account and never claim one package twice nor pass an account's worker limit),
-# the account charged fairness.cost(gas, weight) = max(1, gas) * VTIME_UNIT // weight (the
-# weights, clamped by fairness.weight_of, passed as two arrays), the service marked served,
-# the package marked claimed. `next_owner` tells an idle
-# runtime (NULL, no row claimed) from a drifted queued count (an owner, no row claimed: the
-# caller repairs it in SqlStore's statement-by-statement claim, as SQLite always claims).
-PG_CLAIM = sa.text("""
+def _sql_cost(gas: str, weight: str) -> str:
+    """fairness.charge over two SQL bigint expressions, as PostgreSQL text: the formula has
+    one home (tenancy/fairness.py); this only renders it."""
+    big = sa.BigInteger()
+    expr = fairness.charge(sa.literal_column(gas, big), sa.literal_column(weight, big),
+                           lambda lo, x: sa.func.greatest(lo, x, type_=big))
+    return str(sa.cast(expr, big).compile(dialect=postgresql.dialect(),
+                                          compile_kwargs={"literal_binds": True}))
+
+
+def _pg_claim(wait: bool) -> sa.TextClause:
+    """PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
+    expired lease first; else the fair choice of NEXT_ACCOUNT / NEXT_SERVICE / HEAD_PACKAGE,
+    the account charged fairness.charge(gas, weight) (the weights, clamped by
+    fairness.weight_of, passed as two arrays), the service marked served, the package marked
+    claimed. `next_owner` tells an idle runtime (NULL, no row claimed) from a drifted queued
+    count (an owner, no row claimed: the caller repairs it in SqlStore's
+    statement-by-statement claim, as SQLite always claims).
+
+    The account row is locked `FOR UPDATE SKIP LOCKED` (`wait` False): concurrent claimers
+    take the next account rather than wait, and never claim one package twice nor pass an
+    account's worker limit. A skipped row may be the only account with claimable work (its
+    other package's finish holds the row until it commits, or another worker's claim does),
+    so `locked_out` says whether the statement's snapshot showed an account with queued work
+    and a free slot without it being claimed: the caller then runs the `wait` variant, which
+    waits for that row's lock (`FOR UPDATE`; the wait ends with the holder's commit, and the
+    row is checked again against `queued > 0 AND running < :max_running`). A row that does
+    not qualify in the snapshot (no free slot) is never waited for, so a claim never waits
+    for a slot to free up: only for a lock on a slot that is free."""
+    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
+    cost = _sql_cost("head.gas", """COALESCE(
+            (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
+                                         CAST(:weight_values AS bigint[])) AS w(owner, weight)
+             WHERE w.owner = u.owner), :default_weight)""")
+    return sa.text(f"""
 WITH expired AS (
     SELECT seq FROM jam_packages
     WHERE status = 'refining' AND lease_until < :now
@@ -193,7 +219,7 @@ WITH expired AS (
 ), acct AS (
     SELECT owner FROM jam_account_usage
     WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
-    ORDER BY vtime, owner LIMIT 1 FOR UPDATE SKIP LOCKED
+    ORDER BY vtime, owner LIMIT 1 {lock}
 ), svc AS (
     SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
     WHERE (SELECT q.seq FROM jam_packages q
@@ -207,11 +233,7 @@ WITH expired AS (
     ORDER BY p.seq LIMIT 1 FOR UPDATE OF p SKIP LOCKED
 ), charged AS (
     UPDATE jam_account_usage u
-    SET running = u.running + 1, queued = u.queued - 1,
-        vtime = u.vtime + div(GREATEST(1, head.gas)::numeric * :unit, COALESCE(
-            (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
-                                         CAST(:weight_values AS bigint[])) AS w(owner, weight)
-             WHERE w.owner = u.owner), 1))::bigint
+    SET running = u.running + 1, queued = u.queued - 1, vtime = u.vtime + {cost}
     FROM acct, head WHERE u.owner = acct.owner
     RETURNING u.owner
 ), served AS (
@@ -228,9 +250,15 @@ WITH expired AS (
     FROM chosen WHERE p.seq = chosen.seq
     RETURNING p.*
 )
-SELECT claimed.*, (SELECT owner FROM acct) AS next_owner
+SELECT claimed.*, (SELECT owner FROM acct) AS next_owner,
+       (SELECT owner FROM acct) IS NULL AND NOT EXISTS (SELECT 1 FROM expired) AND EXISTS (
+           SELECT 1 FROM jam_account_usage WHERE queued > 0 AND running < :max_running
+       ) AS locked_out
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 """)
+
+
+PG_CLAIM = {wait: _pg_claim(wait) for wait in (False, True)}
 
 # -- per-account limits at submit and service creation --------------------------------------
 
