@@ -58,24 +58,25 @@ class Claims(Accumulations, Segments):
 
     def _claim_by_steps(self, worker: str, now: int, lease_us: int, limit: int,
                         weights: dict[str, int]) -> PackageRecord | None:
-        """The claim statement by statement in one write transaction: SQLite's (under
-        `BEGIN IMMEDIATE`), and PostgreSQL's when an account's queued count drifted."""
+        """The claim in one write transaction: the choice in one read (stmts.CHOICE, the
+        same rule as PG_CLAIM's), then the account's charge, the service's `last_claimed`
+        and the mark, which returns the row. SQLite's (under `BEGIN IMMEDIATE`; it cannot
+        change several tables in one statement), and PostgreSQL's when an account's queued
+        count drifted."""
         with self._write() as conn:
-            seq = conn.execute(stmts.CLAIM_EXPIRED[self.dialect], {"now": now}).scalar_one_or_none()
-            for _ in range(8) if seq is None else ():
-                owner = conn.execute(stmts.NEXT_ACCOUNT[self.dialect],
-                                     {"max_running": limit}).scalar_one_or_none()
-                if owner is None:
-                    return None
-                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
-                if head is None:  # the queued count drifted (a crash, a manual edit): repair
-                    conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
+            for _ in range(8):
+                choice = conn.execute(stmts.CHOICE[self.dialect],
+                                      {"now": now, "max_running": limit}).one()
+                seq = choice.expired
+                if seq is not None or choice.owner is None:
+                    break
+                if choice.seq is None:  # the queued count drifted (a crash, a manual edit)
+                    conn.execute(stmts.NOTHING_QUEUED, {"acct": choice.owner})
                     continue
-                seq = head.seq
-                weight = fairness.weight_of(weights, owner)
-                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
-                    head.refine_gas + head.accumulate_gas, weight)})
-                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
+                seq = choice.seq
+                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": choice.owner, "cost": fairness.cost(
+                    choice.gas, fairness.weight_of(weights, choice.owner))})
+                conn.execute(stmts.SERVED, {"sid": choice.service_id, "now": now})
                 break
             if seq is None:
                 return None

@@ -115,14 +115,12 @@ def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
 # -- the worker: claim, state reads, finish ----------------------------------------------------
 
 def _claim(condition: Any, kind: str) -> sa.Select[Any]:
+    """The oldest package matching `condition` (bench_fairness.py's oldest-first baseline)."""
     p = t.packages.c
     q = sa.select(p.seq).where(condition).order_by(p.seq).limit(1)
     return q.with_for_update(skip_locked=True) if kind == "postgres" else q
 
 
-CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
-                                      t.packages.c.lease_until < sa.bindparam("now")), kind)
-                 for kind in ("sqlite", "postgres")}
 # The claimed row comes back from the UPDATE itself (RETURNING): one round trip fewer.
 MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
     status="refining", claimed_by=sa.bindparam("worker"),
@@ -136,38 +134,6 @@ RENEW_CLAIM = t.packages.update().where(
 
 # -- fair claiming (tenancy/fairness.py) ----------------------------------------------------
 
-def _next_account(kind: str) -> sa.Select[Any]:
-    """The account served next: smallest virtual time among those with a queued package and
-    a free worker slot. PostgreSQL locks its row (SKIP LOCKED: concurrent claimers take the
-    next account instead of waiting), so its running count cannot pass the limit."""
-    au = t.account_usage.c
-    q = sa.select(au.owner).where(au.queued > 0, au.running < sa.bindparam("max_running")) \
-        .order_by(au.vtime, au.owner).limit(1)
-    return q.with_for_update(skip_locked=True) if kind == "postgres" else q
-
-
-NEXT_ACCOUNT = {kind: _next_account(kind) for kind in ("sqlite", "postgres")}
-_p = t.packages.alias("queued_pkg")
-# Whether a service has a pending package: one probe of (service_id, status, seq) per service
-# of the account. Written as a correlated `LIMIT 1` rather than EXISTS, which PostgreSQL
-# turned into a semi-join scanning every pending package of the runtime per service (0.2 ms
-# at 400 pending, growing with every tenant's queue) whenever its statistics were stale.
-_HEAD_SEQ = sa.select(_p.c.seq).where(
-    _p.c.service_id == t.services.c.service_id, _p.c.status == "pending",
-).order_by(_p.c.seq).limit(1).scalar_subquery()
-NEXT_SERVICE = sa.select(t.services.c.service_id).where(
-    t.services.c.owner == sa.bindparam("acct"), _HEAD_SEQ.is_not(None),
-).order_by(t.services.c.last_claimed, t.services.c.service_id).limit(1)
-# That service's oldest pending package, in the same statement (one round trip fewer):
-# PostgreSQL locks the package row only (the account row is held already, so no other
-# claimer is in this account).
-HEAD_PACKAGE = {kind: (lambda q: q.with_for_update(skip_locked=True, of=t.packages)
-                       if kind == "postgres" else q)(
-    sa.select(t.packages.c.seq, t.packages.c.service_id, t.packages.c.refine_gas,
-              t.packages.c.accumulate_gas)
-    .where(t.packages.c.service_id == NEXT_SERVICE.scalar_subquery(),
-           t.packages.c.status == "pending")
-    .order_by(t.packages.c.seq).limit(1)) for kind in ("sqlite", "postgres")}
 CHARGE_ACCOUNT = t.account_usage.update().where(
     t.account_usage.c.owner == sa.bindparam("acct")).values(
     running=t.account_usage.c.running + 1, queued=t.account_usage.c.queued - 1,
@@ -187,12 +153,59 @@ def _sql_cost(gas: str, weight: str) -> str:
                                           compile_kwargs={"literal_binds": True}))
 
 
+def _choice(kind: str, wait: bool = False) -> str:
+    """The claim's choice, shared by both dialects' claims (docs/scheduling.md, "Fair
+    claiming"): `expired`, a package whose lease ran out; else `acct`, the account with the
+    smallest virtual time, a queued package and a free slot; `svc`, its least recently
+    claimed service with a pending package (one probe of (service_id, status, seq) per
+    service of the account, written as a correlated `LIMIT 1` rather than EXISTS, which
+    PostgreSQL turned into a semi-join scanning every pending package of the runtime per
+    service whenever its statistics were stale); `head`, that service's oldest pending
+    package and its declared gas. PostgreSQL locks the rows it picks (see
+    _pg_claim); SQLite runs it under `BEGIN IMMEDIATE`, which excludes other writers."""
+    pg = kind == "postgres"
+    skip = "FOR UPDATE SKIP LOCKED" if pg else ""
+    acct_lock = ("FOR UPDATE" if wait else skip) if pg else ""
+    head_lock = "FOR UPDATE OF p SKIP LOCKED" if pg else ""
+    return f"""WITH expired AS (
+    SELECT seq FROM jam_packages
+    WHERE status = 'refining' AND lease_until < :now
+    ORDER BY seq LIMIT 1 {skip}
+), acct AS (
+    SELECT owner FROM jam_account_usage
+    WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
+    ORDER BY vtime, owner LIMIT 1 {acct_lock}
+), svc AS (
+    SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
+    WHERE (SELECT q.seq FROM jam_packages q
+           WHERE q.service_id = s.service_id AND q.status = 'pending'
+           ORDER BY q.seq LIMIT 1) IS NOT NULL
+    ORDER BY s.last_claimed, s.service_id LIMIT 1
+), head AS (
+    SELECT p.seq, p.service_id, p.refine_gas + p.accumulate_gas AS gas
+    FROM jam_packages p JOIN svc ON p.service_id = svc.service_id
+    WHERE p.status = 'pending'
+    ORDER BY p.seq LIMIT 1 {head_lock}
+)"""
+
+
+# The choice in one read, for the claim by steps (SqlStore._claim_by_steps: SQLite's, and
+# PostgreSQL's after a drift), which then charges the account (fairness.cost, in Python),
+# marks the service served and the package claimed. `owner` without a `seq`: the account's
+# queued count drifted (repaired by the caller).
+CHOICE = {kind: sa.text(f"""
+{_choice(kind)}
+SELECT (SELECT seq FROM expired) AS expired, (SELECT owner FROM acct) AS owner,
+       head.seq, head.service_id, head.gas
+FROM (SELECT 1) AS one LEFT JOIN head ON true
+""") for kind in ("sqlite", "postgres")}
+
+
 def _pg_claim(wait: bool) -> sa.TextClause:
     """PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
-    expired lease first; else the fair choice of NEXT_ACCOUNT / NEXT_SERVICE / HEAD_PACKAGE,
-    the account charged fairness.charge(gas, weight) (the weights, clamped by
-    fairness.weight_of, passed as two arrays), the service marked served, the package marked
-    claimed. `next_owner` tells an idle runtime (NULL, no row claimed) from a drifted queued
+    expired lease first; else the fair choice (_choice), the account charged
+    fairness.charge(gas, weight) (the weights, clamped by fairness.weight_of, passed as two
+    arrays), the service marked served, the package marked claimed. `next_owner` tells an idle runtime (NULL, no row claimed) from a drifted queued
     count (an owner, no row claimed: the caller repairs it in SqlStore's
     statement-by-statement claim, as SQLite always claims).
 
@@ -206,32 +219,12 @@ def _pg_claim(wait: bool) -> sa.TextClause:
     row is checked again against `queued > 0 AND running < :max_running`). A row that does
     not qualify in the snapshot (no free slot) is never waited for, so a claim never waits
     for a slot to free up: only for a lock on a slot that is free."""
-    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
     cost = _sql_cost("head.gas", """COALESCE(
             (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
                                          CAST(:weight_values AS bigint[])) AS w(owner, weight)
              WHERE w.owner = u.owner), :default_weight)""")
     return sa.text(f"""
-WITH expired AS (
-    SELECT seq FROM jam_packages
-    WHERE status = 'refining' AND lease_until < :now
-    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
-), acct AS (
-    SELECT owner FROM jam_account_usage
-    WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
-    ORDER BY vtime, owner LIMIT 1 {lock}
-), svc AS (
-    SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
-    WHERE (SELECT q.seq FROM jam_packages q
-           WHERE q.service_id = s.service_id AND q.status = 'pending'
-           ORDER BY q.seq LIMIT 1) IS NOT NULL
-    ORDER BY s.last_claimed, s.service_id LIMIT 1
-), head AS (
-    SELECT p.seq, p.service_id, p.refine_gas + p.accumulate_gas AS gas
-    FROM jam_packages p JOIN svc ON p.service_id = svc.service_id
-    WHERE p.status = 'pending'
-    ORDER BY p.seq LIMIT 1 FOR UPDATE OF p SKIP LOCKED
-), charged AS (
+{_choice("postgres", wait)}, charged AS (
     UPDATE jam_account_usage u
     SET running = u.running + 1, queued = u.queued - 1, vtime = u.vtime + {cost}
     FROM acct, head WHERE u.owner = acct.owner
