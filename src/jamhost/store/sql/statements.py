@@ -205,9 +205,9 @@ def _pg_claim(wait: bool) -> sa.TextClause:
     """PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
     expired lease first; else the fair choice (_choice), the account charged
     fairness.charge(gas, weight) (the weights, clamped by fairness.weight_of, passed as two
-    arrays), the service marked served, the package marked claimed. `next_owner` tells an idle runtime (NULL, no row claimed) from a drifted queued
-    count (an owner, no row claimed: the caller repairs it in SqlStore's
-    statement-by-statement claim, as SQLite always claims).
+    arrays), the service marked served, the package marked claimed. `next_owner` tells an
+    idle runtime (NULL, no row claimed) from a drifted queued count (an owner, no row
+    claimed: the caller repairs it in SqlStore's claim by steps, as SQLite always claims).
 
     The account row is locked `FOR UPDATE SKIP LOCKED` (`wait` False): concurrent claimers
     take the next account rather than wait, and never claim one package twice nor pass an
