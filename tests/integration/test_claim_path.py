@@ -1,4 +1,5 @@
-"""The PostgreSQL claim against rows another transaction holds, over real connections.
+"""The claim path of the store: the PostgreSQL claim against rows another transaction holds,
+over real connections; the SQL charge against fairness.cost; SQLite's commit durability.
 
 The claim locks the account row `FOR UPDATE SKIP LOCKED`; a finish holds that row from its
 first statement to its commit (after the whole apply), and another worker's claim holds it
@@ -132,3 +133,19 @@ def test_the_sql_charge_is_fairness_cost(store: Store) -> None:
             "AS c(gas, weight)"), {"g": [g for g, _ in cases], "w": [w for _, w in cases]}
         ).scalars().all()
     assert got == [fairness.cost(g, w) for g, w in cases]
+
+
+@pytest.mark.parametrize(("key", "level"), [(None, 2), ("full", 2), ("normal", 1)])
+def test_sqlite_synchronous_is_what_the_key_says(tmp_path: Any, key: str | None,
+                                                  level: int) -> None:
+    """The SQLite store's connections sync as `sqlite_synchronous` says (FULL = 2, NORMAL =
+    1), under WAL, on a real file."""
+    extra = {} if key is None else {"sqlite_synchronous": key}
+    s = open_store(JamSettings(store="sqlite", sqlite_path=str(tmp_path / "s.db"),
+                               **extra))  # type: ignore[arg-type]
+    try:
+        with s.engine.connect() as conn:  # type: ignore[attr-defined]
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == level
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        s.close()
