@@ -32,24 +32,27 @@ class Claims(Accumulations, Segments):
         package row, so concurrent workers never claim the same package nor pass an
         account's worker limit, and take the next account rather than wait. When the row it
         skipped was the only claimable account's (`locked_out`: that account's finish holds
-        it to its commit, or another worker's claim does), the claim is sent again waiting
-        for that lock, rather than coming back empty and leaving the worker asleep for
+        it to its commit, or another worker's claim does), the claim waits for that lock and
+        is sent again, rather than coming back empty and leaving the worker asleep for
         IDLE_SLEEP with work queued. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
         limit = MAX_I64 if max_running is None else max_running
         if self.dialect == "postgres":
             owners = sorted(weights or {})
             params = {
-                "now": now, "max_running": limit,
+                "max_running": limit, "worker": worker,
                 "weight_owners": owners, "default_weight": fairness.DEFAULT_WEIGHT,
-                "weight_values": [fairness.weight_of(weights or {}, o) for o in owners],
-                "worker": worker, "lease_until": now + lease_us,
-                # The clock when the claim was asked: the waiting variant waits only for a
-                # lock on an account with a free slot, never for a slot to free up.
-                "started": max(now, now_us())}
-            with connect(self._reader) as conn:  # autocommit: the statement is atomic
-                row = conn.execute(stmts.PG_CLAIM[False], params).one()
-                if row.locked_out:
-                    row = conn.execute(stmts.PG_CLAIM[True], params).one()
+                "weight_values": [fairness.weight_of(weights or {}, o) for o in owners]}
+            with connect(self._reader) as conn:  # autocommit: each statement is atomic
+                for attempt in range(stmts.LOCKED_OUT_RETRIES):
+                    if attempt:  # after a wait: the clock of now (`last_claimed`, the lease)
+                        now = max(now, now_us())
+                    # SKIP LOCKED: the claim statement never waits, so the clock of now
+                    row = conn.execute(stmts.PG_CLAIM, {
+                        **params, "now": now, "lease_until": now + lease_us,
+                        "started": max(now, now_us())}).one()
+                    if row.locked_out is None:
+                        break
+                    conn.execute(stmts.WAIT_FOR_ACCOUNT, {"owner": row.locked_out})
             if row.seq is not None:
                 return package_record(row)
             if row.next_owner is None:

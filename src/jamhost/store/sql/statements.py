@@ -153,7 +153,7 @@ def _sql_cost(gas: str, weight: str) -> str:
                                           compile_kwargs={"literal_binds": True}))
 
 
-def _choice(kind: str, wait: bool = False) -> str:
+def _choice(kind: str) -> str:
     """The claim's choice, shared by both dialects' claims (docs/scheduling.md, "Fair
     claiming"): `expired`, a package whose lease ran out; else `acct`, the account with the
     smallest virtual time, a queued package and a free slot; `svc`, its least recently
@@ -165,7 +165,6 @@ def _choice(kind: str, wait: bool = False) -> str:
     _pg_claim); SQLite runs it under `BEGIN IMMEDIATE`, which excludes other writers."""
     pg = kind == "postgres"
     skip = "FOR UPDATE SKIP LOCKED" if pg else ""
-    acct_lock = ("FOR UPDATE" if wait else skip) if pg else ""
     head_lock = "FOR UPDATE OF p SKIP LOCKED" if pg else ""
     return f"""WITH expired AS (
     SELECT seq FROM jam_packages
@@ -174,7 +173,7 @@ def _choice(kind: str, wait: bool = False) -> str:
 ), acct AS (
     SELECT owner FROM jam_account_usage
     WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
-    ORDER BY vtime, owner LIMIT 1 {acct_lock}
+    ORDER BY vtime, owner LIMIT 1 {skip}
 ), svc AS (
     SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
     WHERE (SELECT q.seq FROM jam_packages q
@@ -201,7 +200,7 @@ FROM (SELECT 1) AS one LEFT JOIN head ON true
 """) for kind in ("sqlite", "postgres")}
 
 
-def _pg_claim(wait: bool) -> sa.TextClause:
+def _pg_claim() -> sa.TextClause:
     """PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
     expired lease first; else the fair choice (_choice), the account charged
     fairness.charge(gas, weight) (the weights, clamped by fairness.weight_of, passed as two
@@ -209,22 +208,21 @@ def _pg_claim(wait: bool) -> sa.TextClause:
     idle runtime (NULL, no row claimed) from a drifted queued count (an owner, no row
     claimed: the caller repairs it in SqlStore's claim by steps, as SQLite always claims).
 
-    The account row is locked `FOR UPDATE SKIP LOCKED` (`wait` False): concurrent claimers
-    take the next account rather than wait, and never claim one package twice nor pass an
-    account's worker limit. A skipped row may be the only account with claimable work (its
-    other package's finish holds the row until it commits, or another worker's claim does),
-    so `locked_out` says whether the statement's snapshot showed an account with queued work
-    and a free slot without it being claimed: the caller then runs the `wait` variant, which
-    waits for that row's lock (`FOR UPDATE`; the wait ends with the holder's commit, and the
-    row is checked again against `queued > 0 AND running < :max_running`). A row that does
-    not qualify in the snapshot (no free slot) is never waited for, so a claim never waits
-    for a slot to free up: only for a lock on a slot that is free."""
+    The account row is locked `FOR UPDATE SKIP LOCKED`: concurrent claimers take the next
+    account rather than wait, and never claim one package twice nor pass an account's
+    worker limit. The row it skipped may be the only claimable account's (its other
+    package's finish holds the row until it commits, or another worker's claim does):
+    `locked_out` is then that account (in the statement's snapshot: queued work, a free
+    slot, not claimed), and the caller waits for its lock (WAIT_FOR_ACCOUNT) and claims
+    again, with a fresh snapshot. (Waiting inside this statement, `FOR UPDATE` without SKIP
+    LOCKED, would choose the service from the snapshot taken before the wait: two workers
+    then ran packages of one service at once, and the second's accumulate conflicted.)"""
     cost = _sql_cost("head.gas", """COALESCE(
             (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
                                          CAST(:weight_values AS bigint[])) AS w(owner, weight)
              WHERE w.owner = u.owner), :default_weight)""")
     return sa.text(f"""
-{_choice("postgres", wait)}, charged AS (
+{_choice("postgres")}, charged AS (
     UPDATE jam_account_usage u
     SET running = u.running + 1, queued = u.queued - 1, vtime = u.vtime + {cost}
     FROM acct, head WHERE u.owner = acct.owner
@@ -243,15 +241,23 @@ def _pg_claim(wait: bool) -> sa.TextClause:
     FROM chosen WHERE p.seq = chosen.seq
     RETURNING p.*
 )
-SELECT claimed.*, (SELECT owner FROM acct) AS next_owner,
-       (SELECT owner FROM acct) IS NULL AND NOT EXISTS (SELECT 1 FROM expired) AND EXISTS (
-           SELECT 1 FROM jam_account_usage WHERE queued > 0 AND running < :max_running
-       ) AS locked_out
+SELECT claimed.*, (SELECT owner FROM acct) AS next_owner, CASE
+    WHEN NOT EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM expired) THEN (
+        SELECT owner FROM jam_account_usage WHERE queued > 0 AND running < :max_running
+        ORDER BY vtime, owner LIMIT 1) END AS locked_out
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 """)
 
 
-PG_CLAIM = {wait: _pg_claim(wait) for wait in (False, True)}
+PG_CLAIM = _pg_claim()
+# Wait until whoever holds the account row (a finish, a claim) commits; taken and released
+# at once in autocommit. FOR SHARE conflicts with their row locks, not with other waiters.
+WAIT_FOR_ACCOUNT = sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :owner FOR SHARE")
+# Claims after a wait, at most: each one follows a commit by the row's holder, so the loop
+# never spins; two workers on one account hand its row back and forth (a finish takes it at
+# its first statement), and 4 tries still came back empty 42 to 118 times in 600 claims of
+# two threads at the store port (bench/bench_claim_contention.py, 2026-12-02), 16 tries 4.
+LOCKED_OUT_RETRIES = 16
 
 # -- per-account limits at submit and service creation --------------------------------------
 
