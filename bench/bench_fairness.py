@@ -84,6 +84,36 @@ class OldestFirst:
                 "started": now_us()}).one())
 
 
+class IdleCount:
+    """The store, counting the claims that came back empty (the worker then sleeps until a
+    submit wakes it or IDLE_SLEEP passes) and, of those, the ones taken with work claimable:
+    right after the empty claim, the store shows an account with a queued package and a
+    free worker slot (oldest-first: any pending package)."""
+
+    def __init__(self, inner: Any, oldest: bool) -> None:
+        self._inner, self._oldest = inner, oldest
+        self.empty = self.with_work = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def claim_package(self, worker: str, now: int, lease_us: int, **kw: Any) -> Any:
+        got = self._inner.claim_package(worker, now, lease_us, **kw)
+        if got is None:
+            if self._oldest:
+                q, args = ("SELECT count(*) FROM jam_packages WHERE status = 'pending'", {})
+            else:
+                q, args = ("SELECT count(*) FROM jam_account_usage "
+                           "WHERE queued > 0 AND running < :m", {"m": kw["max_running"]})
+            with self._inner.engine.connect() as conn:
+                claimable = conn.execute(sa.text(q), args).scalar_one()
+            with self._lock:
+                self.empty += 1
+                self.with_work += claimable > 0
+        return got
+
+
 def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tuple[Runtime, str]:
     op = "op-" + secrets.token_hex(16)
     keys: dict[str, Any] = {"store": kind, "allowed_tokens": [op], "workers": workers,
@@ -148,6 +178,7 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
     rt, op = runtime(kind, workers, per_account, tmp)
     if scheduler == "oldest":
         rt.store = OldestFirst(rt.store)  # type: ignore[assignment]
+    idle = IdleCount(rt.store, scheduler == "oldest")
     who = authenticate(rt, op)
     a_services = tenant(rt, "a", A_SERVICES)
     [b_service] = tenant(rt, "b", 1)
@@ -171,6 +202,7 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
             a_ids.append(rec.id)
             i += 1
     settle_process()  # as `serve` and `jamhost worker` do once started
+    rt.store = idle  # type: ignore[assignment]
     pool = WorkerPool(rt, workers, name=f"bench-{scheduler}")
     start = now_us()
     t0 = time.monotonic()
@@ -221,6 +253,7 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
             "b_run_p50_ms": round(percentile(b_run, 50), 1),
             "a_longest_ms": round(max(a_run), 1) if a_run else 0.0,
             "a_outlasts_b": a_last > b_done,
+            "idle_claims": idle.empty, "idle_with_work": idle.with_work,
             "packages": len(recs), "span_s": round(span, 2),
             "packages_per_s": round(len(recs) / span, 2), "statuses": statuses}
 

@@ -40,12 +40,14 @@ def parse_ts(text: str) -> float:
 
 
 def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
-             ) -> dict[str, object]:
+             synchronous: str | None = None) -> dict[str, object]:
     """One row. `drain`: submit every package before the workers start, and count the
     workers' rate alone (applied packages over the span from the first apply to the last),
     so the one sequential submitting client does not bound the figure."""
     if kind == "sqlite":
         keys: dict[str, object] = {"store": "sqlite", "sqlite_path": str(tmp / "p.db")}
+        if synchronous is not None:  # else the default (older trees have no such key)
+            keys["sqlite_synchronous"] = synchronous
     else:
         name = f"jamhost_bench_{uuid.uuid4().hex[:8]}"
         _pg_admin(f'CREATE DATABASE "{name}"')
@@ -143,12 +145,16 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--drain", action="store_true",
                     help="fill the queue first, then time the workers alone")
+    ap.add_argument("--stores", default="sqlite,postgres")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--sqlite-synchronous", choices=["full", "normal"], default=None)
     args = ap.parse_args()
     out: dict[str, object] = {"machine": machine(), "n": args.n, "runs": []}
-    for kind in ("sqlite", "postgres"):
-        for workers in (1, 2):
+    for kind in args.stores.split(","):
+        for workers in map(int, args.workers.split(",")):
             tmp = Path(tempfile.mkdtemp())
-            out["runs"].append(run_case(kind, workers, args.n, tmp, args.drain))  # type: ignore[union-attr]
+            out["runs"].append(run_case(kind, workers, args.n, tmp, args.drain,  # type: ignore[union-attr]
+                                        args.sqlite_synchronous))
             print(json.dumps(out["runs"][-1]), file=sys.stderr)  # type: ignore[index]
     print(json.dumps(out, indent=2))
     if args.write_docs:

@@ -40,6 +40,10 @@ class JamSettings(BaseModel):
 
     store: Literal["memory", "sqlite", "postgres"] = "sqlite"
     sqlite_path: str = "./jamhost.db"
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    """SQLite's `synchronous` under WAL: `full` syncs the WAL at every commit (an acknowledged
+    write survives a power cut), `normal` only at checkpoints (it survives a process crash;
+    a power cut may lose the last commits). docs/operations.md has the decision."""
     pg_dsn: str | None = None
     pg_pool_size: int = Field(10, ge=1, le=1000)
     """PostgreSQL connections one process keeps open; a burst may open as many again."""

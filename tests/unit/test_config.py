@@ -70,6 +70,12 @@ def test_defaults_are_the_spec_table(tmp_path: Path) -> None:
     # the project's: exported segments' retention (GP: 28 days) and runtime-wide authorizers
     assert s.segment_retention_seconds == 28 * 24 * 3600
     assert s.shared_authorizers == []
+    assert s.sqlite_synchronous == "full"  # the project's: durability of the SQLite store
+
+
+def test_sqlite_synchronous_is_full_or_normal(tmp_path: Path) -> None:
+    assert load(tmp_path, **{P + "SQLITE_SYNCHRONOUS": "normal"}).sqlite_synchronous == "normal"
+    assert "sqlite_synchronous" in refused(tmp_path, "[runtime.jam]\nsqlite_synchronous = 'off'\n")
 
 
 def test_shared_authorizers_are_service_ids(tmp_path: Path) -> None:

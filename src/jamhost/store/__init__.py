@@ -24,7 +24,8 @@ def open_store(settings: JamSettings, *, migrate: bool = True) -> Store:
     else:
         url = sqlite_url(settings.sqlite_path) if settings.store == "sqlite" \
             else postgres_url(settings.pg_dsn or "")
-        engine = make_engine(url, pg_pool_size=settings.pg_pool_size)
+        engine = make_engine(url, pg_pool_size=settings.pg_pool_size,
+                             sqlite_synchronous=settings.sqlite_synchronous)
         if migrate:
             upgrade(engine)
     store = SqlStore(engine)

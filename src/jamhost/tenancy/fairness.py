@@ -23,10 +23,12 @@ behind no busy account, even once their running packages finish and give gas bac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 VTIME_UNIT = 1  # virtual-time units per gas at weight 1 (bigint room: ~10^9 packages of 10^10 gas)
 MAX_WEIGHT = 1_000
+DEFAULT_WEIGHT = 1
 
 
 def share(cap: int, busy_others: int) -> int:
@@ -38,12 +40,22 @@ def share(cap: int, busy_others: int) -> int:
 
 def weight_of(weights: Mapping[str, int], owner: str) -> int:
     """The operator's weight for an account (`runtime.jam.account_weights`), default 1."""
-    return max(1, min(MAX_WEIGHT, int(weights.get(owner, 1))))
+    return max(1, min(MAX_WEIGHT, int(weights.get(owner, DEFAULT_WEIGHT))))
+
+
+def charge(gas: Any, weight: Any, greatest: Callable[[int, Any], Any] = max) -> Any:
+    """The charge formula, written once for two kinds of numbers: Python ints (`cost`, and
+    SQLite's claim, which charges from Python) and SQL expressions (PostgreSQL's claim picks
+    the package and charges it in one statement: store/sql/statements.py renders this
+    function with `greatest` = SQL's GREATEST over bigint columns, whose `//` is SQL's
+    integer division). Integer operations only, so both agree exactly (positive operands:
+    truncation is the floor); tests/integration/test_claim_path.py compares them."""
+    return greatest(1, gas) * VTIME_UNIT // weight
 
 
 def cost(gas: int, weight: int) -> int:
     """Virtual time one claim of `gas` costs an account of `weight`."""
-    return max(1, gas) * VTIME_UNIT // weight
+    return int(charge(gas, weight))
 
 
 def refund(declared: int, used: int, weight: int) -> int:

@@ -28,20 +28,31 @@ class Claims(Accumulations, Segments):
         the account with the smallest virtual time and a free worker slot, its least
         recently served service, that service's oldest pending package (tenancy/fairness.py).
 
-        PostgreSQL: `FOR UPDATE SKIP LOCKED` on the account row and the package row, so
-        concurrent workers never claim the same package nor pass an account's worker limit,
-        and never wait on each other. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
+        PostgreSQL: one statement, `FOR UPDATE SKIP LOCKED` on the account row and the
+        package row, so concurrent workers never claim the same package nor pass an
+        account's worker limit, and take the next account rather than wait. When the row it
+        skipped was the only claimable account's (`locked_out`: that account's finish holds
+        it to its commit, or another worker's claim does), the claim waits for that lock and
+        is sent again, rather than coming back empty and leaving the worker asleep for
+        IDLE_SLEEP with work queued. SQLite: the write transaction is `BEGIN IMMEDIATE`."""
         limit = MAX_I64 if max_running is None else max_running
         if self.dialect == "postgres":
             owners = sorted(weights or {})
-            with connect(self._reader) as conn:  # autocommit: the statement is atomic
-                row = conn.execute(stmts.PG_CLAIM, {
-                    "now": now, "max_running": limit, "unit": fairness.VTIME_UNIT,
-                    "weight_owners": owners,
-                    "weight_values": [fairness.weight_of(weights or {}, o) for o in owners],
-                    "worker": worker, "lease_until": now + lease_us,
-                    # SKIP LOCKED: the claim never waits for a finish, so the clock of now
-                    "started": max(now, now_us())}).one()
+            params = {
+                "max_running": limit, "worker": worker,
+                "weight_owners": owners, "default_weight": fairness.DEFAULT_WEIGHT,
+                "weight_values": [fairness.weight_of(weights or {}, o) for o in owners]}
+            with connect(self._reader) as conn:  # autocommit: each statement is atomic
+                for attempt in range(stmts.LOCKED_OUT_RETRIES):
+                    if attempt:  # after a wait: the clock of now (`last_claimed`, the lease)
+                        now = max(now, now_us())
+                    # SKIP LOCKED: the claim statement never waits, so the clock of now
+                    row = conn.execute(stmts.PG_CLAIM, {
+                        **params, "now": now, "lease_until": now + lease_us,
+                        "started": max(now, now_us())}).one()
+                    if row.locked_out is None:
+                        break
+                    conn.execute(stmts.WAIT_FOR_ACCOUNT, {"owner": row.locked_out})
             if row.seq is not None:
                 return package_record(row)
             if row.next_owner is None:
@@ -50,24 +61,25 @@ class Claims(Accumulations, Segments):
 
     def _claim_by_steps(self, worker: str, now: int, lease_us: int, limit: int,
                         weights: dict[str, int]) -> PackageRecord | None:
-        """The claim statement by statement in one write transaction: SQLite's (under
-        `BEGIN IMMEDIATE`), and PostgreSQL's when an account's queued count drifted."""
+        """The claim in one write transaction: the choice in one read (stmts.CHOICE, the
+        same rule as PG_CLAIM's), then the account's charge, the service's `last_claimed`
+        and the mark, which returns the row. SQLite's (under `BEGIN IMMEDIATE`; it cannot
+        change several tables in one statement), and PostgreSQL's when an account's queued
+        count drifted."""
         with self._write() as conn:
-            seq = conn.execute(stmts.CLAIM_EXPIRED[self.dialect], {"now": now}).scalar_one_or_none()
-            for _ in range(8) if seq is None else ():
-                owner = conn.execute(stmts.NEXT_ACCOUNT[self.dialect],
-                                     {"max_running": limit}).scalar_one_or_none()
-                if owner is None:
-                    return None
-                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
-                if head is None:  # the queued count drifted (a crash, a manual edit): repair
-                    conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
+            for _ in range(8):
+                choice = conn.execute(stmts.CHOICE[self.dialect],
+                                      {"now": now, "max_running": limit}).one()
+                seq = choice.expired
+                if seq is not None or choice.owner is None:
+                    break
+                if choice.seq is None:  # the queued count drifted (a crash, a manual edit)
+                    conn.execute(stmts.NOTHING_QUEUED, {"acct": choice.owner})
                     continue
-                seq = head.seq
-                weight = fairness.weight_of(weights, owner)
-                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
-                    head.refine_gas + head.accumulate_gas, weight)})
-                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
+                seq = choice.seq
+                conn.execute(stmts.CHARGE_ACCOUNT, {"acct": choice.owner, "cost": fairness.cost(
+                    choice.gas, fairness.weight_of(weights, choice.owner))})
+                conn.execute(stmts.SERVED, {"sid": choice.service_id, "now": now})
                 break
             if seq is None:
                 return None

@@ -1,6 +1,7 @@
 """Engines for the two SQL back ends, with the transaction semantics the store relies on.
 
-SQLite: WAL, synchronous=FULL (an acknowledged write survives `kill -9`), a busy timeout, and
+SQLite: WAL, synchronous=FULL by default (an acknowledged write survives `kill -9` and a power
+cut; `sqlite_synchronous = "normal"`: `kill -9` only, docs/operations.md), a busy timeout, and
 `BEGIN IMMEDIATE` for write transactions so that read-check-write sequences are serialized
 across threads and processes; within one process, write transactions on one database file
 also queue on a lock (`writer_lock`). PostgreSQL: READ COMMITTED plus row locks from conditional
@@ -44,7 +45,11 @@ def postgres_url(dsn: str) -> str:
 DEFAULT_PG_POOL_SIZE = 10
 
 
-def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE) -> sa.Engine:
+SQLITE_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+
+def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE,
+                sqlite_synchronous: str = "full") -> sa.Engine:
     if url == MEMORY_URL:
         engine = sa.create_engine(url, poolclass=sa.pool.StaticPool,
                                   connect_args={"check_same_thread": False})
@@ -55,7 +60,7 @@ def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE) -> sa.Eng
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                      "timeout": 30})
-        _sqlite_semantics(engine)
+        _sqlite_semantics(engine, SQLITE_SYNCHRONOUS[sqlite_synchronous])
         return engine
     # Kept: `pg_pool_size` connections; in a burst as many again, closed when returned. A
     # request past both waits for a returned one (the pool's timeout, 30 s).
@@ -144,14 +149,14 @@ def _postgres_liveness(engine: sa.Engine) -> None:
                 raise sa.exc.DisconnectionError("ping failed") from None
 
 
-def _sqlite_semantics(engine: sa.Engine) -> None:
+def _sqlite_semantics(engine: sa.Engine, synchronous: str = "FULL") -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         # Let SQLAlchemy, not pysqlite, emit BEGIN so we can choose IMMEDIATE.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

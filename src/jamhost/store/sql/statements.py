@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from jamhost.store.sql import tables as t
+from jamhost.tenancy import fairness
 
 MAX_MERGED_SERVICES = 64  # more services in one scope: one IN query instead of merged scans
 
@@ -114,14 +115,12 @@ def _filtered(q: sa.Select[Any], c: Any, equal: tuple[str, ...],
 # -- the worker: claim, state reads, finish ----------------------------------------------------
 
 def _claim(condition: Any, kind: str) -> sa.Select[Any]:
+    """The oldest package matching `condition` (bench_fairness.py's oldest-first baseline)."""
     p = t.packages.c
     q = sa.select(p.seq).where(condition).order_by(p.seq).limit(1)
     return q.with_for_update(skip_locked=True) if kind == "postgres" else q
 
 
-CLAIM_EXPIRED = {kind: _claim(sa.and_(t.packages.c.status == "refining",
-                                      t.packages.c.lease_until < sa.bindparam("now")), kind)
-                 for kind in ("sqlite", "postgres")}
 # The claimed row comes back from the UPDATE itself (RETURNING): one round trip fewer.
 MARK_CLAIMED = t.packages.update().where(t.packages.c.seq == sa.bindparam("claimed")).values(
     status="refining", claimed_by=sa.bindparam("worker"),
@@ -135,38 +134,6 @@ RENEW_CLAIM = t.packages.update().where(
 
 # -- fair claiming (tenancy/fairness.py) ----------------------------------------------------
 
-def _next_account(kind: str) -> sa.Select[Any]:
-    """The account served next: smallest virtual time among those with a queued package and
-    a free worker slot. PostgreSQL locks its row (SKIP LOCKED: concurrent claimers take the
-    next account instead of waiting), so its running count cannot pass the limit."""
-    au = t.account_usage.c
-    q = sa.select(au.owner).where(au.queued > 0, au.running < sa.bindparam("max_running")) \
-        .order_by(au.vtime, au.owner).limit(1)
-    return q.with_for_update(skip_locked=True) if kind == "postgres" else q
-
-
-NEXT_ACCOUNT = {kind: _next_account(kind) for kind in ("sqlite", "postgres")}
-_p = t.packages.alias("queued_pkg")
-# Whether a service has a pending package: one probe of (service_id, status, seq) per service
-# of the account. Written as a correlated `LIMIT 1` rather than EXISTS, which PostgreSQL
-# turned into a semi-join scanning every pending package of the runtime per service (0.2 ms
-# at 400 pending, growing with every tenant's queue) whenever its statistics were stale.
-_HEAD_SEQ = sa.select(_p.c.seq).where(
-    _p.c.service_id == t.services.c.service_id, _p.c.status == "pending",
-).order_by(_p.c.seq).limit(1).scalar_subquery()
-NEXT_SERVICE = sa.select(t.services.c.service_id).where(
-    t.services.c.owner == sa.bindparam("acct"), _HEAD_SEQ.is_not(None),
-).order_by(t.services.c.last_claimed, t.services.c.service_id).limit(1)
-# That service's oldest pending package, in the same statement (one round trip fewer):
-# PostgreSQL locks the package row only (the account row is held already, so no other
-# claimer is in this account).
-HEAD_PACKAGE = {kind: (lambda q: q.with_for_update(skip_locked=True, of=t.packages)
-                       if kind == "postgres" else q)(
-    sa.select(t.packages.c.seq, t.packages.c.service_id, t.packages.c.refine_gas,
-              t.packages.c.accumulate_gas)
-    .where(t.packages.c.service_id == NEXT_SERVICE.scalar_subquery(),
-           t.packages.c.status == "pending")
-    .order_by(t.packages.c.seq).limit(1)) for kind in ("sqlite", "postgres")}
 CHARGE_ACCOUNT = t.account_usage.update().where(
     t.account_usage.c.owner == sa.bindparam("acct")).values(
     running=t.account_usage.c.running + 1, queued=t.account_usage.c.queued - 1,
@@ -176,24 +143,37 @@ NOTHING_QUEUED = t.account_usage.update().where(
 SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid")).values(
     last_claimed=sa.bindparam("now"))
 
-# PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
-# expired lease first; else the fair choice of NEXT_ACCOUNT / NEXT_SERVICE / HEAD_PACKAGE
-# (account row and package row locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers take
-# the next account and never claim one package twice nor pass an account's worker limit),
-# the account charged fairness.cost(gas, weight) = max(1, gas) * VTIME_UNIT // weight (the
-# weights, clamped by fairness.weight_of, passed as two arrays), the service marked served,
-# the package marked claimed. `next_owner` tells an idle
-# runtime (NULL, no row claimed) from a drifted queued count (an owner, no row claimed: the
-# caller repairs it in SqlStore's statement-by-statement claim, as SQLite always claims).
-PG_CLAIM = sa.text("""
-WITH expired AS (
+def _sql_cost(gas: str, weight: str) -> str:
+    """fairness.charge over two SQL bigint expressions, as PostgreSQL text: the formula has
+    one home (tenancy/fairness.py); this only renders it."""
+    big = sa.BigInteger()
+    expr = fairness.charge(sa.literal_column(gas, big), sa.literal_column(weight, big),
+                           lambda lo, x: sa.func.greatest(lo, x, type_=big))
+    return str(sa.cast(expr, big).compile(dialect=postgresql.dialect(),
+                                          compile_kwargs={"literal_binds": True}))
+
+
+def _choice(kind: str) -> str:
+    """The claim's choice, shared by both dialects' claims (docs/scheduling.md, "Fair
+    claiming"): `expired`, a package whose lease ran out; else `acct`, the account with the
+    smallest virtual time, a queued package and a free slot; `svc`, its least recently
+    claimed service with a pending package (one probe of (service_id, status, seq) per
+    service of the account, written as a correlated `LIMIT 1` rather than EXISTS, which
+    PostgreSQL turned into a semi-join scanning every pending package of the runtime per
+    service whenever its statistics were stale); `head`, that service's oldest pending
+    package and its declared gas. PostgreSQL locks the rows it picks (see
+    _pg_claim); SQLite runs it under `BEGIN IMMEDIATE`, which excludes other writers."""
+    pg = kind == "postgres"
+    skip = "FOR UPDATE SKIP LOCKED" if pg else ""
+    head_lock = "FOR UPDATE OF p SKIP LOCKED" if pg else ""
+    return f"""WITH expired AS (
     SELECT seq FROM jam_packages
     WHERE status = 'refining' AND lease_until < :now
-    ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED
+    ORDER BY seq LIMIT 1 {skip}
 ), acct AS (
     SELECT owner FROM jam_account_usage
     WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
-    ORDER BY vtime, owner LIMIT 1 FOR UPDATE SKIP LOCKED
+    ORDER BY vtime, owner LIMIT 1 {skip}
 ), svc AS (
     SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
     WHERE (SELECT q.seq FROM jam_packages q
@@ -204,14 +184,47 @@ WITH expired AS (
     SELECT p.seq, p.service_id, p.refine_gas + p.accumulate_gas AS gas
     FROM jam_packages p JOIN svc ON p.service_id = svc.service_id
     WHERE p.status = 'pending'
-    ORDER BY p.seq LIMIT 1 FOR UPDATE OF p SKIP LOCKED
-), charged AS (
-    UPDATE jam_account_usage u
-    SET running = u.running + 1, queued = u.queued - 1,
-        vtime = u.vtime + div(GREATEST(1, head.gas)::numeric * :unit, COALESCE(
+    ORDER BY p.seq LIMIT 1 {head_lock}
+)"""
+
+
+# The choice in one read, for the claim by steps (SqlStore._claim_by_steps: SQLite's, and
+# PostgreSQL's after a drift), which then charges the account (fairness.cost, in Python),
+# marks the service served and the package claimed. `owner` without a `seq`: the account's
+# queued count drifted (repaired by the caller).
+CHOICE = {kind: sa.text(f"""
+{_choice(kind)}
+SELECT (SELECT seq FROM expired) AS expired, (SELECT owner FROM acct) AS owner,
+       head.seq, head.service_id, head.gas
+FROM (SELECT 1) AS one LEFT JOIN head ON true
+""") for kind in ("sqlite", "postgres")}
+
+
+def _pg_claim() -> sa.TextClause:
+    """PostgreSQL: the whole claim in one statement (run in autocommit: one round trip). The
+    expired lease first; else the fair choice (_choice), the account charged
+    fairness.charge(gas, weight) (the weights, clamped by fairness.weight_of, passed as two
+    arrays), the service marked served, the package marked claimed. `next_owner` tells an
+    idle runtime (NULL, no row claimed) from a drifted queued count (an owner, no row
+    claimed: the caller repairs it in SqlStore's claim by steps, as SQLite always claims).
+
+    The account row is locked `FOR UPDATE SKIP LOCKED`: concurrent claimers take the next
+    account rather than wait, and never claim one package twice nor pass an account's
+    worker limit. The row it skipped may be the only claimable account's (its other
+    package's finish holds the row until it commits, or another worker's claim does):
+    `locked_out` is then that account (in the statement's snapshot: queued work, a free
+    slot, not claimed), and the caller waits for its lock (WAIT_FOR_ACCOUNT) and claims
+    again, with a fresh snapshot. (Waiting inside this statement, `FOR UPDATE` without SKIP
+    LOCKED, would choose the service from the snapshot taken before the wait: two workers
+    then ran packages of one service at once, and the second's accumulate conflicted.)"""
+    cost = _sql_cost("head.gas", """COALESCE(
             (SELECT w.weight FROM unnest(CAST(:weight_owners AS text[]),
                                          CAST(:weight_values AS bigint[])) AS w(owner, weight)
-             WHERE w.owner = u.owner), 1))::bigint
+             WHERE w.owner = u.owner), :default_weight)""")
+    return sa.text(f"""
+{_choice("postgres")}, charged AS (
+    UPDATE jam_account_usage u
+    SET running = u.running + 1, queued = u.queued - 1, vtime = u.vtime + {cost}
     FROM acct, head WHERE u.owner = acct.owner
     RETURNING u.owner
 ), served AS (
@@ -228,9 +241,23 @@ WITH expired AS (
     FROM chosen WHERE p.seq = chosen.seq
     RETURNING p.*
 )
-SELECT claimed.*, (SELECT owner FROM acct) AS next_owner
+SELECT claimed.*, (SELECT owner FROM acct) AS next_owner, CASE
+    WHEN NOT EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM expired) THEN (
+        SELECT owner FROM jam_account_usage WHERE queued > 0 AND running < :max_running
+        ORDER BY vtime, owner LIMIT 1) END AS locked_out
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 """)
+
+
+PG_CLAIM = _pg_claim()
+# Wait until whoever holds the account row (a finish, a claim) commits; taken and released
+# at once in autocommit. FOR SHARE conflicts with their row locks, not with other waiters.
+WAIT_FOR_ACCOUNT = sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :owner FOR SHARE")
+# Claims after a wait, at most: each one follows a commit by the row's holder, so the loop
+# never spins; two workers on one account hand its row back and forth (a finish takes it at
+# its first statement), and 4 tries still came back empty 42 to 118 times in 600 claims of
+# two threads at the store port (bench/bench_claim_contention.py, 2026-12-02), 16 tries 4.
+LOCKED_OUT_RETRIES = 16
 
 # -- per-account limits at submit and service creation --------------------------------------
 

@@ -1,0 +1,151 @@
+"""The claim path of the store: the PostgreSQL claim against rows another transaction holds,
+over real connections; the SQL charge against fairness.cost; SQLite's commit durability.
+
+The claim locks the account row `FOR UPDATE SKIP LOCKED`; a finish holds that row from its
+first statement to its commit (after the whole apply), and another worker's claim holds it
+for its own statement. A claim that met such a row used to come back empty with work
+queued, and its worker slept IDLE_SLEEP. Here one connection holds the row in an open
+transaction, as those do, while a worker claims on another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from jamhost.config import JamSettings
+from jamhost.domain.model import ZERO_HASH, PackageRecord, QuotaLimits, now_us
+from jamhost.store import Store, open_store
+from jamhost.store.sql import statements as stmts
+from jamhost.tenancy import fairness
+
+ROOMY = QuotaLimits(pending_packages=100, storage_bytes=10_000, gas_per_hour=10**9)
+W = 490_000
+OWNER = "acct-a"
+
+
+@pytest.fixture
+def store(fresh_pg: str) -> Iterator[Store]:
+    s = open_store(JamSettings(store="postgres", pg_dsn=fresh_pg))
+    s.init_counters()
+    yield s
+    s.close()
+
+
+def _queue(store: Store, n: int) -> list[bytes]:
+    sid = store.create_service(owner=OWNER, code=None, code_hash=ZERO_HASH, balance=0,
+                               min_item_gas=0, min_memo_gas=0, created_by="op",
+                               storage_limit=10**6).service_id
+    ids = []
+    for i in range(n):
+        body = b"pkg-%d" % i
+        rec = PackageRecord(id=hashlib.blake2b(body, digest_size=32).digest(), service_id=sid,
+                            status="pending", body=body, size=len(body), refine_gas=100,
+                            accumulate_gas=100, created_at=now_us(), updated_at=now_us())
+        store.submit_package(rec, ROOMY, 100, W)
+        ids.append(rec.id)
+    return ids
+
+
+def _hold_account(conn: sa.Connection, how: str, running: PackageRecord) -> None:
+    """Take the account row in `conn`'s open transaction: as a finish does (its first
+    statement, the real one), or as another worker's claim does."""
+    if how == "finish":
+        held = conn.execute(stmts.PG_FINISH_RELEASE, {
+            "package_id": running.id, "worker": "w1", "status": "applied", "at": now_us(),
+            "failure_reason": None, "detail": None, "report_hash": None,
+            "sid": running.service_id, "refund": 0}).one()
+        assert held.held == 1
+    else:
+        conn.execute(sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :o FOR UPDATE"),
+                     {"o": OWNER})
+
+
+def _lock_waiters(store: Store) -> int:
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(conn.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar_one())
+
+
+def _claim_in_thread(store: Store, max_running: int) -> tuple[threading.Thread, list[Any]]:
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(
+        store.claim_package("w2", now_us(), 10**9, max_running=max_running)))
+    thread.start()
+    return thread, got
+
+
+@pytest.mark.parametrize("holder", ["finish", "claim"])
+def test_a_held_account_row_does_not_make_the_claim_come_back_empty(store: Store,
+                                                                     holder: str) -> None:
+    ids = _queue(store, 3)
+    first = store.claim_package("w1", now_us(), 10**9, max_running=2)
+    assert first is not None and first.id == ids[0]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        tx = conn.begin()
+        _hold_account(conn, holder, first)
+        thread, got = _claim_in_thread(store, max_running=2)
+        deadline = time.monotonic() + 30  # a bound on a hang, not a measured time
+        while thread.is_alive() and _lock_waiters(store) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited = thread.is_alive()  # the claim is queued on the row's lock
+        tx.commit()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert got and got[0] is not None, "the claim came back empty with work queued"
+    assert got[0].id == ids[1]
+    assert waited
+
+
+def test_a_held_row_without_a_free_slot_is_not_waited_for(store: Store) -> None:
+    """At its worker limit the account has nothing claimable: the claim answers None at
+    once, while the finish still holds the row, rather than waiting for the slot."""
+    _queue(store, 2)
+    first = store.claim_package("w1", now_us(), 10**9, max_running=1)
+    assert first is not None
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        tx = conn.begin()
+        _hold_account(conn, "finish", first)
+        thread, got = _claim_in_thread(store, max_running=1)
+        thread.join(30)
+        finished_while_held = not thread.is_alive()
+        tx.commit()
+    thread.join(30)
+    assert finished_while_held
+    assert got == [None]
+
+
+def test_the_sql_charge_is_fairness_cost(store: Store) -> None:
+    """PostgreSQL's claim charges with fairness.charge rendered as SQL: the same values as
+    fairness.cost, on the real server."""
+    cases = [(g, w) for g in (0, 1, 2, 999, 1000, 10**9 + 7, 2**62) for w in (1, 2, 3, 7, 1000)]
+    expr = stmts._sql_cost("c.gas", "c.weight")
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        got = conn.execute(sa.text(
+            f"SELECT {expr} FROM unnest(CAST(:g AS bigint[]), CAST(:w AS bigint[])) "
+            "AS c(gas, weight)"), {"g": [g for g, _ in cases], "w": [w for _, w in cases]}
+        ).scalars().all()
+    assert got == [fairness.cost(g, w) for g, w in cases]
+
+
+@pytest.mark.parametrize(("key", "level"), [(None, 2), ("full", 2), ("normal", 1)])
+def test_sqlite_synchronous_is_what_the_key_says(tmp_path: Any, key: str | None,
+                                                  level: int) -> None:
+    """The SQLite store's connections sync as `sqlite_synchronous` says (FULL = 2, NORMAL =
+    1), under WAL, on a real file."""
+    extra = {} if key is None else {"sqlite_synchronous": key}
+    s = open_store(JamSettings(store="sqlite", sqlite_path=str(tmp_path / "s.db"),
+                               **extra))  # type: ignore[arg-type]
+    try:
+        with s.engine.connect() as conn:  # type: ignore[attr-defined]
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == level
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        s.close()
