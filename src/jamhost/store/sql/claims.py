@@ -120,13 +120,12 @@ class Claims(Accumulations, Segments):
                                      params).scalar_one_or_none()
                 if owner is None:
                     return None
-                head = conn.execute(stmts.HEAD_PACKAGE[self.dialect], {"acct": owner}).first()
+                head = conn.execute(stmts.ACCOUNT_HEAD[self.dialect], {"acct": owner}).first()
                 if head is None:  # the queued count drifted (a crash, a manual edit): repair
                     conn.execute(stmts.NOTHING_QUEUED, {"acct": owner})
                     continue
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
-                    head.refine_gas + head.accumulate_gas,
-                    fairness.weight_of(weights or {}, owner))})
+                    head.gas, fairness.weight_of(weights or {}, owner))})
                 conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
                 return package_record(conn.execute(stmts.MARK_CLAIMED, {
                     "claimed": head.seq, "worker": worker, "lease_until": now + lease_us,

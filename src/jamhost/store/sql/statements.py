@@ -163,9 +163,7 @@ def _choice(kind: str) -> str:
     service whenever its statistics were stale); `head`, that service's oldest pending
     package and its declared gas. PostgreSQL locks the rows it picks (see
     _pg_claim); SQLite runs it under `BEGIN IMMEDIATE`, which excludes other writers."""
-    pg = kind == "postgres"
-    skip = "FOR UPDATE SKIP LOCKED" if pg else ""
-    head_lock = "FOR UPDATE OF p SKIP LOCKED" if pg else ""
+    skip = "FOR UPDATE SKIP LOCKED" if kind == "postgres" else ""
     return f"""WITH expired AS (
     SELECT seq FROM jam_packages
     WHERE status = 'refining' AND lease_until < :now
@@ -174,7 +172,15 @@ def _choice(kind: str) -> str:
     SELECT owner FROM jam_account_usage
     WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
     ORDER BY vtime, owner LIMIT 1 {skip}
-), svc AS (
+), {_service_head(kind)}"""
+
+
+def _service_head(kind: str) -> str:
+    """The part of the choice within the account `acct` (a CTE before it): `svc`, its least
+    recently claimed service with a pending package, and `head`, that service's oldest
+    pending package and its declared gas (PostgreSQL: the package row locked SKIP LOCKED)."""
+    head_lock = "FOR UPDATE OF p SKIP LOCKED" if kind == "postgres" else ""
+    return f"""svc AS (
     SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
     WHERE (SELECT q.seq FROM jam_packages q
            WHERE q.service_id = s.service_id AND q.status = 'pending'
@@ -186,6 +192,14 @@ def _choice(kind: str) -> str:
     WHERE p.status = 'pending'
     ORDER BY p.seq LIMIT 1 {head_lock}
 )"""
+
+
+# The head package of a given account :acct (claim_preempting, once it has chosen and, on
+# PostgreSQL, locked the account): the same service and package rule as the claim's choice.
+ACCOUNT_HEAD = {kind: sa.text(f"""
+WITH acct AS (SELECT CAST(:acct AS text) AS owner), {_service_head(kind)}
+SELECT head.seq, head.service_id, head.gas FROM head
+""") for kind in ("sqlite", "postgres")}
 
 
 # The choice in one read, for the claim by steps (SqlStore._claim_by_steps: SQLite's, and
@@ -298,8 +312,8 @@ RELEASE_ACCOUNT = t.account_usage.update().where(
 # The account a worker running a package of service :sid may run first, nested: the fair
 # rule's next account among those that have a queued package, no package running (which
 # also keeps them within any worker limit of 1 or more) and a virtual time below the running
-# package's account. PostgreSQL locks its row as NEXT_ACCOUNT does (SKIP LOCKED), so a
-# preempting worker and a claiming one never both charge it; HEAD_PACKAGE, CHARGE_ACCOUNT,
+# package's account. PostgreSQL locks its row as the claim's choice does (SKIP LOCKED), so
+# a preempting worker and a claiming one never both charge it; ACCOUNT_HEAD, CHARGE_ACCOUNT,
 # SERVED and MARK_CLAIMED then take its package as a claim does.
 _running_acct = t.account_usage.alias("running_acct")
 _RUNNING_OWNER = sa.select(t.services.c.owner).where(
