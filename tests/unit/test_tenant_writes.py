@@ -76,6 +76,24 @@ def test_a_handle_does_only_what_its_authorization_allows() -> None:
     assert fake.writes == [("set_code", A1), ("add_delegate", A1)]
 
 
+def test_manager_and_operator_handles_submit_nothing() -> None:
+    """A handle grants what its own decision checked: a token scoped to `manage` (or an
+    operator's `operated` handle) gets no submit or upload through it."""
+    fake = data()
+    manage_only = Principal(kind="account", token_hash=b"\x0b" * 32, account_id="alice",
+                            accessor="a", scopes=frozenset({"manage"}))
+    view = view_for(Policy(), manage_only, fake)
+    with pytest.raises(Forbidden):
+        view.submitter(A1)  # the token's scopes refuse the submit decision
+    for handle in (view.manager(A1, "upgrade code"),
+                   view_for(Policy(), OPERATOR, fake).operated(A1)):
+        for write in (lambda: handle.submit_package(package(A1), LIMITS, 10, 0),
+                      lambda: handle.put_preimage(b"h" * 32, b"blob", "x", 100)):
+            with pytest.raises(Forbidden):
+                write()
+    assert fake.writes == []
+
+
 def test_operators_and_the_admin_cli_operate_any_existing_service() -> None:
     fake = data()
     for who in (OPERATOR, ADMIN):

@@ -51,11 +51,14 @@ class TenantWrites(Protocol):
 
 
 #: What a handle may do, by how it was authorized: `submit` (packages, preimages),
-#: `administer` (code, delegates: the owner or an operator), `operate` (balance, quota:
-#: operators and the admin CLI).
+#: `administer` (code, delegates: the owner or an operator), `operate` (balance, quota, and
+#: the delegates the config seeds: operators and the admin CLI). Each grant is exactly what
+#: its decision checked: a handle from `manager` or `operated` submits nothing (a token
+#: scoped to `manage` is no submitter), so a submit always goes through `submitter`, whose
+#: decision checks the token's `submit` scope.
 SUBMIT = frozenset({"submit"})
-ADMINISTER = frozenset({"submit", "administer"})
-OPERATE = frozenset({"submit", "administer", "operate"})
+ADMINISTER = frozenset({"administer"})
+OPERATE = frozenset({"administer", "operate"})
 
 
 class ServiceWrites:
