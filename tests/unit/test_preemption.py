@@ -38,8 +38,8 @@ def test_others_since_ignores_the_running_accounts_own_submits() -> None:
     mid = s.seen()
     s.notify("a")
     assert not s.others_since(mid, "a")
-    s.notify_all()  # stopping counts for everyone
-    assert s.others_since(mid, "a")
+    s.notify_all()  # stopping is nobody's submit: it stops preemption instead
+    assert not s.others_since(mid, "a") and s.stopping
 
 
 class FakeStore:
@@ -93,6 +93,48 @@ def test_the_store_is_asked_on_another_accounts_submit_or_every_store_check(
     assert [(p, w) for p, w, _ in ran] == [(bytes([2]) * 32, "w0/nested"),
                                           (bytes([3]) * 32, "w0/nested")]
     assert [h for _, _, h in ran] == [None, None] and store.asked == 5 and hook.nested == 2
+
+
+def test_a_stopping_pool_starts_no_nested_work(monkeypatch) -> None:  # noqa: ANN001
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    store = FakeStore([_pkg(2, 8)])
+    rt = _rt(store)
+    hook = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", lambda *_: None)
+    rt.work_ready.notify("acct-b")
+    rt.work_ready.notify_all()
+    clock[0] += preemption.STORE_CHECK
+    hook()
+    assert store.asked == 0 and hook.nested == 0
+
+
+def test_the_parked_package_keeps_half_its_worker(monkeypatch) -> None:  # noqa: ANN001
+    """A stream of another account's packages (each 30 ms here) runs nested for at most
+    max(MIN_SLICE, the parked package's own run) at a time, and then not again until the
+    parked package has run as long: whatever the virtual times say."""
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    store = FakeStore([_pkg(n, 8) for n in range(2, 40)])
+    rt = _rt(store)
+
+    def run(_rt: Any, p: PackageRecord, w: str) -> None:
+        clock[0] += 0.03
+
+    hook = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", run)
+    rt.work_ready.notify("acct-b")
+    hook()
+    assert hook.nested == 2  # 60 ms >= MIN_SLICE (50 ms): the slice is used up
+    for _ in range(3):
+        rt.work_ready.notify("acct-b")
+        hook()
+    clock[0] += 0.059
+    rt.work_ready.notify("acct-b")
+    hook()
+    assert hook.nested == 2 and store.asked == 2  # held off for as long as it ran (60 ms)
+    clock[0] += 0.002  # the parked package has now run 61 ms of its own
+    rt.work_ready.notify("acct-b")
+    hook()
+    assert hook.nested == 5  # a slice of 61 ms: three more packages (90 ms)
 
 
 def test_a_nested_package_installs_no_preemption_of_its_own() -> None:

@@ -35,6 +35,9 @@ log = get_logger("jamhost.pipeline")
 STORE_CHECK = 0.05
 """Seconds between two store checks of one running package (packages queued through another
 process; the same 50 ms as an idle worker's poll, IDLE_SLEEP)."""
+MIN_SLICE = 0.05
+"""Seconds of nested work one preemption may always take, however briefly the parked
+package has run (enough for a quiet tenant's package or two)."""
 NESTED = "/nested"
 """Appended to the worker id for the packages it runs nested (their claim and heartbeat)."""
 
@@ -46,7 +49,8 @@ _nesting = threading.local()
 class Preemptor:
     """The safe-point hook of one running package (`running`, of `owner`'s service)."""
 
-    __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested")
+    __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested",
+                 "_began", "_nested_time", "_hold_until")
 
     def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
                  run: RunClaimed) -> None:
@@ -56,11 +60,16 @@ class Preemptor:
         self._owner = owner
         self._run = run
         self._seen = rt.work_ready.seen()
-        self._due = time.monotonic() + STORE_CHECK
+        self._began = time.monotonic()
+        self._due = self._began + STORE_CHECK
         self.nested = 0  # packages run nested so far
+        self._nested_time = 0.0  # seconds they took
+        self._hold_until = 0.0  # no preemption before: the parked package runs its share
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
+        if signal.stopping or time.monotonic() < self._hold_until:
+            return
         seq = signal.seen()  # read first: a submit after it is seen at the next call
         if seq == self._seen or not signal.others_since(self._seen, self._owner):
             self._seen = seq
@@ -71,14 +80,21 @@ class Preemptor:
         self.preempt()
 
     def preempt(self) -> None:
-        """Run, nested, every package the store says should run before this one's account."""
+        """Run, nested, the packages the store says should run before this one's account,
+        for as long as the parked package has itself run (at least MIN_SLICE); then hold
+        preemption off until the parked package has run as long again. So the parked
+        package gets at least half of its worker whatever others submit (a stream of
+        near-free packages advances its account's virtual time by little but costs real
+        time: the virtual-time rule alone would let it park the package for long)."""
         rt = self._rt
         lease_us = int(rt.settings.lease_seconds * 1_000_000)
         worker = self._worker + NESTED
+        start = time.monotonic()
+        budget = max(MIN_SLICE, start - self._began - self._nested_time)
         _nesting.active = True
         try:
             with safepoint.installed(None):  # the nested package's machines get no hook
-                while True:
+                while time.monotonic() - start < budget and not rt.work_ready.stopping:
                     try:
                         pkg = rt.store.claim_preempting(
                             worker, now_us(), lease_us, running_service=self._service,
@@ -98,8 +114,12 @@ class Preemptor:
                                   error=type(exc).__name__, detail=str(exc)[:200])
         finally:
             _nesting.active = False
+            end = time.monotonic()
+            self._nested_time += end - start
+            if end - start >= budget:  # the slice is used up: the parked package's turn
+                self._hold_until = end + (end - start)
             self._seen = rt.work_ready.seen()
-            self._due = time.monotonic() + STORE_CHECK
+            self._due = end + STORE_CHECK
 
 
 @contextmanager

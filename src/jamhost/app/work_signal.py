@@ -23,6 +23,7 @@ class WorkSignal:
         self._seq = 0
         self._last: str | None = None  # the account of the latest notify (None: a stop)
         self._other = 0  # the number of the latest notify by an account other than _last
+        self.stopping = False  # set by notify_all (a pool stopping), cleared by a pool's start
 
     def seen(self) -> int:
         """Read before a claim; give it to `wait` if the claim finds nothing."""
@@ -35,21 +36,23 @@ class WorkSignal:
             self._cond.notify()
 
     def notify_all(self) -> None:
-        """Stopping: wake every sleeping worker."""
+        """Stopping: wake every sleeping worker. Running packages stop preempting
+        (`stopping`): a stop is nobody's submit, and a pool stopping starts no nested work."""
         with self._cond:
-            self._bump(None)
+            self.stopping = True
+            self._seq += 1
             self._cond.notify_all()
 
     def _bump(self, account: str | None) -> None:
-        if account != self._last or account is None:
+        if account != self._last or account is None:  # an unknown submitter counts as other
             self._other = self._seq
             self._last = account
         self._seq += 1
 
     def others_since(self, seen: int, account: str) -> bool:
-        """Whether an account other than `account` queued something (or the process began
-        stopping) after `seen` was read. Read without the lock: a notify racing with it is
-        seen at the next call, or by the preemption's periodic store check."""
+        """Whether an account other than `account` queued something after `seen` was read.
+        Read without the lock: a notify racing with it is seen at the next call, or by the
+        preemption's periodic store check."""
         if self._seq == seen:
             return False
         return self._last != account or self._other > seen

@@ -56,6 +56,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        self.rt.work_ready.stopping = False
         for i in range(self.count):
             t = threading.Thread(target=self._loop, args=(f"{self.name}/{i}",), daemon=True,
                                  name=f"jamhost-worker-{i}")
