@@ -26,6 +26,7 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import MAX_I64, retry_on_deadlock
+from jamhost.store.sql.direct import Direct
 from jamhost.store.sql.preimages import Preimages
 from jamhost.store.sql.rows import accumulation_record, receipt_record, transfer_json
 from jamhost.store.sql.scoped import in_scope, page
@@ -33,11 +34,13 @@ from jamhost.tenancy.apply_plan import Before, NewServicePlan, plan_apply, touch
 
 # Built once: a statement built per call paid SQLAlchemy's construction and cache-key walk
 # (about 50 us of Python) on every package, before the compiled form was found in its cache.
-_RECEIPTS_INSERT = t.receipts.insert()
-_ACCUMULATIONS_INSERT = t.accumulations.insert()
-_PENDING_TRANSFERS = (sa.select(t.transfers)
-                      .where(t.transfers.c.destination == sa.bindparam("sid"))
-                      .order_by(t.transfers.c.id))
+# On SQLite they run on the driver's cursor (store/sql/direct.py).
+_RECEIPTS_INSERT = Direct(t.receipts.insert())
+_ACCUMULATIONS_INSERT = Direct(t.accumulations.insert())
+_PENDING_TRANSFERS = Direct(sa.select(t.transfers)
+                            .where(t.transfers.c.destination == sa.bindparam("sid"))
+                            .order_by(t.transfers.c.id))
+_LOCK_SERVICE = {expected: Direct(stmt) for expected, stmt in stmts.LOCK_SERVICE.items()}
 
 
 def _upsert_storage(insert: Any) -> Any:
@@ -53,8 +56,8 @@ class Accumulations(Preimages):
     """The accumulations, transfers, lookup requests and receipts tables, and state writes."""
 
     @cached_property
-    def _storage_upsert(self) -> Any:
-        return _upsert_storage(self._insert)
+    def _storage_upsert(self) -> Direct:
+        return Direct(_upsert_storage(self._insert))
 
     @retry_on_deadlock
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
@@ -76,8 +79,9 @@ class Accumulations(Preimages):
         (and the expected sequence number checked by the same UPDATE), the current rows of
         the touched keys read, the plan made, then written."""
         # Lock the service row first: receipts of one service are appended one at a time.
-        row = conn.execute(stmts.LOCK_SERVICE[expected_seq is not None],
-                           {"sid": sid, "expected_seq": expected_seq}).first()
+        lock = _LOCK_SERVICE[expected_seq is not None]
+        row = lock.first(conn, {"sid": sid} if expected_seq is None
+                         else {"sid": sid, "expected_seq": expected_seq})
         if row is None:
             raise StateConflict
         plan = plan_apply(self._before(conn, sid, row, changes), changes, entries,
@@ -88,7 +92,7 @@ class Accumulations(Preimages):
         if deleted:
             conn.execute(stmts.STORAGE_DELETE_MANY, {"sid": sid, "keys": deleted})
         if plan.storage_written:
-            conn.execute(self._storage_upsert, [{"service_id": sid, "key": k, "value": v}
+            self._storage_upsert.run(conn, [{"service_id": sid, "key": k, "value": v}
                                                 for k, v in plan.storage_written])
         if plan.requests_deleted:
             conn.execute(stmts.REQUESTS_DELETE, {"sid": sid, "keys": plan.requests_deleted})
@@ -112,7 +116,7 @@ class Accumulations(Preimages):
             for gone in changes.ejected:
                 self._eject(conn, row.owner, gone)
         if plan.receipts:
-            conn.execute(_RECEIPTS_INSERT, [
+            _RECEIPTS_INSERT.run(conn, [
                 {"service_id": sid, "seq": r.seq, "prev_root": r.prev_root,
                  "new_root": r.new_root, "entry_type": r.entry_type, "hash": r.hash,
                  "processed_at": at} for r in plan.receipts])
@@ -226,7 +230,7 @@ class Accumulations(Preimages):
                      .values(services=t.account_usage.c.services - 1))
 
     def _keep_accumulation(self, conn: sa.Connection, r: AccumulationRecord, at: int) -> None:
-        conn.execute(_ACCUMULATIONS_INSERT, {
+        _ACCUMULATIONS_INSERT.run(conn, {
             "service_id": r.service_id, "package_id": r.package_id, "status": r.status,
             "gas_limit": r.gas_limit, "gas_used": r.gas_used, "inputs": r.inputs,
             "yield_hash": r.yield_hash, "output": r.output, "logs": json.dumps(list(r.logs)),
@@ -274,7 +278,7 @@ class Accumulations(Preimages):
 
     def pending_transfers(self, service_id: int) -> list[Transfer]:
         with self._read() as conn:
-            rows = conn.execute(_PENDING_TRANSFERS, {"sid": service_id})
+            rows = _PENDING_TRANSFERS.rows(conn, {"sid": service_id})
             return [Transfer(r.source, r.destination, r.amount, bytes(r.memo), r.gas, r.id,
                              r.created_at) for r in rows]
 
