@@ -40,6 +40,7 @@ _ACCUMULATIONS_INSERT = Direct(t.accumulations.insert())
 _PENDING_TRANSFERS = Direct(sa.select(t.transfers)
                             .where(t.transfers.c.destination == sa.bindparam("sid"))
                             .order_by(t.transfers.c.id))
+_STORAGE_VALUE = Direct(stmts.STORAGE_VALUE)
 _LOCK_SERVICE = {expected: Direct(stmt) for expected, stmt in stmts.LOCK_SERVICE.items()}
 
 
@@ -138,8 +139,12 @@ class Accumulations(Preimages):
         """What the planner needs of the service: its locked row and the current rows of the
         keys the changes touch (one statement per kind of row, none for untouched kinds)."""
         keys, requests, hashes = touched(changes)
-        storage = {bytes(k): bytes(v) for k, v in conn.execute(
-            stmts.STORAGE_VALUES, {"sid": sid, "keys": keys})} if keys else {}
+        if len(keys) == 1:  # the common case: one key, by its primary key (store/sql/direct.py)
+            value = _STORAGE_VALUE.scalar(conn, {"sid": sid, "key": keys[0]})
+            storage = {} if value is None else {bytes(keys[0]): bytes(value)}
+        else:
+            storage = {bytes(k): bytes(v) for k, v in conn.execute(
+                stmts.STORAGE_VALUES, {"sid": sid, "keys": keys})} if keys else {}
         have = frozenset((bytes(h), int(n)) for h, n in conn.execute(
             stmts.REQUESTS_PRESENT, {"sid": sid, "keys": requests})) if requests else frozenset()
         kept = frozenset(bytes(h) for h in conn.execute(
