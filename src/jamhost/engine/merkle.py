@@ -20,7 +20,8 @@ def _native_tree() -> Callable[[bytes, int], bytes] | None:
         from jamhost.pvm import _native  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - no C compiler at install
         return None
-    tree: Callable[[bytes, int], bytes] = _native.merkle_rows
+    # an extension built before the tree was added has none: the Python tree then
+    tree: Callable[[bytes, int], bytes] | None = getattr(_native, "merkle_rows", None)
     return tree
 
 
