@@ -20,8 +20,7 @@ def _native_tree() -> Callable[[bytes, int], bytes] | None:
         from jamhost.pvm import _native  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - no C compiler at install
         return None
-    # an extension built before the tree was added has none: the Python tree then
-    tree: Callable[[bytes, int], bytes] | None = getattr(_native, "merkle_rows", None)
+    tree: Callable[[bytes, int], bytes] = _native.merkle_rows
     return tree
 
 
