@@ -20,7 +20,7 @@ NATIVE_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -O1 -g \
 PVM_SUITE := tests/vectors/test_pvm_vectors.py tests/vectors/test_accumulate_service_load.py \
   tests/vectors/test_stf_accumulate.py tests/differential/test_pvm_engines.py \
   tests/unit/test_pvm_native.py tests/unit/test_pvm_host.py tests/unit/test_pvm_standard.py \
-  tests/unit/test_fast_host.py tests/unit/test_inner_machines.py tests/unit/test_merkle_native.py
+  tests/unit/test_fast_host.py tests/unit/test_inner_machines.py
 
 $(VENV)/.installed: pyproject.toml setup.py src/jamhost/pvm/_native.c src/jamhost/pvm/_fasthost.h src/jamhost/pvm/_merkle.h
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
