@@ -22,7 +22,7 @@ PVM_SUITE := tests/vectors/test_pvm_vectors.py tests/vectors/test_accumulate_ser
   tests/unit/test_pvm_native.py tests/unit/test_pvm_host.py tests/unit/test_pvm_standard.py \
   tests/unit/test_fast_host.py tests/unit/test_inner_machines.py
 
-$(VENV)/.installed: pyproject.toml setup.py src/jamhost/pvm/_native.c src/jamhost/pvm/_fasthost.h src/jamhost/pvm/_merkle.h
+$(VENV)/.installed: pyproject.toml setup.py src/jamhost/pvm/_native.c src/jamhost/pvm/_fasthost.h
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip

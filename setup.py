@@ -45,7 +45,7 @@ setup(
         Extension(
             "jamhost.pvm._native",
             sources=["src/jamhost/pvm/_native.c"],
-            depends=["src/jamhost/pvm/_fasthost.h", "src/jamhost/pvm/_merkle.h"],
+            depends=["src/jamhost/pvm/_fasthost.h"],
             extra_compile_args=CFLAGS,
         )
     ],

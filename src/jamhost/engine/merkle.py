@@ -13,21 +13,6 @@ Hasher = Callable[[bytes], bytes]
 ZERO_HASH = bytes(32)
 
 
-
-def _native_tree() -> Callable[[bytes, int], bytes] | None:
-    """The C tree of pvm/_merkle.h, part of the native extension when it is built."""
-    try:
-        from jamhost.pvm import _native  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - no C compiler at install
-        return None
-    tree: Callable[[bytes, int], bytes] = _native.merkle_rows
-    return tree
-
-
-_native_rows = _native_tree()
-_NATIVE_MAX_WIDTH = 256
-
-
 def node(values: Sequence[bytes], hasher: Hasher = blake2b_256) -> bytes:
     """N(v, H): H("node" ++ N(left half) ++ N(right half)), the zero hash for no values."""
     if not values:
@@ -69,21 +54,10 @@ _NODE_PREFIX = hashlib.blake2b(b"node", digest_size=32)
 def well_balanced_root_of_rows(rows: bytes, width: int) -> bytes:
     """M_B(v) (blake2b) of values of `width` octets each, laid end to end in `rows`: a node
     whose halves are two values hashes their 2 x `width` octets as they lie (the erasure
-    root's 1023 validator pairs, engine/erasure.py). The same tree in C when the native
-    extension is built (`merkle_rows`, pvm/_merkle.h: about half the time of the loop of
-    hashlib calls, and without the GIL), else `rows_root`."""
+    root's 1023 validator pairs, engine/erasure.py)."""
     count = len(rows) // width
     if count == 1:
         return blake2b_256(rows)
-    if _native_rows is not None and width <= _NATIVE_MAX_WIDTH:
-        return _native_rows(rows, width)
-    return rows_root(rows, width)
-
-
-def rows_root(rows: bytes, width: int) -> bytes:
-    """`well_balanced_root_of_rows` in Python (two or more values): the reference the
-    native tree is checked against (tests/unit/test_merkle_native.py)."""
-    count = len(rows) // width
 
     def build(lo: int, hi: int) -> bytes:
         span = hi - lo

@@ -1956,12 +1956,8 @@ static PyObject *Program_get_blob(Program *p, void *c) {
     return p->blob;
 }
 
-#include "_merkle.h"
-
 static PyMethodDef module_methods[] = {
     {"digest", native_digest, METH_O, "seeded 64-bit hash of a blob (the program cache's key)"},
-    {"merkle_rows", native_merkle_rows, METH_VARARGS,
-     "M_B (blake2b) of two or more values of `width` octets laid end to end (engine/merkle.py)"},
     {"load", native_load, METH_O, "check a program blob (GP eq. A.2); None when it does not deblob"},
     {NULL, NULL, 0, NULL},
 };
