@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from jamhost.domain.model import (
+    Account,
     AccumulationRecord,
     Attestation,
     Delegate,
@@ -19,6 +20,7 @@ from jamhost.domain.model import (
     Receipt,
     ReportRecord,
     ServiceRecord,
+    TokenRecord,
     Transfer,
 )
 from jamhost.domain.scopes import ServiceScope
@@ -35,6 +37,9 @@ class FakeTenantData:
         self.services = {s.service_id: s for s in services}
         self.reads: Counter[str] = Counter()
         self.writes: list[tuple[str, int | None]] = []
+        self.accounts: dict[str, Account] = {}
+        self.tokens: list[TokenRecord] = []
+        self.account_writes: list[tuple[str, str]] = []  # (method, account id)
 
     # object ids derive from the service id, so a test can name another tenant's object
     @staticmethod
@@ -226,3 +231,31 @@ class FakeTenantData:
                        weights: dict[str, int] | None = None) -> tuple[PackageRecord, bool]:
         self.writes.append(("submit_package", pkg.service_id))
         return pkg, True
+
+    # -- accounts and tokens: rows kept, each write kept as (method, account id) ------------
+
+    def get_account(self, account_id: str) -> Account | None:
+        self.reads["get_account"] += 1
+        return self.accounts.get(account_id)
+
+    def list_accounts(self) -> list[Account]:
+        self.reads["list_accounts"] += 1
+        return list(self.accounts.values())
+
+    def list_tokens(self, account_id: str) -> list[TokenRecord]:
+        self.reads["list_tokens"] += 1
+        return [t for t in self.tokens if t.account_id == account_id]
+
+    def create_account(self, account: Account) -> Account:
+        self.account_writes.append(("create_account", account.id))
+        self.accounts[account.id] = account
+        return account
+
+    def add_token(self, token: TokenRecord) -> TokenRecord:
+        self.account_writes.append(("add_token", token.account_id))
+        self.tokens.append(token)
+        return token
+
+    def revoke_token(self, account_id: str, accessor: str, at: int) -> bool:
+        self.account_writes.append(("revoke_token", account_id))
+        return any(t.account_id == account_id and t.accessor == accessor for t in self.tokens)

@@ -8,9 +8,10 @@ the policy, and route handlers call use cases only.
 - nothing there calls a tenant-data read of the store port (`store.get_service(...)`,
   `store.storage_get(...)`, ...): those reads go through a view;
 - nothing there calls a tenant-data write of the store port (`store.submit_package(...)`,
-  `store.set_code(...)`, ...) nor builds a `ServiceWrites` handle: a use case writes
-  through the handle its view hands out once it authorized the service
-  (tenancy/writes.py);
+  `store.set_code(...)`, `store.add_token(...)`, ...) nor builds a `ServiceWrites` or an
+  `AccountWrites` handle: a use case writes through the handle its view hands out once it
+  authorized the service or the account (tenancy/writes.py); account and token reads
+  (`store.get_account(...)`, `store.list_tokens(...)`) go through the view as well;
 - route handlers (`api/routes`) touch neither the store, nor the policy, nor the limiter;
 - the admin CLI (`cli/`) calls no method of the runtime's store (`rt.store.list_audit(...)`):
   like the route handlers, it calls use cases, as the principal `ADMIN`.
@@ -48,8 +49,8 @@ def findings(source: str, *, route: bool, cli: bool = False) -> list[str]:
             found.append(f"{node.lineno}: names ServiceScope")
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name | ast.Attribute)
               and (node.func.id if isinstance(node.func, ast.Name)
-                   else node.func.attr) == "ServiceWrites"):
-            found.append(f"{node.lineno}: builds a ServiceWrites past the view")
+                   else node.func.attr) in ("ServiceWrites", "AccountWrites")):
+            found.append(f"{node.lineno}: builds a write handle past the view")
         elif isinstance(node, ast.ImportFrom) and node.module == "jamhost.domain.scopes":
             found.append(f"{node.lineno}: imports jamhost.domain.scopes")
         elif isinstance(node, ast.Attribute):
@@ -70,6 +71,8 @@ def test_tenant_data_is_reached_through_the_view_only() -> None:
             "list_delegates", "get_package"} <= TENANT_READS
     assert {"create_service", "set_code", "credit", "set_quota", "add_delegate",
             "remove_delegate", "put_preimage", "submit_package"} <= TENANT_WRITES
+    assert {"get_account", "list_accounts", "list_tokens"} <= TENANT_READS
+    assert {"create_account", "add_token", "revoke_token"} <= TENANT_WRITES
     found: list[str] = []
     checked = 0
     for layer in ("app", "api", "cli"):
@@ -103,6 +106,12 @@ def test_the_cli_check_sees_a_store_call() -> None:
     ("self.store.set_code(7, code, h, 10)\n", False),
     ("ServiceWrites(svc, rt.store, OPERATE, 'x')\n", False),
     ("writes.ServiceWrites(svc, rt.store, SUBMIT, 'x')\n", False),
+    ("rt.store.add_token(record)\n", False),
+    ("rt.store.revoke_token(account.id, accessor, now_us())\n", False),
+    ("rt.store.create_account(Account('acc_1', 'n', 0))\n", False),
+    ("rt.store.get_account(owner)\n", False),
+    ("rt.store.list_tokens(account_id)\n", False),
+    ("AccountWrites(account, rt.store)\n", False),
 ])
 def test_the_check_sees_each_kind_of_bypass(source: str, route: bool) -> None:
     assert len(findings(source, route=route)) == 1
@@ -111,6 +120,7 @@ def test_the_check_sees_each_kind_of_bypass(source: str, route: bool) -> None:
 @pytest.mark.parametrize(("source", "route"), [
     ("rt.view(who).get_service(1)\n", False),
     ("rt.view(who).submitter(7).submit_package(rec, limits, 1, 2)\n", False),
+    ("rt.view(who).account_manager(aid).add_token(record)\n", False),
     ("rt.store.apply_accumulation(7, changes, 1, None, rec, h)\n", False),  # the worker's
     ("rt.policy.require_operator(who)\n", False),  # a use case may ask the policy
     ("packages.get_package(rt, who, pid)\n", True),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterable
 
@@ -13,48 +12,37 @@ from jamhost.domain.refusals import BadRequest, NotFound
 from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
 
-ACCOUNT_ID_RE = re.compile(r"^acc_[0-9a-f]{16}$")
-
 
 def create_account(rt: Runtime, who: Principal, name: str) -> Account:
-    """Operators create accounts (and the admin CLI, `ADMIN`, working on the store)."""
-    rt.policy.require_operator(who)
+    """Operators create accounts (and the admin CLI, `ADMIN`)."""
+    view = rt.view(who)
+    view.require_operator()  # refused before the name is judged, as always
     name = name.strip()
     if not name or len(name) > 200 or not name.isprintable():
         raise BadRequest("name must be 1 to 200 printable characters")
-    account = rt.store.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
+    account = view.create_account(Account("acc_" + secrets.token_hex(8), name, now_us()))
     audit.record(rt, who, "account.created", target=account.id)
     return account
 
 
 def own_account(rt: Runtime, who: Principal) -> Account | None:
     """The caller's own account (`GET /jam/accounts/me`); None for operators and delegates."""
-    return rt.store.get_account(who.account_id) if who.account_id else None
+    return rt.view(who).own_account()
 
 
 def list_accounts(rt: Runtime, who: Principal) -> list[Account]:
     """Every account: operators and the admin CLI."""
-    rt.policy.require_operator(who)
-    return rt.store.list_accounts()
-
-
-def _manageable_account(rt: Runtime, who: Principal, account_id: str) -> Account:
-    """Operators, or that account's own token with `manage`. Another account's id answers
-    403 whether or not it exists, so ids cannot be probed."""
-    rt.policy.require_account(who, account_id)
-    if not ACCOUNT_ID_RE.match(account_id):  # cannot name an account: like a missing one
-        raise NotFound("no such account")
-    account = rt.store.get_account(account_id)
-    if account is None:
-        raise NotFound("no such account")
-    return account
+    return rt.view(who).list_accounts()
 
 
 def create_token(rt: Runtime, who: Principal, account_id: str, name: str,
                  scopes: Iterable[str] | None = None,
                  expires_at: int | None = None) -> tuple[str, TokenRecord]:
-    """A new token; the raw token is returned this once and never stored."""
-    account = _manageable_account(rt, who, account_id)
+    """A new token; the raw token is returned this once and never stored. Operators, or that
+    account's own token with `manage`: another account's id answers 403 whether or not it
+    exists, so ids cannot be probed (TenantView.account)."""
+    writes = rt.view(who).account_manager(account_id)
+    account = writes.account
     chosen = tuple(sorted(set(scopes))) if scopes is not None else SCOPES
     bad = [s for s in chosen if s not in SCOPES]
     if bad or not chosen:
@@ -69,19 +57,19 @@ def create_token(rt: Runtime, who: Principal, account_id: str, name: str,
     record = TokenRecord(accessor=accessor, account_id=account.id,
                          token_hash=rt.hasher.hash(token), name=name, scopes=chosen,
                          created_at=now_us(), expires_at=expires_at)
-    stored = rt.store.add_token(record)
+    stored = writes.add_token(record)
     audit.record(rt, who, "token.created", target=f"{account.id}:{accessor}",
                  scopes=list(chosen))
     return token, stored
 
 
 def list_tokens(rt: Runtime, who: Principal, account_id: str) -> list[TokenRecord]:
-    return rt.store.list_tokens(_manageable_account(rt, who, account_id).id)
+    return rt.view(who).tokens(account_id)
 
 
 def revoke_token(rt: Runtime, who: Principal, account_id: str, accessor: str) -> None:
-    account = _manageable_account(rt, who, account_id)
-    if not ACCESSOR_RE.match(accessor) or not rt.store.revoke_token(account.id, accessor,
-                                                                     now_us()):
+    writes = rt.view(who).account_manager(account_id)
+    account = writes.account
+    if not ACCESSOR_RE.match(accessor) or not writes.revoke_token(accessor, now_us()):
         raise NotFound("no such active token")
     audit.record(rt, who, "token.revoked", target=f"{account.id}:{accessor}")

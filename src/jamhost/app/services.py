@@ -41,7 +41,7 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
         rt.policy.require_balance_setter(who)
     if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
         raise BadRequest("owner is required (1 to 200 printable characters)")
-    if rt.policy.owner_is_account and rt.store.get_account(owner) is None:
+    if rt.policy.owner_is_account and not view.account_exists(owner):
         raise BadRequest("owner must be an existing account id")
     given = balance is not None
     balance = rt.settings.initial_service_balance if balance is None else balance

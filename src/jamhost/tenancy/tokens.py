@@ -13,6 +13,7 @@ import secrets
 
 TOKEN_RE = re.compile(r"^jam_([0-9a-f]{16})_([0-9a-f]{64})$")
 ACCESSOR_RE = re.compile(r"^[0-9a-f]{16}$")
+ACCOUNT_ID_RE = re.compile(r"^acc_[0-9a-f]{16}$")
 HASH_PREFIX_LEN = 12  # hex chars of a token hash shown in logs and listings
 
 

@@ -21,7 +21,9 @@ reads through, `TenantWrites` (tenancy/writes.py) the one it writes through (the
 adapters satisfy both as they are: `jamhost.store.Store` is a superset). A use case writes
 only through the view: a `ServiceWrites` handle the view gives once it has authorized the
 service (`submitter`, `manager`, `operated`), or the view's own `create_service` and
-`put_unscoped_preimage`, which ask the policy first.
+`put_unscoped_preimage`, which ask the policy first. Accounts and tokens the same way: an
+`AccountWrites` handle from `account_manager` once the policy let the principal act on that
+account, or the view's own `create_account` (operators and the admin CLI).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from jamhost.domain.model import (
+    Account,
     AccumulationRecord,
     Attestation,
     Delegate,
@@ -40,6 +43,7 @@ from jamhost.domain.model import (
     Receipt,
     ReportRecord,
     ServiceRecord,
+    TokenRecord,
     Transfer,
 )
 from jamhost.domain.refusals import Forbidden, NotFound
@@ -47,7 +51,15 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.writes import ADMINISTER, OPERATE, SUBMIT, ServiceWrites, TenantWrites
+from jamhost.tenancy.tokens import ACCOUNT_ID_RE
+from jamhost.tenancy.writes import (
+    ADMINISTER,
+    OPERATE,
+    SUBMIT,
+    AccountWrites,
+    ServiceWrites,
+    TenantWrites,
+)
 
 
 class TenantData(Protocol):
@@ -91,6 +103,9 @@ class TenantData(Protocol):
     def storage_get(self, service_id: int, key: bytes) -> bytes | None: ...
     def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
                      limit: int = 50) -> Page[tuple[bytes, bytes]]: ...
+    def get_account(self, account_id: str) -> Account | None: ...
+    def list_accounts(self) -> list[Account]: ...
+    def list_tokens(self, account_id: str) -> list[TokenRecord]: ...
 
 
 class TenantStore(TenantData, TenantWrites, Protocol):
@@ -220,6 +235,45 @@ class TenantView:
         """A preimage of no service (operators, or anyone with authz disabled: SPEC §3)."""
         self.policy.require_unscoped_upload(self.principal)
         return self._data.put_preimage(hash_, data, media_type, None, None)
+
+    # -- accounts and their tokens ---------------------------------------------------------
+
+    def account(self, account_id: str) -> Account:
+        """An account the principal may act on (operators, or its own token with `manage`):
+        403 for another account's id whether or not it exists, 404 for a missing one."""
+        self.policy.require_account(self.principal, account_id)
+        # an id that cannot name an account is answered like a missing one, with no read
+        account = (self._data.get_account(account_id) if ACCOUNT_ID_RE.match(account_id)
+                   else None)
+        if account is None:
+            raise NotFound("no such account")
+        return account
+
+    def account_manager(self, account_id: str) -> AccountWrites:
+        """The token writes of one account `account` authorizes."""
+        return AccountWrites(self.account(account_id), self._data)
+
+    def tokens(self, account_id: str) -> list[TokenRecord]:
+        return self._data.list_tokens(self.account(account_id).id)
+
+    def own_account(self) -> Account | None:
+        """The principal's own account; None for operators and delegates."""
+        owner = self.principal.account_id
+        return self._data.get_account(owner) if owner else None
+
+    def list_accounts(self) -> list[Account]:
+        self.require_operator()
+        return self._data.list_accounts()
+
+    def create_account(self, account: Account) -> Account:
+        """Operators (and the admin CLI) create accounts."""
+        self.require_operator()
+        return self._data.create_account(account)
+
+    def account_exists(self, account_id: str) -> bool:
+        """Store-wide, deliberately (like `id_taken`): whether a new service's owner names an
+        account. A tenant can name only its own (`service_owner`), so it learns nothing."""
+        return self._data.get_account(account_id) is not None
 
     # -- services --------------------------------------------------------------------------
 

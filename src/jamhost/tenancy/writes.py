@@ -7,7 +7,13 @@ A use case never names the service it writes: it asks its view for a `ServiceWri
 one service. So a use case cannot write another tenant's service by forgetting a check: the
 handle it holds has no service id to get wrong, and a write beyond what was granted (a
 submitter's handle asked to upgrade code) is refused here too. The service-less writes (a
-new service, an unscoped preimage) are methods of the view, which asks the policy first.
+new service, an unscoped preimage, a new account) are methods of the view, which asks the
+policy first.
+
+Accounts and their tokens have the same shape: `TenantView.account_manager` hands out an
+`AccountWrites` on one account once `authz.Policy.require_account` let the principal act on
+it (an operator, or that account's own `manage` token), and the handle writes tokens of that
+account only.
 
 `TenantWrites` is the port the handle writes through: the store port's tenant writes,
 signatures unchanged (`jamhost.store.Store` satisfies it). The worker's claim, finish and
@@ -19,12 +25,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from jamhost.domain.model import (
+    Account,
     Delegate,
     PackageRecord,
     PreimageMeta,
     QuotaLimits,
     QuotaOverride,
     ServiceRecord,
+    TokenRecord,
 )
 from jamhost.domain.refusals import Forbidden
 
@@ -48,6 +56,9 @@ class TenantWrites(Protocol):
     def submit_package(self, pkg: PackageRecord, limits: QuotaLimits, max_pending: int,
                        gas_window: int, account_pending: int | None = None,
                        weights: dict[str, int] | None = None) -> tuple[PackageRecord, bool]: ...
+    def create_account(self, account: Account) -> Account: ...
+    def add_token(self, token: TokenRecord) -> TokenRecord: ...
+    def revoke_token(self, account_id: str, accessor: str, at: int) -> bool: ...
 
 
 #: What a handle may do, by how it was authorized: `submit` (packages, preimages),
@@ -115,3 +126,20 @@ class ServiceWrites:
     def set_quota(self, quota: QuotaOverride) -> ServiceRecord:
         self._need("operate")
         return self._data.set_quota(self.service_id, quota)
+
+
+class AccountWrites:
+    """The token writes of one authorized account. Built by `TenantView` only (the barrier
+    test holds it: tests/unit/test_barrier.py)."""
+
+    def __init__(self, account: Account, data: TenantWrites) -> None:
+        self.account = account
+        self._data = data
+
+    def add_token(self, token: TokenRecord) -> TokenRecord:
+        if token.account_id != self.account.id:
+            raise Forbidden("not authorized for this account")
+        return self._data.add_token(token)
+
+    def revoke_token(self, accessor: str, at: int) -> bool:
+        return self._data.revoke_token(self.account.id, accessor, at)

@@ -17,12 +17,14 @@ from jamhost.domain.model import ServiceRecord
 from jamhost.domain.refusals import NotFound
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
+from jamhost.store.sql.direct import Direct
 from jamhost.store.sql.engine import connect, is_memory, writer_lock
 from jamhost.store.sql.rows import service_record
 
 FIRST_SERVICE_ID = 65536
 MAX_I64 = 2**63 - 1
 RETRYABLE_PGCODES = {"40P01", "40001"}  # deadlock detected, serialization failure
+_SERVICE = Direct(stmts.SERVICE)  # read several times per package (store/sql/direct.py)
 
 
 def retry_on_deadlock(fn):
@@ -117,7 +119,7 @@ class SqlBase:
         return svc
 
     def _service(self, conn: sa.Connection, service_id: int) -> ServiceRecord | None:
-        row = conn.execute(stmts.SERVICE, {"sid": service_id}).first()
+        row = _SERVICE.first(conn, {"sid": service_id})
         return service_record(row) if row else None
 
     def optimize(self) -> None:

@@ -10,8 +10,11 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import retry_on_deadlock
+from jamhost.store.sql.direct import Direct
 from jamhost.store.sql.rows import SQL_POSITION_MAX, UNSCOPED, preimage_meta
 from jamhost.store.sql.scoped import ScopedListings, in_scope
+
+_SERVICE_PREIMAGE = Direct(stmts.SERVICE_PREIMAGE)  # per package: store/sql/direct.py
 
 
 class Preimages(ScopedListings):
@@ -67,8 +70,8 @@ class Preimages(ScopedListings):
     def service_preimage(self, service_id: int, hash_: bytes) -> bytes | None:
         """A blob as the service itself may look it up (its own preimages only)."""
         with self._read() as conn:
-            return conn.execute(stmts.SERVICE_PREIMAGE,
-                                {"hash": hash_, "sid": service_id}).scalar_one_or_none()
+            data: bytes | None = _SERVICE_PREIMAGE.scalar(conn, {"hash": hash_, "sid": service_id})
+            return data
 
     def service_preimage_window(self, service_id: int, hash_: bytes, at: int, n: int,
                                 ) -> tuple[int, bytes] | None:

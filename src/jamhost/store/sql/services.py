@@ -10,9 +10,12 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import MAX_I64, retry_on_deadlock
+from jamhost.store.sql.direct import Direct
 from jamhost.store.sql.preimages import Preimages
 from jamhost.store.sql.rows import delegate_record, prefix_upper, service_record
 from jamhost.store.sql.scoped import page
+
+_STORAGE_VALUE = Direct(stmts.STORAGE_VALUE)  # per package: store/sql/direct.py
 
 
 class Services(Preimages):
@@ -125,8 +128,8 @@ class Services(Preimages):
 
     def storage_get(self, service_id: int, key: bytes) -> bytes | None:
         with self._read() as conn:
-            return conn.execute(stmts.STORAGE_VALUE,
-                                {"sid": service_id, "key": key}).scalar_one_or_none()
+            value: bytes | None = _STORAGE_VALUE.scalar(conn, {"sid": service_id, "key": key})
+            return value
 
     def storage_list(self, service_id: int, prefix: bytes = b"", cursor: bytes | None = None,
                      limit: int = 50) -> Page[tuple[bytes, bytes]]:
