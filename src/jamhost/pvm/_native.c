@@ -799,7 +799,8 @@ static int Machine_clear(Machine *m) {
     return 0;
 }
 
-/* the budget left at an exit, in [0, YIELD_GAS] (below 0: the next header is a safe point) */
+/* the budget left at an exit, in [0, YIELD_GAS]; 0 when overdue (past yield_at, the exit
+ * before a header could stop): the next run stops at the header after its first block */
 static inline int64_t yield_left(int64_t gas, int64_t yield_at) {
     int64_t left = gas - yield_at;
     return left < 0 ? 0 : left > YIELD_GAS ? YIELD_GAS : left;
