@@ -4,6 +4,8 @@ whatever the hook does meanwhile, including running another machine of the same 
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +15,7 @@ from jamhost.pvm.assembler import Assembler
 from jamhost.pvm.host import run_with_host
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
 from jamhost.pvm.interpreter import PythonPvm
-from jamhost.pvm.memory import Memory
+from jamhost.pvm.memory import Memory, MemoryPanic, PageFault
 from jamhost.pvm.native import NativePvm
 
 ENGINES: list[PvmEngine] = [NativePvm(), PythonPvm()]
@@ -114,15 +116,25 @@ def test_native_hand_overs_are_counted_every_yield_gas() -> None:
     assert vm.yields == (10**8 - vm.gas) // safepoint.YIELD_GAS > 100
 
 
-def test_a_hook_that_raises_ends_the_run_with_its_error() -> None:
+@pytest.mark.parametrize("engine", ENGINES, ids=IDS)
+@pytest.mark.parametrize("error", [KeyError("stop"), PageFault(0x30000), MemoryPanic(16)],
+                         ids=["KeyError", "PageFault", "MemoryPanic"])
+def test_a_hook_that_raises_ends_the_run_with_its_error(engine: PvmEngine,
+                                                        error: Exception) -> None:
+    """The hook's exception ends the run as itself, even a memory exception (the Python
+    engine calls the hook outside the block's fault handler, which would otherwise take it
+    for a fault of the block)."""
     def hook() -> None:
-        raise KeyError("stop")
+        raise error
 
     with safepoint.installed(hook):
-        vm = NativePvm().instantiate(_program(10**6), pc=0, gas=10**7, registers=[0] * 13,
-                                     memory=_memory())
-    with pytest.raises(KeyError):
+        vm = engine.instantiate(_program(10**6), pc=0, gas=10**7, registers=[0] * 13,
+                                memory=_memory())
+    with pytest.raises(type(error)) as raised:
         vm.run()
+    assert raised.value is error
+    # stopped at the first safe point, before charging its block
+    assert 10**7 - safepoint.YIELD_GAS - 8 <= vm.gas < 10**7 - safepoint.YIELD_GAS
 
 
 def test_reach_calls_the_installed_hook_only() -> None:
@@ -142,7 +154,7 @@ def test_code_run_once_reaches_safe_points_too(engine: PvmEngine) -> None:
     """Straight-line code of many small blocks, each run once: the Python engine interprets
     it without compiling (cold), and stops there for the safe points as well."""
     asm = Assembler()
-    for i in range(40_000):
+    for i in range(100_000):
         asm.op("add_imm_64", a=2, b=2, x=i % 7 + 1)
         asm.op("add_imm_64", a=3, b=2, x=1)
         asm.op("fallthrough")
@@ -152,5 +164,62 @@ def test_code_run_once_reaches_safe_points_too(engine: PvmEngine) -> None:
     seen: list[int] = []
     assert _with_hook(engine, blob, 10**6, lambda: seen.append(1)) == plain
     used = 10**6 - int(plain[2])  # type: ignore[call-overload]
-    assert used == 120_001 and len(seen) >= used // safepoint.YIELD_GAS - 1 >= 0
-    assert len(seen) >= 1
+    assert used == 300_001
+    assert used // safepoint.YIELD_GAS - 1 <= len(seen) <= used // safepoint.YIELD_GAS == 4
+
+
+def _host_call_loop(times: int) -> bytes:
+    """20 adds and a host call, `times` times: a host call every 23 gas, far more often than
+    every YIELD_GAS."""
+    asm = Assembler()
+    asm.op("load_imm", a=1, x=times)
+    asm.op("fallthrough")
+    asm.label("body")
+    for _ in range(20):
+        asm.op("add_imm_64", a=2, b=2, x=1)
+    asm.op("ecalli", x=7)
+    asm.op("add_imm_64", a=1, b=1, x=-1)
+    asm.op("branch_ne_imm", a=1, x=0, target="body")
+    asm.op("trap")
+    return asm.blob()
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=IDS)
+def test_host_calls_do_not_reset_the_safe_point_budget(engine: PvmEngine) -> None:
+    """The gas to the next safe point is the machine's, kept across host-call exits: a run
+    that calls the host every 23 gas still reaches one every YIELD_GAS gas (a budget reset
+    at every entry gave none at all)."""
+    blob = _host_call_loop(20_000)
+    plain = _outcome(engine, blob, 10**7)
+    seen: list[int] = []
+    assert _with_hook(engine, blob, 10**7, lambda: seen.append(1)) == plain
+    assert plain[0] is Status.PANIC and plain[5] == 20_000
+    used = 10**7 - int(plain[2])  # type: ignore[call-overload]
+    assert used == 460_003
+    assert used // safepoint.YIELD_GAS - 1 <= len(seen) <= used // safepoint.YIELD_GAS == 7
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=IDS)
+def test_a_hook_closing_over_its_machine_is_collected(engine: PvmEngine) -> None:
+    """machine -> safe_point -> closure -> machine is a cycle the garbage collector frees
+    (the native Machine traverses and clears its safe_point)."""
+
+    class Marker:
+        pass
+
+    def make() -> weakref.ref[Marker]:
+        marker = Marker()
+        vm = engine.instantiate(_program(10), pc=0, gas=10**5, registers=[0] * 13,
+                                memory=_memory())
+
+        def hook() -> None:
+            assert vm is not None and marker is not None
+
+        vm.safe_point = hook  # type: ignore[attr-defined]
+        run_with_host(vm, lambda _id, _vm: None)
+        return weakref.ref(marker)
+
+    gc.collect()
+    ref = make()
+    gc.collect()
+    assert ref() is None

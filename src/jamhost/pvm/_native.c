@@ -76,7 +76,8 @@ enum {
  * gas it lets other threads take it at a block header, so a long run in an in-process worker
  * does not stall the API's threads nor the other worker's store round trips (2^16 gas is
  * some 0.1 ms; 2^20, until 2026-12-02, kept them waiting ~2 ms). A machine with a
- * safe_point then also calls it there (cooperative preemption, docs/scheduling.md). */
+ * safe_point then also calls it there (cooperative preemption, docs/scheduling.md). The
+ * gas is counted per machine (Machine.yield_left), across host-call exits and runs. */
 
 static uint8_t ARG_KIND[256];
 static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
@@ -605,6 +606,9 @@ typedef struct {
     uint64_t fault_address;
     uint64_t host_id;
     uint64_t yields; /* times a run let other threads take the GIL */
+    int64_t yield_left; /* gas the runs may still spend before the next hand-over and safe
+                         * point, in [0, YIELD_GAS]: kept across exits (a host call every few
+                         * gas must not reset it), YIELD_GAS at instantiation and after each */
     PyObject *safe_point; /* called every YIELD_GAS gas at a block header; NULL: never */
     struct FastHost *fh; /* host calls served in C (_fasthost.h); NULL: every call exits */
 } Machine;
@@ -760,10 +764,12 @@ static int Machine_init(Machine *m, PyObject *args, PyObject *kw) {
     m->resume_pc = -1;
     m->heap_top = -1;
     m->heap_limit = -1;
+    m->yield_left = YIELD_GAS;
     return 0;
 }
 
 static void Machine_dealloc(Machine *m) {
+    PyObject_GC_UnTrack(m);
     if (m->pt) {
         for (uint32_t i = 0; i < m->n_touched; i++) {
             uintptr_t e = m->pt[m->touched[i]];
@@ -779,6 +785,25 @@ static void Machine_dealloc(Machine *m) {
     Py_CLEAR(m->safe_point);
     Py_XDECREF(m->prog);
     Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+/* The garbage collector's view: a safe point closing over its machine is a cycle
+ * (machine -> safe_point -> closure -> machine). The program holds no object references. */
+static int Machine_traverse(Machine *m, visitproc visit, void *arg) {
+    Py_VISIT(m->safe_point); /* (a heap subtype's traverse visits the type itself) */
+    return 0;
+}
+
+static int Machine_clear(Machine *m) {
+    Py_CLEAR(m->safe_point);
+    return 0;
+}
+
+/* the budget left at an exit, in [0, YIELD_GAS]; 0 when overdue (past yield_at, the exit
+ * before a header could stop): the next run stops at the header after its first block */
+static inline int64_t yield_left(int64_t gas, int64_t yield_at) {
+    int64_t left = gas - yield_at;
+    return left < 0 ? 0 : left > YIELD_GAS ? YIELD_GAS : left;
 }
 
 static inline uint64_t sx32(uint64_t v) { return (uint64_t)(int64_t)(int32_t)(uint32_t)v; }
@@ -841,12 +866,15 @@ static int execute(Machine *m) {
     p = m->prog;
     pt = m->pt;
     gas = m->gas;
-    int64_t yield_at = gas - YIELD_GAS;
+    /* the machine's budget, not a fresh one: a run that exits to the host every few gas
+     * reaches its safe points all the same (saved back at every exit below) */
+    int64_t yield_at = gas - m->yield_left;
 
     if ((uint64_t)m->pc >= p->len + MAP_SLACK) {
         /* outside the code: opcode(pc) = trap */
-        if (gas < 1) { m->gas = 0; return X_OOG; }
+        if (gas < 1) { m->gas = 0; m->yield_left = yield_left(0, yield_at); return X_OOG; }
         m->gas = gas - 1;
+        m->yield_left = yield_left(m->gas, yield_at);
         return X_PANIC;
     }
     blk = block_at(p, (uint64_t)m->pc);
@@ -920,6 +948,7 @@ L_BLOCK:
             memcpy(m->r, r, sizeof r);
             m->gas = gas;
             m->pc = ins->pc;
+            m->yield_left = YIELD_GAS;
             return X_YIELD;
         }
     }
@@ -1186,18 +1215,21 @@ out_of_gas:
     memcpy(m->r, r, sizeof r);
     m->pc = ins->pc;
     m->gas = 0;
+    m->yield_left = yield_left(0, yield_at);
     return X_OOG;
 
 out_of_gas_cold: /* before a fallthrough run without being decoded (cold_pc) */
     memcpy(m->r, r, sizeof r);
     m->pc = (int64_t)cold_pc;
     m->gas = 0;
+    m->yield_left = yield_left(0, yield_at);
     return X_OOG;
 
 finish:
     memcpy(m->r, r, sizeof r);
     /* refund the instructions of the block after the one that exited */
     m->gas = gas + charged - (int64_t)(ins - hdr);
+    m->yield_left = yield_left(m->gas, yield_at);
     m->pc = ins->pc;
     if (kind == X_HOST) m->resume_pc = ins->next_pc;
     return kind;
@@ -1205,6 +1237,7 @@ finish:
 nomem:
     memcpy(m->r, r, sizeof r);
     m->gas = gas;
+    m->yield_left = yield_left(gas, yield_at);
     return -1;
 }
 
@@ -1956,8 +1989,10 @@ static PyTypeObject MachineType = {
     .tp_name = "jamhost.pvm._native.Machine",
     .tp_basicsize = sizeof(Machine),
     .tp_dealloc = (destructor)Machine_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "One machine state (pc, registers, gas, RAM) of a loaded program.",
+    .tp_traverse = (traverseproc)Machine_traverse,
+    .tp_clear = (inquiry)Machine_clear,
     .tp_methods = Machine_methods,
     .tp_getset = Machine_getset,
     .tp_init = (initproc)Machine_init,

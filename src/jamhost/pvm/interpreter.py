@@ -52,7 +52,7 @@ class Interpreter:
     """A machine state (ı, ϱ, ω, μ) for one program; implements interface.PvmInstance."""
 
     __slots__ = ("program", "registers", "memory", "gas", "pc", "mode", "_resume_pc", "_bad",
-                 "safe_point")
+                 "safe_point", "_yield_left")
 
     def __init__(
         self,
@@ -78,6 +78,9 @@ class Interpreter:
         self.mode = mode
         # called every YIELD_GAS gas of a fast run, between blocks (pvm/safepoint.py)
         self.safe_point: Callable[[], None] | None = safepoint.current()
+        # gas the fast runs may still spend before the next safe point, kept across exits
+        # (a host call every few gas must not reset it); YIELD_GAS again after each one
+        self._yield_left = YIELD_GAS
         self._resume_pc: int | None = None
 
     @classmethod
@@ -183,7 +186,27 @@ class Interpreter:
         assert isinstance(err, MemoryPanic)
         return Exit(Status.PANIC, pc)
 
-    def _run_fast(self) -> Exit:  # noqa: C901 - the hot loop, kept in one frame
+    def _run_fast(self) -> Exit:
+        """The fast path and its safe points: the blocks run until gas falls below the
+        floor the machine's budget sets, the hook is called there (outside the blocks'
+        fault handler: whatever it raises ends the run as itself), and the run goes on."""
+        hook = self.safe_point
+        if hook is None:
+            # type-ignore reason: with floor 0 (gas never below it) only an exit returns
+            return self._run_blocks(0)  # type: ignore[return-value]
+        while True:
+            floor = self.gas - self._yield_left
+            ex = self._run_blocks(floor)
+            if ex is not None:
+                left = self.gas - floor  # gas only falls: at most the budget at entry
+                self._yield_left = left if left > 0 else 0
+                return ex
+            self._yield_left = YIELD_GAS
+            hook()
+
+    def _run_blocks(self, floor: int) -> Exit | None:  # noqa: C901 - the hot loop, one frame
+        """Run blocks from pc to an exit, or return None at the first block boundary where
+        gas is below `floor` (a safe point; gas and pc saved)."""
         program = self.program
         assert program is not None
         blocks = block_table(program)
@@ -201,15 +224,12 @@ class Interpreter:
         # Safe points: when gas falls below `floor`, between two blocks. A self-looping block
         # is handed only the gas above `floor` (it returns to its entry when that runs out,
         # as before an out-of-gas), so the loop itself pays nothing for them.
-        hook = self.safe_point
-        floor = gas - YIELD_GAS if hook is not None else 0
         held = 0
         try:
             while True:
                 if gas < floor:
                     self.gas, self.pc = gas, pc
-                    hook()  # type: ignore[misc]  # floor > 0 only with a hook
-                    floor = gas - YIELD_GAS
+                    return None
                 entry = get(pc)
                 if entry is None:
                     if 0 <= pc < n and heat[pc] >= HOT_BLOCK_ENTRIES:
@@ -228,8 +248,7 @@ class Interpreter:
                 fn, cost, loop, blk = entry
                 if gas < cost:
                     self.gas, self.pc = gas, pc
-                    # type-ignore reason: without a limit the step loop returns only at an exit
-                    return self._run_step()  # type: ignore[return-value]
+                    return self._run_step()  # without a limit: only at an exit
                 gas -= cost
                 if loop:
                     held = floor if floor > 0 else 0
