@@ -163,11 +163,12 @@ class Claims(Accumulations, Segments):
         writer that then waits for a service row: the claim writes the service's last
         claim in jam_service_claims (tables.service_claims), never the service row, and
         takes package rows SKIP LOCKED, so a claim holding an account row waits for
-        nothing. The other writers of account rows take the counter row first (submit,
-        service creation, reconcile, and the finish itself), so they never hold an account
-        row while another of them holds a service row it waits for. Within a finish, an
-        accumulate's `new` or `eject` takes the account row during the apply (rare: it is
-        then held from there)."""
+        nothing. Submit and reconcile take the `pending` counter row first, as the finish
+        does, so none of them waits for another after it (submit then takes the account
+        row before the service row; the counter row makes that safe). Service creation
+        takes its account row last (after the code's blob row, which a finish of the same
+        account may be inserting). Within a finish, an accumulate's `new` or `eject` takes
+        the account row during the apply (rare: it is then held from there)."""
         params = {
             "package_id": outcome.package_id, "worker": outcome.worker,
             "status": outcome.status, "at": at,
