@@ -1,11 +1,12 @@
 """The claim path of the store: the PostgreSQL claim against rows another transaction holds,
 over real connections; the SQL charge against fairness.cost; SQLite's commit durability.
 
-The claim locks the account row `FOR UPDATE SKIP LOCKED`; a finish holds that row from its
-first statement to its commit (after the whole apply), and another worker's claim holds it
-for its own statement. A claim that met such a row used to come back empty with work
-queued, and its worker slept IDLE_SLEEP. Here one connection holds the row in an open
-transaction, as those do, while a worker claims on another.
+The claim locks the account row `FOR UPDATE SKIP LOCKED`; a finish takes that row in its
+last statement and holds it for its commit, and another worker's claim holds it for its own
+statement. A claim that met such a row used to come back empty with work queued, and its
+worker slept IDLE_SLEEP. Here one connection holds the row in an open transaction, as those
+do, while a worker claims on another. And a finish still in its apply (its service row held,
+the account row not yet taken) does not make the claim of the account's next package wait.
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ import pytest
 import sqlalchemy as sa
 
 from jamhost.config import JamSettings
-from jamhost.domain.model import ZERO_HASH, PackageRecord, QuotaLimits, now_us
+from jamhost.domain.model import (
+    ZERO_HASH,
+    PackageOutcome,
+    PackageRecord,
+    QuotaLimits,
+    StateChanges,
+    now_us,
+)
 from jamhost.store import Store, open_store
 from jamhost.store.sql import statements as stmts
 from jamhost.tenancy import fairness
+from tests.store_scopes import EVERYTHING
 
 ROOMY = QuotaLimits(pending_packages=100, storage_bytes=10_000, gas_per_hour=10**9)
 W = 490_000
@@ -53,15 +62,22 @@ def _queue(store: Store, n: int) -> list[bytes]:
     return ids
 
 
-def _hold_account(conn: sa.Connection, how: str, running: PackageRecord) -> None:
-    """Take the account row in `conn`'s open transaction: as a finish does (its first
-    statement, the real one), or as another worker's claim does."""
+def _applied(store: Store, running: PackageRecord) -> PackageOutcome:
+    svc = store.get_service(running.service_id)
+    assert svc is not None
+    return PackageOutcome(running.id, running.service_id, "w1", "applied",
+                          expected_seq=svc.receipt_seq,
+                          changes=StateChanges(storage={b"k": b"v"}), refund=0)
+
+
+def _hold_account(conn: sa.Connection, how: str, store: Store,
+                  running: PackageRecord) -> None:
+    """Take the account row in `conn`'s open transaction: as a finish does (the real
+    finish's statements, short of its commit), or as another worker's claim does."""
     if how == "finish":
-        held = conn.execute(stmts.PG_FINISH_RELEASE, {
-            "package_id": running.id, "worker": "w1", "status": "applied", "at": now_us(),
-            "failure_reason": None, "detail": None, "report_hash": None,
-            "sid": running.service_id, "refund": 0}).one()
-        assert held.held == 1
+        outcome = _applied(store, running)
+        store._record_finish(conn, outcome, None, now_us())  # type: ignore[attr-defined]
+        store._release_account(conn, outcome)  # type: ignore[attr-defined]
     else:
         conn.execute(sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :o FOR UPDATE"),
                      {"o": OWNER})
@@ -90,7 +106,7 @@ def test_a_held_account_row_does_not_make_the_claim_come_back_empty(store: Store
     assert first is not None and first.id == ids[0]
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
         tx = conn.begin()
-        _hold_account(conn, holder, first)
+        _hold_account(conn, holder, store, first)
         thread, got = _claim_in_thread(store, max_running=2)
         deadline = time.monotonic() + 30  # a bound on a hang, not a measured time
         while thread.is_alive() and _lock_waiters(store) == 0 and time.monotonic() < deadline:
@@ -112,7 +128,7 @@ def test_a_held_row_without_a_free_slot_is_not_waited_for(store: Store) -> None:
     assert first is not None
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
         tx = conn.begin()
-        _hold_account(conn, "finish", first)
+        _hold_account(conn, "finish", store, first)
         thread, got = _claim_in_thread(store, max_running=1)
         thread.join(30)
         finished_while_held = not thread.is_alive()
@@ -120,6 +136,42 @@ def test_a_held_row_without_a_free_slot_is_not_waited_for(store: Store) -> None:
     thread.join(30)
     assert finished_while_held
     assert got == [None]
+
+
+def test_a_finish_in_its_apply_does_not_hold_up_the_claim(store: Store) -> None:
+    """The finish of A's package, open after its apply (the package, counter, service and
+    state rows held; the account row is its last statement): a claim of A's next package,
+    of the same service, on another connection, returns it without waiting for any lock
+    (pg_stat_activity shows none), and the finish then commits, the counts exact. (Until
+    the finish took the account row last, the claim waited for that finish's commit; had
+    the claim still written `last_claimed` into the service row, the two would deadlock.)"""
+    ids = _queue(store, 3)
+    first = store.claim_package("w1", now_us(), 10**9, max_running=2)
+    assert first is not None and first.id == ids[0]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        tx = conn.begin()
+        outcome = _applied(store, first)
+        store._record_finish(conn, outcome, None, now_us())  # type: ignore[attr-defined]
+        thread, got = _claim_in_thread(store, max_running=2)
+        deadline = time.monotonic() + 30  # a bound on a hang, not a measured time
+        while thread.is_alive() and _lock_waiters(store) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited = thread.is_alive()
+        thread.join(30)  # a waiting claim would end only after the commit below
+        claimed_before_commit = not thread.is_alive()
+        store._release_account(conn, outcome)  # type: ignore[attr-defined]
+        tx.commit()
+    thread.join(30)
+    assert not waited, "the claim waited for a lock the open finish holds"
+    assert claimed_before_commit
+    assert got and got[0] is not None and got[0].id == ids[1]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        usage = conn.execute(sa.text(
+            "SELECT pending, queued, running FROM jam_account_usage WHERE owner = :o"),
+            {"o": OWNER}).one()
+    assert tuple(usage) == (2, 1, 1)
+    done = store.get_package(first.id, EVERYTHING)
+    assert done is not None and done.status == "applied"
 
 
 def test_the_sql_charge_is_fairness_cost(store: Store) -> None:

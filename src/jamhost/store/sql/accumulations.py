@@ -233,6 +233,9 @@ class Accumulations(Preimages):
         conn.execute(t.services.delete().where(t.services.c.service_id == service_id))
         conn.execute(t.account_usage.update().where(t.account_usage.c.owner == owner)
                      .values(services=t.account_usage.c.services - 1))
+        # After the account row: only claims holding that row write this one, so it is free.
+        conn.execute(t.service_claims.delete().where(
+            t.service_claims.c.service_id == service_id))
 
     def _keep_accumulation(self, conn: sa.Connection, r: AccumulationRecord, at: int) -> None:
         _ACCUMULATIONS_INSERT.run(conn, {

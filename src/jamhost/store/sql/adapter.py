@@ -16,7 +16,7 @@ the adapter persists the plan.
 | services, delegates, state reads | `services.py` | services, delegates, storage |
 | preimages | `preimages.py` | preimages, blobs |
 | packages, reports, attestations | `packages.py` | packages, reports, attestations, account_usage |
-| claim and finish (the worker) | `claims.py` | packages, account_usage, counters |
+| claim and finish (the worker) | `claims.py` | packages, account_usage, counters, service_claims |
 | accumulations, transfers, receipts | `accumulations.py` | accumulations, transfers, |
 | | | lookup_requests, receipts, storage (writes) |
 | export sets | `segments.py` | export_sets, segments |

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
+
 from jamhost.domain.model import PackageOutcome, PackageRecord, now_us
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
@@ -79,7 +81,7 @@ class Claims(Accumulations, Segments):
                 seq = choice.seq
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": choice.owner, "cost": fairness.cost(
                     choice.gas, fairness.weight_of(weights, choice.owner))})
-                conn.execute(stmts.SERVED, {"sid": choice.service_id, "now": now})
+                conn.execute(stmts.SERVED[self.dialect], {"sid": choice.service_id, "now": now})
                 break
             if seq is None:
                 return None
@@ -126,7 +128,7 @@ class Claims(Accumulations, Segments):
                     continue
                 conn.execute(stmts.CHARGE_ACCOUNT, {"acct": owner, "cost": fairness.cost(
                     head.gas, fairness.weight_of(weights or {}, owner))})
-                conn.execute(stmts.SERVED, {"sid": head.service_id, "now": now})
+                conn.execute(stmts.SERVED[self.dialect], {"sid": head.service_id, "now": now})
                 return package_record(conn.execute(stmts.MARK_CLAIMED, {
                     "claimed": head.seq, "worker": worker, "lease_until": now + lease_us,
                     "now": now, "started": max(now, now_us())}).one())
@@ -140,59 +142,81 @@ class Claims(Accumulations, Segments):
         """Record the end of an attempt, atomically: status, report, attestations, state
         changes, receipts, usage. False (and nothing written) if this worker no longer holds
         the package, e.g. its lease ran out and another worker took it over."""
-        at = now_us()
         try:
             with self._write() as conn:
-                params = {
-                    "package_id": outcome.package_id, "worker": outcome.worker,
-                    "status": outcome.status, "at": at,
-                    "failure_reason": outcome.failure_reason, "detail": outcome.detail,
-                    "report_hash": outcome.report.report_hash if outcome.report else None}
-                # Lock order everywhere: package row, counter row, account row, service row,
-                # then the service's state rows (submit and upload follow the same order).
-                # An applied package's service row is released by the apply's own UPDATE.
-                if self.dialect == "postgres":
-                    if conn.execute(stmts.PG_FINISH_RELEASE, {
-                            **params, "sid": outcome.service_id,
-                            "refund": outcome.refund}).one().held != 1:
-                        raise Lost
-                else:
-                    if conn.execute(stmts.FINISH, params).rowcount != 1:
-                        raise Lost
-                    conn.execute(stmts.RELEASE_PENDING)
-                    conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
-                                                         "refund": outcome.refund})
-                if outcome.status != "applied":
-                    conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
-                if outcome.report is not None:
-                    r = outcome.report
-                    conn.execute(t.reports.insert(), {
-                        "package_id": r.package_id, "service_id": r.service_id,
-                        "report_hash": r.report_hash, "body": r.body, "created_at": at,
-                        "logs": json.dumps(list(r.logs)) if r.logs else None})
-                    if outcome.attestations:
-                        conn.execute(t.attestations.insert(), [{
-                            "package_id": a.package_id, "attestor": a.attestor,
-                            "signature": a.signature, "engine": a.engine,
-                            "engine_version": a.engine_version, "report_hash": a.report_hash,
-                            "created_at": at} for a in outcome.attestations])
-                if outcome.status == "applied":
-                    entries = [("package", outcome.package_id)]
-                    if outcome.report is not None:
-                        entries.append(("report", outcome.report.report_hash))
-                    # The service's pending count and the units charged after the run
-                    # ride on the apply's UPDATE of the service row (no statement of their own).
-                    values: dict[str, Any] = {
-                        "pending_count": t.services.c.pending_count - 1}
-                    if outcome.after_units:
-                        values.update(stmts.charge_after(outcome.after_units,
-                                                         outcome.units_window))
-                    self._apply(conn, outcome.service_id, outcome.changes,
-                                outcome.expected_seq, entries, at, storage_limit, values)
-                    if outcome.accumulation is not None:
-                        self._keep_accumulation(conn, outcome.accumulation, at)
-                    if outcome.exports is not None:
-                        self._keep_exports(conn, outcome.exports, storage_limit)
+                self._record_finish(conn, outcome, storage_limit, now_us())
+                self._release_account(conn, outcome)
         except Lost:
             return False
         return True
+
+    def _record_finish(self, conn: sa.Connection, outcome: PackageOutcome,
+                       storage_limit: int | None, at: int) -> None:
+        """The finish up to its last statement: everything but the account's release.
+
+        Lock order everywhere (one order, so no two writers wait for each other in a
+        cycle): the package row, the counter row, the service row and the service's state
+        rows, the account row last. The finish takes the account row in its last statement
+        (_release_account), so it holds it only for its commit, and a claim of the same
+        account (which takes the account row first) runs during the apply instead of
+        waiting for it. Taken after a service row, the account row must never be held by a
+        writer that then waits for a service row: the claim writes the service's last
+        claim in jam_service_claims (tables.service_claims), never the service row, and
+        takes package rows SKIP LOCKED, so a claim holding an account row waits for
+        nothing. Submit and reconcile take the `pending` counter row first, as the finish
+        does, so none of them waits for another after it (submit then takes the account
+        row before the service row; the counter row makes that safe). Service creation
+        takes its account row last (after the code's blob row, which a finish of the same
+        account may be inserting). Within a finish, an accumulate's `new` or `eject` takes
+        the account row during the apply (rare: it is then held from there)."""
+        params = {
+            "package_id": outcome.package_id, "worker": outcome.worker,
+            "status": outcome.status, "at": at,
+            "failure_reason": outcome.failure_reason, "detail": outcome.detail,
+            "report_hash": outcome.report.report_hash if outcome.report else None}
+        if self.dialect == "postgres":
+            if conn.execute(stmts.PG_FINISH, params).one().held != 1:
+                raise Lost
+        else:
+            if conn.execute(stmts.FINISH, params).rowcount != 1:
+                raise Lost
+            conn.execute(stmts.RELEASE_PENDING)
+        # An applied package's service row is released by the apply's own UPDATE.
+        if outcome.status != "applied":
+            conn.execute(stmts.RELEASE_SERVICE, {"sid": outcome.service_id})
+        if outcome.report is not None:
+            r = outcome.report
+            conn.execute(t.reports.insert(), {
+                "package_id": r.package_id, "service_id": r.service_id,
+                "report_hash": r.report_hash, "body": r.body, "created_at": at,
+                "logs": json.dumps(list(r.logs)) if r.logs else None})
+            if outcome.attestations:
+                conn.execute(t.attestations.insert(), [{
+                    "package_id": a.package_id, "attestor": a.attestor,
+                    "signature": a.signature, "engine": a.engine,
+                    "engine_version": a.engine_version, "report_hash": a.report_hash,
+                    "created_at": at} for a in outcome.attestations])
+        if outcome.status == "applied":
+            entries = [("package", outcome.package_id)]
+            if outcome.report is not None:
+                entries.append(("report", outcome.report.report_hash))
+            # The service's pending count and the units charged after the run
+            # ride on the apply's UPDATE of the service row (no statement of their own).
+            values: dict[str, Any] = {
+                "pending_count": t.services.c.pending_count - 1}
+            if outcome.after_units:
+                values.update(stmts.charge_after(outcome.after_units,
+                                                 outcome.units_window))
+            self._apply(conn, outcome.service_id, outcome.changes,
+                        outcome.expected_seq, entries, at, storage_limit, values)
+            if outcome.accumulation is not None:
+                self._keep_accumulation(conn, outcome.accumulation, at)
+            if outcome.exports is not None:
+                self._keep_exports(conn, outcome.exports, storage_limit)
+
+    @staticmethod
+    def _release_account(conn: sa.Connection, outcome: PackageOutcome) -> None:
+        """The finish's last statement: the account's slot and pending package released and
+        the unused gas refunded (its lock held only for the commit, _record_finish)."""
+        conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
+                                             "refund": outcome.refund})

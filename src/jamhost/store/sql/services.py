@@ -35,13 +35,6 @@ class Services(Preimages):
                 ).scalar_one() - 1
                 if self._service(conn, service_id) is None:  # else taken by `new`
                     break
-            # The owner's row after the counter (the lock order of submit and finish); the
-            # count is taken by a conditional UPDATE, so replicas cannot pass the limit.
-            self._ensure_owner(conn, owner)
-            if conn.execute(stmts.TAKE_ACCOUNT_SERVICE, {
-                    "acct": owner, "max_services": MAX_I64 if max_services is None
-                    else max_services}).rowcount != 1:
-                raise Forbidden("the account already owns max_services_per_account services")
             conn.execute(t.services.insert().values(
                 service_id=service_id, owner=owner, code_hash=code_hash, balance=balance,
                 min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_at=at,
@@ -49,6 +42,15 @@ class Services(Preimages):
                 gas_window=0, gas_used=0, receipt_seq=0))
             if code is not None:
                 self._put_preimage(conn, code_hash, code, media_type, service_id, storage_limit, at)
+            # The owner's row last (the lock order: store/sql/claims.py, _record_finish): the
+            # code's blob row may be one a finish of this account inserts, and that finish
+            # takes the account row last. The count is taken by a conditional UPDATE, so
+            # replicas cannot pass the limit; a refusal rolls the service back.
+            self._ensure_owner(conn, owner)
+            if conn.execute(stmts.TAKE_ACCOUNT_SERVICE, {
+                    "acct": owner, "max_services": MAX_I64 if max_services is None
+                    else max_services}).rowcount != 1:
+                raise Forbidden("the account already owns max_services_per_account services")
             return self._written_service(conn, service_id)
 
     def get_service(self, service_id: int) -> ServiceRecord | None:

@@ -140,8 +140,12 @@ CHARGE_ACCOUNT = t.account_usage.update().where(
     vtime=t.account_usage.c.vtime + sa.bindparam("cost", type_=sa.BigInteger))
 NOTHING_QUEUED = t.account_usage.update().where(
     t.account_usage.c.owner == sa.bindparam("acct")).values(queued=0)
-SERVED = t.services.update().where(t.services.c.service_id == sa.bindparam("sid")).values(
-    last_claimed=sa.bindparam("now"))
+# The service's last claim, in jam_service_claims (no row until its first claim): written
+# only by claims, each holding the service's account row, so it never waits.
+SERVED = {kind: insert(t.service_claims).values(
+    service_id=sa.bindparam("sid"), last_claimed=sa.bindparam("now"),
+).on_conflict_do_update(index_elements=["service_id"], set_={"last_claimed": sa.bindparam("now")})
+    for kind, insert in (("sqlite", sqlite.insert), ("postgres", postgresql.insert))}
 
 def _sql_cost(gas: str, weight: str) -> str:
     """fairness.charge over two SQL bigint expressions, as PostgreSQL text: the formula has
@@ -182,10 +186,11 @@ def _service_head(kind: str) -> str:
     head_lock = "FOR UPDATE OF p SKIP LOCKED" if kind == "postgres" else ""
     return f"""svc AS (
     SELECT s.service_id FROM jam_services s JOIN acct ON s.owner = acct.owner
+    LEFT JOIN jam_service_claims c ON c.service_id = s.service_id
     WHERE (SELECT q.seq FROM jam_packages q
            WHERE q.service_id = s.service_id AND q.status = 'pending'
            ORDER BY q.seq LIMIT 1) IS NOT NULL
-    ORDER BY s.last_claimed, s.service_id LIMIT 1
+    ORDER BY COALESCE(c.last_claimed, 0), s.service_id LIMIT 1
 ), head AS (
     SELECT p.seq, p.service_id, p.refine_gas + p.accumulate_gas AS gas
     FROM jam_packages p JOIN svc ON p.service_id = svc.service_id
@@ -242,9 +247,10 @@ def _pg_claim() -> sa.TextClause:
     FROM acct, head WHERE u.owner = acct.owner
     RETURNING u.owner
 ), served AS (
-    UPDATE jam_services s SET last_claimed = :now FROM head
-    WHERE s.service_id = head.service_id
-    RETURNING s.service_id
+    INSERT INTO jam_service_claims (service_id, last_claimed)
+    SELECT head.service_id, :now FROM head
+    ON CONFLICT (service_id) DO UPDATE SET last_claimed = EXCLUDED.last_claimed
+    RETURNING service_id
 ), chosen AS (
     SELECT seq FROM expired UNION ALL SELECT seq FROM head
 ), claimed AS (
@@ -393,10 +399,11 @@ RELEASE_SERVICE = t.services.update().where(
     t.services.c.service_id == sa.bindparam("sid")).values(
     pending_count=t.services.c.pending_count - 1)
 
-# PostgreSQL: FINISH, RELEASE_PENDING and RELEASE_ACCOUNT in one statement (two round trips
-# fewer), in the lock order of every writer: the package row, the counter row, the account
-# row. The releases run only if this worker still held the package (`held` is then 1).
-PG_FINISH_RELEASE = sa.text("""
+# PostgreSQL: FINISH and RELEASE_PENDING in one statement (a round trip fewer), in the
+# lock order (store/sql/claims.py, finish_package): the package row, then the counter row,
+# released only if this worker still held the package (`held` is then 1). The account row
+# is the finish's last statement (RELEASE_ACCOUNT), not this one.
+PG_FINISH = sa.text("""
 WITH fin AS (
     UPDATE jam_packages
     SET status = :status, updated_at = :at, lease_until = NULL,
@@ -407,14 +414,8 @@ WITH fin AS (
     UPDATE jam_counters SET value = value - 1
     WHERE name = 'pending' AND EXISTS (SELECT 1 FROM fin)
     RETURNING 1
-), acct AS (
-    UPDATE jam_account_usage
-    SET pending = pending - 1, running = running - 1, vtime = vtime - :refund
-    WHERE owner = (SELECT owner FROM jam_services WHERE service_id = :sid)
-      AND EXISTS (SELECT 1 FROM pend)
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM fin) AS held, (SELECT count(*) FROM acct) AS released
+SELECT (SELECT count(*) FROM fin) AS held
 """)
 
 # Units charged after the run (tenancy/tariff.py), into the gas usage of the apply's hour.

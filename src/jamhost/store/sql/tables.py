@@ -72,10 +72,19 @@ services = sa.Table(
     sa.Column("state_items", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("state_octets", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("last_yield", Hash, nullable=True),
-    # When a worker last claimed one of its packages: the round robin over an account's
-    # services (tenancy/fairness.py) takes the least recently served one first.
-    sa.Column("last_claimed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_jam_services_owner", "owner"),
+)
+
+# When a worker last claimed one of a service's packages: the round robin over an account's
+# services (tenancy/fairness.py) takes the least recently served one first (no row: never,
+# 0). A table of its own, written only by claims, each holding the service's account row:
+# a claim then never waits for a service row, which a finish holds through its apply
+# before it takes the account row (the lock order: store/sql/claims.py, finish_package).
+# No foreign key: one would make the claim's write lock the service row too.
+service_claims = sa.Table(
+    "jam_service_claims", metadata,
+    sa.Column("service_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last_claimed", sa.BigInteger, nullable=False),
 )
 
 # One row per owner (an account id with owner_is_account): the per-account limits and the

@@ -21,6 +21,14 @@ class Reconciliation(SqlBase):
         changed = 0
         p, pr, st = t.packages.c, t.preimages.c, t.storage.c
         with self._write() as conn:
+            # The counter row first (the lock order: store/sql/claims.py, _record_finish):
+            # held, no submit or finish runs until this commits, and the count after it
+            # (a fresh snapshot on PostgreSQL) is exact.
+            pending = t.counters.c.name == "pending"
+            conn.execute(t.counters.update().where(pending).values(value=t.counters.c.value))
+            total = conn.execute(sa.select(sa.func.count()).where(
+                p.status.in_(PENDING_STATUSES))).scalar_one()
+            conn.execute(t.counters.update().where(pending).values(value=total))
             for row in conn.execute(sa.select(t.services.c.service_id,
                                               t.services.c.pending_count,
                                               t.services.c.storage_used)).all():
@@ -45,10 +53,6 @@ class Reconciliation(SqlBase):
                                  .values(pending_count=usage.pending,
                                          storage_used=usage.storage_used))
             self._reconcile_accounts(conn)
-            total = conn.execute(sa.select(sa.func.count()).where(
-                p.status.in_(PENDING_STATUSES))).scalar_one()
-            conn.execute(t.counters.update().where(t.counters.c.name == "pending")
-                         .values(value=total))
         self.optimize()
         return changed
 
