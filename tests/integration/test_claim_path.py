@@ -138,6 +138,28 @@ def test_a_held_row_without_a_free_slot_is_not_waited_for(store: Store) -> None:
     assert got == [None]
 
 
+def test_a_row_held_for_long_is_waited_for_a_bounded_time(store: Store) -> None:
+    """A transaction that keeps the only claimable account's row (a psql session, a hung
+    finish, a reconcile) does not hold the claim: it answers None after its bounded wait,
+    with the row still held, and leaves its pooled connection's lock_timeout as it was."""
+    _queue(store, 2)
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        tx = conn.begin()
+        conn.execute(sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :o FOR UPDATE"),
+                     {"o": OWNER})
+        thread, got = _claim_in_thread(store, max_running=2)
+        thread.join(30)  # a bound on a hang: without the bound the claim waits for the commit
+        returned_while_held = not thread.is_alive()
+        tx.commit()
+    thread.join(30)
+    assert returned_while_held, "the claim waited for as long as the row was held"
+    assert got == [None]
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar_one() == "0"
+    again = store.claim_package("w2", now_us(), 10**9, max_running=2)
+    assert again is not None  # the row free: claimed as ever
+
+
 def test_a_finish_in_its_apply_does_not_hold_up_the_claim(store: Store) -> None:
     """The finish of A's package, open after its apply (the package, counter, service and
     state rows held; the account row is its last statement): a claim of A's next package,

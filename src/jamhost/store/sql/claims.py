@@ -54,7 +54,8 @@ class Claims(Accumulations, Segments):
                         "started": max(now, now_us())}).one()
                     if row.locked_out is None:
                         break
-                    conn.execute(stmts.WAIT_FOR_ACCOUNT, {"owner": row.locked_out})
+                    if not _wait_for_account(conn, row.locked_out):
+                        return None  # held for longer than WAIT_TIMEOUT: the next poll
             if row.seq is not None:
                 return package_record(row)
             if row.next_owner is None:
@@ -220,3 +221,18 @@ class Claims(Accumulations, Segments):
         the unused gas refunded (its lock held only for the commit, _record_finish)."""
         conn.execute(stmts.RELEASE_ACCOUNT, {"sid": outcome.service_id,
                                              "refund": outcome.refund})
+
+
+def _wait_for_account(conn: sa.Connection, owner: str) -> bool:
+    """Wait, at most stmts.WAIT_TIMEOUT, for the transaction holding `owner`'s account row
+    to end (PostgreSQL, autocommit); False when it did not (SQLSTATE 55P03, lock_not_available)."""
+    conn.execute(stmts.SET_LOCK_TIMEOUT, {"timeout": stmts.WAIT_TIMEOUT})
+    try:
+        conn.execute(stmts.WAIT_FOR_ACCOUNT, {"owner": owner})
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":
+            raise
+        return False
+    finally:
+        conn.execute(stmts.SET_LOCK_TIMEOUT, {"timeout": "0"})
+    return True

@@ -273,6 +273,11 @@ PG_CLAIM = _pg_claim()
 # Wait until whoever holds the account row (a finish, a claim) commits; taken and released
 # at once in autocommit. FOR SHARE conflicts with their row locks, not with other waiters.
 WAIT_FOR_ACCOUNT = sa.text("SELECT 1 FROM jam_account_usage WHERE owner = :owner FOR SHARE")
+# The wait is bounded: a transaction that holds an account row for long (a psql session, a
+# hung finish, reconcile_usage updating every account row in one transaction) must not hold
+# every worker's claim. The connection's lock_timeout is set for the wait only, and reset.
+WAIT_TIMEOUT = "250ms"
+SET_LOCK_TIMEOUT = sa.text("SELECT set_config('lock_timeout', :timeout, false)")
 # Claims after a wait, at most: each one follows a commit by the row's holder, so the loop
 # never spins; two workers on one account hand its row back and forth (a finish takes it at
 # its first statement), and 4 tries still came back empty 42 to 118 times in 600 claims of
