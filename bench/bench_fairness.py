@@ -114,6 +114,9 @@ class IdleCount:
         return got
 
 
+PREEMPT = True  # --no-preempt: the fair scheduler without preemption (app/preemption.py)
+
+
 def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tuple[Runtime, str]:
     op = "op-" + secrets.token_hex(16)
     keys: dict[str, Any] = {"store": kind, "allowed_tokens": [op], "workers": workers,
@@ -121,6 +124,8 @@ def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tupl
                             "account_rate_limit_per_minute": 0}
     if per_account is not None:
         keys["max_workers_per_account"] = per_account
+    if not PREEMPT:
+        keys["preempt"] = False
     if kind == "sqlite":
         keys["sqlite_path"] = str(tmp / "fair.db")
     else:
@@ -349,7 +354,11 @@ def main() -> None:
     ap.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     ap.add_argument("--workers", type=int, choices=[1, 2], default=None)
     ap.add_argument("--flood", choices=["quiet", "heavy", "short"], default=None)
+    ap.add_argument("--no-preempt", action="store_true",
+                    help="the fair scheduler without preemption (the `preempt` key off)")
     args = ap.parse_args()
+    global PREEMPT
+    PREEMPT = not args.no_preempt
     import os
 
     t0 = time.monotonic()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -183,6 +185,43 @@ def test_a_long_run_lets_other_threads_run() -> None:
         if seen_while_running:
             break
     assert seen_while_running > 0
+
+
+def test_a_thread_waiting_for_the_gil_gets_it_during_a_long_run() -> None:
+    """The other thread is not starved: every GIL_EVERY safe points the core hands the GIL
+    to a thread that asked for it. (With a hand-over every 2^16 gas, each drop-and-retake
+    reset CPython's switch clock, so the waiter never asked: a quiet tenant's package on
+    the other worker waited for the whole of another tenant's refine.) Counted in GIL
+    acquisitions of the other thread (each `sleep(0)` gives the GIL up and takes it back),
+    against the hand-overs the run made; no clock."""
+    import sys
+    import threading
+
+    blob = _loop(12_000_000)  # about 36 M instructions
+    vm = NativePvm().instantiate(blob, pc=0, gas=10**9, registers=[0] * 13, memory=Memory())
+    state = {"running": True, "taken": 0}
+
+    def other() -> None:
+        while state["running"]:
+            state["taken"] += 1
+            time.sleep(0)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # as worker.settle_process sets it
+    try:
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.01)
+        before = state["taken"]
+        vm.run()
+        during = state["taken"] - before
+        state["running"] = False
+        thread.join()
+    finally:
+        sys.setswitchinterval(old)
+    handovers = vm.yields // _native.GIL_EVERY
+    assert handovers >= 20
+    assert during >= handovers // 4, (during, handovers)
 
 
 @pytest.mark.parametrize("gas", [0, 1, 2, 499, 500, 501, 1_000])

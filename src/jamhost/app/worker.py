@@ -36,10 +36,11 @@ def settle_process() -> None:
 
     The switch interval: a thread that wants the GIL waits this long before it asks the
     running thread for it. A worker running a refine holds the GIL (the native core hands
-    it over every 2^16 gas, pvm/safepoint.py) and gives it up at each store round trip, so
-    every other thread (the API's, an idle worker's claim, the tenant's package on the other worker)
-    waited Python's default 5 ms per statement: a quiet tenant's package waited a second
-    behind another's heavy ones with a worker free (docs/benchmarks.md, fairness)."""
+    it over every 2^20 gas, or at each 2^16-gas safe point with preemption: docs/pvm.md)
+    and gives it up at each store round trip, so every other thread (the API's, an idle
+    worker's claim, the tenant's package on the other worker) waited Python's default 5 ms
+    per statement: a quiet tenant's package waited a second behind another's heavy ones
+    with a worker free (docs/benchmarks.md, fairness)."""
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(SWITCH_INTERVAL)

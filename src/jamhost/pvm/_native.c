@@ -72,12 +72,22 @@ enum {
  * them (9 ms for 1,000 gas); now at most 64 past the last one paid for. Charging a block
  * piece by piece is charging it instruction by instruction, as the GP does. */
 #define YIELD_GAS (1 << 16)
-/* A run holds the GIL (blocks are decoded into shared per-program arrays); every this much
- * gas it lets other threads take it at a block header, so a long run in an in-process worker
- * does not stall the API's threads nor the other worker's store round trips (2^16 gas is
- * some 0.1 ms; 2^20, until 2026-12-02, kept them waiting ~2 ms). A machine with a
- * safe_point then also calls it there (cooperative preemption, docs/scheduling.md). The
- * gas is counted per machine (Machine.yield_left), across host-call exits and runs. */
+/* A run holds the GIL (blocks are decoded into shared per-program arrays). Every YIELD_GAS
+ * gas it reaches a safe point at a block header: a machine with a safe_point calls it there
+ * (cooperative preemption, docs/scheduling.md; the hook is Python, whose eval loop hands
+ * the GIL to a thread that asked for it). Every GIL_EVERY safe points (2^20 gas, some 1.5 ms
+ * of native run) it also lets other threads take the GIL (PyEval_SaveThread), so a long run
+ * in an in-process worker does not stall the API's threads nor the other worker. Not more
+ * often: CPython's waiter asks the holder to drop the GIL only when its switch interval
+ * (0.5 ms, app/worker.py) passed with no switch, and a drop-and-retake counts as one; a
+ * hand-over every 2^16 gas (about 0.1 ms) reset that clock each time, so the waiter never
+ * asked and starved (2026-12-02: a quiet tenant's package on the other worker waited for
+ * a whole 0.2 s package of another's). The gas is counted per machine
+ * (Machine.yield_left), across host-call exits and runs. */
+#define GIL_EVERY 16
+#define GIL_HANDOVER(m) do { \
+        if (((m)->yields & (GIL_EVERY - 1)) == 0) { \
+            PyThreadState *ts_ = PyEval_SaveThread(); PyEval_RestoreThread(ts_); } } while (0)
 
 static uint8_t ARG_KIND[256];
 static void *const *HANDLERS; /* execute()'s label table, filled by execute(NULL) */
@@ -918,16 +928,14 @@ L_FALLTHROUGH_BLOCK:
             gas -= 1;
             next = next + 1 + skip_at(p, next);
             if (UNLIKELY(gas < yield_at)) {
-                PyThreadState *ts = PyEval_SaveThread(); /* `ins` is not used after this */
-                PyEval_RestoreThread(ts);
                 m->yields++;
+                GIL_HANDOVER(m); /* `ins` is not used after this */
                 yield_at = gas - YIELD_GAS;
             }
         }
         if (UNLIKELY(gas < yield_at)) {
-            PyThreadState *ts = PyEval_SaveThread();
-            PyEval_RestoreThread(ts);
             m->yields++;
+            GIL_HANDOVER(m);
             yield_at = gas - YIELD_GAS;
         }
         GOTO_PC(next);
@@ -937,9 +945,8 @@ L_BLOCK:
     if (UNLIKELY(gas < yield_at)) {
         /* another thread may decode blocks meanwhile (moving p->ins): keep an index */
         uint64_t at = (uint64_t)(ins - p->ins);
-        PyThreadState *ts = PyEval_SaveThread();
-        PyEval_RestoreThread(ts);
         m->yields++;
+        if (!m->safe_point) GIL_HANDOVER(m); /* the hook's Python call hands it over */
         ins = &p->ins[at];
         yield_at = gas - YIELD_GAS;
         if (m->safe_point) {
@@ -2078,5 +2085,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     PyModule_AddIntConstant(mod, "EXIT_PAGE_FAULT", X_FAULT);
     PyModule_AddIntConstant(mod, "EXIT_HOST", X_HOST);
     PyModule_AddIntConstant(mod, "YIELD_GAS", YIELD_GAS);
+    PyModule_AddIntConstant(mod, "GIL_EVERY", GIL_EVERY);
     return mod;
 }
