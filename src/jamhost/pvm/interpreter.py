@@ -38,6 +38,8 @@ from jamhost.pvm.opcodes import TERMINATORS
 from jamhost.pvm.program import Program, ProgramError, load_program, recharge
 from jamhost.pvm.safepoint import YIELD_GAS
 
+NO_FLOOR = -(1 << 127)  # below any gas a run can reach
+
 HOT_BLOCK_ENTRIES = 8
 """A block is compiled on its 9th entry; before, it is interpreted. Compiling costs ~20 us
 per instruction and interpreting ~2 us, so code that runs once (a tenant's blob of millions
@@ -192,8 +194,10 @@ class Interpreter:
         fault handler: whatever it raises ends the run as itself), and the run goes on."""
         hook = self.safe_point
         if hook is None:
-            # type-ignore reason: with floor 0 (gas never below it) only an exit returns
-            return self._run_blocks(0)  # type: ignore[return-value]
+            # No safe points: a floor gas never reaches (gas may go below 0 at a block
+            # boundary on the way to an out-of-gas exit), so only an exit returns.
+            # type-ignore reason: with that floor _run_blocks never returns None
+            return self._run_blocks(NO_FLOOR)  # type: ignore[return-value]
         while True:
             floor = self.gas - self._yield_left
             ex = self._run_blocks(floor)
