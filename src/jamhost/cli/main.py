@@ -156,18 +156,18 @@ def reconcile(config: ConfigOpt = None) -> None:
 @app.command()
 def migrate(config: ConfigOpt = None) -> None:
     """Create or upgrade the schema of the configured SQL store."""
-    s = settings(config).jam  # validate before touching anything
+    jam = settings(config).jam  # validate before touching anything
 
     from jamhost.store import open_store
     from jamhost.store.migrate import current_revision
 
-    if s.store == "memory":
+    if jam.store == "memory":
         fail("store = 'memory' has no schema to migrate", 2)
     from jamhost.store.sql.adapter import SqlStore
 
-    store = open_store(s, migrate=True)
+    store = open_store(jam, migrate=True)
     assert isinstance(store, SqlStore)  # every store mode but `memory` is SQL
-    emit({"store": s.store, "revision": current_revision(store.engine)})
+    emit({"store": jam.store, "revision": current_revision(store.engine)})
     store.close()
 
 
