@@ -113,15 +113,24 @@ def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
     alice = view_for(Policy(), ALICE, fake)
     args = dict(code=None, code_hash=bytes(32), balance=0, min_item_gas=0, min_memo_gas=0,
                 storage_limit=10, max_services=None)
-    assert alice.create_service(owner="alice", balance_given=False, **args).owner == "alice"
+    creation = alice.service_creation(None)  # a tenant's new service is its own
+    assert creation.owner == "alice" and creation.sets_balance is False
+    assert creation.create(balance_given=False, **args).owner == "alice"
     with pytest.raises(Forbidden):  # another owner
-        alice.create_service(owner="bob", balance_given=False, **args)
+        alice.service_creation("bob")
     with pytest.raises(Forbidden):  # a tenant naming its balance would mint money
-        alice.create_service(owner="alice", balance_given=True, **args)
-    assert view_for(Policy(), ADMIN, fake).create_service(
-        owner="bob", balance_given=True, **args).owner == "bob"
+        alice.service_creation("alice").create(balance_given=True, **args)
+    with pytest.raises(Forbidden):
+        alice.service_creation("alice").require_balance_setter()
+    admin = view_for(Policy(), ADMIN, fake).service_creation("bob")
+    assert admin.sets_balance is True
+    assert admin.create(balance_given=True, **args).owner == "bob"
+    with pytest.raises(Forbidden):  # an operator naming no owner creates nothing
+        view_for(Policy(), OPERATOR, fake).service_creation(None).create(
+            balance_given=False, **args)
     with pytest.raises(BadRequest):
-        alice.put_unscoped_preimage(b"h" * 32, b"blob", "x")
-    view_for(Policy(), OPERATOR, fake).put_unscoped_preimage(b"h" * 32, b"blob", "x")
+        alice.unscoped_uploads()
+    view_for(Policy(), OPERATOR, fake).unscoped_uploads().put_preimage(
+        b"h" * 32, b"blob", "x")
     assert fake.writes == [("create_service", None), ("create_service", None),
                            ("put_preimage", None)]

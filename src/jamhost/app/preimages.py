@@ -17,28 +17,34 @@ from jamhost.tenancy.principal import Principal
 def authorize_upload(rt: Runtime, who: Principal,
                      service_id: int | None) -> ServiceRecord | None:
     """Decide before a single body byte is read; the service the blob will belong to."""
+    view = rt.view(who)
     if service_id is None:
-        rt.policy.require_unscoped_upload(who)
+        view.unscoped_uploads()
         return None
-    return rt.view(who).service(service_id, "submit")
+    return view.service(service_id, "submit")
 
 
 def put_preimage(rt: Runtime, who: Principal, hash_: bytes, data: bytes, media_type: str,
                  service_id: int | None) -> PreimageMeta:
     """Keep a blob for `service_id` (within its storage quota), or unscoped (operators, or
-    anyone with authz disabled); written through the caller's view only."""
+    anyone with authz disabled); written through the handle the caller's view gives, which
+    is decided before the hash is checked."""
     view = rt.view(who)
-    writes = view.submitter(service_id) if service_id is not None else None
-    if writes is None:
-        rt.policy.require_unscoped_upload(who)  # decided before the hash is checked
+    if service_id is None:
+        uploads = view.unscoped_uploads()
+        _check_hash(hash_, data)
+        meta, _created = uploads.put_preimage(hash_, data, media_type)
+        return meta
+    writes = view.submitter(service_id)
+    _check_hash(hash_, data)
+    limit = writes.service.quota.resolve(rt.default_quota).storage_bytes
+    meta, _created = writes.put_preimage(hash_, data, media_type, limit)
+    return meta
+
+
+def _check_hash(hash_: bytes, data: bytes) -> None:
     if blake2b_256(data) != hash_:
         raise HashMismatch("the body does not hash to the path")
-    if writes is None:
-        meta, _created = view.put_unscoped_preimage(hash_, data, media_type)
-    else:
-        limit = writes.service.quota.resolve(rt.default_quota).storage_bytes
-        meta, _created = writes.put_preimage(hash_, data, media_type, limit)
-    return meta
 
 
 def find_preimage(rt: Runtime, who: Principal, hash_: bytes) -> PreimageMeta:

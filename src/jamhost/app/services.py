@@ -33,12 +33,13 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    owner: str | None = None) -> ServiceRecord:
     """Owner: the caller's account (owner_is_account), or what an operator names."""
     view = rt.view(who)
-    owner = view.service_owner(owner)
-    if balance is not None and not rt.policy.may_set_balance(who):
+    creation = view.service_creation(owner)
+    if balance is not None and not creation.sets_balance:
         # A malformed balance is still a bad request, before the refusal to set one.
         if not 0 <= balance <= MAX_BALANCE:
             raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
-        rt.policy.require_balance_setter(who)
+        creation.require_balance_setter()
+    owner = creation.owner
     if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
         raise BadRequest("owner is required (1 to 200 printable characters)")
     if rt.policy.owner_is_account and not view.account_exists(owner):
@@ -54,8 +55,8 @@ def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
     if code is not None:
         _check_code_size(rt, code)
         code_hash = blake2b_256(code)
-    svc = view.create_service(
-        owner=owner, code=code, code_hash=code_hash, balance=balance, balance_given=given,
+    svc = creation.create(
+        code=code, code_hash=code_hash, balance=balance, balance_given=given,
         min_item_gas=min_item_gas, min_memo_gas=min_memo_gas,
         storage_limit=rt.default_quota.storage_bytes,
         max_services=rt.settings.max_services_per_account)

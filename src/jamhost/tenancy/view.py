@@ -20,8 +20,9 @@ tenancy does no I/O of its own and imports no store: `TenantData` is the small p
 reads through, `TenantWrites` (tenancy/writes.py) the one it writes through (the store
 adapters satisfy both as they are: `jamhost.store.Store` is a superset). A use case writes
 only through the view: a `ServiceWrites` handle the view gives once it has authorized the
-service (`submitter`, `manager`, `operated`), or the view's own `create_service` and
-`put_unscoped_preimage`, which ask the policy first. Accounts and tokens the same way: an
+service (`submitter`, `manager`, `operated`), a `ServiceCreation` from `service_creation`
+(the new service's owner and the balance decision, made once) or an `UnscopedUploads` from
+`unscoped_uploads`, which the policy allowed first. Accounts and tokens the same way: an
 `AccountWrites` handle from `account_manager` once the policy let the principal act on that
 account, or the view's own `create_account` (operators and the admin CLI).
 """
@@ -57,8 +58,10 @@ from jamhost.tenancy.writes import (
     OPERATE,
     SUBMIT,
     AccountWrites,
+    ServiceCreation,
     ServiceWrites,
     TenantWrites,
+    UnscopedUploads,
 )
 
 
@@ -210,31 +213,19 @@ class TenantView:
         return ServiceWrites(self.existing_service(service_id), self._data, OPERATE,
                              self.principal.label)
 
-    def service_owner(self, owner: str | None) -> str | None:
-        """Who a new service would belong to (authz.Policy.service_owner)."""
-        return self.policy.service_owner(self.principal, owner)
+    def service_creation(self, owner: str | None) -> ServiceCreation:
+        """A new service's owner (authz.Policy.service_owner: what an operator names, else
+        the caller's own account; a tenant naming another is refused here) and whether the
+        principal may name its balance: both decided once, carried by the handle."""
+        return ServiceCreation(self.policy.service_owner(self.principal, owner),
+                               self.policy.may_set_balance(self.principal), self._data,
+                               self.principal.label)
 
-    def create_service(self, *, owner: str, code: bytes | None, code_hash: bytes,
-                       balance: int, balance_given: bool, min_item_gas: int,
-                       min_memo_gas: int, storage_limit: int,
-                       max_services: int | None) -> ServiceRecord:
-        """A new service of `owner`, if the principal may create one for it (and set its
-        balance, when `balance_given`)."""
-        if self.service_owner(owner) != owner:
-            raise Forbidden("only operators may create a service for another owner")
-        if balance_given:
-            self.policy.require_balance_setter(self.principal)
-        return self._data.create_service(
-            owner=owner, code=code, code_hash=code_hash, balance=balance,
-            min_item_gas=min_item_gas, min_memo_gas=min_memo_gas,
-            created_by=self.principal.label, storage_limit=storage_limit,
-            max_services=max_services)
-
-    def put_unscoped_preimage(self, hash_: bytes, data: bytes,
-                              media_type: str) -> tuple[PreimageMeta, bool]:
-        """A preimage of no service (operators, or anyone with authz disabled: SPEC §3)."""
+    def unscoped_uploads(self) -> UnscopedUploads:
+        """Uploads of preimages of no service, if the policy allows them to the principal
+        (operators, or anyone with authz disabled: SPEC §3)."""
         self.policy.require_unscoped_upload(self.principal)
-        return self._data.put_preimage(hash_, data, media_type, None, None)
+        return UnscopedUploads(self._data)
 
     # -- accounts and their tokens ---------------------------------------------------------
 
@@ -272,7 +263,7 @@ class TenantView:
 
     def account_exists(self, account_id: str) -> bool:
         """Store-wide, deliberately (like `id_taken`): whether a new service's owner names an
-        account. A tenant can name only its own (`service_owner`), so it learns nothing."""
+        account. A tenant can name only its own (`service_creation`), so it learns nothing."""
         return self._data.get_account(account_id) is not None
 
     # -- services --------------------------------------------------------------------------

@@ -6,9 +6,10 @@ A use case never names the service it writes: it asks its view for a `ServiceWri
 `authz.Policy` has authorized the principal for that service, and every write goes to that
 one service. So a use case cannot write another tenant's service by forgetting a check: the
 handle it holds has no service id to get wrong, and a write beyond what was granted (a
-submitter's handle asked to upgrade code) is refused here too. The service-less writes (a
-new service, an unscoped preimage, a new account) are methods of the view, which asks the
-policy first.
+submitter's handle asked to upgrade code) is refused here too. The service-less writes have
+handles of their own, handed out the same way: `ServiceCreation` (a new service, its owner
+and the balance decision made once) and `UnscopedUploads` (preimages of no service); a new
+account is a method of the view, for operators.
 
 Accounts and their tokens have the same shape: `TenantView.account_manager` hands out an
 `AccountWrites` on one account once `authz.Policy.require_account` let the principal act on
@@ -143,3 +144,47 @@ class AccountWrites:
 
     def revoke_token(self, accessor: str, at: int) -> bool:
         return self._data.revoke_token(self.account.id, accessor, at)
+
+
+class ServiceCreation:
+    """A new service for the owner the view decided (`TenantView.service_creation`), with
+    the balance decision made once: `sets_balance` is whether the principal may name the
+    new service's balance (operators: `authz.Policy.may_set_balance`). Built by `TenantView`
+    only."""
+
+    def __init__(self, owner: str | None, sets_balance: bool, data: TenantWrites,
+                 actor: str) -> None:
+        self.owner = owner  # None: an operator named none (the use case asks for one)
+        self.sets_balance = sets_balance
+        self._data = data
+        self._actor = actor
+
+    def require_balance_setter(self) -> None:
+        if not self.sets_balance:
+            raise Forbidden("only operators may set a balance")
+
+    def create(self, *, code: bytes | None, code_hash: bytes, balance: int,
+               balance_given: bool, min_item_gas: int, min_memo_gas: int,
+               storage_limit: int, max_services: int | None) -> ServiceRecord:
+        """The service, owned by `owner`; its balance named only by who may set one."""
+        if balance_given:
+            self.require_balance_setter()
+        if self.owner is None:
+            raise Forbidden("a new service needs an owner")
+        return self._data.create_service(
+            owner=self.owner, code=code, code_hash=code_hash, balance=balance,
+            min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=self._actor,
+            storage_limit=storage_limit, max_services=max_services)
+
+
+class UnscopedUploads:
+    """Preimages of no service (an operator's upload, or anyone's with authz disabled:
+    SPEC §3), handed out by `TenantView.unscoped_uploads` once the policy allowed them.
+    Built by `TenantView` only."""
+
+    def __init__(self, data: TenantWrites) -> None:
+        self._data = data
+
+    def put_preimage(self, hash_: bytes, data: bytes,
+                     media_type: str) -> tuple[PreimageMeta, bool]:
+        return self._data.put_preimage(hash_, data, media_type, None, None)
