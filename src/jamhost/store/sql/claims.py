@@ -90,6 +90,7 @@ class Claims(Accumulations, Segments):
         with self._write() as conn:
             for _ in range(8):
                 choice = _CHOICE[self.dialect].first(conn, {"now": now, "max_running": limit})
+                assert choice is not None  # one row, always (its columns may be NULL)
                 if choice.expired is not None:  # its account was charged by its first claim
                     return self._mark(conn, choice.expired, worker, now, lease_us)
                 if choice.owner is None:

@@ -4,8 +4,9 @@ SQLite: WAL, synchronous=FULL by default (an acknowledged write survives `kill -
 cut; `sqlite_synchronous = "normal"`: `kill -9` only, docs/operations.md), a busy timeout, and
 `BEGIN IMMEDIATE` for write transactions so that read-check-write sequences are serialized
 across threads and processes; write transactions on one database file also queue on a lock
-across the host's threads and processes (`writer_lock`, store/sql/writer_lock.py). PostgreSQL: READ COMMITTED plus row locks from conditional
-UPDATEs and `FOR UPDATE SKIP LOCKED`; pooled connections checked for liveness on checkout
+across the host's threads and processes (`writer_lock`, store/sql/writer_lock.py).
+PostgreSQL: READ COMMITTED plus row locks from conditional UPDATEs and `FOR UPDATE SKIP
+LOCKED`; pooled connections checked for liveness on checkout
 without a round trip (see `_postgres_liveness`).
 """
 
