@@ -12,9 +12,13 @@ process at a time, an exclusive `flock` on a file beside the database, `<databas
 writer that does not take it (the sqlite3 shell, a migration) is met by the busy handler as
 before, and a flock never waits for SQLite, so the two cannot wait for each other in a
 cycle. flock on the database file itself would be independent of SQLite's fcntl locks on
-Linux but not on NFS, where flock is emulated with fcntl: hence a file of its own.
+Linux but not on NFS, where flock is emulated with fcntl: hence a file of its own. The lock
+only orders the writers: exclusion stays SQLite's `BEGIN IMMEDIATE` (a removed lock file
+costs the queue, never a write).
 Re-entrant, so a thread that nests writes fails on SQLite's timeout as before rather than
-hanging.
+hanging. The file is opened for each outermost hold and closed at its release (a few
+microseconds against a write transaction's hundreds), so a process that opens many stores
+(the test suite) keeps no descriptor per database.
 """
 
 from __future__ import annotations
@@ -36,14 +40,18 @@ class FileWriterLock:
 
     def __enter__(self) -> FileWriterLock:
         self._thread.acquire()
-        try:
-            if self._depth == 0:
-                if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread.release()
-            raise
+        if self._depth == 0:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+            except BaseException:
+                self._thread.release()
+                raise
+            self._fd = fd
         self._depth += 1
         return self
 
@@ -52,6 +60,7 @@ class FileWriterLock:
         self._depth -= 1
         try:
             if self._depth == 0 and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fd, self._fd = self._fd, None
+                os.close(fd)  # releases the flock
         finally:
             self._thread.release()
