@@ -39,11 +39,20 @@ def parse_ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
+def tenant_examples(example: str) -> list[str]:
+    """The example each of the three tenants (one service each) runs: one of each (`all`,
+    the default mix) or three of one (`counter`: the issue's counter-only target), so that
+    every choice spreads its packages over three services of three accounts alike (two
+    workers on a single service would mostly measure its accumulate conflicts)."""
+    return list(EXAMPLES) if example == "all" else [example] * len(EXAMPLES)
+
+
 def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
-             synchronous: str | None = None) -> dict[str, object]:
+             synchronous: str | None = None, example: str = "all") -> dict[str, object]:
     """One row. `drain`: submit every package before the workers start, and count the
     workers' rate alone (applied packages over the span from the first apply to the last),
-    so the one sequential submitting client does not bound the figure."""
+    so the one sequential submitting client does not bound the figure. `example`: see
+    tenant_examples."""
     if kind == "sqlite":
         keys: dict[str, object] = {"store": "sqlite", "sqlite_path": str(tmp / "p.db")}
         if synchronous is not None:  # else the default (older trees have no such key)
@@ -59,8 +68,9 @@ def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
     api = start_server(tmp / "api", **keys)
     procs = []
     try:
-        tenants = {name: make_tenant(api, name, code=mod.build())
-                   for name, (mod, _) in EXAMPLES.items()}
+        chosen = tenant_examples(example)
+        tenants = {f"{name}{i}": make_tenant(api, f"{name}{i}", code=EXAMPLES[name][0].build())
+                   for i, name in enumerate(chosen)}
         # Workers first (a process takes seconds to start), so that the measured span is
         # the pipeline's and not the start-up's.
         if not drain:
@@ -73,9 +83,10 @@ def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
         clients = {name: api.client(t.token) for name, t in tenants.items()}
         try:
             for i in range(n):
-                name = list(EXAMPLES)[i % len(EXAMPLES)]
+                slot = i % len(chosen)
+                name = f"{chosen[slot]}{slot}"
                 t = tenants[name]
-                payload = EXAMPLES[name][1](i)
+                payload = EXAMPLES[chosen[slot]][1](i)
                 r = clients[name].post("/jam/packages", json={
                     "service_id": t.service_id, "items": [
                         {"payload": "0x" + payload.hex(), "refine_gas_limit": 10**7,
@@ -109,6 +120,7 @@ def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
             first = min(parse_ts(p["created_at"]) for p in done.values())
             rate = len(done) / (last - first)
         return {"store": kind, "workers": workers, "packages": len(done), "drain": drain,
+                "example": example, "synchronous": synchronous,
                 "statuses": sorted(statuses),
                 "packages_per_s": round(rate, 2),
                 "latency_p50_ms": round(percentile(lat, 50), 1),
@@ -120,9 +132,10 @@ def run_case(kind: str, workers: int, n: int, tmp: Path, drain: bool = False,
 
 
 def markdown(out: dict, command: str) -> str:  # type: ignore[type-arg]
+    services = ", ".join(tenant_examples(out.get("example", "all")))
     lines = ["## Pipeline: submit to applied", "",
-             f"- Date: {time.strftime('%Y-%m-%d')}; {out['n']} packages per run, spread over the "
-             "three example services (counter, kvstore, compute), submitted in a burst through "
+             f"- Date: {time.strftime('%Y-%m-%d')}; {out['n']} packages per run, spread over "
+             f"three example services of three accounts ({services}), submitted in a burst through "
              "the API (one sequential client) while already running `jamhost worker` processes "
              "drain the queue; each package is refined by 2 attestors and accumulated once.",
              f"- Machine: {out['machine']}",
@@ -148,13 +161,16 @@ def main() -> None:
     ap.add_argument("--stores", default="sqlite,postgres")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--sqlite-synchronous", choices=["full", "normal"], default=None)
+    ap.add_argument("--example", choices=[*EXAMPLES, "all"], default="all",
+                    help="the three services' example: one of each (all) or three of one")
     args = ap.parse_args()
-    out: dict[str, object] = {"machine": machine(), "n": args.n, "runs": []}
+    out: dict[str, object] = {"machine": machine(), "n": args.n, "example": args.example,
+                              "runs": []}
     for kind in args.stores.split(","):
         for workers in map(int, args.workers.split(",")):
             tmp = Path(tempfile.mkdtemp())
             out["runs"].append(run_case(kind, workers, args.n, tmp, args.drain,  # type: ignore[union-attr]
-                                        args.sqlite_synchronous))
+                                        args.sqlite_synchronous, args.example))
             print(json.dumps(out["runs"][-1]), file=sys.stderr)  # type: ignore[index]
     print(json.dumps(out, indent=2))
     if args.write_docs:

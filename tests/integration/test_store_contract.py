@@ -908,3 +908,43 @@ def test_service_preimage_window_reads_the_length_and_a_window(store: Store) -> 
     empty = b""
     store.put_preimage(blake(empty), empty, "x/y", sid, 2 << 20)
     assert window(sid, blake(empty), 0, 10) == (0, b"")
+
+
+# -- the finish's one UPDATE of the service row (statements.service_write) --------------------
+
+def test_an_applied_finish_sets_the_service_columns_counters_and_units(store: Store) -> None:
+    """An applied package's finish writes the service row once: the columns its accumulate
+    set, the state counters, the chain's head, the pending count released and the units
+    charged after the run, into the hour given (added in the same hour, replacing another
+    hour's count)."""
+    sid = new_service(store, balance=100)
+    before = store.get_service(sid)
+    store.submit_package(pkg(sid, 1, refine=300, accumulate=200), ROOMY, 100, W)
+    assert store.get_service(sid).usage.gas_used_in(W) == 500
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None
+    code_hash, yield_hash = blake(b"new code"), blake(b"yield")
+    changes = StateChanges(storage={b"key": b"value"}, balance=7, code_hash=code_hash,
+                           yield_hash=yield_hash, min_item_gas=11, min_memo_gas=21)
+    assert store.finish_package(PackageOutcome(
+        claimed.id, sid, "w", "applied", changes=changes, expected_seq=before.receipt_seq,
+        after_units=40, units_window=W), storage_limit=10_000)
+    after = store.get_service(sid)
+    assert (after.balance, after.code_hash, after.last_yield) == (7, code_hash, yield_hash)
+    assert (after.min_item_gas, after.min_memo_gas) == (11, 21)
+    assert (after.state_items, after.usage.pending_packages) == (1, 0)
+    assert after.state_octets > 0 and after.usage.storage_bytes > 0
+    assert after.receipt_seq == before.receipt_seq + 1 and after.root != before.root
+    assert (after.usage.gas_window, after.usage.gas_used) == (W, 540)
+    # the next hour: the units replace the count of an hour gone
+    store.submit_package(pkg(sid, 2), ROOMY, 100, W)
+    claimed = store.claim_package("w", now_us(), 10**9)
+    assert claimed is not None
+    assert store.finish_package(PackageOutcome(
+        claimed.id, sid, "w", "applied", changes=StateChanges(storage={b"key": None}),
+        expected_seq=after.receipt_seq, after_units=9, units_window=W + 1))
+    last = store.get_service(sid)
+    assert (last.usage.gas_window, last.usage.gas_used) == (W + 1, 9)
+    assert (last.state_items, last.state_octets, last.usage.storage_bytes) == (0, 0, 0)
+    assert (last.balance, last.code_hash) == (7, code_hash)  # untouched columns stay
+    assert store.reconcile_usage() == 0

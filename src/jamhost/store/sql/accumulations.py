@@ -4,6 +4,7 @@ the receipt chain."""
 
 from __future__ import annotations
 
+import functools
 import json
 from functools import cached_property
 from typing import Any
@@ -44,6 +45,11 @@ _STORAGE_VALUE = Direct(stmts.STORAGE_VALUE)
 _LOCK_SERVICE = {expected: Direct(stmt) for expected, stmt in stmts.LOCK_SERVICE.items()}
 
 
+@functools.lru_cache(maxsize=256)
+def _service_write(names: frozenset[str]) -> Direct:
+    return Direct(stmts.service_write(names))
+
+
 def _upsert_storage(insert: Any) -> Any:
     """Write storage rows, replacing a key's current row in the same statement: a replaced
     key needs no DELETE of its own (one statement less for every accumulate that overwrites
@@ -74,11 +80,12 @@ class Accumulations(Preimages):
 
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
                expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
-               storage_limit: int | None, service_values: dict[str, Any] | None = None,
+               storage_limit: int | None, service_params: dict[str, Any] | None = None,
                ) -> None:
         """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first
         (and the expected sequence number checked by the same UPDATE), the current rows of
-        the touched keys read, the plan made, then written."""
+        the touched keys read, the plan made, then written. `service_params`: more of the
+        service row's one UPDATE (stmts.service_write: `d_pending`, `units` and `window`)."""
         # Lock the service row first: receipts of one service are appended one at a time.
         lock = _LOCK_SERVICE[expected_seq is not None]
         row = lock.first(conn, {"sid": sid} if expected_seq is None
@@ -121,18 +128,15 @@ class Accumulations(Preimages):
                 {"service_id": sid, "seq": r.seq, "prev_root": r.prev_root,
                  "new_root": r.new_root, "entry_type": r.entry_type, "hash": r.hash,
                  "processed_at": at} for r in plan.receipts])
-        svc = t.services.c
-        values: dict[str, Any] = {**plan.columns, **(service_values or {})}
-        if plan.d_items:
-            values["state_items"] = svc.state_items + plan.d_items
-        if plan.d_octets:
-            values["state_octets"] = svc.state_octets + plan.d_octets
-        if plan.d_bytes:
-            values["storage_used"] = svc.storage_used + plan.d_bytes
+        params: dict[str, Any] = {f"v_{name}": v for name, v in plan.columns.items()}
+        params.update((name, amount) for name, amount in (
+            ("d_items", plan.d_items), ("d_octets", plan.d_octets), ("d_bytes", plan.d_bytes))
+            if amount)
         if plan.receipts:
-            values.update(root=plan.root, receipt_seq=plan.receipts[-1].seq)
-        if values:
-            conn.execute(t.services.update().where(svc.service_id == sid).values(**values))
+            params.update(v_root=plan.root, v_receipt_seq=plan.receipts[-1].seq)
+        params.update(service_params or {})
+        if params:
+            _service_write(frozenset(params)).run(conn, {"sid": sid, **params})
 
     def _before(self, conn: sa.Connection, sid: int, row: Any,
                 changes: StateChanges | None) -> Before:

@@ -3,9 +3,10 @@
 SQLite: WAL, synchronous=FULL by default (an acknowledged write survives `kill -9` and a power
 cut; `sqlite_synchronous = "normal"`: `kill -9` only, docs/operations.md), a busy timeout, and
 `BEGIN IMMEDIATE` for write transactions so that read-check-write sequences are serialized
-across threads and processes; within one process, write transactions on one database file
-also queue on a lock (`writer_lock`). PostgreSQL: READ COMMITTED plus row locks from conditional
-UPDATEs and `FOR UPDATE SKIP LOCKED`; pooled connections checked for liveness on checkout
+across threads and processes; write transactions on one database file also queue on a lock
+across the host's threads and processes (`writer_lock`, store/sql/writer_lock.py).
+PostgreSQL: READ COMMITTED plus row locks from conditional UPDATEs and `FOR UPDATE SKIP
+LOCKED`; pooled connections checked for liveness on checkout
 without a round trip (see `_postgres_liveness`).
 """
 
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from jamhost.store.sql.writer_lock import FileWriterLock
 
 MEMORY_URL = "sqlite+pysqlite://"
 """The memory store: SQLite in memory, one database per engine (nothing persists past the
@@ -171,7 +174,7 @@ def _sqlite_semantics(engine: sa.Engine, synchronous: str = "FULL") -> None:
                        else "BEGIN")
 
 
-_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS: dict[str, FileWriterLock] = {}
 _MEMORY_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = \
     weakref.WeakKeyDictionary()
 
@@ -180,22 +183,22 @@ def is_memory(engine: sa.Engine) -> bool:
     return engine in _MEMORY_LOCKS
 
 
-def writer_lock(engine: sa.Engine) -> threading.RLock | None:
-    """The lock a process's write transactions on one SQLite file take before `BEGIN
-    IMMEDIATE` (None on PostgreSQL, whose row locks wait without polling).
+def writer_lock(engine: sa.Engine) -> FileWriterLock | threading.RLock | None:
+    """The lock write transactions on one SQLite file take before `BEGIN IMMEDIATE`, shared
+    by the host's threads and processes (store/sql/writer_lock.py); None on PostgreSQL,
+    whose row locks wait without polling.
 
-    SQLite's busy handler does not wait for the write lock: it sleeps and retries, 1, 2, 5,
-    10, 15, 20, 25, 25, 25, 50, 50 then 100 ms apart. Worker threads and request threads
-    writing at once then spent up to a fifth of their time asleep with the database free,
-    and one quiet tenant's submit waited up to 185 ms behind one-step packages
-    (docs/benchmarks.md, fairness). Queued on this lock instead, a writer starts as soon as
-    the previous one commits. Other processes still meet the busy handler. Re-entrant, so a
-    thread that nests writes fails on SQLite's timeout as before rather than hanging."""
+    Within a process, worker threads and request threads writing at once spent up to a
+    fifth of their time in SQLite's busy handler's sleeps with the database free, and one
+    quiet tenant's submit waited up to 185 ms behind one-step packages (docs/benchmarks.md,
+    fairness); across processes (`jamhost worker` beside `serve`) the same, until the lock
+    became a file lock too (docs/scheduling.md, "What a claim costs")."""
     if engine.dialect.name != "sqlite":
         return None
     if engine in _MEMORY_LOCKS:  # one shared connection: reads take it too (SqlStore._read)
         return _MEMORY_LOCKS[engine]
-    return _WRITERS.setdefault(str(engine.url.database), threading.RLock())
+    database = str(Path(str(engine.url.database)).resolve())
+    return _WRITERS.setdefault(database, FileWriterLock(database))
 
 
 def _readable(fd: int) -> bool:

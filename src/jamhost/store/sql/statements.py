@@ -157,6 +157,14 @@ def _sql_cost(gas: str, weight: str) -> str:
                                           compile_kwargs={"literal_binds": True}))
 
 
+# The claimable account, one home for the claim's choice, its `locked_out` answer and
+# preemption's choice (tenancy/fairness.py, docs/scheduling.md "Fair claiming"): a queued
+# package and a free worker slot; among those, the smallest virtual time first (the owner
+# breaks ties). SQL text over the columns of jam_account_usage.
+CLAIMABLE = "queued > 0 AND running < :max_running"
+FAIR_ORDER = "vtime, owner"
+
+
 def _choice(kind: str) -> str:
     """The claim's choice, shared by both dialects' claims (docs/scheduling.md, "Fair
     claiming"): `expired`, a package whose lease ran out; else `acct`, the account with the
@@ -174,8 +182,8 @@ def _choice(kind: str) -> str:
     ORDER BY seq LIMIT 1 {skip}
 ), acct AS (
     SELECT owner FROM jam_account_usage
-    WHERE queued > 0 AND running < :max_running AND NOT EXISTS (SELECT 1 FROM expired)
-    ORDER BY vtime, owner LIMIT 1 {skip}
+    WHERE {CLAIMABLE} AND NOT EXISTS (SELECT 1 FROM expired)
+    ORDER BY {FAIR_ORDER} LIMIT 1 {skip}
 ), {_service_head(kind)}"""
 
 
@@ -204,7 +212,7 @@ def _service_head(kind: str) -> str:
 ACCOUNT_HEAD = {kind: sa.text(f"""
 WITH acct AS (SELECT CAST(:acct AS text) AS owner), {_service_head(kind)}
 SELECT head.seq, head.service_id, head.gas FROM head
-""") for kind in ("sqlite", "postgres")}
+""").columns(*map(sa.column, ("seq", "service_id", "gas"))) for kind in ("sqlite", "postgres")}
 
 
 # The choice in one read, for the claim by steps (SqlStore._claim_by_steps: SQLite's, and
@@ -216,7 +224,8 @@ CHOICE = {kind: sa.text(f"""
 SELECT (SELECT seq FROM expired) AS expired, (SELECT owner FROM acct) AS owner,
        head.seq, head.service_id, head.gas
 FROM (SELECT 1) AS one LEFT JOIN head ON true
-""") for kind in ("sqlite", "postgres")}
+""").columns(*map(sa.column, ("expired", "owner", "seq", "service_id", "gas")))
+    for kind in ("sqlite", "postgres")}
 
 
 def _pg_claim() -> sa.TextClause:
@@ -263,8 +272,8 @@ def _pg_claim() -> sa.TextClause:
 )
 SELECT claimed.*, (SELECT owner FROM acct) AS next_owner, CASE
     WHEN NOT EXISTS (SELECT 1 FROM acct) AND NOT EXISTS (SELECT 1 FROM expired) THEN (
-        SELECT owner FROM jam_account_usage WHERE queued > 0 AND running < :max_running
-        ORDER BY vtime, owner LIMIT 1) END AS locked_out
+        SELECT owner FROM jam_account_usage WHERE {CLAIMABLE}
+        ORDER BY {FAIR_ORDER} LIMIT 1) END AS locked_out
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 """)
 
@@ -325,20 +334,21 @@ RELEASE_ACCOUNT = t.account_usage.update().where(
 # also keeps them within any worker limit of 1 or more) and a virtual time below the running
 # package's account. PostgreSQL locks its row as the claim's choice does (SKIP LOCKED), so
 # a preempting worker and a claiming one never both charge it; ACCOUNT_HEAD, CHARGE_ACCOUNT,
-# SERVED and MARK_CLAIMED then take its package as a claim does.
-_running_acct = t.account_usage.alias("running_acct")
-_RUNNING_OWNER = sa.select(t.services.c.owner).where(
-    t.services.c.service_id == sa.bindparam("sid")).scalar_subquery()
-_RUNNING_VTIME = sa.select(_running_acct.c.vtime).where(
-    _running_acct.c.owner == _RUNNING_OWNER).scalar_subquery()
+# SERVED and MARK_CLAIMED then take its package as a claim does (Claims._take).
 
 
-def _preempting_account(kind: str) -> sa.Select[Any]:
-    q = sa.select(_au.owner).where(
-        _au.owner != _RUNNING_OWNER, _au.queued > 0, _au.running == 0,
-        _au.running < sa.bindparam("max_running"), _au.vtime < _RUNNING_VTIME,
-    ).order_by(_au.vtime, _au.owner).limit(1)
-    return q.with_for_update(skip_locked=True, of=t.account_usage) if kind == "postgres" else q
+def _preempting_account(kind: str) -> sa.TextualSelect:
+    """The claimable accounts (CLAIMABLE, FAIR_ORDER) with no package running and a virtual
+    time below that of the running package's account."""
+    skip = "FOR UPDATE OF u SKIP LOCKED" if kind == "postgres" else ""
+    return sa.text(f"""
+SELECT owner FROM jam_account_usage u
+WHERE {CLAIMABLE} AND running = 0
+  AND owner != (SELECT s.owner FROM jam_services s WHERE s.service_id = :sid)
+  AND vtime < (SELECT r.vtime FROM jam_account_usage r WHERE r.owner =
+               (SELECT s.owner FROM jam_services s WHERE s.service_id = :sid))
+ORDER BY {FAIR_ORDER} LIMIT 1 {skip}
+""").columns(sa.column("owner"))
 
 
 PREEMPTING_ACCOUNT = {kind: _preempting_account(kind) for kind in ("sqlite", "postgres")}
@@ -431,9 +441,30 @@ def charge_after(units: Any, window: Any) -> dict[str, Any]:
             "gas_window": window}
 
 
-CHARGE_AFTER = t.services.update().where(
-    t.services.c.service_id == sa.bindparam("sid")).values(
-    charge_after(sa.bindparam("units", type_=sa.BigInteger), sa.bindparam("window")))
+# The apply's one UPDATE of the service row (SqlStore._apply), built once per shape: which
+# columns it sets to a value (`v_<column>`), which counters it moves by a bound amount, and
+# whether it charges units after the run (`units` into hour `window`). A finish then binds
+# values only (store/sql/direct.py runs it on SQLite's cursor).
+SERVICE_DELTAS = {"d_items": "state_items", "d_octets": "state_octets",
+                  "d_bytes": "storage_used", "d_pending": "pending_count"}
+
+
+@functools.lru_cache(maxsize=256)
+def service_write(names: frozenset[str]) -> sa.Update:
+    svc = t.services.c
+    values: dict[str, Any] = {}
+    for name in sorted(names):
+        if name in SERVICE_DELTAS:
+            col = SERVICE_DELTAS[name]
+            values[col] = svc[col] + sa.bindparam(name, type_=sa.BigInteger)
+        elif name == "units":
+            values.update(charge_after(sa.bindparam("units", type_=sa.BigInteger),
+                                       sa.bindparam("window", type_=sa.BigInteger)))
+        elif name.startswith("v_"):
+            values[name[2:]] = sa.bindparam(name, type_=svc[name[2:]].type)
+        elif name != "window":
+            raise ValueError(f"no service write for {name!r}")
+    return t.services.update().where(svc.service_id == sa.bindparam("sid")).values(values)
 
 
 def _lock_service(expected: bool) -> sa.Update:
