@@ -371,10 +371,17 @@ def erasure_root(
 def _one_piece_root(bundle: bytes, piece_size: int, total: int) -> bytes:
     """The common case: a bundle of one piece and no exports. Each chunk is one word, so
     b♣_i is a look-up in the word hashes; s♣_i is the zero hash (M_B of no chunks); the
-    pairs b♣_i ++ s♣_i lie end to end in one string for the tree."""
-    hashes = _word_hashes()[_one_piece(bundle, piece_size, total)]
-    pairs = np.concatenate((hashes, np.zeros_like(hashes)), axis=1).tobytes()
-    return well_balanced_root_of_rows(pairs, 64)
+    pairs b♣_i ++ s♣_i lie end to end in one string for the tree. The zero words (the
+    bundle's padding to a piece, most of the systematic half) make one repeated pair, whose
+    subtrees the tree hashes once (merkle.well_balanced_root_of_rows)."""
+    words = _one_piece(bundle, piece_size, total)
+    hashes = _word_hashes()
+    rows = np.zeros((total, 64), dtype=np.uint8)
+    rows[:, :32] = hashes[words]
+    blanks_before = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(words == 0, out=blanks_before[1:])
+    return well_balanced_root_of_rows(rows.tobytes(), 64, hashes[0].tobytes() + ZERO_HASH,
+                                      blanks_before.tolist())
 
 
 def _segment_roots(segments: Sequence[bytes], piece_size: int, total: int) -> list[bytes]:
