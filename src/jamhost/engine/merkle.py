@@ -75,9 +75,10 @@ def well_balanced_root_of_rows(rows: bytes, width: int, blank: bytes = b"",
         if blanks == span:
             return _blank_root(blank, span)
         if blanks == 0 and span & (span - 1) == 0:  # the perfect tree, level by level
-            level = _nodes_of(rows[lo * width : hi * width], 2 * width)
+            level = _nodes_of(rows, lo * width, hi * width, 2 * width)
             while len(level) > 1:
-                level = _nodes_of(b"".join(level), 64)
+                joined = b"".join(level)
+                level = _nodes_of(joined, 0, len(joined), 64)
             return level[0]
         mid = lo + (span + 1) // 2
         return node_pair(build(lo, mid), build(mid, hi))
@@ -85,11 +86,11 @@ def well_balanced_root_of_rows(rows: bytes, width: int, blank: bytes = b"",
     return build(0, count)
 
 
-def _nodes_of(pairs: bytes, size: int) -> list[bytes]:
-    """H("node" ++ pair) of each `size`-octet pair laid end to end in `pairs`."""
+def _nodes_of(pairs: bytes, start: int, stop: int, size: int) -> list[bytes]:
+    """H("node" ++ pair) of each `size`-octet pair laid end to end in pairs[start:stop]."""
     copy = _NODE_PREFIX.copy
     out = []
-    for at in range(0, len(pairs), size):
+    for at in range(start, stop, size):
         h = copy()
         h.update(pairs[at : at + size])
         out.append(h.digest())
