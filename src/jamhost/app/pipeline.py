@@ -180,7 +180,10 @@ def _finish(rt: Runtime, outcome: PackageOutcome, svc: ServiceRecord | None,
 
 
 def _observe(rt: Runtime, pkg: PackageRecord, status: str) -> None:
-    label = rt.extras.setdefault("service_label", ServiceLabel(rt.settings.metrics_service_label))
+    label = rt.extras.get("service_label")
+    if label is None:  # made once per runtime (setdefault would build one for every package)
+        label = rt.extras.setdefault("service_label",
+                                     ServiceLabel(rt.settings.metrics_service_label))
     PACKAGES.labels(status, label(pkg.service_id)).inc()
     PACKAGE_SECONDS.labels(status).observe(max(0.0, (now_us() - pkg.created_at) / 1e6))
     log.info("package finished", package=pkg.id.hex()[:16], service_id=pkg.service_id,
