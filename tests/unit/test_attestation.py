@@ -132,3 +132,26 @@ def test_sampling_share_follows_the_gas_used() -> None:
 def test_a_package_of_no_gas_is_always_rechecked(gas: int) -> None:
     rt, _ = runtime(attestor_recheck_gas=1)
     assert attestation.sampled(rt, bytes(32), gas)
+
+
+def test_a_package_reads_its_code_from_the_store_once(monkeypatch) -> None:  # noqa: ANN001
+    """Both attestors' refines and the accumulate run the service's code; the blob is read
+    from the store once for all three (app/lookup_cache.py, own_preimages)."""
+    rt, sid = runtime()
+    svc = rt.store.get_service(sid)
+    assert svc is not None
+    reads: list[bytes] = []
+    read = rt.store.service_preimage
+
+    def counted(service_id: int, hash_: bytes) -> bytes | None:
+        reads.append(hash_)
+        return read(service_id, hash_)
+
+    monkeypatch.setattr(rt.store, "service_preimage", counted)
+    pid = submit(rt, sid)
+    calls: list[str] = []
+    assert process_next(rt, "w", refine=engines_used(calls)) == pid
+    assert len(calls) == 2  # both attestors refined it
+    pkg = rt.store.get_package(pid, EVERYTHING)
+    assert pkg is not None and pkg.status == "applied", pkg.failure_reason
+    assert reads == [svc.code_hash]

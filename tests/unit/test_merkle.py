@@ -35,3 +35,27 @@ def test_node_and_root_follow_the_definition(count: int) -> None:
         assert well_balanced_root(values) == expected
     else:
         assert node(values) == ZERO_HASH
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 6, 64, 341, 1023])
+def test_root_of_rows_with_blank_rows_follows_the_definition(count: int) -> None:
+    """merkle.well_balanced_root_of_rows with a repeated `blank` value: runs of blanks (the
+    subtrees hashed once by size), scattered blanks and none, against the definition."""
+    from itertools import accumulate
+
+    from jamhost.engine.merkle import well_balanced_root_of_rows
+
+    rng = random.Random(count)
+    blank = rng.randbytes(64)
+    for pattern in ("run", "scattered", "all", "none"):
+        if pattern == "run":
+            is_blank = [count // 4 <= i < 3 * count // 4 for i in range(count)]
+        elif pattern == "scattered":
+            is_blank = [rng.random() < 0.5 for _ in range(count)]
+        else:
+            is_blank = [pattern == "all"] * count
+        values = [blank if b else rng.randbytes(64) for b in is_blank]
+        before = [0, *accumulate(is_blank)]
+        want = h(values[0]) if count == 1 else reference_node(values)
+        assert well_balanced_root_of_rows(b"".join(values), 64, blank, before) == want
+        assert well_balanced_root_of_rows(b"".join(values), 64) == want

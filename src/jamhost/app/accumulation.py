@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from jamhost.app.accumulation_record import record_of
+from jamhost.app.lookup_cache import CachedLookup, ServicePreimages
 from jamhost.app.runtime import Runtime
 from jamhost.app.tenant_accounts import TenantAccounts, account_state
 from jamhost.domain.hashing import blake2b_256
@@ -48,24 +49,30 @@ def current_timeslot() -> int:
 
 
 def accumulate_package(rt: Runtime, svc: ServiceRecord, report: WorkReport, report_hash: bytes,
-                       *, fresh: bool = False) -> tuple[StateChanges, int, AccumulationRecord]:
-    """Ψ_A of a package's report: its digests for the service as operands."""
+                       *, fresh: bool = False, own: CachedLookup | None = None,
+                       ) -> tuple[StateChanges, int, AccumulationRecord]:
+    """Ψ_A of a package's report: its digests for the service as operands. `own`: the
+    service's preimages as the package's refines read them (its first accumulate only:
+    app/lookup_cache.py), else read anew."""
     sid = svc.service_id
     operands = [AccumulateOperand.from_digest(report, d) for d in report.results
                 if d.service_id == sid]
     return accumulate_service(rt, svc, operands, entropy=blake2b_256(
-        b"jamhost/entropy" + report_hash), package_id=report.package_spec.hash, fresh=fresh)
+        b"jamhost/entropy" + report_hash), package_id=report.package_spec.hash, fresh=fresh,
+        own=own)
 
 
 def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[AccumulateOperand], *,
                        entropy: bytes, package_id: bytes | None, fresh: bool = False,
+                       own: CachedLookup | None = None,
                        ) -> tuple[StateChanges, int, AccumulationRecord]:
     """Ψ_A for one service: `operands` and every transfer queued for it as inputs (GP 0.7.2
     eq. accinput: transfers first). The engine reaches other services only through
     `TenantAccounts` (the caller's own account). Returns the changes, the receipt_seq they
     were computed against, and what is kept of the run. `fresh`: `svc` was read for this
     package (else it is read again); either way the store applies the changes only at that
-    receipt_seq, so state that moved since is a conflict, accumulated again."""
+    receipt_seq, so state that moved since is a conflict, accumulated again. `own`: the
+    service's preimages as read since `svc` was (accumulate_package's), when `fresh`."""
     view = rt.account_view(svc)  # all the engine reaches: its own account's services
     if not fresh:
         svc = view.get_service(svc.service_id) or svc  # the freshest state to build on
@@ -77,7 +84,8 @@ def accumulate_service(rt: Runtime, svc: ServiceRecord, operands: list[Accumulat
     others = TenantAccounts(view, svc, rt.settings)
     slot = current_timeslot()
     gas_limit = accumulate_gas(operands, transfers)
-    out = accumulate(sid, account_state(view, svc), operands, transfers, timeslot=slot,
+    own_blobs = ServicePreimages(own, sid) if own is not None and fresh else None
+    out = accumulate(sid, account_state(view, svc, own_blobs), operands, transfers, timeslot=slot,
                      gas_limit=gas_limit, entropy=entropy, other_account=others.account,
                      transfer_room=others.transfer_room, service_exists=others.exists,
                      can_create=others.can_create,

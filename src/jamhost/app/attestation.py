@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jamhost.app.accumulation import note_dropped_logs
 from jamhost.app.attestors import Attestor, attestors
-from jamhost.app.lookup_cache import CachedLookup
+from jamhost.app.lookup_cache import CachedLookup, own_preimages
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import import_lookup
 from jamhost.domain.hashing import blake2b_256
@@ -57,6 +57,8 @@ class Attested:
     outcome: RefineOutcome
     report_hash: bytes
     refined: bool
+    encoded: bytes
+    """E(report) of `outcome`, which `report_hash` hashes (the stored report's body)."""
 
 
 def recheck_engine(first: PvmEngine) -> PvmEngine:
@@ -87,24 +89,17 @@ def sampled(rt: Runtime, package_hash: bytes, gas_used: int) -> bool:
 
 
 def attest_runs(rt: Runtime, package: WorkPackage, svc: ServiceRecord, refine: Refine, *,
-                encoded: bytes | None = None) -> list[Attested]:
+                encoded: bytes | None = None, own: CachedLookup | None = None) -> list[Attested]:
     """The first `attestation_threshold` attestors' parts for one package of `svc` (raises
-    RefineInputError when the package cannot be refined). `encoded`: E(p) as stored."""
+    RefineInputError when the package cannot be refined). `encoded`: E(p) as stored; `own`:
+    the package's reads of its service's preimages (lookup_cache.own_preimages), if the
+    caller shares them with the package's accumulate."""
     view = rt.account_view(svc)  # the service's own account view (tenancy/view.py)
     service_id = svc.service_id
-
-    def own_preimage(service: int, hash_: bytes) -> bytes | None:
-        # Refine sees only its own service's preimages (code included).
-        return view.service_preimage(service, hash_) if service == service_id else None
-
-    def own_window(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
-        if service != service_id:
-            return None
-        return view.service_preimage_window(service, hash_, at, n)
-
-    # One read per blob for the whole package (every refine, every historical_lookup), and
-    # historical_lookup reads |v| and a window of the blob, not all of it.
-    own = CachedLookup(own_preimage, window_read=own_window)
+    # One read per blob for the whole package (every refine, every historical_lookup, and the
+    # accumulate when the caller passes `own` on), and historical_lookup reads |v| and a
+    # window of the blob, not all of it.
+    own = own if own is not None else own_preimages(view, service_id)
     auth_code = authorizer_code(package, svc, view)
     # Imports resolve once per package among the owner's exports (app/segments.py).
     imports = import_lookup(rt, svc)
@@ -118,14 +113,17 @@ def attest_runs(rt: Runtime, package: WorkPackage, svc: ServiceRecord, refine: R
         note_dropped_logs(service_id, "refine", outcome.logs_dropped)
         return outcome
 
+    def attested(key: Attestor, outcome: RefineOutcome) -> Attested:
+        encoded = outcome.report.encode()
+        return Attested(key, outcome, blake2b_256(encoded), True, encoded)
+
     keys = attestors(rt)[: rt.settings.attestation_threshold]
-    first = run(rt.pvm)
-    first_hash = blake2b_256(first.report.encode())
-    runs = [Attested(keys[0], first, first_hash, refined=True)]
-    if len(keys) > 1 and sampled(rt, first.report.package_spec.hash, first.gas_used):
-        again = run(recheck_engine(rt.pvm))
-        runs.append(Attested(keys[1], again, blake2b_256(again.report.encode()), refined=True))
-    runs += [Attested(key, first, first_hash, refined=False) for key in keys[len(runs):]]
+    first = attested(keys[0], run(rt.pvm))
+    runs = [first]
+    if len(keys) > 1 and sampled(rt, first.outcome.report.package_spec.hash,
+                                 first.outcome.gas_used):
+        runs.append(attested(keys[1], run(recheck_engine(rt.pvm))))
+    runs += [replace(first, attestor=key, refined=False) for key in keys[len(runs):]]
     return runs
 
 

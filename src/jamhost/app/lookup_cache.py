@@ -9,9 +9,15 @@ memory. The caches hold at most `budget` octets (least recently used dropped fir
 larger than the whole budget is read every time, which `max_preimage_bytes` (10 MiB) below the
 default budget rules out.
 
-The caches live as long as the package's processing (all attestors' refines, or one
-accumulate) and are never shared between packages: no tenant sees another's reads through
-them, and nothing stale outlives the state they were read from.
+The caches live as long as the package's processing (all attestors' refines and the
+accumulate that follows them, or one accumulate of queued inputs) and are never shared between
+packages: no tenant sees another's reads through them, and nothing stale outlives the state
+they were read from. A package's own preimages (`own_preimages`) are one cache for its refines
+and its first accumulate: the code blob is read from the store once per package, not once for
+refine and again for accumulate. Everything the cache holds was read after the service row the
+package's processing started from, so a change since is a change of that row's receipt_seq, and
+the finish refuses the stale outcome (StateConflict); the accumulate run again on the fresh row
+reads through a new cache.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Generic, TypeVar
 
 from jamhost.engine.hostio import window_around
 from jamhost.pvm.cache import ByteBudgetCache
+from jamhost.tenancy.view import TenantView
 
 K = TypeVar("K", bound=Hashable)
 
@@ -145,3 +152,42 @@ class CachedMapping(Mapping[K, bytes], Generic[K]):
 
     def __len__(self) -> int:
         return len(self._base)
+
+
+def own_preimages(view: TenantView, service_id: int) -> CachedLookup:
+    """The preimages of `service_id` (its code among them) as one package's processing reads
+    them through `view`, the service's account view: any other service's answer is None
+    (refine sees only its own service's preimages, code included)."""
+
+    def own(service: int, hash_: bytes) -> bytes | None:
+        return view.service_preimage(service, hash_) if service == service_id else None
+
+    def own_window(service: int, hash_: bytes, at: int, n: int) -> tuple[int, bytes] | None:
+        if service != service_id:
+            return None
+        return view.service_preimage_window(service, hash_, at, n)
+
+    return CachedLookup(own, window_read=own_window)
+
+
+class ServicePreimages(Mapping[bytes, bytes]):
+    """One service's entries of a CachedLookup as a read-only mapping by hash: accumulate's
+    preimages (`AccountState.preimages`) over the cache its package's refines filled."""
+
+    def __init__(self, lookup: CachedLookup, service_id: int) -> None:
+        self._lookup, self._sid = lookup, service_id
+
+    def __getitem__(self, hash_: bytes) -> bytes:
+        blob = self._lookup(self._sid, hash_)
+        if blob is None:
+            raise KeyError(hash_)
+        return blob
+
+    def __contains__(self, hash_: object) -> bool:
+        return isinstance(hash_, bytes) and self._lookup(self._sid, hash_) is not None
+
+    def __iter__(self) -> Iterator[bytes]:  # never needed by host calls
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -21,6 +21,7 @@ from jamhost.app.attestation import Refine, attest_runs, recheck_engine
 from jamhost.app.decoded_packages import decoded
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.heartbeat import Heartbeat
+from jamhost.app.lookup_cache import own_preimages
 from jamhost.app.preemption import safe_points
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, sweep
@@ -179,7 +180,10 @@ def _finish(rt: Runtime, outcome: PackageOutcome, svc: ServiceRecord | None,
 
 
 def _observe(rt: Runtime, pkg: PackageRecord, status: str) -> None:
-    label = rt.extras.setdefault("service_label", ServiceLabel(rt.settings.metrics_service_label))
+    label = rt.extras.get("service_label")
+    if label is None:  # made once per runtime (setdefault would build one for every package)
+        label = rt.extras.setdefault("service_label",
+                                     ServiceLabel(rt.settings.metrics_service_label))
     PACKAGES.labels(status, label(pkg.service_id)).inc()
     PACKAGE_SECONDS.labels(status).observe(max(0.0, (now_us() - pkg.created_at) / 1e6))
     log.info("package finished", package=pkg.id.hex()[:16], service_id=pkg.service_id,
@@ -218,8 +222,11 @@ def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
                                         failure_reason=reason), svc)
 
     package = decoded(rt, pkg)
+    # The service's preimages as this package reads them: its refines' and its accumulate's
+    # (the code blob read once, app/lookup_cache.py).
+    own = own_preimages(rt.account_view(svc), svc.service_id)
     try:
-        runs = attest_runs(rt, package, svc, refine, encoded=pkg.body)
+        runs = attest_runs(rt, package, svc, refine, encoded=pkg.body, own=own)
     except RefineInputError as exc:
         return failed(str(exc))
     hashes = {r.report_hash for r in runs}
@@ -242,11 +249,12 @@ def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
                                 engine.version, report_hash, at) for r in runs]
     refine_logs, _dropped = bounded_logs(runs[0].outcome.logs,
                                          rt.settings.max_log_bytes_per_invocation)
-    record = ReportRecord(pkg.id, pkg.service_id, report_hash, report.encode(), at,
+    record = ReportRecord(pkg.id, pkg.service_id, report_hash, runs[0].encoded, at,
                           logs=refine_logs)
     GAS_USED.labels("refine").inc(runs[0].outcome.gas_used)
     safepoint.reach()
-    changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash, fresh=True)
+    changes, seq, accumulation = accumulate_package(rt, svc, report, report_hash, fresh=True,
+                                                    own=own)
     spec = report.package_spec
     exports = export_set(rt, pkg.service_id, spec.hash, spec.exports_root,
                          runs[0].outcome.exports)

@@ -17,7 +17,7 @@ service limit (`can_create`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from jamhost.app.lookup_cache import CachedMapping
 from jamhost.app.state_views import PreimageView, RequestView, StorageView
@@ -27,10 +27,12 @@ from jamhost.engine import AccountState, DeferredTransfer
 from jamhost.tenancy.view import TenantView
 
 
-def account_state(view: TenantView, svc: ServiceRecord) -> AccountState:
+def account_state(view: TenantView, svc: ServiceRecord,
+                  preimages: Mapping[bytes, bytes] | None = None) -> AccountState:
     """δ[s] of a persisted service as the engine reads it: lazy views of its state through
     `view` (the running service's account view), each key read from the store once per
-    accumulate however often read/lookup ask for it."""
+    accumulate however often read/lookup ask for it. `preimages`: the service's preimages
+    as its package already read them (app/lookup_cache.py), else read anew."""
     sid = svc.service_id
     return AccountState(
         code_hash=svc.code_hash, balance=svc.balance, min_item_gas=svc.min_item_gas,
@@ -38,7 +40,8 @@ def account_state(view: TenantView, svc: ServiceRecord) -> AccountState:
         # type-ignore reason (the three): read-only views; accumulate writes only into its
         # Overlay over them
         storage=CachedMapping(StorageView(view, sid)),  # type: ignore[arg-type]
-        preimages=CachedMapping(PreimageView(view, sid)),  # type: ignore[arg-type]
+        preimages=(preimages if preimages is not None  # type: ignore[arg-type]
+                   else CachedMapping(PreimageView(view, sid))),
         requests=RequestView(view, sid),  # type: ignore[arg-type]
         items=svc.state_items, octets=svc.state_octets)
 

@@ -225,12 +225,26 @@ def chunks(data: bytes, piece_size: int = 684, total: int = 1023) -> list[bytes]
 
 @lru_cache(maxsize=4)
 def _unit_recovery_logs(original: int, total: int) -> np.ndarray:
-    """The recovery words of each unit piece, as logs (original, total - original): row j
-    codes the piece whose word j is 1 (the field's one) and the others 0. Built once by the
-    FFT coder itself (all unit pieces in one pass)."""
-    log_z, _ = _arrays()
+    """The recovery words of each unit piece, as logs (original, total - original), uint16:
+    row j codes the piece whose word j is 1 (the field's one) and the others 0. Built once by
+    the FFT coder itself (all unit pieces in one pass). None of them is 0 (the code is MDS:
+    every entry of its systematic generator's parity part is non-zero), so every log is one
+    of 0..65534 and no zero sentinel is needed."""
     recovery = _recovery(np.eye(original, dtype=np.uint16), total)  # (recovery, piece j)
-    return np.ascontiguousarray(log_z[recovery.T])
+    if not recovery.all():
+        raise AssertionError("a unit piece has a zero recovery word")
+    _, log, _ = _tables()
+    return np.ascontiguousarray(np.array(log, dtype=np.uint16)[recovery.T])
+
+
+@lru_cache(maxsize=1)
+def _exp_log_words() -> tuple[np.ndarray, np.ndarray]:
+    """exp (65,536 entries, exp[65535] = exp[0]) and log as uint16: the one-piece coder's
+    tables, 128 KiB each (`_arrays`' exp over sums with a zero sentinel is 512 KiB; the
+    one-piece coder multiplies non-zero words only, and its random look-ups are the cache
+    misses of a package's coding)."""
+    exp, log, _ = _tables()
+    return np.array(exp, dtype=np.uint16), np.array(log, dtype=np.uint16)
 
 
 @lru_cache(maxsize=1)
@@ -255,10 +269,12 @@ def _one_piece(data: bytes, piece_size: int, total: int) -> np.ndarray:
     words[: len(given)] = given
     present = np.flatnonzero(given)
     if present.size:
-        log_z, exp_z = _arrays()
-        rows = _unit_recovery_logs(original, total)[present]
-        terms = np.take(exp_z, rows + np.take(log_z, given[present])[:, None])
-        words[original:] = np.bitwise_xor.reduce(terms, axis=0)
+        exp, log = _exp_log_words()
+        sums = _unit_recovery_logs(original, total)[present].astype(np.uint32)
+        sums += np.take(log, given[present])[:, None]  # log x_j + log unit_j, below 2 * 65535
+        sums += sums >> 16  # mod 65535, as _add_mod (65535 itself: exp[65535] = exp[0])
+        sums &= _GF_MODULUS
+        words[original:] = np.bitwise_xor.reduce(np.take(exp, sums), axis=0)
     return words
 
 
@@ -371,10 +387,17 @@ def erasure_root(
 def _one_piece_root(bundle: bytes, piece_size: int, total: int) -> bytes:
     """The common case: a bundle of one piece and no exports. Each chunk is one word, so
     b♣_i is a look-up in the word hashes; s♣_i is the zero hash (M_B of no chunks); the
-    pairs b♣_i ++ s♣_i lie end to end in one string for the tree."""
-    hashes = _word_hashes()[_one_piece(bundle, piece_size, total)]
-    pairs = np.concatenate((hashes, np.zeros_like(hashes)), axis=1).tobytes()
-    return well_balanced_root_of_rows(pairs, 64)
+    pairs b♣_i ++ s♣_i lie end to end in one string for the tree. The zero words (the
+    bundle's padding to a piece, most of the systematic half) make one repeated pair, whose
+    subtrees the tree hashes once (merkle.well_balanced_root_of_rows)."""
+    words = _one_piece(bundle, piece_size, total)
+    hashes = _word_hashes()
+    rows = np.zeros((total, 64), dtype=np.uint8)
+    rows[:, :32] = hashes[words]
+    blanks_before = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(words == 0, out=blanks_before[1:])
+    return well_balanced_root_of_rows(rows.tobytes(), 64, hashes[0].tobytes() + ZERO_HASH,
+                                      blanks_before.tolist())
 
 
 def _segment_roots(segments: Sequence[bytes], piece_size: int, total: int) -> list[bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from jamhost.domain.hashing import blake2b_256
 
@@ -51,28 +52,58 @@ def well_balanced_root(values: Sequence[bytes], hasher: Hasher = blake2b_256) ->
 _NODE_PREFIX = hashlib.blake2b(b"node", digest_size=32)
 
 
-def well_balanced_root_of_rows(rows: bytes, width: int) -> bytes:
+def well_balanced_root_of_rows(rows: bytes, width: int, blank: bytes = b"",
+                               blanks_before: Sequence[int] = ()) -> bytes:
     """M_B(v) (blake2b) of values of `width` octets each, laid end to end in `rows`: a node
     whose halves are two values hashes their 2 x `width` octets as they lie (the erasure
-    root's 1023 validator pairs, engine/erasure.py)."""
+    root's 1023 validator pairs, engine/erasure.py).
+
+    `blank`, `blanks_before`: a value that many rows equal, and how many of rows[:i] equal it
+    (count + 1 entries). A subtree of blank rows only has a root that depends on its size
+    alone, hashed once per process (`_blank_root`) instead of once per node (a one-piece
+    bundle's zero padding: a third of the erasure root's nodes)."""
     count = len(rows) // width
     if count == 1:
         return blake2b_256(rows)
+    before = blanks_before or None
 
     def build(lo: int, hi: int) -> bytes:
         span = hi - lo
+        blanks = before[hi] - before[lo] if before is not None else 0
         if span == 1:
             return rows[lo * width : hi * width]
-        if span & (span - 1) == 0:  # the perfect tree, level by level
-            level = [_node_of(rows[at : at + 2 * width])
-                     for at in range(lo * width, hi * width, 2 * width)]
+        if blanks == span:
+            return _blank_root(blank, span)
+        if blanks == 0 and span & (span - 1) == 0:  # the perfect tree, level by level
+            level = _nodes_of(rows, lo * width, hi * width, 2 * width)
             while len(level) > 1:
-                level = list(map(node_pair, level[0::2], level[1::2]))
+                joined = b"".join(level)
+                level = _nodes_of(joined, 0, len(joined), 64)
             return level[0]
         mid = lo + (span + 1) // 2
         return node_pair(build(lo, mid), build(mid, hi))
 
     return build(0, count)
+
+
+def _nodes_of(pairs: bytes, start: int, stop: int, size: int) -> list[bytes]:
+    """H("node" ++ pair) of each `size`-octet pair laid end to end in pairs[start:stop]."""
+    copy = _NODE_PREFIX.copy
+    out = []
+    for at in range(start, stop, size):
+        h = copy()
+        h.update(pairs[at : at + size])
+        out.append(h.digest())
+    return out
+
+
+@lru_cache(maxsize=64)
+def _blank_root(value: bytes, count: int) -> bytes:
+    """N of `count` copies of `value` (the split of N, each half's root once)."""
+    if count == 1:
+        return value
+    half = (count + 1) // 2
+    return node_pair(_blank_root(value, half), _blank_root(value, count - half))
 
 
 def node_pair(left: bytes, right: bytes) -> bytes:
