@@ -185,3 +185,58 @@ def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
     finally:
         pool.stop()
         rt.close()
+
+
+class _SubmitDuringClaim:
+    """The store, with another account's submit committed while a claim runs (after the
+    claim's snapshot, before the claimed package's first safe point)."""
+
+    def __init__(self, inner: Any, submit: Any) -> None:
+        self._inner, self._submit = inner, submit
+        self.preempting = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def claim_package(self, *a: Any, **kw: Any) -> Any:
+        got = self._inner.claim_package(*a, **kw)
+        if self._submit is not None:
+            self._submit()
+            self._submit = None
+        return got
+
+    def claim_preempting(self, *a: Any, **kw: Any) -> Any:
+        self.preempting += 1
+        return self._inner.claim_preempting(*a, **kw)
+
+
+def test_a_submit_during_the_claim_is_news_at_the_first_safe_point(monkeypatch) -> None:  # noqa: ANN001
+    """The claim's snapshot did not see B's package, and its submit bumped the WorkSignal
+    before A's package installed its check: the check starts from the number read before
+    the claim, so A's first safe point runs B's package nested (rather than B waiting for
+    all of A's, or for the store check, here never due)."""
+    monkeypatch.setattr(preemption, "STORE_CHECK", 10**6)
+    op = "op-" + secrets.token_hex(16)
+    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
+                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0, attestor_recheck_gas=0,
+                                   pvm_engine="native"))
+    who = authenticate(rt, op)
+    sids = []
+    for acct in ("acct-a", "acct-b"):
+        rt.store.create_account(Account(acct, acct, now_us()))
+        sids.append(services.create_service(rt, ADMIN, code=spin.build(),
+                                            owner=acct).service_id)
+    try:
+        a_pkg, _ = packages.submit_json(rt, who, spin.package(sids[0], 1))
+        quiet: list[bytes] = []
+        store = _SubmitDuringClaim(rt.store, lambda: quiet.append(
+            packages.submit_json(rt, who, spin.package(sids[1], 1))[0].id))
+        rt.store = store  # type: ignore[assignment]
+        from jamhost.app.pipeline import process_next
+
+        assert process_next(rt, "w0", preempt=True) == a_pkg.id
+        got = rt.store.get_package(quiet[0], EVERYTHING)
+        assert store.preempting >= 1 and got is not None and got.status == "applied"
+    finally:
+        rt.close()

@@ -53,13 +53,16 @@ class Preemptor:
                  "_began", "_nested_time", "_hold_until")
 
     def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                 run: RunClaimed) -> None:
+                 run: RunClaimed, seen: int | None = None) -> None:
         self._rt = rt
         self._worker = worker
         self._service = running.service_id
         self._owner = owner
         self._run = run
-        self._seen = rt.work_ready.seen()
+        # the signal's number read before the claim: a submit committed while the claim ran
+        # (which the claim's snapshot did not see) is another account's news at the first
+        # safe point, not already "seen" (docs/scheduling.md, "Preemption")
+        self._seen = rt.work_ready.seen() if seen is None else seen
         self._began = time.monotonic()
         self._due = self._began + STORE_CHECK
         self.nested = 0  # packages run nested so far
@@ -124,13 +127,15 @@ class Preemptor:
 
 @contextmanager
 def safe_points(rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                run: RunClaimed, *, enabled: bool) -> Iterator[Preemptor | None]:
+                run: RunClaimed, *, enabled: bool,
+                seen: int | None = None) -> Iterator[Preemptor | None]:
     """Install the preemption check of package `running` on this thread for the block; none
     when not `enabled`, when the package is itself nested (depth 1) or when the runtime
-    has preemption off (the `preempt` key)."""
+    has preemption off (the `preempt` key). `seen`: the WorkSignal's number read before
+    `running` was claimed (None: now)."""
     if not enabled or getattr(_nesting, "active", False) or not rt.settings.preempt:
         yield None
         return
-    hook = Preemptor(rt, worker, running, owner, run)
+    hook = Preemptor(rt, worker, running, owner, run, seen)
     with safepoint.installed(hook):
         yield hook
