@@ -50,7 +50,7 @@ class Preemptor:
     """The safe-point hook of one running package (`running`, of `owner`'s service)."""
 
     __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested",
-                 "_began", "_nested_time", "_hold_until")
+                 "_began", "_nested_time", "_hold_until", "yielded")
 
     def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
                  run: RunClaimed, seen: int | None = None) -> None:
@@ -68,11 +68,14 @@ class Preemptor:
         self.nested = 0  # packages run nested so far
         self._nested_time = 0.0  # seconds they took
         self._hold_until = 0.0  # no preemption before: the parked package runs its share
+        self.yielded = 0  # safe points at which it yielded to a package ahead of its account
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
         if signal.stopping or time.monotonic() < self._hold_until:
             return
+        if signal.is_behind(self._owner):
+            self._yield()
         seq = signal.seen()  # read first: a submit after it is seen at the next call
         if seq == self._seen or not signal.others_since(self._seen, self._owner):
             self._seen = seq
@@ -81,6 +84,21 @@ class Preemptor:
         self._seen = seq
         self._due = time.monotonic() + STORE_CHECK
         self.preempt()
+
+    def _yield(self) -> None:
+        """Another package of this account is parked for a package the fair rule serves
+        first, running nested on another worker of this process: let it have the process
+        (its Python work and this one's take turns on one GIL) until it ends, for at most as
+        long as this package has itself run (at least MIN_SLICE), and then not again until
+        this package has run as long: the preemption's own bound."""
+        start = time.monotonic()
+        budget = max(MIN_SLICE, start - self._began - self._nested_time)
+        ended = self._rt.work_ready.wait_ahead(self._owner, budget)
+        end = time.monotonic()
+        self.yielded += 1
+        self._nested_time += end - start
+        if not ended:  # the slice is used up: this package's turn
+            self._hold_until = end + (end - start)
 
     def preempt(self) -> None:
         """Run, nested, the packages the store says should run before this one's account,
@@ -111,7 +129,8 @@ class Preemptor:
                     self.nested += 1
                     log.info("preempted", package=pkg.id.hex()[:16], service_id=pkg.service_id)
                     try:
-                        self._run(rt, pkg, worker)
+                        with rt.work_ready.behind(self._owner):  # A's others yield to it
+                            self._run(rt, pkg, worker)
                     except Exception as exc:  # its lease makes it retryable; P goes on
                         log.error("nested package error", package=pkg.id.hex()[:16],
                                   error=type(exc).__name__, detail=str(exc)[:200])
