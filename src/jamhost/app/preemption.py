@@ -14,6 +14,17 @@ with each package it gets, so A resumes once X has caught up. P keeps its claim 
 lease meanwhile (its heartbeat renews it; the nested package has its own, under the worker
 id with NESTED appended). A nested package is not itself preempted: depth 1.
 
+The check starts from the WorkSignal's number read before the package's claim: a submit
+that committed while the claim ran (after its snapshot) is news at the first safe point.
+
+Yielding: while a package the store put ahead of account A runs nested (parking A's
+package), A's other packages running on this process's other workers wait at their safe
+points until it ends (`WorkSignal.behind`): the workers of one process share one GIL, so A's
+Python work on another worker would stretch the nested package's run (twice as long in
+bench_fairness's short rows), and nothing is lost by waiting but the overlap of their store
+round trips. Each waits at most as long as it has itself run (at least MIN_SLICE), and then
+not again until it has run as long: the parked package's own bound.
+
 No store transaction is open at a safe point: the pipeline's reads and writes are each their
 own transaction, and none spans a PVM run.
 """
