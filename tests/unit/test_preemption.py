@@ -185,3 +185,124 @@ def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
     finally:
         pool.stop()
         rt.close()
+
+
+class _SubmitDuringClaim:
+    """The store, with another account's submit committed while a claim runs (after the
+    claim's snapshot, before the claimed package's first safe point)."""
+
+    def __init__(self, inner: Any, submit: Any) -> None:
+        self._inner, self._submit = inner, submit
+        self.preempting = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def claim_package(self, *a: Any, **kw: Any) -> Any:
+        got = self._inner.claim_package(*a, **kw)
+        if self._submit is not None:
+            self._submit()
+            self._submit = None
+        return got
+
+    def claim_preempting(self, *a: Any, **kw: Any) -> Any:
+        self.preempting += 1
+        return self._inner.claim_preempting(*a, **kw)
+
+
+def test_a_submit_during_the_claim_is_news_at_the_first_safe_point(monkeypatch) -> None:  # noqa: ANN001
+    """The claim's snapshot did not see B's package, and its submit bumped the WorkSignal
+    before A's package installed its check: the check starts from the number read before
+    the claim, so A's first safe point runs B's package nested (rather than B waiting for
+    all of A's, or for the store check, here never due)."""
+    monkeypatch.setattr(preemption, "STORE_CHECK", 10**6)
+    op = "op-" + secrets.token_hex(16)
+    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
+                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
+                                   account_rate_limit_per_minute=0, attestor_recheck_gas=0,
+                                   pvm_engine="native"))
+    who = authenticate(rt, op)
+    sids = []
+    for acct in ("acct-a", "acct-b"):
+        rt.store.create_account(Account(acct, acct, now_us()))
+        sids.append(services.create_service(rt, ADMIN, code=spin.build(),
+                                            owner=acct).service_id)
+    try:
+        a_pkg, _ = packages.submit_json(rt, who, spin.package(sids[0], 1))
+        quiet: list[bytes] = []
+        store = _SubmitDuringClaim(rt.store, lambda: quiet.append(
+            packages.submit_json(rt, who, spin.package(sids[1], 1))[0].id))
+        rt.store = store  # type: ignore[assignment]
+        from jamhost.app.pipeline import process_next
+
+        assert process_next(rt, "w0", preempt=True) == a_pkg.id
+        got = rt.store.get_package(quiet[0], EVERYTHING)
+        assert store.preempting >= 1 and got is not None and got.status == "applied"
+    finally:
+        rt.close()
+
+
+def test_the_accounts_other_packages_yield_while_one_ahead_runs_nested(monkeypatch) -> None:  # noqa: ANN001
+    """While A's package P1 is parked for B's package (nested, on P1's worker), A's package
+    P2 on another worker of the process waits at its safe point until B's package ends;
+    a third account's package does not wait."""
+    import threading
+
+    monkeypatch.setattr(preemption, "MIN_SLICE", 10**6)  # the bound is not what is tested
+    store = FakeStore([_pkg(2, 8)])
+    rt = _rt(store)
+    order: list[str] = []
+    p2 = preemption.Preemptor(rt, "w1", _pkg(3, 9), "acct-a", lambda *_: None)
+    p3 = preemption.Preemptor(rt, "w2", _pkg(4, 10), "acct-c", lambda *_: None)
+
+    def a_safe_point() -> None:
+        p2()
+        order.append("P2 went on")
+
+    def run(_rt: Any, p: PackageRecord, w: str) -> None:  # B's package, nested in P1
+        t = threading.Thread(target=a_safe_point)
+        t.start()
+        for _ in range(100_000):  # until P2 waits (or, without the rule, went on)
+            if rt.work_ready.waiting or not t.is_alive():
+                break
+            t.join(0.001)
+        p3()
+        order.append("C went on")
+        order.append("B's package ended")
+        threads.append(t)
+
+    threads: list[threading.Thread] = []
+    p1 = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", run)
+    p1.preempt()
+    threads[0].join(10)
+    assert order == ["C went on", "B's package ended", "P2 went on"]
+    assert p2.yielded == 1 and p3.yielded == 0 and not rt.work_ready.is_behind("acct-a")
+
+
+def test_a_yield_lasts_at_most_the_packages_own_run(monkeypatch) -> None:  # noqa: ANN001
+    """A nested package that outlasts the yield: P2 waits max(MIN_SLICE, its own run) and
+    then runs as long again before it yields again (it keeps half of its worker)."""
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    rt = _rt(FakeStore([]))
+    waits: list[float] = []
+
+    def wait_ahead(account: str, timeout: float) -> bool:  # B's package does not end
+        waits.append(timeout)
+        clock[0] += timeout
+        return False
+
+    rt.work_ready.wait_ahead = wait_ahead
+    p2 = preemption.Preemptor(rt, "w1", _pkg(3, 9), "acct-a", lambda *_: None)
+    with rt.work_ready.behind("acct-a"):
+        p2()
+        assert waits == [preemption.MIN_SLICE]
+        p2()  # held: it has not run its own share since
+        clock[0] += preemption.MIN_SLICE / 2
+        p2()
+        assert len(waits) == 1
+        clock[0] += preemption.MIN_SLICE / 2
+        p2()
+    assert len(waits) == 2 and p2.yielded == 2
+    p2()
+    assert len(waits) == 2  # nothing ahead: no yield

@@ -71,6 +71,7 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package,
     a heartbeat renews the lease while the package runs, so a package longer than the lease
     finishes once, and a worker that dies stops renewing and leaves it to be retried."""
     lease_us = int(rt.settings.lease_seconds * 1_000_000)
+    seen = rt.work_ready.seen()  # before the claim: what its snapshot may have missed
     claimed = rt.store.claim_package(worker, now_us(), lease_us,
                                      max_running=rt.settings.workers_per_account,
                                      weights=rt.settings.account_weights)
@@ -80,20 +81,22 @@ def process_next(rt: Runtime, worker: str, *, refine: Refine = refine_package,
         # Idle: deliver inputs left queued (a follow-up that a crash or a conflict cut short).
         deliver_due(rt)
         return None
-    run_claimed(rt, claimed, worker, refine=refine, preempt=preempt)
+    run_claimed(rt, claimed, worker, refine=refine, preempt=preempt, seen=seen)
     return claimed.id
 
 
 def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
-                refine: Refine = refine_package, preempt: bool = False) -> None:
+                refine: Refine = refine_package, preempt: bool = False,
+                seen: int | None = None) -> None:
     """Run a package `worker` claimed to its end: heartbeat, process, finish (a claim of
-    process_next, or one a running package's preemption took, app/preemption.py)."""
+    process_next, or one a running package's preemption took, app/preemption.py). `seen`:
+    the WorkSignal's number read before the claim."""
     lease_us = int(rt.settings.lease_seconds * 1_000_000)
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
     with Heartbeat(rt, claimed.id, worker, lease_us):
-        processed = _process(rt, claimed, worker, refine, preempt)
+        processed = _process(rt, claimed, worker, refine, preempt, seen)
         outcome = processed.outcome
         try:
             done = _finish_within_quota(rt, processed)
@@ -197,7 +200,7 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
 
 
 def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
-             preempt: bool = False) -> Processed:
+             preempt: bool = False, seen: int | None = None) -> Processed:
     def failed(reason: str, svc: ServiceRecord | None = None) -> Processed:
         return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
                                         failure_reason=reason), svc)
@@ -211,7 +214,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
     # Safe points from here to the finish (app/preemption.py): before each attestor's refine
     # (attest_runs), inside every PVM run, before accumulate and before the finish.
     with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
-                     enabled=preempt):
+                     enabled=preempt, seen=seen):
         return _run(rt, pkg, worker, refine, svc)
 
 

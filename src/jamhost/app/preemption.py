@@ -14,6 +14,17 @@ with each package it gets, so A resumes once X has caught up. P keeps its claim 
 lease meanwhile (its heartbeat renews it; the nested package has its own, under the worker
 id with NESTED appended). A nested package is not itself preempted: depth 1.
 
+The check starts from the WorkSignal's number read before the package's claim: a submit
+that committed while the claim ran (after its snapshot) is news at the first safe point.
+
+Yielding: while a package the store put ahead of account A runs nested (parking A's
+package), A's other packages running on this process's other workers wait at their safe
+points until it ends (`WorkSignal.behind`): the workers of one process share one GIL, so A's
+Python work on another worker would stretch the nested package's run (twice as long in
+bench_fairness's short rows), and nothing is lost by waiting but the overlap of their store
+round trips. Each waits at most as long as it has itself run (at least MIN_SLICE), and then
+not again until it has run as long: the parked package's own bound.
+
 No store transaction is open at a safe point: the pipeline's reads and writes are each their
 own transaction, and none spans a PVM run.
 """
@@ -50,26 +61,32 @@ class Preemptor:
     """The safe-point hook of one running package (`running`, of `owner`'s service)."""
 
     __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested",
-                 "_began", "_nested_time", "_hold_until")
+                 "_began", "_nested_time", "_hold_until", "yielded")
 
     def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                 run: RunClaimed) -> None:
+                 run: RunClaimed, seen: int | None = None) -> None:
         self._rt = rt
         self._worker = worker
         self._service = running.service_id
         self._owner = owner
         self._run = run
-        self._seen = rt.work_ready.seen()
+        # the signal's number read before the claim: a submit committed while the claim ran
+        # (which the claim's snapshot did not see) is another account's news at the first
+        # safe point, not already "seen" (docs/scheduling.md, "Preemption")
+        self._seen = rt.work_ready.seen() if seen is None else seen
         self._began = time.monotonic()
         self._due = self._began + STORE_CHECK
         self.nested = 0  # packages run nested so far
         self._nested_time = 0.0  # seconds they took
         self._hold_until = 0.0  # no preemption before: the parked package runs its share
+        self.yielded = 0  # safe points at which it yielded to a package ahead of its account
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
         if signal.stopping or time.monotonic() < self._hold_until:
             return
+        if signal.is_behind(self._owner):
+            self._yield()
         seq = signal.seen()  # read first: a submit after it is seen at the next call
         if seq == self._seen or not signal.others_since(self._seen, self._owner):
             self._seen = seq
@@ -78,6 +95,21 @@ class Preemptor:
         self._seen = seq
         self._due = time.monotonic() + STORE_CHECK
         self.preempt()
+
+    def _yield(self) -> None:
+        """Another package of this account is parked for a package the fair rule serves
+        first, running nested on another worker of this process: let it have the process
+        (its Python work and this one's take turns on one GIL) until it ends, for at most as
+        long as this package has itself run (at least MIN_SLICE), and then not again until
+        this package has run as long: the preemption's own bound."""
+        start = time.monotonic()
+        budget = max(MIN_SLICE, start - self._began - self._nested_time)
+        ended = self._rt.work_ready.wait_ahead(self._owner, budget)
+        end = time.monotonic()
+        self.yielded += 1
+        self._nested_time += end - start
+        if not ended:  # the slice is used up: this package's turn
+            self._hold_until = end + (end - start)
 
     def preempt(self) -> None:
         """Run, nested, the packages the store says should run before this one's account,
@@ -108,7 +140,8 @@ class Preemptor:
                     self.nested += 1
                     log.info("preempted", package=pkg.id.hex()[:16], service_id=pkg.service_id)
                     try:
-                        self._run(rt, pkg, worker)
+                        with rt.work_ready.behind(self._owner):  # A's others yield to it
+                            self._run(rt, pkg, worker)
                     except Exception as exc:  # its lease makes it retryable; P goes on
                         log.error("nested package error", package=pkg.id.hex()[:16],
                                   error=type(exc).__name__, detail=str(exc)[:200])
@@ -124,13 +157,15 @@ class Preemptor:
 
 @contextmanager
 def safe_points(rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                run: RunClaimed, *, enabled: bool) -> Iterator[Preemptor | None]:
+                run: RunClaimed, *, enabled: bool,
+                seen: int | None = None) -> Iterator[Preemptor | None]:
     """Install the preemption check of package `running` on this thread for the block; none
     when not `enabled`, when the package is itself nested (depth 1) or when the runtime
-    has preemption off (the `preempt` key)."""
+    has preemption off (the `preempt` key). `seen`: the WorkSignal's number read before
+    `running` was claimed (None: now)."""
     if not enabled or getattr(_nesting, "active", False) or not rt.settings.preempt:
         yield None
         return
-    hook = Preemptor(rt, worker, running, owner, run)
+    hook = Preemptor(rt, worker, running, owner, run, seen)
     with safepoint.installed(hook):
         yield hook

@@ -10,11 +10,17 @@ It also tells a busy worker, at its safe points, whether another account queued 
 since it last looked (`others_since`: the preemption check, app/preemption.py), from the
 last submitter and the last number before its run of submits: an integer compare or two,
 no lock, and a flood of the running account's own submits does not count.
+
+And it tells the other running packages of an account that a package the fair rule put
+ahead of that account is running nested in this process (`behind`, `is_behind`,
+`wait_ahead`): they yield to it at their safe points (app/preemption.py, "Yielding").
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class WorkSignal:
@@ -24,6 +30,9 @@ class WorkSignal:
         self._last: str | None = None  # the account of the latest notify (None: a stop)
         self._other = 0  # the number of the latest notify by an account other than _last
         self.stopping = False  # set by notify_all (a pool stopping), cleared by a pool's start
+        self._ahead = threading.Condition()
+        self._behind: dict[str, int] = {}  # account -> nested runs ahead of it, now
+        self.waiting = 0  # threads in wait_ahead, now
 
     def seen(self) -> int:
         """Read before a claim; give it to `wait` if the claim finds nothing."""
@@ -42,6 +51,8 @@ class WorkSignal:
             self.stopping = True
             self._seq += 1
             self._cond.notify_all()
+        with self._ahead:
+            self._ahead.notify_all()
 
     def _bump(self, account: str | None) -> None:
         if account != self._last or account is None:  # an unknown submitter counts as other
@@ -62,3 +73,36 @@ class WorkSignal:
         passes (False)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._seq != seen, timeout)
+
+    @contextmanager
+    def behind(self, account: str) -> Iterator[None]:
+        """For the block, a package the fair rule serves before `account` runs nested in
+        this process (app/preemption.py): `account`'s other packages yield to it."""
+        with self._ahead:
+            self._behind[account] = self._behind.get(account, 0) + 1
+        try:
+            yield
+        finally:
+            with self._ahead:
+                left = self._behind[account] - 1
+                if left:
+                    self._behind[account] = left
+                else:
+                    del self._behind[account]
+                self._ahead.notify_all()
+
+    def is_behind(self, account: str) -> bool:
+        """Whether `account`'s packages should yield now. Read without the lock (a dict
+        lookup): a mark racing with it is seen at the next safe point."""
+        return bool(self._behind) and account in self._behind
+
+    def wait_ahead(self, account: str, timeout: float) -> bool:
+        """Sleep while `account` is behind (True: no longer), at most `timeout` seconds
+        (False), or until the pool stops."""
+        with self._ahead:
+            self.waiting += 1
+            try:
+                return self._ahead.wait_for(
+                    lambda: account not in self._behind or self.stopping, timeout)
+            finally:
+                self.waiting -= 1
