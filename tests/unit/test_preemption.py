@@ -154,7 +154,8 @@ def test_a_nested_package_installs_no_preemption_of_its_own() -> None:
         assert hook is None and safepoint.current() is None
 
 
-def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
+def _two_accounts() -> tuple[Any, Any, list[int]]:
+    """A one-worker memory runtime, an operator, and a spin service of accounts A and B."""
     op = "op-" + secrets.token_hex(16)
     rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
                                    rate_limit_per_minute=0, service_rate_limit_per_minute=0,
@@ -166,6 +167,11 @@ def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
         rt.store.create_account(Account(acct, acct, now_us()))
         sids.append(services.create_service(rt, ADMIN, code=spin.build(),
                                             owner=acct).service_id)
+    return rt, who, sids
+
+
+def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
+    rt, who, sids = _two_accounts()
     pool = worker.WorkerPool(rt, 1, reconcile_every=600.0, name="pre")
     pool.start()
     try:
@@ -216,17 +222,7 @@ def test_a_submit_during_the_claim_is_news_at_the_first_safe_point(monkeypatch) 
     the claim, so A's first safe point runs B's package nested (rather than B waiting for
     all of A's, or for the store check, here never due)."""
     monkeypatch.setattr(preemption, "STORE_CHECK", 10**6)
-    op = "op-" + secrets.token_hex(16)
-    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
-                                   rate_limit_per_minute=0, service_rate_limit_per_minute=0,
-                                   account_rate_limit_per_minute=0, attestor_recheck_gas=0,
-                                   pvm_engine="native"))
-    who = authenticate(rt, op)
-    sids = []
-    for acct in ("acct-a", "acct-b"):
-        rt.store.create_account(Account(acct, acct, now_us()))
-        sids.append(services.create_service(rt, ADMIN, code=spin.build(),
-                                            owner=acct).service_id)
+    rt, who, sids = _two_accounts()
     try:
         a_pkg, _ = packages.submit_json(rt, who, spin.package(sids[0], 1))
         quiet: list[bytes] = []
