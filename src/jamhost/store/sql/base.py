@@ -66,13 +66,17 @@ class SqlBase:
         self._shared_lock = self._writer_lock if self.kind == "memory" else None
 
     @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self, *, lease: bool = False) -> Iterator[sa.Connection]:
+        """A write transaction. `lease`: one that only takes or renews a worker's lease (a
+        claim, a heartbeat), which SQLite commits without syncing it to the disk
+        (store/sql/engine.py, `_on_begin`)."""
         if self._writer_lock is None:
-            with connect(self.engine).execution_options(jam_write=True) as conn, conn.begin():
+            with connect(self.engine).execution_options(jam_write=True, jam_lease=lease) \
+                    as conn, conn.begin():
                 yield conn
             return
-        with self._writer_lock, connect(self.engine).execution_options(jam_write=True) \
-                as conn, conn.begin():
+        with self._writer_lock, connect(self.engine).execution_options(
+                jam_write=True, jam_lease=lease) as conn, conn.begin():
             yield conn
 
     @contextmanager

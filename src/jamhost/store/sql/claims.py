@@ -87,7 +87,7 @@ class Claims(Accumulations, Segments):
         and the mark, which returns the row. SQLite's (under `BEGIN IMMEDIATE`; it cannot
         change several tables in one statement), and PostgreSQL's when an account's queued
         count drifted."""
-        with self._write() as conn:
+        with self._write(lease=True) as conn:
             for _ in range(8):
                 choice = _CHOICE[self.dialect].first(conn, {"now": now, "max_running": limit})
                 assert choice is not None  # one row, always (its columns may be NULL)
@@ -124,7 +124,7 @@ class Claims(Accumulations, Segments):
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
-        with self._write() as conn:
+        with self._write(lease=True) as conn:
             return _RENEW_CLAIM.run(conn, {"package_id": package_id, "worker": worker,
                                            "until": until}) == 1
 
@@ -146,7 +146,7 @@ class Claims(Accumulations, Segments):
         with self._read() as conn:
             if _PREEMPTING_ACCOUNT["sqlite"].scalar(conn, params) is None:
                 return None
-        with self._write() as conn:
+        with self._write(lease=True) as conn:
             for _ in range(8):
                 owner = _PREEMPTING_ACCOUNT[self.dialect].scalar(conn, params)
                 if owner is None:

@@ -170,8 +170,20 @@ def _sqlite_semantics(engine: sa.Engine, synchronous: str = "FULL") -> None:
         # SQLAlchemy's whole execution context (about 40 us of Python) for a statement that
         # has no parameters and no result, once per transaction (docs/benchmarks.md).
         driver = conn.connection.driver_connection
-        driver.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get("jam_write")
-                       else "BEGIN")
+        options = conn.get_execution_options()
+        if not options.get("jam_write"):
+            driver.execute("BEGIN")
+            return
+        # A lease (a claim, a heartbeat) is no promise to anyone: its commit is not synced
+        # to the disk (synchronous=NORMAL for that transaction). Lost in a power cut, the
+        # package is pending again and is claimed anew; the next durable commit syncs the
+        # WAL, this lease's frames before it included (docs/operations.md, "Durability").
+        level = "NORMAL" if options.get("jam_lease") else synchronous
+        info = conn.connection.info  # the pooled connection's own, kept across checkouts
+        if info.get("synchronous", synchronous) != level:
+            driver.execute(f"PRAGMA synchronous={level}")
+            info["synchronous"] = level
+        driver.execute("BEGIN IMMEDIATE")
 
 
 _WRITERS: dict[str, FileWriterLock] = {}
