@@ -223,3 +223,25 @@ def test_sqlite_synchronous_is_what_the_key_says(tmp_path: Any, key: str | None,
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
     finally:
         s.close()
+
+
+@pytest.mark.parametrize(("key", "durable"), [("full", 2), ("normal", 1)])
+def test_a_lease_commits_without_a_sync_and_the_next_write_syncs(tmp_path: Any, key: str,
+                                                                  durable: int) -> None:
+    """A claim's or heartbeat's transaction (`lease`) runs at synchronous=NORMAL (1): it is
+    no promise, and a lost one only leaves its package to be claimed again. Every other write
+    on the same pooled connection afterwards is back at the key's level, on a real file."""
+    s = open_store(JamSettings(store="sqlite", sqlite_path=str(tmp_path / "s.db"),
+                               sqlite_synchronous=key))  # type: ignore[arg-type]
+    level = "PRAGMA synchronous"
+    try:
+        for _ in range(2):  # the pool hands the same connection back: the level is reset
+            with s._write(lease=True) as conn:  # type: ignore[attr-defined]
+                assert conn.exec_driver_sql(level).scalar_one() == 1
+            with s._write() as conn:  # type: ignore[attr-defined]
+                assert conn.exec_driver_sql(level).scalar_one() == durable
+        assert s.claim_package("w", now_us(), 10**6) is None  # a real claim, then a write
+        with s._write() as conn:  # type: ignore[attr-defined]
+            assert conn.exec_driver_sql(level).scalar_one() == durable
+    finally:
+        s.close()
