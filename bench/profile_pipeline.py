@@ -128,6 +128,9 @@ def main() -> None:
             {"payload": "0x" + i.to_bytes(4, "little").hex(), "refine_gas_limit": 10**7,
              "accumulate_gas_limit": 10**7}]})
 
+    # The drain runs on this thread as a worker's loop does: with a kept connection (a
+    # tree older than SqlBase.own_connection has none).
+    getattr(rt.store, "own_connection", lambda: None)()
     submit(10**6)  # one warm-up package: imports, the engine's caches, the attestor keys
     process_next(rt, "w")
     t0 = time.perf_counter()

@@ -86,6 +86,7 @@ class WorkerPool:
     def _loop(self, worker_id: str) -> None:
         from jamhost.app.pipeline import process_next
 
+        self.rt.store.own_connection()  # this thread's transactions on a kept connection
         while not self._stop.is_set():
             seen = self.rt.work_ready.seen()
             try:

@@ -6,6 +6,7 @@ transaction PostgreSQL aborted to break a deadlock, and the service row read bac
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from jamhost.domain.refusals import NotFound
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.direct import Direct
-from jamhost.store.sql.engine import connect, is_memory, writer_lock
+from jamhost.store.sql.engine import connect, is_memory, kept_engine, writer_lock
 from jamhost.store.sql.rows import service_record
 
 FIRST_SERVICE_ID = 65536
@@ -64,6 +65,51 @@ class SqlBase:
                         else engine.execution_options(isolation_level="AUTOCOMMIT"))
         self._writer_lock = writer_lock(engine)
         self._shared_lock = self._writer_lock if self.kind == "memory" else None
+        # SQLite file: a worker's thread keeps a connection for its transactions (own_connection)
+        self._kept = kept_engine(engine) if self.kind == "sqlite" else None
+        self._own = threading.local()
+        self._owned: list[sa.Connection] = []
+        self._owned_lock = threading.Lock()
+
+    def own_connection(self) -> None:
+        """The calling thread (a worker's loop: long-lived, six transactions a package) keeps
+        a connection of its own for its transactions from now on, on a SQLite file; nothing
+        on the other stores.
+
+        A connection from the pool and back cost 20 to 35 us of SQLAlchemy's Python per
+        transaction (the Connection object, the pool's checkout and checkin and their
+        events): a kept one halves a read's and a write's cost (docs/benchmarks.md, "Issue
+        13: the kept connection"). Kept connections come from an engine without a pool
+        (store/sql/engine.py `kept_engine`), so they never take the pool's slots from the
+        request threads, and are closed with the store. Request threads, which come and go
+        with the server's thread pool, keep using the pool."""
+        if self._kept is not None:
+            self._own.conn = None
+
+    def _own_connection(self) -> sa.Connection | None:
+        """The thread's own connection (own_connection), free for a transaction; None for a
+        thread without one, or when its own is in a transaction already (a transaction
+        opened inside another, or one a generator left open): that one then takes a
+        connection from the pool as before."""
+        own = self._own
+        if not hasattr(own, "conn") or self._kept is None:
+            return None
+        conn: sa.Connection | None = own.conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = own.conn = self._kept.connect()
+            own.mode = None
+            with self._owned_lock:
+                self._owned.append(conn)
+        return None if conn.in_transaction() else conn
+
+    def _own_as(self, conn: sa.Connection, write: bool, lease: bool) -> sa.Connection:
+        """`conn` (a thread's own) with the options of the transaction to begin (they stay on
+        it: set only when they change)."""
+        mode = (write, lease)
+        if self._own.mode != mode:
+            conn.execution_options(jam_write=write, jam_lease=lease)
+            self._own.mode = mode
+        return conn
 
     @contextmanager
     def _write(self, *, lease: bool = False) -> Iterator[sa.Connection]:
@@ -75,15 +121,26 @@ class SqlBase:
                     as conn, conn.begin():
                 yield conn
             return
-        with self._writer_lock, connect(self.engine).execution_options(
-                jam_write=True, jam_lease=lease) as conn, conn.begin():
-            yield conn
+        with self._writer_lock:
+            own = self._own_connection()
+            if own is not None:  # options set for this transaction (they stay on `own`)
+                with self._own_as(own, True, lease).begin():
+                    yield own
+                return
+            with connect(self.engine).execution_options(jam_write=True, jam_lease=lease) \
+                    as conn, conn.begin():
+                yield conn
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
         if self._shared_lock is not None:  # memory: one connection, one transaction at a time
             with self._shared_lock, self._reader.connect() as conn, conn.begin():
                 yield conn
+            return
+        own = self._own_connection()
+        if own is not None:
+            with self._own_as(own, False, False).begin():
+                yield own
             return
         with connect(self._reader) as conn, conn.begin():
             yield conn
@@ -97,6 +154,12 @@ class SqlBase:
             return False
 
     def close(self) -> None:
+        with self._owned_lock:
+            owned, self._owned = self._owned, []
+        for conn in owned:  # the threads' own connections (own_connection)
+            conn.close()
+        if self._kept is not None:
+            self._kept.dispose()
         self.engine.dispose()
 
     def init_counters(self) -> None:

@@ -64,6 +64,7 @@ def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE,
         engine = sa.create_engine(url, connect_args={"check_same_thread": False,
                                                      "timeout": 30})
         _sqlite_semantics(engine, SQLITE_SYNCHRONOUS[sqlite_synchronous])
+        _SYNCHRONOUS[engine] = SQLITE_SYNCHRONOUS[sqlite_synchronous]
         return engine
     # Kept: `pg_pool_size` connections; in a burst as many again, closed when returned. A
     # request past both waits for a returned one (the pool's timeout, 30 s).
@@ -186,6 +187,17 @@ def _sqlite_semantics(engine: sa.Engine, synchronous: str = "FULL") -> None:
         driver.execute("BEGIN IMMEDIATE")
 
 
+def kept_engine(engine: sa.Engine) -> sa.Engine:
+    """A sibling of a SQLite file's engine without a pool, for the connections a worker's
+    thread keeps (SqlBase.own_connection): the same file, the same semantics, outside the
+    pool's limit (a kept connection is never checked back in)."""
+    kept = sa.create_engine(engine.url, poolclass=sa.pool.NullPool,
+                            connect_args={"check_same_thread": False, "timeout": 30})
+    _sqlite_semantics(kept, _SYNCHRONOUS.get(engine, "FULL"))
+    return kept
+
+
+_SYNCHRONOUS: weakref.WeakKeyDictionary[sa.Engine, str] = weakref.WeakKeyDictionary()
 _WRITERS: dict[str, FileWriterLock] = {}
 _MEMORY_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = \
     weakref.WeakKeyDictionary()
