@@ -78,8 +78,8 @@ class SqlBase:
 
         A connection from the pool and back cost 20 to 35 us of SQLAlchemy's Python per
         transaction (the Connection object, the pool's checkout and checkin and their
-        events): a kept one halves a read's and a write's cost (docs/benchmarks.md, "Issue
-        13: the kept connection"). Kept connections come from an engine without a pool
+        events): a kept one halves a read's and a write's cost (docs/scheduling.md, "A
+        package's transactions on SQLite"). Kept connections come from an engine without a pool
         (store/sql/engine.py `kept_engine`), so they never take the pool's slots from the
         request threads, and are closed with the store. Request threads, which come and go
         with the server's thread pool, keep using the pool."""

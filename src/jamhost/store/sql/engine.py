@@ -61,11 +61,7 @@ def make_engine(url: str, *, pg_pool_size: int = DEFAULT_PG_POOL_SIZE,
         return engine
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                     "timeout": 30})
-        _sqlite_semantics(engine, SQLITE_SYNCHRONOUS[sqlite_synchronous])
-        _SYNCHRONOUS[engine] = SQLITE_SYNCHRONOUS[sqlite_synchronous]
-        return engine
+        return _sqlite_file(url, SQLITE_SYNCHRONOUS[sqlite_synchronous])
     # Kept: `pg_pool_size` connections; in a burst as many again, closed when returned. A
     # request past both waits for a returned one (the pool's timeout, 30 s).
     engine = sa.create_engine(url, pool_size=pg_pool_size, max_overflow=pg_pool_size)
@@ -178,7 +174,7 @@ def _sqlite_semantics(engine: sa.Engine, synchronous: str = "FULL") -> None:
         # A lease (a claim, a heartbeat) is no promise to anyone: its commit is not synced
         # to the disk (synchronous=NORMAL for that transaction). Lost in a power cut, the
         # package is pending again and is claimed anew; the next durable commit syncs the
-        # WAL, this lease's frames before it included (docs/operations.md, "Durability").
+        # WAL, this lease's frames before it included (docs/operations.md, "SQLite durability").
         level = "NORMAL" if options.get("jam_lease") else synchronous
         info = conn.connection.info  # the pooled connection's own, kept across checkouts
         if info.get("synchronous", synchronous) != level:
@@ -191,10 +187,16 @@ def kept_engine(engine: sa.Engine) -> sa.Engine:
     """A sibling of a SQLite file's engine without a pool, for the connections a worker's
     thread keeps (SqlBase.own_connection): the same file, the same semantics, outside the
     pool's limit (a kept connection is never checked back in)."""
-    kept = sa.create_engine(engine.url, poolclass=sa.pool.NullPool,
-                            connect_args={"check_same_thread": False, "timeout": 30})
-    _sqlite_semantics(kept, _SYNCHRONOUS.get(engine, "FULL"))
-    return kept
+    return _sqlite_file(engine.url, _SYNCHRONOUS.get(engine, "FULL"), poolclass=sa.pool.NullPool)
+
+
+def _sqlite_file(url: str | sa.URL, synchronous: str, **pool: object) -> sa.Engine:
+    """An engine on a SQLite file with the store's semantics (_sqlite_semantics)."""
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                              **pool)
+    _sqlite_semantics(engine, synchronous)
+    _SYNCHRONOUS[engine] = synchronous
+    return engine
 
 
 _SYNCHRONOUS: weakref.WeakKeyDictionary[sa.Engine, str] = weakref.WeakKeyDictionary()
