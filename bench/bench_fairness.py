@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
-from bench.common import machine, percentile  # noqa: E402
+from bench.common import machine, percentile, quiet_worker_logging  # noqa: E402
 from tests.conftest import _pg_admin  # noqa: E402
 from tests.integration import spin  # noqa: E402
 
@@ -392,6 +392,7 @@ def main() -> None:
     args = ap.parse_args()
     global PREEMPT
     PREEMPT = not args.no_preempt
+    quiet_worker_logging()  # as `serve` logs: JSON lines (here to /dev/null)
     import os
 
     t0 = time.monotonic()
@@ -421,7 +422,8 @@ def main() -> None:
         from bench.common import write_section
 
         write_section("Fairness: a quiet tenant while another floods",
-                      markdown(out, "python bench/bench_fairness.py --write-docs"))
+                      markdown(out, "python bench/bench_fairness.py --write-docs"
+                               + (f" --repeat {args.repeat}" if args.repeat > 1 else "")))
 
 
 if __name__ == "__main__":

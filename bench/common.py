@@ -83,3 +83,18 @@ def git_rev() -> str:
                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def quiet_worker_logging() -> None:
+    """The log configuration `serve` and `jamhost worker` set up (JSON lines, redacted), its
+    lines to /dev/null. Unconfigured, structlog renders each line with its development
+    console renderer, about 0.2 ms of CPU a line against the worker's 0.015 ms: a bench
+    that leaves it so measures the renderer (docs/benchmarks.md, "The log line per
+    finished package")."""
+    import structlog
+
+    from jamhost.observability import configure_logging
+
+    configure_logging()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(
+        file=open(os.devnull, "w")))  # noqa: SIM115 - open for the whole run

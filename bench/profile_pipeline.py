@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
-import os
 import pstats
 import sys
 import tempfile
@@ -29,6 +28,8 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import quiet_worker_logging  # noqa: E402
 
 from jamhost.app import packages, services  # noqa: E402
 from jamhost.app.accounts import create_account  # noqa: E402
@@ -91,17 +92,6 @@ def wrap_steps(rt: object) -> collections.Counter[str]:
     store = rt.store  # type: ignore[attr-defined]
     store.claim_package = timed("the claim", store.claim_package)
     return spent
-
-
-def quiet_worker_logging() -> None:
-    """The worker's log configuration, its lines to /dev/null."""
-    import structlog
-
-    from jamhost.observability import configure_logging
-
-    configure_logging()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(
-        file=open(os.devnull, "w")))  # noqa: SIM115 - open for the whole run
 
 
 def main() -> None:

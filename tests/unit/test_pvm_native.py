@@ -197,6 +197,8 @@ def test_a_thread_waiting_for_the_gil_gets_it_during_a_long_run() -> None:
     import sys
     import threading
 
+    from jamhost.app.worker import SWITCH_INTERVAL
+
     blob = _loop(12_000_000)  # about 36 M instructions
     vm = NativePvm().instantiate(blob, pc=0, gas=10**9, registers=[0] * 13, memory=Memory())
     state = {"running": True, "taken": 0}
@@ -207,7 +209,7 @@ def test_a_thread_waiting_for_the_gil_gets_it_during_a_long_run() -> None:
             time.sleep(0)
 
     old = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)  # as worker.settle_process sets it
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as worker.settle_process sets it
     try:
         thread = threading.Thread(target=other)
         thread.start()

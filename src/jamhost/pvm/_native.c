@@ -79,7 +79,7 @@ enum {
  * of native run) it also lets other threads take the GIL (PyEval_SaveThread), so a long run
  * in an in-process worker does not stall the API's threads nor the other worker. Not more
  * often: CPython's waiter asks the holder to drop the GIL only when its switch interval
- * (0.5 ms, app/worker.py) passed with no switch, and a drop-and-retake counts as one; a
+ * (0.1 ms, app/worker.py) passed with no switch, and a drop-and-retake counts as one; a
  * hand-over every 2^16 gas (about 0.1 ms) reset that clock each time, so the waiter never
  * asked and starved (2026-12-02: a quiet tenant's package on the other worker waited for
  * a whole 0.2 s package of another's). The gas is counted per machine
