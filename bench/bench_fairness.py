@@ -69,6 +69,9 @@ class OldestFirst:
     def claim_preempting(self, *_: object, **__: object) -> None:
         return None  # main's worker ran each package to its end
 
+    def accounts_behind(self, *_: object, **__: object) -> list[str]:
+        return []  # and no package yielded to another
+
     def claim_package(self, worker: str, now: int, lease_us: int, **_: object) -> Any:
         from jamhost.store.sql import statements as stmts
         from jamhost.store.sql import tables as t

@@ -720,6 +720,31 @@ def test_newcomer_is_served_next_even_after_the_busy_account_refunds(store: Stor
     assert nxt is not None and nxt.service_id == b
 
 
+def test_accounts_behind_a_newly_claimed_package(store: Store) -> None:
+    """accounts_behind: of the given accounts, those whose virtual time is above that of
+    the account with the newly claimed package before its charge, while that package is
+    its only one running (the preempting claim's rule)."""
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(2):
+        store.submit_package(pkg(a, i, refine=50_000), ROOMY, 100, W)
+    first_a = store.claim_package("w1", now_us(), 10**9)  # A: 0 -> 50,200
+    assert first_a is not None and first_a.service_id == a
+    store.submit_package(pkg(b, 0), ROOMY, 100, W)  # B starts where A's work started: 0
+    first_b = store.claim_package("w2", now_us(), 10**9)  # B: 0 -> 500
+    assert first_b is not None and first_b.service_id == b
+    assert (account_vtime(store, "acct-a"), account_vtime(store, "acct-b")) == (50_200, 500)
+    # B before its charge of 500: 0, below A's 50,200
+    assert store.accounts_behind("acct-b", ["acct-a", "acct-nobody"], 500) == ["acct-a"]
+    # A before a charge of 50,000: 200, below B's 500; before one of 100: 50,100, above it
+    assert store.accounts_behind("acct-a", ["acct-b"], 50_000) == ["acct-b"]
+    assert store.accounts_behind("acct-a", ["acct-b"], 100) == []
+    assert store.accounts_behind("acct-b", [], 500) == []
+    store.submit_package(pkg(b, 1), ROOMY, 100, W)
+    second_b = store.claim_package("w3", now_us(), 10**9)
+    assert second_b is not None and second_b.service_id == b
+    assert store.accounts_behind("acct-b", ["acct-a"], 500) == []  # B has two running now
+
+
 @pytest.mark.parametrize(("weight", "charged"), [(1, 500), (2, 250), (3, 166)])
 def test_a_claim_charges_the_declared_gas_over_the_weight(store: Store, weight: int,
                                                            charged: int) -> None:

@@ -154,10 +154,11 @@ def test_a_nested_package_installs_no_preemption_of_its_own() -> None:
         assert hook is None and safepoint.current() is None
 
 
-def _two_accounts() -> tuple[Any, Any, list[int]]:
-    """A one-worker memory runtime, an operator, and a spin service of accounts A and B."""
+def _two_accounts(workers: int = 1) -> tuple[Any, Any, list[int]]:
+    """A memory runtime of `workers` workers, an operator, and a spin service of accounts A
+    and B."""
     op = "op-" + secrets.token_hex(16)
-    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=1,
+    rt = build_runtime(JamSettings(store="memory", allowed_tokens=[op], workers=workers,
                                    rate_limit_per_minute=0, service_rate_limit_per_minute=0,
                                    account_rate_limit_per_minute=0, attestor_recheck_gas=0,
                                    pvm_engine="native"))
@@ -302,3 +303,58 @@ def test_a_yield_lasts_at_most_the_packages_own_run(monkeypatch) -> None:  # noq
     assert len(waits) == 2 and p2.yielded == 2
     p2()
     assert len(waits) == 2  # nothing ahead: no yield
+
+
+def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_yield(
+        monkeypatch) -> None:  # noqa: ANN001
+    """Two workers; A's long package runs on one. B's quiet package is claimed in the
+    ordinary way by the other (the nested run is switched off here, so that B's package
+    cannot be taken at A's safe point): B has only it running and a virtual time below
+    A's, so A's package waits at its safe points while B's runs, and B's is applied while
+    A's still refines."""
+    monkeypatch.setattr(preemption.Preemptor, "preempt", lambda self: None)
+    rt, who, sids = _two_accounts(workers=2)
+    waits: list[str] = []
+    inner = rt.work_ready.wait_ahead
+
+    def wait_ahead(account: str, timeout: float) -> bool:
+        waits.append(account)
+        return inner(account, timeout)
+
+    rt.work_ready.wait_ahead = wait_ahead
+    pool = worker.WorkerPool(rt, 2, reconcile_every=600.0, name="ahead")
+    pool.start()
+    try:
+        long, _ = packages.submit_json(rt, who, spin.package(sids[0], 400_000_000))
+
+        def status(pid: bytes) -> str:
+            got = rt.store.get_package(pid, EVERYTHING)
+            assert got is not None
+            return got.status
+
+        assert worker.wait_until(lambda: status(long.id) == "refining", 30, 0.01)
+        quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
+        assert worker.wait_until(lambda: status(quiet.id) == "applied", 60, 0.01)
+        assert status(long.id) == "refining"
+        assert waits and set(waits) == {"acct-a"}
+        assert worker.wait_until(lambda: status(long.id) == "applied", 120, 0.05)
+        assert not rt.work_ready.is_behind("acct-a")
+    finally:
+        pool.stop()
+        rt.close()
+
+
+def test_a_package_ahead_of_another_account_never_yields(monkeypatch) -> None:  # noqa: ANN001
+    """A package marked ahead (it made another account's packages yield) does not yield
+    itself, even while its own account is marked behind: two packages never wait for each
+    other."""
+    rt = _rt(FakeStore([]))
+    waits: list[str] = []
+    rt.work_ready.wait_ahead = lambda account, timeout: waits.append(account) or True
+    ahead = preemption.Preemptor(rt, "w0", _pkg(1), "acct-b", lambda *_: None, ahead=True)
+    plain = preemption.Preemptor(rt, "w1", _pkg(2), "acct-b", lambda *_: None)
+    with rt.work_ready.behind("acct-b"):
+        ahead()
+        assert waits == [] and ahead.yielded == 0
+        plain()
+    assert waits == ["acct-b"] and plain.yielded == 1

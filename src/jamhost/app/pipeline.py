@@ -11,6 +11,7 @@ reason. Every outcome is written in one transaction by the worker that holds the
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -95,8 +96,10 @@ def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
     if claimed.attempts == 1:
         QUEUE_WAIT.observe(max(0.0, ((claimed.started_at or now_us()) - claimed.created_at)
                                / 1e6))
-    with Heartbeat(rt, claimed.id, worker, lease_us):
-        processed = _process(rt, claimed, worker, refine, preempt, seen)
+    # `ahead`: open to the finish, the marks of the accounts this package is ahead of
+    # (app/preemption.py, "Yielding"); their packages yield to it until then
+    with Heartbeat(rt, claimed.id, worker, lease_us), ExitStack() as ahead:
+        processed = _process(rt, claimed, worker, refine, preempt, seen, ahead)
         outcome = processed.outcome
         try:
             done = _finish_within_quota(rt, processed)
@@ -200,7 +203,8 @@ def process_claimed(rt: Runtime, pkg: PackageRecord, worker: str, *,
 
 
 def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
-             preempt: bool = False, seen: int | None = None) -> Processed:
+             preempt: bool = False, seen: int | None = None,
+             ahead: ExitStack | None = None) -> Processed:
     def failed(reason: str, svc: ServiceRecord | None = None) -> Processed:
         return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
                                         failure_reason=reason), svc)
@@ -214,7 +218,7 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
     # Safe points from here to the finish (app/preemption.py): before each attestor's refine
     # (attest_runs), inside every PVM run, before accumulate and before the finish.
     with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
-                     enabled=preempt, seen=seen):
+                     enabled=preempt, seen=seen, ahead=ahead):
         return _run(rt, pkg, worker, refine, svc)
 
 

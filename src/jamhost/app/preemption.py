@@ -17,13 +17,18 @@ id with NESTED appended). A nested package is not itself preempted: depth 1.
 The check starts from the WorkSignal's number read before the package's claim: a submit
 that committed while the claim ran (after its snapshot) is news at the first safe point.
 
-Yielding: while a package the store put ahead of account A runs nested (parking A's
-package), A's other packages running on this process's other workers wait at their safe
-points until it ends (`WorkSignal.behind`): the workers of one process share one GIL, so A's
-Python work on another worker would stretch the nested package's run (twice as long in
-bench_fairness's short rows), and nothing is lost by waiting but the overlap of their store
-round trips. Each waits at most as long as it has itself run (at least MIN_SLICE), and then
-not again until it has run as long: the parked package's own bound.
+Yielding: while a package the store put ahead of account A runs in this process, A's
+packages running on its other workers wait at their safe points until it ends
+(`WorkSignal.behind`): the workers of one process share one GIL, so A's Python work on
+another worker would stretch that package's run (twice as long in bench_fairness's short
+rows), and nothing is lost by waiting but the overlap of their store round trips. Ahead of
+A is a package run nested (parking A's package), or one another worker claimed for an
+account X while A's ran here, when X has only that package running and, before its charge,
+a virtual time below A's (`ahead_of_running`: the preempting claim's rule; X's package would
+have run nested had no worker been free). Each waits at most as long as it has itself run
+(at least MIN_SLICE), and then not again until it has run as long: the parked package's own
+bound. A package that is itself ahead of another account's never yields, so no two wait for
+each other (two accounts within one charge of each other may each be ahead of the other).
 
 No store transaction is open at a safe point: the pipeline's reads and writes are each their
 own transaction, and none spans a PVM run.
@@ -34,12 +39,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import PackageRecord, now_us
 from jamhost.observability import get_logger
 from jamhost.pvm import safepoint
+from jamhost.tenancy import fairness
 
 log = get_logger("jamhost.pipeline")
 
@@ -61,10 +67,10 @@ class Preemptor:
     """The safe-point hook of one running package (`running`, of `owner`'s service)."""
 
     __slots__ = ("_rt", "_worker", "_service", "_owner", "_run", "_seen", "_due", "nested",
-                 "_began", "_nested_time", "_hold_until", "yielded")
+                 "_began", "_nested_time", "_hold_until", "yielded", "_ahead")
 
     def __init__(self, rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                 run: RunClaimed, seen: int | None = None) -> None:
+                 run: RunClaimed, seen: int | None = None, ahead: bool = False) -> None:
         self._rt = rt
         self._worker = worker
         self._service = running.service_id
@@ -80,12 +86,13 @@ class Preemptor:
         self._nested_time = 0.0  # seconds they took
         self._hold_until = 0.0  # no preemption before: the parked package runs its share
         self.yielded = 0  # safe points at which it yielded to a package ahead of its account
+        self._ahead = ahead  # ahead of another account's running package: never yields
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
         if signal.stopping or time.monotonic() < self._hold_until:
             return
-        if signal.is_behind(self._owner):
+        if not self._ahead and signal.is_behind(self._owner):
             self._yield()
         seq = signal.seen()  # read first: a submit after it is seen at the next call
         if seq == self._seen or not signal.others_since(self._seen, self._owner):
@@ -155,17 +162,40 @@ class Preemptor:
             self._due = end + STORE_CHECK
 
 
+def ahead_of_running(rt: Runtime, pkg: PackageRecord, owner: str, stack: ExitStack) -> bool:
+    """For package `pkg` of `owner` a worker of this process claimed (not nested): count it
+    as running here for as long as `stack` is open, and mark the accounts it is ahead of (of
+    those with packages running here, the store's `accounts_behind`) as behind it for as
+    long; whether there were any. One store read, only when another account runs here."""
+    signal = rt.work_ready
+    others = stack.enter_context(signal.running(owner))
+    if not others:
+        return False
+    charged = fairness.cost(pkg.refine_gas + pkg.accumulate_gas,
+                            fairness.weight_of(rt.settings.account_weights, owner))
+    try:
+        behind = rt.store.accounts_behind(owner, others, charged)
+    except Exception as exc:  # a store hiccup: the package runs as it would have
+        log.error("accounts behind read error", error=type(exc).__name__)
+        return False
+    for account in behind:
+        stack.enter_context(signal.behind(account))
+    return bool(behind)
+
+
 @contextmanager
 def safe_points(rt: Runtime, worker: str, running: PackageRecord, owner: str,
-                run: RunClaimed, *, enabled: bool,
-                seen: int | None = None) -> Iterator[Preemptor | None]:
+                run: RunClaimed, *, enabled: bool, seen: int | None = None,
+                ahead: ExitStack | None = None) -> Iterator[Preemptor | None]:
     """Install the preemption check of package `running` on this thread for the block; none
     when not `enabled`, when the package is itself nested (depth 1) or when the runtime
     has preemption off (the `preempt` key). `seen`: the WorkSignal's number read before
-    `running` was claimed (None: now)."""
+    `running` was claimed (None: now). `ahead`: a stack open until the package's finish,
+    on which the package marks the accounts it is ahead of (`ahead_of_running`)."""
     if not enabled or getattr(_nesting, "active", False) or not rt.settings.preempt:
         yield None
         return
-    hook = Preemptor(rt, worker, running, owner, run, seen)
+    first = ahead is not None and ahead_of_running(rt, running, owner, ahead)
+    hook = Preemptor(rt, worker, running, owner, run, seen, ahead=first)
     with safepoint.installed(hook):
         yield hook

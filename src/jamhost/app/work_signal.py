@@ -12,8 +12,9 @@ last submitter and the last number before its run of submits: an integer compare
 no lock, and a flood of the running account's own submits does not count.
 
 And it tells the other running packages of an account that a package the fair rule put
-ahead of that account is running nested in this process (`behind`, `is_behind`,
-`wait_ahead`): they yield to it at their safe points (app/preemption.py, "Yielding").
+ahead of that account is running in this process, nested or claimed by another worker
+(`running`, `behind`, `is_behind`, `wait_ahead`): they yield to it at their safe points
+(app/preemption.py, "Yielding").
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class WorkSignal:
         self._other = 0  # the number of the latest notify by an account other than _last
         self.stopping = False  # set by notify_all (a pool stopping), cleared by a pool's start
         self._ahead = threading.Condition()
-        self._behind: dict[str, int] = {}  # account -> nested runs ahead of it, now
+        self._behind: dict[str, int] = {}  # account -> packages ahead of it running, now
+        self._running: dict[str, int] = {}  # account -> its packages running here (claimed)
         self.waiting = 0  # threads in wait_ahead, now
 
     def seen(self) -> int:
@@ -76,8 +78,8 @@ class WorkSignal:
 
     @contextmanager
     def behind(self, account: str) -> Iterator[None]:
-        """For the block, a package the fair rule serves before `account` runs nested in
-        this process (app/preemption.py): `account`'s other packages yield to it."""
+        """For the block, a package the fair rule serves before `account` runs in this
+        process (app/preemption.py): `account`'s packages yield to it."""
         with self._ahead:
             self._behind[account] = self._behind.get(account, 0) + 1
         try:
@@ -90,6 +92,23 @@ class WorkSignal:
                 else:
                     del self._behind[account]
                 self._ahead.notify_all()
+
+    @contextmanager
+    def running(self, account: str) -> Iterator[list[str]]:
+        """For the block, a package of `account` that a worker claimed runs in this process;
+        gives the other accounts with packages running here as it began."""
+        with self._ahead:
+            others = [a for a in self._running if a != account]
+            self._running[account] = self._running.get(account, 0) + 1
+        try:
+            yield others
+        finally:
+            with self._ahead:
+                left = self._running[account] - 1
+                if left:
+                    self._running[account] = left
+                else:
+                    del self._running[account]
 
     def is_behind(self, account: str) -> bool:
         """Whether `account`'s packages should yield now. Read without the lock (a dict

@@ -11,6 +11,7 @@ cases reach the tenant reads and writes through their view (tenancy/view.py, wri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from jamhost.domain.model import (
@@ -109,6 +110,8 @@ class Store(Protocol):
     def claim_preempting(self, worker: str, now: int, lease_us: int, *, running_service: int,
                          max_running: int | None = None,
                          weights: dict[str, int] | None = None) -> PackageRecord | None: ...
+    def accounts_behind(self, owner: str, others: Sequence[str],
+                        charged: int) -> list[str]: ...
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool: ...
     def extend_lease(self, package_id: bytes, worker: str, until: int) -> bool: ...
     def pending_transfers(self, service_id: int) -> list[Transfer]: ...

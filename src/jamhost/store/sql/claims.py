@@ -4,6 +4,7 @@ records an attempt's end (and applies it) in one transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,6 +122,23 @@ class Claims(Accumulations, Segments):
         return package_record(_MARK_CLAIMED.first(conn, {
             "claimed": seq, "worker": worker, "lease_until": now + lease_us, "now": now,
             "started": max(now, now_us())}))
+
+    def accounts_behind(self, owner: str, others: Sequence[str], charged: int) -> list[str]:
+        """Of `others` (accounts with a package running in the caller's process), those the
+        fair rule serves after `owner`, whose package the caller just claimed (its claim
+        charged `owner` `charged`): `owner` has that one package running, and its virtual
+        time before that charge is below theirs: the preempting claim's rule
+        (PREEMPTING_ACCOUNT), by which that package would have run nested had no worker
+        been free (app/preemption.py, "Yielding")."""
+        if not others:
+            return []
+        with self._read() as conn:
+            rows = conn.execute(stmts.VTIMES, {"owners": [owner, *others]}).all()
+        mine = next((r for r in rows if r.owner == owner), None)
+        if mine is None or mine.running != 1:
+            return []
+        before = mine.vtime - charged
+        return sorted(r.owner for r in rows if r.owner != owner and before < r.vtime)
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""

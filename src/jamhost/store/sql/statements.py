@@ -352,6 +352,10 @@ ORDER BY {FAIR_ORDER} LIMIT 1 {skip}
 
 
 PREEMPTING_ACCOUNT = {kind: _preempting_account(kind) for kind in ("sqlite", "postgres")}
+# The virtual times and running counts of some accounts (accounts_behind: which of the
+# accounts running in one process a newly claimed package's account is ahead of).
+VTIMES = sa.select(_au.owner, _au.vtime, _au.running).where(
+    _au.owner.in_(sa.bindparam("owners", expanding=True)))
 
 _mine = t.services.alias("mine")
 QUEUE_AHEAD = sa.select(sa.func.count()).select_from(t.packages).where(
