@@ -23,7 +23,7 @@ log = get_logger("jamhost.worker")
 
 IDLE_SLEEP = 0.05
 RECONCILE_EVERY = 300.0
-SWITCH_INTERVAL = 0.0001  # seconds a thread waits for the GIL before asking for it (5 ms)
+SWITCH_INTERVAL = 0.0001  # seconds a thread waits for the GIL before asking for it (Python: 5 ms)
 
 
 def settle_process() -> None:
