@@ -5,6 +5,7 @@ one shared connection under a lock) letting a quiet tenant's package in, nested.
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -171,18 +172,19 @@ def _two_accounts(workers: int = 1) -> tuple[Any, Any, list[int]]:
     return rt, who, sids
 
 
+def _status(rt: Any, pid: bytes) -> str:
+    got = rt.store.get_package(pid, EVERYTHING)
+    assert got is not None
+    return got.status
+
+
 def test_one_worker_lets_a_quiet_package_in_on_the_memory_store() -> None:
     rt, who, sids = _two_accounts()
     pool = worker.WorkerPool(rt, 1, reconcile_every=600.0, name="pre")
     pool.start()
     try:
         long, _ = packages.submit_json(rt, who, spin.package(sids[0], 400_000_000))
-
-        def status(pid: bytes) -> str:
-            got = rt.store.get_package(pid, EVERYTHING)
-            assert got is not None
-            return got.status
-
+        status = partial(_status, rt)
         assert worker.wait_until(lambda: status(long.id) == "refining", 30, 0.01)
         quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
         assert worker.wait_until(lambda: status(quiet.id) != "pending" and
@@ -326,12 +328,7 @@ def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_y
     pool.start()
     try:
         long, _ = packages.submit_json(rt, who, spin.package(sids[0], 400_000_000))
-
-        def status(pid: bytes) -> str:
-            got = rt.store.get_package(pid, EVERYTHING)
-            assert got is not None
-            return got.status
-
+        status = partial(_status, rt)
         assert worker.wait_until(lambda: status(long.id) == "refining", 30, 0.01)
         quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
         assert worker.wait_until(lambda: status(quiet.id) == "applied", 60, 0.01)

@@ -86,11 +86,7 @@ class WorkSignal:
             yield
         finally:
             with self._ahead:
-                left = self._behind[account] - 1
-                if left:
-                    self._behind[account] = left
-                else:
-                    del self._behind[account]
+                _count_down(self._behind, account)
                 self._ahead.notify_all()
 
     @contextmanager
@@ -104,11 +100,7 @@ class WorkSignal:
             yield others
         finally:
             with self._ahead:
-                left = self._running[account] - 1
-                if left:
-                    self._running[account] = left
-                else:
-                    del self._running[account]
+                _count_down(self._running, account)
 
     def is_behind(self, account: str) -> bool:
         """Whether `account`'s packages should yield now. Read without the lock (a dict
@@ -125,3 +117,12 @@ class WorkSignal:
                     lambda: account not in self._behind or self.stopping, timeout)
             finally:
                 self.waiting -= 1
+
+
+def _count_down(counts: dict[str, int], account: str) -> None:
+    """One less of `account` in `counts`, its key gone at zero (a lookup is membership)."""
+    left = counts[account] - 1
+    if left:
+        counts[account] = left
+    else:
+        del counts[account]
