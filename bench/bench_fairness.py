@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import secrets
 import sys
 import tempfile
@@ -50,8 +51,11 @@ EVERYTHING = ServiceScope(everything=True)  # the store port, unscoped
 HEAVY_SECONDS = 0.1  # one heavy package's refine per attestor, on the default engine
 A_SERVICES = 4
 # A's pending quota per service (A fills it before the workers start): enough that A's queue
-# outlasts B's submissions in every case, so the whole run is a saturated drain.
+# outlasts B's submissions in every case, so the whole run is a saturated drain. The short
+# flood's is at least this, more on a machine fast enough to drain it before B is done
+# (`short_per_service`).
 PER_SERVICE = {"heavy": 13, "short": 200}
+OUTLAST = 1.5  # A's short queue sized for this many times B's run, at the calibrated speed
 B_PACKAGES = 60  # p99 of 60 samples is their second largest: one outlier does not decide it
 B_GAP = 0.1  # seconds between B's submissions (B's run: B_PACKAGES * B_GAP = 6 s)
 
@@ -181,8 +185,18 @@ def calibrate() -> dict[str, Any]:
             "heavy_ms": round(heavy * 1000, 1), "short_ms": round(base * 1000, 1)}
 
 
+def short_per_service(short_ms: float, workers: int) -> int:
+    """A's pending packages per service in the short flood: enough for OUTLAST times B's run
+    (B_PACKAGES * B_GAP s) with every worker on A's one-step packages of `short_ms` each
+    (the calibrated time alone), and never fewer than PER_SERVICE's. On the 2026-12-04
+    machine (2.8 ms a package) 200 a service drained in 5.5 s, before B's last submit."""
+    need = OUTLAST * B_PACKAGES * B_GAP * workers / (short_ms / 1000) / A_SERVICES
+    return max(PER_SERVICE["short"], math.ceil(need))
+
+
 def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
-             per_account: int | None, heavy_steps: int) -> dict[str, Any]:
+             per_account: int | None, heavy_steps: int,
+             short_ms: float | None = None) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp())
     rt, op = runtime(kind, workers, per_account, tmp)
     if scheduler == "oldest":
@@ -197,15 +211,17 @@ def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
     a_ids: list[bytes] = []
     if flood is not None:
         steps = heavy_steps if flood == "heavy" else 1
+        per_service = (short_per_service(short_ms, workers)
+                       if flood == "short" and short_ms else PER_SERVICE[flood])
         for sid in a_services:
-            rt.store.set_quota(sid, QuotaOverride(pending_packages=PER_SERVICE[flood]))
+            rt.store.set_quota(sid, QuotaOverride(pending_packages=per_service))
         i = 0
         while True:  # A at its quotas: every service's pending quota filled
             sid = a_services[i % A_SERVICES]
             try:
                 rec, _ = packages.submit_json(rt, who, spin.package(sid, steps, i))
             except Exception:  # noqa: BLE001 (the quota's 409)
-                if len(a_ids) >= A_SERVICES * PER_SERVICE[flood]:
+                if len(a_ids) >= A_SERVICES * per_service:
                     break
                 raise
             a_ids.append(rec.id)
@@ -347,9 +363,12 @@ def markdown(out: dict[str, Any], command: str) -> str:
              f"{PER_SERVICE['heavy']} heavy packages each ({cal['heavy_steps']:,} steps of "
              f"the spin service, sized at start for {HEAVY_SECONDS} s per attestor on "
              f"{cal['engine']}: one took {cal['heavy_ms']} ms for its {cal['attestors']} "
-             f"attestors alone), or {PER_SERVICE['short']} one-step ones each "
-             f"({cal['short_ms']} ms alone). Tenant B then submits {B_PACKAGES} one-step "
-             f"packages on a fixed schedule, one every {B_GAP} s, while A's queue drains "
+             f"attestors alone), or one-step ones ({cal['short_ms']} ms alone), "
+             f"{short_per_service(cal['short_ms'], 1)} each with 1 worker and "
+             f"{short_per_service(cal['short_ms'], 2)} with 2 (at least "
+             f"{PER_SERVICE['short']}: enough for {OUTLAST} times B's run). Tenant B then "
+             f"submits {B_PACKAGES} one-step packages on a fixed schedule, one every {B_GAP} "
+             "s, while A's queue drains "
              "(A outlasts B in every row marked so). In-process worker threads, as `serve` "
              "runs them, after `settle_process()`; one warm-up package per service first.",
              f"- Machine: {out['machine']}; load average (1 min) at the start "
@@ -410,7 +429,8 @@ def main() -> None:
     results: dict[tuple[Any, ...], list[dict[str, Any]]] = {case: [] for case in chosen}
     for _ in range(args.repeat):  # round robin: a slow spell of the machine hits every case
         for case in chosen:
-            results[case].append(run_case(*case, heavy_steps=out["calibration"]["heavy_steps"]))
+            results[case].append(run_case(*case, heavy_steps=out["calibration"]["heavy_steps"],
+                                          short_ms=out["calibration"]["short_ms"]))
             print(json.dumps({k: v for k, v in results[case][-1].items()
                               if not k.endswith("_ms") or not isinstance(v, list)}),
                   file=sys.stderr, flush=True)

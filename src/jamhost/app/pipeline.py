@@ -215,8 +215,9 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
     if found is None:
         return failed("the service no longer exists")
     svc = found[0]
-    # Safe points from here to the finish (app/preemption.py): before each attestor's refine
-    # (attest_runs), inside every PVM run, before accumulate and before the finish.
+    # Safe points from here to the finish (app/preemption.py): before the package's decoding,
+    # before each attestor's refine (attest_runs), inside every PVM run, before the erasure
+    # root (engine/refine.py), before accumulate and before the finish.
     with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
                      enabled=preempt, seen=seen, ahead=ahead):
         return _run(rt, pkg, worker, refine, svc)
@@ -228,6 +229,10 @@ def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
         return Processed(PackageOutcome(pkg.id, pkg.service_id, worker, "failed",
                                         failure_reason=reason), svc)
 
+    # The first safe point, right after the claim and the service's read: a package of an
+    # account the fair rule serves first (submitted while this one was being claimed, or
+    # running ahead of this account on another worker) waits no longer than that
+    safepoint.reach()
     package = decoded(rt, pkg)
     # The service's preimages as this package reads them: its refines' and its accumulate's
     # (the code blob read once, app/lookup_cache.py).

@@ -45,6 +45,7 @@ from jamhost.engine.hostio import LogSink, PreimageCall, Window, dispatch, gas_c
 from jamhost.engine.inner_machines import InnerMachines
 from jamhost.engine.merkle import ZERO_HASH, constant_depth_root
 from jamhost.engine.segments import ImportLookup, ImportUnavailable, resolve_imports
+from jamhost.pvm import safepoint
 from jamhost.pvm.host import _default_engine as default_engine
 from jamhost.pvm.host import invoke_service_code
 from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
@@ -338,6 +339,10 @@ def refine_package(
                 ),
             )
         )
+    # A safe point (pvm/safepoint.py) between the items' runs and the erasure root: the
+    # root is a package's longest stretch of Python outside the PVM (about a third of a
+    # one-step package's work), and nothing of this refine is held open across it
+    safepoint.reach()
     # b = E(p, x̄, ī, j̄) (GP 0.7.2 §14.4): no length prefixes but the justifications'.
     bundle = (encoded + b"".join(blob for blobs in extrinsics for blob in blobs)
               + imports.bundle_part)
