@@ -56,6 +56,7 @@ A_SERVICES = 4
 # (`short_per_service`).
 PER_SERVICE = {"heavy": 13, "short": 200}
 OUTLAST = 1.5  # A's short queue sized for this many times B's run, at the calibrated speed
+SHORT_MAX = 2_000  # and at most this many a service (A's 4 within the global pending cap)
 B_PACKAGES = 60  # p99 of 60 samples is their second largest: one outlier does not decide it
 B_GAP = 0.1  # seconds between B's submissions (B's run: B_PACKAGES * B_GAP = 6 s)
 
@@ -129,7 +130,13 @@ def runtime(kind: str, workers: int, per_account: int | None, tmp: Path) -> tupl
     op = "op-" + secrets.token_hex(16)
     keys: dict[str, Any] = {"store": kind, "allowed_tokens": [op], "workers": workers,
                             "rate_limit_per_minute": 0, "service_rate_limit_per_minute": 0,
-                            "account_rate_limit_per_minute": 0}
+                            "account_rate_limit_per_minute": 0,
+                            # room for A's short flood (short_per_service): the account's
+                            # default of 1,000 pending (and its share of the global cap)
+                            # drains before B's last submit on a fast machine; its services'
+                            # quotas are what A fills
+                            "max_pending_per_account": A_SERVICES * SHORT_MAX,
+                            "max_pending_packages": 4 * A_SERVICES * SHORT_MAX}
     if per_account is not None:
         keys["max_workers_per_account"] = per_account
     if not PREEMPT:
@@ -191,7 +198,7 @@ def short_per_service(short_ms: float, workers: int) -> int:
     (the calibrated time alone), and never fewer than PER_SERVICE's. On the 2026-12-04
     machine (2.8 ms a package) 200 a service drained in 5.5 s, before B's last submit."""
     need = OUTLAST * B_PACKAGES * B_GAP * workers / (short_ms / 1000) / A_SERVICES
-    return max(PER_SERVICE["short"], math.ceil(need))
+    return min(SHORT_MAX, max(PER_SERVICE["short"], math.ceil(need)))
 
 
 def run_case(kind: str, workers: int, flood: str | None, scheduler: str,
