@@ -330,6 +330,12 @@ def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_y
         long, _ = packages.submit_json(rt, who, spin.package(sids[0], 400_000_000))
         status = partial(_status, rt)
         assert worker.wait_until(lambda: status(long.id) == "refining", 30, 0.01)
+        # and counted as running in the process: "refining" is the claim's commit, before
+        # the service's read. Were B's package to count itself first, A's would be the one
+        # claimed beside a running account, and by the same rule ahead of B (two accounts
+        # within one charge of each other are each ahead of the other: docs/scheduling.md),
+        # so B's would yield to A's (seen under load, 2026-12-04)
+        assert worker.wait_until(lambda: "acct-a" in rt.work_ready._running, 30, 0.001)
         quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
         assert worker.wait_until(lambda: status(quiet.id) == "applied", 60, 0.01)
         assert status(long.id) == "refining"
