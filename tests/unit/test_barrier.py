@@ -82,7 +82,7 @@ def test_tenant_data_is_reached_through_the_view_only() -> None:
             "list_delegates", "get_package"} <= TENANT_READS
     assert {"create_service", "set_code", "credit", "set_quota", "add_delegate",
             "remove_delegate", "put_preimage", "submit_package"} <= TENANT_WRITES
-    assert {"get_account", "list_accounts", "list_tokens"} <= TENANT_READS
+    assert {"get_account", "list_accounts", "list_tokens", "token_by_accessor"} <= TENANT_READS
     assert {"create_account", "add_token", "revoke_token"} <= TENANT_WRITES
     found: list[str] = []
     checked = 0
@@ -128,6 +128,7 @@ def test_the_cli_check_sees_a_store_call() -> None:
     ("rt.store.create_account(Account('acc_1', 'n', 0))\n", False),
     ("rt.store.get_account(owner)\n", False),
     ("rt.store.list_tokens(account_id)\n", False),
+    ("rt.store.token_by_accessor(accessor)\n", False),
     ("AccountWrites(account, rt.store)\n", False),
     ("ServiceCreation('alice', True, rt.store, 'x').create(**args)\n", False),
     ("writes.UnscopedUploads(rt.store).put_preimage(h, b'', 'x')\n", False),

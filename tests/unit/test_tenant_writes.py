@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from tests.unit.fake_tenant_data import FakeTenantData, service
 
-from jamhost.domain.model import PackageRecord, QuotaLimits, QuotaOverride
+from jamhost.domain.model import PackageRecord, QuotaLimits, QuotaOverride, TokenRecord
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.principal import ADMIN, Principal
@@ -74,6 +74,33 @@ def test_a_handle_does_only_what_its_authorization_allows() -> None:
         with pytest.raises(Forbidden):  # money and quotas are the operator's
             write()
     assert fake.writes == [("set_code", A1), ("add_delegate", A1)]
+
+
+def test_a_delegate_token_is_looked_up_for_an_administered_service_only() -> None:
+    """Delegating by accessor reads the token store-wide (carol's token, for alice's
+    service), but only once the view authorized administering that service, and it answers
+    the token's hash alone."""
+    fake = data()
+    carol = TokenRecord("c0ffee00c0ffee00", "carol", b"\x0c" * 32, "t", ("read",), 0)
+    fake.tokens.append(carol)
+    alice = view_for(Policy(), ALICE, fake)
+    with pytest.raises(Forbidden):  # not yet authorized: no lookup at all
+        alice.delegate_token(A1, carol.accessor)
+    alice.submitter(A1)
+    with pytest.raises(Forbidden):  # a `submit` authorization administers nothing
+        alice.delegate_token(A1, carol.accessor)
+    assert fake.reads["token_by_accessor"] == 0
+    alice.manager(A1, "manage delegates")
+    assert alice.delegate_token(A1, carol.accessor) == carol.token_hash
+    assert alice.delegate_token(A1, "ffffffffffffffff") is None
+    assert alice.delegate_token(A1, "not-an-accessor") is None  # answered with no read
+    assert fake.reads["token_by_accessor"] == 2
+    with pytest.raises(Forbidden):  # bob's service was never administered by this view
+        alice.delegate_token(B1, carol.accessor)
+    submitter = view_for(Policy(), SUBMITTER, fake)
+    submitter.submitter(A1)
+    with pytest.raises(Forbidden):
+        submitter.delegate_token(A1, carol.accessor)
 
 
 def test_manager_and_operator_handles_submit_nothing() -> None:

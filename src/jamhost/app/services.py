@@ -16,7 +16,6 @@ from jamhost.domain.model import (
 )
 from jamhost.domain.refusals import BadRequest, NotFound, TooLarge
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tokens import ACCESSOR_RE
 
 U64 = 2**64 - 1
 MAX_BALANCE = 2**63 - 1  # stored as a signed 64-bit column on every back end
@@ -146,16 +145,17 @@ def managed_service(rt: Runtime, who: Principal, service_id: int) -> ServiceReco
 def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
                  accessor: str | None = None, token: str | None = None,
                  role: str = "submitter") -> Delegate:
-    writes = rt.view(who).manager(service_id, "manage delegates")
+    view = rt.view(who)
+    writes = view.manager(service_id, "manage delegates")
     if role not in ROLES:
         raise BadRequest(f"role must be one of {list(ROLES)}")
     if (accessor is None) == (token is None):
         raise BadRequest("give exactly one of accessor or token")
     if accessor is not None:
-        record = rt.store.token_by_accessor(accessor) if ACCESSOR_RE.match(accessor) else None
-        if record is None:
+        found = view.delegate_token(service_id, accessor)
+        if found is None:
             raise BadRequest("no token with that accessor")
-        token_hash = record.token_hash
+        token_hash = found
     else:
         assert token is not None
         if not 16 <= len(token) <= 512:

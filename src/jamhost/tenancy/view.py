@@ -52,7 +52,7 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tokens import ACCOUNT_ID_RE
+from jamhost.tenancy.tokens import ACCESSOR_RE, ACCOUNT_ID_RE
 from jamhost.tenancy.writes import (
     ADMINISTER,
     OPERATE,
@@ -109,6 +109,7 @@ class TenantData(Protocol):
     def get_account(self, account_id: str) -> Account | None: ...
     def list_accounts(self) -> list[Account]: ...
     def list_tokens(self, account_id: str) -> list[TokenRecord]: ...
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None: ...
 
 
 class TenantStore(TenantData, TenantWrites, Protocol):
@@ -133,6 +134,7 @@ class TenantView:
         self._home = home  # an account view's own service: always in reach, no read needed
         self._readable: set[int] = set()  # authorized for `read` in this view's life
         self._submittable: dict[int, ServiceRecord] = {}  # authorized for `submit`, as read
+        self._administered: set[int] = set()  # authorized to administer in this view's life
 
     # -- the decision ----------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class TenantView:
         """The service, if the principal may administer it (code, delegates: `what`)."""
         svc = self.service(service_id, "manage")
         self.policy.require_administer(self.principal, svc, what)
+        self._administered.add(service_id)
         return svc
 
     def require_scope(self, action: str) -> None:
@@ -243,6 +246,19 @@ class TenantView:
     def account_manager(self, account_id: str) -> AccountWrites:
         """The token writes of one account `account` authorizes."""
         return AccountWrites(self.account(account_id), self._data)
+
+    def delegate_token(self, service_id: int, accessor: str) -> bytes | None:
+        """The hash of the token `accessor` names, to make it a delegate of `service_id`:
+        only once this view authorized the principal to administer that service (`manager`),
+        and only the hash, never the token's account, name or scopes. Store-wide, on
+        purpose: an owner may delegate to any token known by its accessor (the grantee gets
+        more, never less: docs/operator-guide.md). None for an accessor that names no token,
+        with no read for one that cannot name any."""
+        if service_id not in self._administered:
+            raise Forbidden("not authorized for this service")
+        record = (self._data.token_by_accessor(accessor) if ACCESSOR_RE.match(accessor)
+                  else None)
+        return None if record is None else record.token_hash
 
     def tokens(self, account_id: str) -> list[TokenRecord]:
         return self._data.list_tokens(self.account(account_id).id)
