@@ -81,19 +81,19 @@ class Policy:
                 raise Forbidden(f"the token lacks the '{action}' scope")
             raise Forbidden("not authorized for this service")
 
-    def may_authorize_with(self, package_service: ServiceRecord,
-                           auth_service: ServiceRecord | None,
-                           who: Principal | None = None) -> bool:
+    def may_authorize_with(self, who: Principal, package_service: ServiceRecord,
+                           auth_service: ServiceRecord | None) -> bool:
         """May a package of `package_service` run `auth_service`'s code as its authorizer?
         A runtime-wide authorizer (`shared_authorizers`) serves every package; otherwise the
-        authorizer's service must be the package's owner's, and at submission (`who` given)
-        one the submitter may submit to. The worker checks it again without a principal. A
-        missing service is refused like a foreign one."""
+        authorizer's service must be the package's owner's, and at submission (`who` a
+        request's principal) one the submitter may submit to. The worker checks it again as
+        the package service's own code (`who.is_service_code`), which submits nothing: the
+        owner rule alone. A missing service is refused like a foreign one."""
         if auth_service is None:
             return False
         if auth_service.service_id in self.shared_authorizers:
             return True
-        if who is not None and not self.may(who, auth_service, "submit"):
+        if not who.is_service_code and not self.may(who, auth_service, "submit"):
             return False
         if not self.authz_enabled:
             return True

@@ -51,7 +51,7 @@ from jamhost.domain.refusals import Forbidden, NotFound
 from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
-from jamhost.tenancy.principal import Principal
+from jamhost.tenancy.principal import Principal, service_code
 from jamhost.tenancy.tokens import ACCESSOR_RE, ACCOUNT_ID_RE
 from jamhost.tenancy.writes import (
     ADMINISTER,
@@ -368,12 +368,11 @@ class TenantView:
                         code_hash: bytes) -> bytes | None:
         """The code preimage of a package's authorizer (Ψ_I), if `authz.Policy` lets the
         package use it: for a request principal, also one it may submit to; for an account
-        view (the worker) without a principal. None for a foreign, a missing service and a
-        missing preimage alike. The host's record is read store-wide (a runtime-wide
+        view (the worker), as the service's own code. None for a foreign, a missing service
+        and a missing preimage alike. The host's record is read store-wide (a runtime-wide
         authorizer is the operator's) but never leaves the view."""
-        who = None if self._home is not None else self.principal
-        if not self.policy.may_authorize_with(package_service, self._data.get_service(host),
-                                              who):
+        if not self.policy.may_authorize_with(self.principal, package_service,
+                                              self._data.get_service(host)):
             return None
         return self._data.service_preimage(host, code_hash)
 
@@ -458,9 +457,9 @@ def service_view(policy: Policy, service_id: int,
 def account_view(policy: Policy, service: ServiceRecord, data: TenantStore) -> TenantView:
     """What the code of `service` may reach when the runtime runs it (refine, Ψ_I,
     accumulate): its own account's services (`Policy.import_scope`; every service with authz
-    disabled). The principal is the service's account, with no token."""
-    who = Principal(kind="service", token_hash=b"", account_id=service.owner,
-                    scopes=frozenset({"read"}))
+    disabled). The principal is the service's own code (`service_code`): its account, with
+    no token."""
+    who = service_code(service.owner)
     def scope() -> ServiceScope:
         return policy.import_scope(data.owned_service_ids(service.owner)
                                    if policy.authz_enabled else set())
