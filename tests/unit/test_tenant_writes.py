@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 from tests.unit.fake_tenant_data import FakeTenantData, service
 
-from jamhost.domain.model import PackageRecord, QuotaLimits, QuotaOverride, TokenRecord
+from jamhost.domain.model import (
+    Account,
+    PackageRecord,
+    QuotaLimits,
+    QuotaOverride,
+    TokenRecord,
+)
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.principal import ADMIN, Principal
@@ -137,6 +143,8 @@ def test_operators_and_the_admin_cli_operate_any_existing_service() -> None:
 
 def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
     fake = data()
+    for account_id in ("alice", "bob"):  # with owner_is_account an owner is an account
+        fake.accounts[account_id] = Account(account_id, account_id, 0)
     alice = view_for(Policy(), ALICE, fake)
     args = dict(code=None, code_hash=bytes(32), balance=0, min_item_gas=0, min_memo_gas=0,
                 storage_limit=10, max_services=None)
@@ -152,9 +160,13 @@ def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
     admin = view_for(Policy(), ADMIN, fake).service_creation("bob")
     assert admin.sets_balance is True
     assert admin.create(balance_given=True, **args).owner == "bob"
-    with pytest.raises(Forbidden):  # an operator naming no owner creates nothing
-        view_for(Policy(), OPERATOR, fake).service_creation(None).create(
-            balance_given=False, **args)
+    # an operator naming no owner, or one that is no account, creates nothing: the 400 the
+    # API answers, decided with the owner (authz.Policy.service_owner)
+    for owner in (None, " ", "x" * 201, "carol"):
+        with pytest.raises(BadRequest):
+            view_for(Policy(), OPERATOR, fake).service_creation(owner)
+    assert view_for(Policy(owner_is_account=False), OPERATOR, fake).service_creation(
+        "team-x").owner == "team-x"  # a free label where owners are no accounts
     with pytest.raises(BadRequest):
         alice.unscoped_uploads()
     view_for(Policy(), OPERATOR, fake).unscoped_uploads().put_preimage(

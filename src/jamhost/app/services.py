@@ -30,19 +30,15 @@ def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> Se
 def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    balance: int | None = None, min_item_gas: int = 0, min_memo_gas: int = 0,
                    owner: str | None = None) -> ServiceRecord:
-    """Owner: the caller's account (owner_is_account), or what an operator names."""
-    view = rt.view(who)
-    creation = view.service_creation(owner)
+    """Owner: the caller's account (owner_is_account), or what an operator names; the view
+    decides it, and whether it must be an existing account (`TenantView.service_creation`)."""
+    creation = rt.view(who).service_creation(owner)
     if balance is not None and not creation.sets_balance:
         # A malformed balance is still a bad request, before the refusal to set one.
         if not 0 <= balance <= MAX_BALANCE:
             raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
         creation.require_balance_setter()
     owner = creation.owner
-    if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
-        raise BadRequest("owner is required (1 to 200 printable characters)")
-    if rt.policy.owner_is_account and not view.account_exists(owner):
-        raise BadRequest("owner must be an existing account id")
     given = balance is not None
     balance = rt.settings.initial_service_balance if balance is None else balance
     for name, value, top in (("balance", balance, MAX_BALANCE),

@@ -17,6 +17,7 @@ Rules (SPEC §1, §3):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jamhost.domain.model import ServiceRecord
@@ -27,6 +28,8 @@ from jamhost.tenancy.principal import Principal
 # The scope of every service: only this module hands it out (to operators, to the admin
 # CLI, and to everything when authz is disabled); no use case can name it.
 _EVERYTHING = ServiceScope(everything=True)
+
+MAX_OWNER = 200  # characters of a service's owner (an account id, or a free label)
 
 ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}
 
@@ -134,27 +137,33 @@ class Policy:
         if not who.is_operator and not scopes <= who.scopes:
             raise Forbidden("a token cannot grant scopes it does not have")
 
-    def service_owner(self, who: Principal, owner: str | None) -> str | None:
+    def service_owner(self, who: Principal, owner: str | None, *,
+                      is_account: Callable[[str], bool]) -> str:
         """Who a new service belongs to: what an operator names, else the caller's account
         (owner_is_account; without it only operators create services). A tenant naming
-        another owner is refused."""
+        another owner is refused (403); an operator must name one (1 to 200 printable
+        characters), and with `owner_is_account` the owner must be an existing account
+        (`is_account`, the view's store-wide read), both 400."""
         if who.is_operator:
-            return owner
-        self.require_scope(who, "manage")
-        if not self.owner_is_account or who.account_id is None:
-            raise Forbidden("only operators create services in this runtime")
-        if owner is not None and owner != who.account_id:
-            raise Forbidden("only operators may create a service for another owner")
-        return who.account_id
+            if (owner is None or not owner.strip() or len(owner) > MAX_OWNER
+                    or not owner.isprintable()):
+                raise BadRequest(f"owner is required (1 to {MAX_OWNER} printable characters)")
+            chosen = owner
+        else:
+            self.require_scope(who, "manage")
+            if not self.owner_is_account or who.account_id is None:
+                raise Forbidden("only operators create services in this runtime")
+            if owner is not None and owner != who.account_id:
+                raise Forbidden("only operators may create a service for another owner")
+            chosen = who.account_id
+        if self.owner_is_account and not is_account(chosen):
+            raise BadRequest("owner must be an existing account id")
+        return chosen
 
     def may_set_balance(self, who: Principal) -> bool:
         """A balance is money the operator grants (`credit`): a tenant naming its own
-        would mint it."""
+        would mint it. The refusal: `writes.ServiceCreation.require_balance_setter`."""
         return who.is_operator
-
-    def require_balance_setter(self, who: Principal) -> None:
-        if not self.may_set_balance(who):
-            raise Forbidden("only operators may set a balance")
 
     def sees_every_service(self, who: Principal) -> bool:
         """Operators and the admin CLI see every service's accumulator root

@@ -218,11 +218,16 @@ class TenantView:
 
     def service_creation(self, owner: str | None) -> ServiceCreation:
         """A new service's owner (authz.Policy.service_owner: what an operator names, else
-        the caller's own account; a tenant naming another is refused here) and whether the
-        principal may name its balance: both decided once, carried by the handle."""
-        return ServiceCreation(self.policy.service_owner(self.principal, owner),
-                               self.policy.may_set_balance(self.principal), self._data,
-                               self.principal.label)
+        the caller's own account; a tenant naming another is refused here, an owner that is
+        no account where it must be one too) and whether the principal may name its
+        balance: both decided once, carried by the handle. Whether the owner names an
+        account is read store-wide, deliberately (like `id_taken`): a tenant can name only
+        its own, so it learns nothing."""
+        chosen = self.policy.service_owner(
+            self.principal, owner,
+            is_account=lambda account_id: self._data.get_account(account_id) is not None)
+        return ServiceCreation(chosen, self.policy.may_set_balance(self.principal),
+                               self._data, self.principal.label)
 
     def unscoped_uploads(self) -> UnscopedUploads:
         """Uploads of preimages of no service, if the policy allows them to the principal
@@ -276,11 +281,6 @@ class TenantView:
         """Operators (and the admin CLI) create accounts."""
         self.require_operator()
         return self._data.create_account(account)
-
-    def account_exists(self, account_id: str) -> bool:
-        """Store-wide, deliberately (like `id_taken`): whether a new service's owner names an
-        account. A tenant can name only its own (`service_creation`), so it learns nothing."""
-        return self._data.get_account(account_id) is not None
 
     # -- services --------------------------------------------------------------------------
 
