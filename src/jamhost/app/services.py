@@ -89,6 +89,13 @@ def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> Servi
     return updated
 
 
+def authorize_operate(rt: Runtime, who: Principal) -> None:
+    """Before a body is read: balance and quota changes are for operators (and the admin
+    CLI), whether or not the service exists; the change itself finds the service
+    (`TenantView.operated`)."""
+    rt.view(who).require_operator()
+
+
 def credit(rt: Runtime, who: Principal, service_id: int, amount: int) -> ServiceRecord:
     writes = rt.view(who).operated(service_id)
     if amount <= 0 or writes.service.balance + amount > MAX_BALANCE:

