@@ -35,6 +35,7 @@ import sqlalchemy as sa  # noqa: E402
 from bench.common import machine, percentile, quiet_worker_logging  # noqa: E402
 from tests.conftest import _pg_admin  # noqa: E402
 from tests.integration import spin  # noqa: E402
+from tests.store_scopes import EVERYTHING  # noqa: E402 - the store port, unscoped
 
 from jamhost.app import packages, services  # noqa: E402
 from jamhost.app.auth import authenticate  # noqa: E402
@@ -43,10 +44,7 @@ from jamhost.app.runtime import Runtime, build_runtime  # noqa: E402
 from jamhost.app.worker import WorkerPool, settle_process  # noqa: E402
 from jamhost.config import JamSettings  # noqa: E402
 from jamhost.domain.model import Account, QuotaOverride, now_us  # noqa: E402
-from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import ADMIN
-
-EVERYTHING = ServiceScope(everything=True)  # the store port, unscoped
 
 HEAVY_SECONDS = 0.1  # one heavy package's refine per attestor, on the default engine
 A_SERVICES = 4

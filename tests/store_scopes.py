@@ -1,7 +1,10 @@
-"""The store port's unscoped reads, for tests that check what was stored. No use case can
-name this scope (tests/unit/test_barrier.py): the policy hands it to operators and the admin
-CLI only, through their views (tenancy/view.py)."""
+"""The store port's unscoped reads, for tests (and benchmarks) that check what was stored.
+No use case can name this scope (tests/unit/test_barrier.py), and no constructor builds it
+(`ServiceScope` takes no `everything` argument): it is the scope the policy hands the admin
+CLI, through its view (tenancy/view.py), taken from the policy here the same way."""
 
-from jamhost.domain.scopes import ServiceScope
+from jamhost.tenancy.authz import Policy
+from jamhost.tenancy.principal import ADMIN
 
-EVERYTHING = ServiceScope(everything=True)
+EVERYTHING = Policy().scope(ADMIN, set())
+assert EVERYTHING.everything

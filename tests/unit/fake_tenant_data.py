@@ -246,6 +246,10 @@ class FakeTenantData:
         self.reads["list_tokens"] += 1
         return [t for t in self.tokens if t.account_id == account_id]
 
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None:
+        self.reads["token_by_accessor"] += 1
+        return next((t for t in self.tokens if t.accessor == accessor), None)
+
     def create_account(self, account: Account) -> Account:
         self.account_writes.append(("create_account", account.id))
         self.accounts[account.id] = account

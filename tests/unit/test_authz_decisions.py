@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 from tests.unit.fake_tenant_data import FakeTenantData, service
 
+from jamhost.domain.model import Account
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound, Refusal
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.principal import ADMIN, Principal
@@ -183,15 +184,21 @@ def test_account_actions(name: str, account: str, allowed: bool) -> None:
     (Policy(), "reader", None, "403"),  # a delegate has no account to own it
     (Policy(owner_is_account=False), "alice", None, "403"),
     (Policy(owner_is_account=False), "operator", "team-x", "team-x"),
+    (Policy(), "operator", None, "400"),  # an operator names the owner
+    (Policy(), "operator", "", "400"),
+    (Policy(), "admin", "x" * 201, "400"),
+    (Policy(), "operator", "team-x", "400"),  # with owner_is_account: an existing account
+    (Policy(owner_is_account=False), "operator", None, "400"),
 ])
 def test_who_owns_a_new_service(policy: Policy, name: str, owner: str | None,
                                 answer: str) -> None:
     who = PRINCIPALS[name]
-    if answer == "403":
-        with pytest.raises(Forbidden):
-            policy.service_owner(who, owner)
+    accounts = {"alice", "bob", "carol"}.__contains__
+    if answer in ("400", "403"):
+        with pytest.raises(BadRequest if answer == "400" else Forbidden):
+            policy.service_owner(who, owner, is_account=accounts)
     else:
-        assert policy.service_owner(who, owner) == answer
+        assert policy.service_owner(who, owner, is_account=accounts) == answer
 
 
 def test_only_operators_set_a_balance_or_grant_any_scope() -> None:
@@ -200,10 +207,15 @@ def test_only_operators_set_a_balance_or_grant_any_scope() -> None:
         ["operator", "admin"]
     assert [name for name, who in PRINCIPALS.items() if policy.sees_every_service(who)] == \
         ["operator", "admin"]
-    policy.require_balance_setter(PRINCIPALS["operator"])
-    policy.require_balance_setter(ADMIN)
+    # the one refusal of a balance: the new service's handle (writes.ServiceCreation)
+    fake = data()
+    fake.accounts["alice"] = Account("alice", "alice", 0)
+    view_for(policy, PRINCIPALS["operator"], fake).service_creation(
+        "alice").require_balance_setter()
+    view_for(policy, ADMIN, fake).service_creation("alice").require_balance_setter()
     with pytest.raises(Forbidden):
-        policy.require_balance_setter(PRINCIPALS["alice"])
+        view_for(policy, PRINCIPALS["alice"], fake).service_creation(
+            None).require_balance_setter()
     policy.require_grantable(PRINCIPALS["alice"], frozenset({"read", "manage"}))
     policy.require_grantable(ADMIN, frozenset({"read", "submit", "manage"}))
     with pytest.raises(Forbidden):

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tests.integration import spin
+from tests.store_scopes import EVERYTHING
 
 from jamhost.app import packages, preemption, services, worker
 from jamhost.app.auth import authenticate
@@ -17,11 +18,8 @@ from jamhost.app.runtime import build_runtime
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
 from jamhost.domain.model import Account, PackageRecord, now_us
-from jamhost.domain.scopes import ServiceScope
 from jamhost.pvm import safepoint
 from jamhost.tenancy.principal import ADMIN
-
-EVERYTHING = ServiceScope(everything=True)
 
 
 def test_others_since_ignores_the_running_accounts_own_submits() -> None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 from tests.unit.fake_tenant_data import FakeTenantData, service
 
-from jamhost.domain.model import PackageRecord, QuotaLimits, QuotaOverride
+from jamhost.domain.model import (
+    Account,
+    PackageRecord,
+    QuotaLimits,
+    QuotaOverride,
+    TokenRecord,
+)
 from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.principal import ADMIN, Principal
@@ -76,6 +82,33 @@ def test_a_handle_does_only_what_its_authorization_allows() -> None:
     assert fake.writes == [("set_code", A1), ("add_delegate", A1)]
 
 
+def test_a_delegate_token_is_looked_up_for_an_administered_service_only() -> None:
+    """Delegating by accessor reads the token store-wide (carol's token, for alice's
+    service), but only once the view authorized administering that service, and it answers
+    the token's hash alone."""
+    fake = data()
+    carol = TokenRecord("c0ffee00c0ffee00", "carol", b"\x0c" * 32, "t", ("read",), 0)
+    fake.tokens.append(carol)
+    alice = view_for(Policy(), ALICE, fake)
+    with pytest.raises(Forbidden):  # not yet authorized: no lookup at all
+        alice.delegate_token(A1, carol.accessor)
+    alice.submitter(A1)
+    with pytest.raises(Forbidden):  # a `submit` authorization administers nothing
+        alice.delegate_token(A1, carol.accessor)
+    assert fake.reads["token_by_accessor"] == 0
+    alice.manager(A1, "manage delegates")
+    assert alice.delegate_token(A1, carol.accessor) == carol.token_hash
+    assert alice.delegate_token(A1, "ffffffffffffffff") is None
+    assert alice.delegate_token(A1, "not-an-accessor") is None  # answered with no read
+    assert fake.reads["token_by_accessor"] == 2
+    with pytest.raises(Forbidden):  # bob's service was never administered by this view
+        alice.delegate_token(B1, carol.accessor)
+    submitter = view_for(Policy(), SUBMITTER, fake)
+    submitter.submitter(A1)
+    with pytest.raises(Forbidden):
+        submitter.delegate_token(A1, carol.accessor)
+
+
 def test_manager_and_operator_handles_submit_nothing() -> None:
     """A handle grants what its own decision checked: a token scoped to `manage` (or an
     operator's `operated` handle) gets no submit or upload through it."""
@@ -110,6 +143,8 @@ def test_operators_and_the_admin_cli_operate_any_existing_service() -> None:
 
 def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
     fake = data()
+    for account_id in ("alice", "bob"):  # with owner_is_account an owner is an account
+        fake.accounts[account_id] = Account(account_id, account_id, 0)
     alice = view_for(Policy(), ALICE, fake)
     args = dict(code=None, code_hash=bytes(32), balance=0, min_item_gas=0, min_memo_gas=0,
                 storage_limit=10, max_services=None)
@@ -125,9 +160,13 @@ def test_new_services_and_unscoped_preimages_ask_the_policy() -> None:
     admin = view_for(Policy(), ADMIN, fake).service_creation("bob")
     assert admin.sets_balance is True
     assert admin.create(balance_given=True, **args).owner == "bob"
-    with pytest.raises(Forbidden):  # an operator naming no owner creates nothing
-        view_for(Policy(), OPERATOR, fake).service_creation(None).create(
-            balance_given=False, **args)
+    # an operator naming no owner, or one that is no account, creates nothing: the 400 the
+    # API answers, decided with the owner (authz.Policy.service_owner)
+    for owner in (None, " ", "x" * 201, "carol"):
+        with pytest.raises(BadRequest):
+            view_for(Policy(), OPERATOR, fake).service_creation(owner)
+    assert view_for(Policy(owner_is_account=False), OPERATOR, fake).service_creation(
+        "team-x").owner == "team-x"  # a free label where owners are no accounts
     with pytest.raises(BadRequest):
         alice.unscoped_uploads()
     view_for(Policy(), OPERATOR, fake).unscoped_uploads().put_preimage(

@@ -7,6 +7,7 @@ import threading
 import time
 
 from tests.integration import spin
+from tests.store_scopes import EVERYTHING  # the store port, unscoped
 
 from jamhost.app import packages, services, worker
 from jamhost.app.auth import authenticate
@@ -14,10 +15,7 @@ from jamhost.app.runtime import build_runtime
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
 from jamhost.domain.model import Account, now_us
-from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import ADMIN
-
-EVERYTHING = ServiceScope(everything=True)  # the store port, unscoped
 
 
 def test_an_idle_worker_claims_a_package_submitted_in_its_process(monkeypatch) -> None:

@@ -13,6 +13,11 @@ from jamhost.tenancy.principal import Principal
 from jamhost.tenancy.tokens import ACCESSOR_RE, new_token
 
 
+def authorize_create_account(rt: Runtime, who: Principal) -> None:
+    """Before a body is read: accounts are created by operators (and the admin CLI)."""
+    rt.view(who).require_operator()
+
+
 def create_account(rt: Runtime, who: Principal, name: str) -> Account:
     """Operators create accounts (and the admin CLI, `ADMIN`)."""
     view = rt.view(who)
@@ -41,13 +46,14 @@ def create_token(rt: Runtime, who: Principal, account_id: str, name: str,
     """A new token; the raw token is returned this once and never stored. Operators, or that
     account's own token with `manage`: another account's id answers 403 whether or not it
     exists, so ids cannot be probed (TenantView.account)."""
-    writes = rt.view(who).account_manager(account_id)
+    view = rt.view(who)
+    writes = view.account_manager(account_id)
     account = writes.account
     chosen = tuple(sorted(set(scopes))) if scopes is not None else SCOPES
     bad = [s for s in chosen if s not in SCOPES]
     if bad or not chosen:
         raise BadRequest(f"scopes must be a non-empty subset of {list(SCOPES)}")
-    rt.policy.require_grantable(who, frozenset(chosen))
+    view.require_grantable(frozenset(chosen))
     name = (name or "").strip() or "token"
     if len(name) > 200 or not name.isprintable():
         raise BadRequest("name must be at most 200 printable characters")

@@ -31,6 +31,12 @@ def record(rt: Runtime, who: Principal | None, action: str, *, service_id: int |
     log.info("audit", actor=event.actor, action=action, service_id=service_id, target=target)
 
 
+def authorize_read(rt: Runtime, who: Principal) -> None:
+    """Before a cursor is opened: the audit log is for operators (a tenant learns
+    nothing)."""
+    rt.view(who).require_operator()
+
+
 def list_events(rt: Runtime, who: Principal, *, action: str | None, cursor: int | None,
                 limit: int) -> Page[AuditEvent]:
     """The audit log, newest first, optionally one `action`. Operators only (and the admin

@@ -43,9 +43,3 @@ def is_operator_hash(rt: Runtime, h: bytes) -> bool:
         found |= same_hash(op, h)
     return found
 
-
-def require_operator(rt: Runtime, who: Principal) -> None:
-    """Operator-only requests (accounts, credit, quota changes, the audit log, process),
-    decided by the policy before a body is read or a cursor opened: a tenant learns
-    nothing."""
-    rt.policy.require_operator(who)

@@ -86,7 +86,7 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int, *,
 
 def authorize_submit(rt: Runtime, who: Principal) -> None:
     """Before a single body byte is read: the token must have the `submit` scope."""
-    rt.policy.require_scope(who, "submit")
+    rt.view(who).require_scope("submit")
 
 
 def package_and_position(rt: Runtime, who: Principal,
@@ -183,6 +183,6 @@ def get_receipts(rt: Runtime, who: Principal, hash_: bytes) -> list[Receipt]:
 def process_now(rt: Runtime, who: Principal) -> bytes | None:
     """`POST /jam/process` (operators): run the next pending package in this process with
     the processor the server registered; its id, or None when nothing ran."""
-    rt.policy.require_operator(who)
+    rt.view(who).require_operator()
     processor = rt.extras.get("processor")
     return processor() if processor is not None else None

@@ -16,7 +16,6 @@ from jamhost.domain.model import (
 )
 from jamhost.domain.refusals import BadRequest, NotFound, TooLarge
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tokens import ACCESSOR_RE
 
 U64 = 2**64 - 1
 MAX_BALANCE = 2**63 - 1  # stored as a signed 64-bit column on every back end
@@ -31,19 +30,15 @@ def service_for(rt: Runtime, who: Principal, service_id: int, action: str) -> Se
 def create_service(rt: Runtime, who: Principal, *, code: bytes | None = None,
                    balance: int | None = None, min_item_gas: int = 0, min_memo_gas: int = 0,
                    owner: str | None = None) -> ServiceRecord:
-    """Owner: the caller's account (owner_is_account), or what an operator names."""
-    view = rt.view(who)
-    creation = view.service_creation(owner)
+    """Owner: the caller's account (owner_is_account), or what an operator names; the view
+    decides it, and whether it must be an existing account (`TenantView.service_creation`)."""
+    creation = rt.view(who).service_creation(owner)
     if balance is not None and not creation.sets_balance:
         # A malformed balance is still a bad request, before the refusal to set one.
         if not 0 <= balance <= MAX_BALANCE:
             raise BadRequest(f"balance must be between 0 and {MAX_BALANCE}")
         creation.require_balance_setter()
     owner = creation.owner
-    if owner is None or not owner.strip() or len(owner) > 200 or not owner.isprintable():
-        raise BadRequest("owner is required (1 to 200 printable characters)")
-    if rt.policy.owner_is_account and not view.account_exists(owner):
-        raise BadRequest("owner must be an existing account id")
     given = balance is not None
     balance = rt.settings.initial_service_balance if balance is None else balance
     for name, value, top in (("balance", balance, MAX_BALANCE),
@@ -92,6 +87,13 @@ def set_code(rt: Runtime, who: Principal, service_id: int, code: bytes) -> Servi
     audit.record(rt, who, "service.code_upgraded", service_id=service_id,
                  target="0x" + updated.code_hash.hex())
     return updated
+
+
+def authorize_operate(rt: Runtime, who: Principal) -> None:
+    """Before a body is read: balance and quota changes are for operators (and the admin
+    CLI), whether or not the service exists; the change itself finds the service
+    (`TenantView.operated`)."""
+    rt.view(who).require_operator()
 
 
 def credit(rt: Runtime, who: Principal, service_id: int, amount: int) -> ServiceRecord:
@@ -146,16 +148,17 @@ def managed_service(rt: Runtime, who: Principal, service_id: int) -> ServiceReco
 def add_delegate(rt: Runtime, who: Principal, service_id: int, *,
                  accessor: str | None = None, token: str | None = None,
                  role: str = "submitter") -> Delegate:
-    writes = rt.view(who).manager(service_id, "manage delegates")
+    view = rt.view(who)
+    writes = view.manager(service_id, "manage delegates")
     if role not in ROLES:
         raise BadRequest(f"role must be one of {list(ROLES)}")
     if (accessor is None) == (token is None):
         raise BadRequest("give exactly one of accessor or token")
     if accessor is not None:
-        record = rt.store.token_by_accessor(accessor) if ACCESSOR_RE.match(accessor) else None
-        if record is None:
+        found = view.delegate_token(service_id, accessor)
+        if found is None:
             raise BadRequest("no token with that accessor")
-        token_hash = record.token_hash
+        token_hash = found
     else:
         assert token is not None
         if not 16 <= len(token) <= 512:

@@ -32,8 +32,8 @@ def every_service(rt: Runtime, who: Principal, *,
                   owner: str | None = None) -> Iterator[ServiceRecord]:
     """Every service (or one owner's), page by page: for operators, and for the admin CLI
     (`ADMIN`, working on the store); their view's scope is every service."""
-    rt.policy.require_operator(who)
     view = rt.view(who)
+    view.require_operator()
     cursor: int | None = None
     while True:
         page = view.list_services(owner=owner, cursor=cursor, limit=PAGE)
@@ -53,6 +53,6 @@ def reconcile_usage(rt: Runtime, who: Principal) -> int:
 def accumulator_roots(rt: Runtime, who: Principal) -> dict[int, bytes] | None:
     """Every service's accumulator root, for `/system/status`: operators only (None for
     everyone else)."""
-    if not rt.policy.sees_every_service(who):
+    if not rt.view(who).sees_every_service():
         return None
     return {svc.service_id: svc.root for svc in every_service(rt, who)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,13 +11,15 @@ class ServiceScope:
 
     The store filters by this in the query itself. Scopes are decided by `tenancy.authz`
     and carried by the tenant view (`tenancy/view.py`), the only handle use cases and the
-    engine read tenant data through: there is no public scope of every service (only the
-    policy hands one out, to operators, the admin CLI and with authz disabled), and
-    app, api and cli never name a scope (tests/unit/test_layers.py).
+    engine read tenant data through. There is no public scope of every service: the
+    constructor takes `ids` only (`everything` is no argument), and the one scope of every
+    service is built by `tenancy.authz`, which hands it out to operators, the admin CLI and
+    everyone with authz disabled; app, api and cli never name a scope
+    (tests/unit/test_barrier.py).
     """
 
     ids: frozenset[int] = frozenset()
-    everything: bool = False
+    everything: bool = field(default=False, init=False)
 
     def allows(self, service_id: int | None) -> bool:
         if self.everything:

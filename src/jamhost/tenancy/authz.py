@@ -17,6 +17,7 @@ Rules (SPEC §1, §3):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jamhost.domain.model import ServiceRecord
@@ -24,9 +25,19 @@ from jamhost.domain.refusals import BadRequest, Forbidden, NotFound
 from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.principal import Principal
 
-# The scope of every service: only this module hands it out (to operators, to the admin
-# CLI, and to everything when authz is disabled); no use case can name it.
-_EVERYTHING = ServiceScope(everything=True)
+
+def _every_service() -> ServiceScope:
+    """The scope of every service, built here only: `ServiceScope` takes no `everything`
+    argument (tests/unit/test_barrier.py holds it), and the policy hands this one out to
+    operators, the admin CLI and everyone with authz disabled; no use case can name it."""
+    scope = ServiceScope()
+    object.__setattr__(scope, "everything", True)  # a frozen field no constructor sets
+    return scope
+
+
+_EVERYTHING = _every_service()
+
+MAX_OWNER = 200  # characters of a service's owner (an account id, or a free label)
 
 ROLE_ACTIONS = {"reader": frozenset({"read"}), "submitter": frozenset({"read", "submit"})}
 
@@ -81,19 +92,19 @@ class Policy:
                 raise Forbidden(f"the token lacks the '{action}' scope")
             raise Forbidden("not authorized for this service")
 
-    def may_authorize_with(self, package_service: ServiceRecord,
-                           auth_service: ServiceRecord | None,
-                           who: Principal | None = None) -> bool:
+    def may_authorize_with(self, who: Principal, package_service: ServiceRecord,
+                           auth_service: ServiceRecord | None) -> bool:
         """May a package of `package_service` run `auth_service`'s code as its authorizer?
         A runtime-wide authorizer (`shared_authorizers`) serves every package; otherwise the
-        authorizer's service must be the package's owner's, and at submission (`who` given)
-        one the submitter may submit to. The worker checks it again without a principal. A
-        missing service is refused like a foreign one."""
+        authorizer's service must be the package's owner's, and at submission (`who` a
+        request's principal) one the submitter may submit to. The worker checks it again as
+        the package service's own code (`who.is_service_code`), which submits nothing: the
+        owner rule alone. A missing service is refused like a foreign one."""
         if auth_service is None:
             return False
         if auth_service.service_id in self.shared_authorizers:
             return True
-        if who is not None and not self.may(who, auth_service, "submit"):
+        if not who.is_service_code and not self.may(who, auth_service, "submit"):
             return False
         if not self.authz_enabled:
             return True
@@ -134,27 +145,33 @@ class Policy:
         if not who.is_operator and not scopes <= who.scopes:
             raise Forbidden("a token cannot grant scopes it does not have")
 
-    def service_owner(self, who: Principal, owner: str | None) -> str | None:
+    def service_owner(self, who: Principal, owner: str | None, *,
+                      is_account: Callable[[str], bool]) -> str:
         """Who a new service belongs to: what an operator names, else the caller's account
         (owner_is_account; without it only operators create services). A tenant naming
-        another owner is refused."""
+        another owner is refused (403); an operator must name one (1 to 200 printable
+        characters), and with `owner_is_account` the owner must be an existing account
+        (`is_account`, the view's store-wide read), both 400."""
         if who.is_operator:
-            return owner
-        self.require_scope(who, "manage")
-        if not self.owner_is_account or who.account_id is None:
-            raise Forbidden("only operators create services in this runtime")
-        if owner is not None and owner != who.account_id:
-            raise Forbidden("only operators may create a service for another owner")
-        return who.account_id
+            if (owner is None or not owner.strip() or len(owner) > MAX_OWNER
+                    or not owner.isprintable()):
+                raise BadRequest(f"owner is required (1 to {MAX_OWNER} printable characters)")
+            chosen = owner
+        else:
+            self.require_scope(who, "manage")
+            if not self.owner_is_account or who.account_id is None:
+                raise Forbidden("only operators create services in this runtime")
+            if owner is not None and owner != who.account_id:
+                raise Forbidden("only operators may create a service for another owner")
+            chosen = who.account_id
+        if self.owner_is_account and not is_account(chosen):
+            raise BadRequest("owner must be an existing account id")
+        return chosen
 
     def may_set_balance(self, who: Principal) -> bool:
         """A balance is money the operator grants (`credit`): a tenant naming its own
-        would mint it."""
+        would mint it. The refusal: `writes.ServiceCreation.require_balance_setter`."""
         return who.is_operator
-
-    def require_balance_setter(self, who: Principal) -> None:
-        if not self.may_set_balance(who):
-            raise Forbidden("only operators may set a balance")
 
     def sees_every_service(self, who: Principal) -> bool:
         """Operators and the admin CLI see every service's accumulator root

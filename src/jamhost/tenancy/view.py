@@ -51,8 +51,8 @@ from jamhost.domain.refusals import Forbidden, NotFound
 from jamhost.domain.scopes import ServiceScope
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
-from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.tokens import ACCOUNT_ID_RE
+from jamhost.tenancy.principal import Principal, service_code
+from jamhost.tenancy.tokens import ACCESSOR_RE, ACCOUNT_ID_RE
 from jamhost.tenancy.writes import (
     ADMINISTER,
     OPERATE,
@@ -109,6 +109,7 @@ class TenantData(Protocol):
     def get_account(self, account_id: str) -> Account | None: ...
     def list_accounts(self) -> list[Account]: ...
     def list_tokens(self, account_id: str) -> list[TokenRecord]: ...
+    def token_by_accessor(self, accessor: str) -> TokenRecord | None: ...
 
 
 class TenantStore(TenantData, TenantWrites, Protocol):
@@ -133,6 +134,7 @@ class TenantView:
         self._home = home  # an account view's own service: always in reach, no read needed
         self._readable: set[int] = set()  # authorized for `read` in this view's life
         self._submittable: dict[int, ServiceRecord] = {}  # authorized for `submit`, as read
+        self._administered: set[int] = set()  # authorized to administer in this view's life
 
     # -- the decision ----------------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class TenantView:
         """The service, if the principal may administer it (code, delegates: `what`)."""
         svc = self.service(service_id, "manage")
         self.policy.require_administer(self.principal, svc, what)
+        self._administered.add(service_id)
         return svc
 
     def require_scope(self, action: str) -> None:
@@ -177,6 +180,14 @@ class TenantView:
 
     def require_account(self, account_id: str) -> None:
         self.policy.require_account(self.principal, account_id)
+
+    def require_grantable(self, scopes: frozenset[str]) -> None:
+        """A token cannot grant scopes it does not have (operators grant any)."""
+        self.policy.require_grantable(self.principal, scopes)
+
+    def sees_every_service(self) -> bool:
+        """Operators and the admin CLI see every service's accumulator root."""
+        return self.policy.sees_every_service(self.principal)
 
     def existing_service(self, service_id: int) -> ServiceRecord:
         """An operator's (or the admin CLI's) handle on any service: 403 for everyone else,
@@ -215,11 +226,16 @@ class TenantView:
 
     def service_creation(self, owner: str | None) -> ServiceCreation:
         """A new service's owner (authz.Policy.service_owner: what an operator names, else
-        the caller's own account; a tenant naming another is refused here) and whether the
-        principal may name its balance: both decided once, carried by the handle."""
-        return ServiceCreation(self.policy.service_owner(self.principal, owner),
-                               self.policy.may_set_balance(self.principal), self._data,
-                               self.principal.label)
+        the caller's own account; a tenant naming another is refused here, an owner that is
+        no account where it must be one too) and whether the principal may name its
+        balance: both decided once, carried by the handle. Whether the owner names an
+        account is read store-wide, deliberately (like `id_taken`): a tenant can name only
+        its own, so it learns nothing."""
+        chosen = self.policy.service_owner(
+            self.principal, owner,
+            is_account=lambda account_id: self._data.get_account(account_id) is not None)
+        return ServiceCreation(chosen, self.policy.may_set_balance(self.principal),
+                               self._data, self.principal.label)
 
     def unscoped_uploads(self) -> UnscopedUploads:
         """Uploads of preimages of no service, if the policy allows them to the principal
@@ -244,6 +260,19 @@ class TenantView:
         """The token writes of one account `account` authorizes."""
         return AccountWrites(self.account(account_id), self._data)
 
+    def delegate_token(self, service_id: int, accessor: str) -> bytes | None:
+        """The hash of the token `accessor` names, to make it a delegate of `service_id`:
+        only once this view authorized the principal to administer that service (`manager`),
+        and only the hash, never the token's account, name or scopes. Store-wide, on
+        purpose: an owner may delegate to any token known by its accessor (the grantee gets
+        more, never less: docs/operator-guide.md). None for an accessor that names no token,
+        with no read for one that cannot name any."""
+        if service_id not in self._administered:
+            raise Forbidden("not authorized for this service")
+        record = (self._data.token_by_accessor(accessor) if ACCESSOR_RE.match(accessor)
+                  else None)
+        return None if record is None else record.token_hash
+
     def tokens(self, account_id: str) -> list[TokenRecord]:
         return self._data.list_tokens(self.account(account_id).id)
 
@@ -260,11 +289,6 @@ class TenantView:
         """Operators (and the admin CLI) create accounts."""
         self.require_operator()
         return self._data.create_account(account)
-
-    def account_exists(self, account_id: str) -> bool:
-        """Store-wide, deliberately (like `id_taken`): whether a new service's owner names an
-        account. A tenant can name only its own (`service_creation`), so it learns nothing."""
-        return self._data.get_account(account_id) is not None
 
     # -- services --------------------------------------------------------------------------
 
@@ -352,12 +376,11 @@ class TenantView:
                         code_hash: bytes) -> bytes | None:
         """The code preimage of a package's authorizer (Ψ_I), if `authz.Policy` lets the
         package use it: for a request principal, also one it may submit to; for an account
-        view (the worker) without a principal. None for a foreign, a missing service and a
-        missing preimage alike. The host's record is read store-wide (a runtime-wide
+        view (the worker), as the service's own code. None for a foreign, a missing service
+        and a missing preimage alike. The host's record is read store-wide (a runtime-wide
         authorizer is the operator's) but never leaves the view."""
-        who = None if self._home is not None else self.principal
-        if not self.policy.may_authorize_with(package_service, self._data.get_service(host),
-                                              who):
+        if not self.policy.may_authorize_with(self.principal, package_service,
+                                              self._data.get_service(host)):
             return None
         return self._data.service_preimage(host, code_hash)
 
@@ -442,9 +465,9 @@ def service_view(policy: Policy, service_id: int,
 def account_view(policy: Policy, service: ServiceRecord, data: TenantStore) -> TenantView:
     """What the code of `service` may reach when the runtime runs it (refine, Ψ_I,
     accumulate): its own account's services (`Policy.import_scope`; every service with authz
-    disabled). The principal is the service's account, with no token."""
-    who = Principal(kind="service", token_hash=b"", account_id=service.owner,
-                    scopes=frozenset({"read"}))
+    disabled). The principal is the service's own code (`service_code`): its account, with
+    no token."""
+    who = service_code(service.owner)
     def scope() -> ServiceScope:
         return policy.import_scope(data.owned_service_ids(service.owner)
                                    if policy.authz_enabled else set())

@@ -149,12 +149,12 @@ class AccountWrites:
 class ServiceCreation:
     """A new service for the owner the view decided (`TenantView.service_creation`), with
     the balance decision made once: `sets_balance` is whether the principal may name the
-    new service's balance (operators: `authz.Policy.may_set_balance`). Built by `TenantView`
-    only."""
+    new service's balance (operators: `authz.Policy.may_set_balance`), and the one place
+    that refuses it (`require_balance_setter`). Built by `TenantView` only."""
 
-    def __init__(self, owner: str | None, sets_balance: bool, data: TenantWrites,
+    def __init__(self, owner: str, sets_balance: bool, data: TenantWrites,
                  actor: str) -> None:
-        self.owner = owner  # None: an operator named none (the use case asks for one)
+        self.owner = owner
         self.sets_balance = sets_balance
         self._data = data
         self._actor = actor
@@ -169,8 +169,6 @@ class ServiceCreation:
         """The service, owned by `owner`; its balance named only by who may set one."""
         if balance_given:
             self.require_balance_setter()
-        if self.owner is None:
-            raise Forbidden("a new service needs an owner")
         return self._data.create_service(
             owner=self.owner, code=code, code_hash=code_hash, balance=balance,
             min_item_gas=min_item_gas, min_memo_gas=min_memo_gas, created_by=self._actor,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from jamhost.api.bodies import read_json
 from jamhost.api.deps import principal, runtime
 from jamhost.api.models import AccountIn, TokenIn, openapi_body, validate
-from jamhost.app import accounts, auth, views
+from jamhost.app import accounts, views
 from jamhost.app.runtime import Runtime
 from jamhost.domain.refusals import NotFound
 from jamhost.tenancy.principal import Principal
@@ -25,7 +25,7 @@ async def create_account(request: Request, rt: Runtime = Depends(runtime),
     """Create an account (a tenant). Operator only.
 
     Answers the account; make it a token with `POST /jam/accounts/{account_id}/tokens`."""
-    auth.require_operator(rt, who)
+    accounts.authorize_create_account(rt, who)  # before the body is read
     body = validate(AccountIn, await read_json(request))
     acc = await run_in_threadpool(accounts.create_account, rt, who, body.name)
     return JSONResponse(views.account(acc), status_code=201)

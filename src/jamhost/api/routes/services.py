@@ -19,7 +19,7 @@ from jamhost.api.models import (
     openapi_body,
     validate,
 )
-from jamhost.app import auth, packages, services, views
+from jamhost.app import packages, services, views
 from jamhost.app.package_input import parse_hex
 from jamhost.app.runtime import Runtime
 from jamhost.domain.model import QuotaOverride
@@ -172,7 +172,7 @@ async def put_quota(service_id: str, request: Request, rt: Runtime = Depends(run
                     who: Principal = Depends(principal)) -> dict[str, Any]:
     """Override a service's quota limits (null: back to the default). Operator only."""
     sid = _sid(service_id)
-    auth.require_operator(rt, who)
+    services.authorize_operate(rt, who)  # before the body is read
     body = validate(QuotaIn, await read_json(request))
     svc = await run_in_threadpool(services.set_quota, rt, who, sid, QuotaOverride(
         body.pending_packages, body.storage_bytes, body.gas_per_hour))
@@ -184,7 +184,7 @@ async def credit(service_id: str, request: Request, rt: Runtime = Depends(runtim
                  who: Principal = Depends(principal)) -> dict[str, Any]:
     """Credit a service's balance. Operator only."""
     sid = _sid(service_id)
-    auth.require_operator(rt, who)
+    services.authorize_operate(rt, who)  # before the body is read
     body = validate(CreditIn, await read_json(request))
     svc = await run_in_threadpool(services.credit, rt, who, sid, body.amount)
     if svc is None:
