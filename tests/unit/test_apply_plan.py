@@ -11,8 +11,9 @@ import pytest
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
 from jamhost.domain.receipts import EMPTY_ROOT, verify_chain
-from jamhost.domain.refusals import StorageQuotaExceeded
+from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
 from jamhost.tenancy.apply_plan import Before, plan_apply, touched
+from jamhost.tenancy.storage_quota import fits
 
 PKG = bytes([1]) * 32
 REPORT = bytes([2]) * 32
@@ -98,6 +99,36 @@ def test_a_service_over_its_quota_may_still_shrink() -> None:
     before = Before(root=EMPTY_ROOT, seq=0, storage_used=500, storage={b"k": b"0123456789"})
     plan = plan_apply(before, StateChanges(storage={b"k": b"0"}), [], storage_limit=100)
     assert plan.d_bytes == -9
+
+
+def test_the_storage_verdict() -> None:
+    """tenancy/storage_quota.py: a change that does not grow usage always fits, even over
+    the limit; one that grows it fits up to the limit exactly."""
+    assert fits(93, 7, 100) and not fits(94, 7, 100)
+    assert fits(500, 0, 100) and fits(500, -9, 100)  # over the quota: keeping or shrinking
+    assert fits(0, 0, 0) and not fits(0, 1, 0)
+    assert fits(2**63 - 1, 0, 2**63 - 1) and not fits(1, 2**63 - 1, 2**63 - 1)
+
+
+def test_a_service_over_its_quota_may_keep_its_usage() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=500, storage={b"k": b"ab"})
+    plan = plan_apply(before, StateChanges(storage={b"k": b"cd"}), [("package", PKG)],
+                      storage_limit=100, exports_bytes=0)
+    assert plan.d_bytes == 0 and plan.storage_written == ((b"k", b"cd"),)
+
+
+def test_kept_exports_are_charged_after_the_changes() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=90, storage={b"k": b"0123456789"})
+    shrink = StateChanges(storage={b"k": None})  # -11 bytes
+    plan = plan_apply(before, shrink, [], storage_limit=100, exports_bytes=21)
+    assert plan.d_bytes == 10  # the exports fit in what the changes freed
+    with pytest.raises(SegmentQuotaExceeded):
+        plan_apply(before, shrink, [], storage_limit=100, exports_bytes=22)
+    with pytest.raises(StorageQuotaExceeded) as refused:  # the changes alone are refused first
+        plan_apply(before, StateChanges(storage={b"k": b"0" * 30}), [], storage_limit=100,
+                   exports_bytes=1)
+    assert not isinstance(refused.value, SegmentQuotaExceeded)
+    assert plan_apply(before, None, [], storage_limit=None, exports_bytes=10**9).d_bytes == 10**9
 
 
 def test_no_limit_means_no_verdict() -> None:

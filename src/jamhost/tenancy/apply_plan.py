@@ -6,9 +6,11 @@ The rules that live here, and nowhere else:
 - the storage and lookup-request rows written and deleted, and the footprint deltas they make
   (a_i, a_o: domain/footprint.py) and the storage usage delta (bytes, what the quota counts);
 - which provided preimages are new to the service (and so charged);
-- the storage quota verdict: an apply that grows the service's usage past its limit is
-  refused (`StorageQuotaExceeded`) and nothing of it is written; one that shrinks or keeps
-  it passes even over the limit (so a service over quota can always clean up);
+- the storage quota verdict of an apply (the rule itself: tenancy/storage_quota.py): an
+  apply that grows the service's usage past its limit is refused (`StorageQuotaExceeded`)
+  and nothing of it is written; one that shrinks or keeps it passes even over the limit (so
+  a service over quota can always clean up); the kept exports of an applied package are
+  charged after its changes (`SegmentQuotaExceeded`);
 - the receipt chain entries (domain/receipts.py) appended, and the service's new root;
 - the service columns the apply sets (balance, code hash, gas minimums, last yield);
 - the footprint and usage of services made by `new`.
@@ -36,7 +38,8 @@ from jamhost.domain.footprint import (
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
 from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import StorageQuotaExceeded
+from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
+from jamhost.tenancy.storage_quota import fits
 
 #: (entry type, hash) of a receipt to append: ("package", id), ("report", hash), ("inputs", h)
 Entry = tuple[str, bytes]
@@ -83,7 +86,7 @@ class ApplyPlan:
     preimages: tuple[tuple[bytes, bytes], ...] = ()  # (hash, blob) new to the service
     d_items: int = 0
     d_octets: int = 0
-    d_bytes: int = 0  # storage usage delta of the service
+    d_bytes: int = 0  # storage usage delta of the service (kept exports included)
     receipts: tuple[ReceiptRow, ...] = ()
     columns: Mapping[str, Any] = field(default_factory=dict)  # service columns set
     created: tuple[NewServicePlan, ...] = ()
@@ -94,9 +97,12 @@ class ApplyPlan:
 
 
 def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry], *,
-               storage_limit: int | None) -> ApplyPlan:
-    """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain.
-    Raises StorageQuotaExceeded if it would grow the service's usage past `storage_limit`."""
+               storage_limit: int | None, exports_bytes: int = 0) -> ApplyPlan:
+    """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain
+    and, for an applied package that exported segments, `exports_bytes` of them kept
+    (domain/model.py export_set_bytes), charged after the changes. Raises
+    StorageQuotaExceeded if the changes would grow the service's usage past `storage_limit`,
+    SegmentQuotaExceeded if the exports then would (tenancy/storage_quota.py decides)."""
     d_items = d_octets = d_bytes = 0
     deleted: list[bytes] = []
     written: list[tuple[bytes, bytes]] = []
@@ -140,8 +146,12 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
         if changes.yield_hash is not None:
             columns["last_yield"] = changes.yield_hash
         created = tuple(plan_new_service(new) for new in changes.created)
-    if storage_limit is not None and d_bytes > 0 and before.storage_used + d_bytes > storage_limit:
-        raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+    if storage_limit is not None:
+        if not fits(before.storage_used, d_bytes, storage_limit):
+            raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+        if not fits(before.storage_used + d_bytes, exports_bytes, storage_limit):
+            raise SegmentQuotaExceeded("the exports would exceed the service's storage quota")
+    d_bytes += exports_bytes
     return ApplyPlan(
         storage_deleted=tuple(deleted), storage_written=tuple(written),
         requests_deleted=tuple(req_deleted), requests_written=tuple(req_written),

@@ -81,11 +81,12 @@ class Accumulations(Preimages):
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
                expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
                storage_limit: int | None, service_params: dict[str, Any] | None = None,
-               ) -> None:
+               exports_bytes: int = 0) -> None:
         """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first
         (and the expected sequence number checked by the same UPDATE), the current rows of
         the touched keys read, the plan made, then written. `service_params`: more of the
-        service row's one UPDATE (stmts.service_write: `d_pending`, `units` and `window`)."""
+        service row's one UPDATE (stmts.service_write: `d_pending`, `units` and `window`);
+        `exports_bytes`: the kept exports of an applied package, charged by the plan."""
         # Lock the service row first: receipts of one service are appended one at a time.
         lock = _LOCK_SERVICE[expected_seq is not None]
         row = lock.first(conn, {"sid": sid} if expected_seq is None
@@ -93,7 +94,7 @@ class Accumulations(Preimages):
         if row is None:
             raise StateConflict
         plan = plan_apply(self._before(conn, sid, row, changes), changes, entries,
-                          storage_limit=storage_limit)
+                          storage_limit=storage_limit, exports_bytes=exports_bytes)
         # storage_deleted holds the replaced keys too: those the upsert replaces in place
         written = {k for k, _ in plan.storage_written}
         deleted = [k for k in plan.storage_deleted if k not in written]

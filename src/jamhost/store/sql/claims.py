@@ -247,12 +247,14 @@ class Claims(Accumulations, Segments):
             values: dict[str, Any] = {"d_pending": -1}
             if outcome.after_units:
                 values.update(units=outcome.after_units, window=outcome.units_window)
+            exports = outcome.exports
             self._apply(conn, outcome.service_id, outcome.changes,
-                        outcome.expected_seq, entries, at, storage_limit, values)
+                        outcome.expected_seq, entries, at, storage_limit, values,
+                        exports_bytes=0 if exports is None else exports.stored_bytes)
             if outcome.accumulation is not None:
                 self._keep_accumulation(conn, outcome.accumulation, at)
-            if outcome.exports is not None:
-                self._keep_exports(conn, outcome.exports, storage_limit)
+            if exports is not None:
+                self._keep_exports(conn, exports)
 
     @staticmethod
     def _release_account(conn: sa.Connection, outcome: PackageOutcome) -> None:
