@@ -128,17 +128,19 @@ class Claims(Accumulations, Segments):
         fair rule serves after `owner`, whose package the caller just claimed (its claim
         charged `owner` `charged`): `owner` has that one package running, and its virtual
         time before that charge is below theirs: the preempting claim's rule
-        (PREEMPTING_ACCOUNT), by which that package would have run nested had no worker
-        been free (app/preemption.py, "Yielding")."""
+        (fairness.ahead, as PREEMPTING_ACCOUNT applies it), by which that package would
+        have run nested had no worker been free (app/preemption.py, "Yielding")."""
         if not others:
             return []
         with self._read() as conn:
             rows = conn.execute(stmts.VTIMES, {"owners": [owner, *others]}).all()
         mine = next((r for r in rows if r.owner == owner), None)
-        if mine is None or mine.running != 1:
+        if mine is None:
             return []
-        before = mine.vtime - charged
-        return sorted(r.owner for r in rows if r.owner != owner and before < r.vtime)
+        # `owner` as it was before the claim: one package fewer running, `charged` less
+        vtime, running = mine.vtime - charged, mine.running - 1
+        return sorted(r.owner for r in rows
+                      if r.owner != owner and fairness.ahead(vtime, running, r.vtime))
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
