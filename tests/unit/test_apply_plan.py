@@ -12,6 +12,8 @@ from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
 from jamhost.domain.receipts import EMPTY_ROOT, verify_chain
 from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
+from jamhost.engine import AccountState, accumulate
+from jamhost.examples._asm import script
 from jamhost.tenancy.apply_plan import Before, plan_apply, touched
 from jamhost.tenancy.storage_quota import fits
 
@@ -181,3 +183,36 @@ def test_touched_names_exactly_the_rows_the_store_must_read() -> None:
     keys, requests, hashes = touched(changes)
     assert keys == [b"a", b"b"] and requests == [(H, 3)] and hashes == [blake2b_256(b"p")]
     assert touched(None) == ([], [], [])
+
+
+def test_the_planner_s_footprint_deltas_are_the_engine_s() -> None:
+    """One accumulate that overwrites, deletes and writes storage, solicits a preimage and
+    forgets another: the planner's (Δa_i, Δa_o), computed from the rows it finds, equal the
+    engine's, tracked by its host calls (both from domain/footprint.py)."""
+    code = script([
+        (4, {7: b"a", 8: 1, 9: b"xyz", 10: 3}),  # overwrite
+        (4, {7: b"b", 8: 1, 9: b"", 10: 0}),  # delete
+        (4, {7: b"c", 8: 1, 9: b"new!", 10: 4}),  # new
+        (23, {7: bytes([5]) * 32, 8: 50}),  # solicit (new request)
+        (24, {7: bytes([6]) * 32, 8: 9}),  # forget a request [] (and its preimage)
+    ])
+    code_hash = blake2b_256(code)
+    state = AccountState.create(
+        code_hash, 10**6, storage={b"a": b"1", b"b": b"22", b"z": b"kept"},
+        preimages={code_hash: code, bytes([6]) * 32: b"x" * 9},
+        requests={(code_hash, len(code)): (0,), (bytes([6]) * 32, 9): ()})
+    items, octets = state.items, state.octets
+    out = accumulate(70_000, state, [], [], timeslot=100, gas_limit=100_000,
+                     entropy=b"\x07" * 32)
+    assert dict(out.account.storage) == {b"a": b"xyz", b"c": b"new!", b"z": b"kept"}
+    assert set(out.account.requests) == {(code_hash, len(code)), (bytes([5]) * 32, 50)}
+    engine = (out.account.items - items, out.account.octets - octets)
+    assert engine == (1 - 1 + 0 + 2 - 2, (3 - 1) - (34 + 1 + 2) + (34 + 1 + 4) + 131 - 90)
+    changes = StateChanges(storage=dict(out.storage_changes),
+                           requests=dict(out.request_changes),
+                           preimages=[b for b in out.preimage_changes.values() if b is not None])
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=0,
+                    storage={b"a": b"1", b"b": b"22"},
+                    requests=frozenset({(bytes([6]) * 32, 9)}))
+    plan = plan_apply(before, changes, [], storage_limit=None)
+    assert (plan.d_items, plan.d_octets) == engine

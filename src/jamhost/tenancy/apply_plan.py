@@ -30,10 +30,10 @@ from jamhost.domain.footprint import (
     REQUEST_ROW_BYTES,
     RequestKey,
     footprint,
-    request_octets,
+    request_delta,
     state_bytes,
+    storage_delta,
     storage_item_bytes,
-    storage_item_octets,
 )
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
@@ -114,27 +114,23 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
     if changes is not None:
         for key, value in changes.storage.items():
             old = before.storage.get(key)
+            di, do = storage_delta(key, old, value)
+            d_items, d_octets = d_items + di, d_octets + do
             if old is not None:
                 deleted.append(key)
-                d_items -= 1
-                d_octets -= storage_item_octets(key, old)
                 d_bytes -= storage_item_bytes(key, old)
             if value is not None:
                 written.append((key, value))
-                d_items += 1
-                d_octets += storage_item_octets(key, value)
                 d_bytes += storage_item_bytes(key, value)
         for rkey, slots in changes.requests.items():
-            if rkey in before.requests:
+            was, now = rkey in before.requests, slots is not None
+            di, do = request_delta(rkey[1], was, now)
+            d_items, d_octets = d_items + di, d_octets + do
+            d_bytes += REQUEST_ROW_BYTES * (int(now) - int(was))
+            if was:
                 req_deleted.append(rkey)
-                d_items -= 2
-                d_octets -= request_octets(rkey[1])
-                d_bytes -= REQUEST_ROW_BYTES
             if slots is not None:
                 req_written.append((rkey, tuple(slots)))
-                d_items += 2
-                d_octets += request_octets(rkey[1])
-                d_bytes += REQUEST_ROW_BYTES
         for blob in changes.preimages:
             h = blake2b_256(blob)
             if h not in before.preimages and h not in blobs:
