@@ -216,3 +216,21 @@ def test_the_planner_s_footprint_deltas_are_the_engine_s() -> None:
                     requests=frozenset({(bytes([6]) * 32, 9)}))
     plan = plan_apply(before, changes, [], storage_limit=None)
     assert (plan.d_items, plan.d_octets) == engine
+
+
+def test_the_receipt_entries_of_a_finish_and_of_a_delivery() -> None:
+    """Which receipts are appended is decided in domain/receipts.py and carried on the
+    outcome; the hashes are those the chain always had (written out here with hashlib)."""
+    import hashlib
+
+    from jamhost.domain.model import PackageOutcome, ReportRecord
+    from jamhost.domain.receipts import inputs_entries
+
+    report = ReportRecord(PKG, 7, REPORT, b"body", 0)
+    assert PackageOutcome(PKG, 7, "w", "applied", report=report).receipt_entries == (
+        ("package", PKG), ("report", REPORT))
+    assert PackageOutcome(PKG, 7, "w", "applied").receipt_entries == (("package", PKG),)
+    assert PackageOutcome(PKG, 7, "w", "failed", report=report).receipt_entries == ()
+    ids = hashlib.blake2b(b"jamhost/inputs" + bytes([3]) + bytes(7) + bytes([1, 1]) + bytes(6),
+                          digest_size=32).digest()
+    assert inputs_entries([3, 257]) == (("inputs", ids),)

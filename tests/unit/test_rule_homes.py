@@ -8,7 +8,9 @@ outside the adapters). A second copy of one of these formulas fails here:
 - the preempting claim's rule is tenancy/fairness.py `ahead`: no comparison of virtual
   times in the claim adapter;
 - one service's accumulate gas is engine/accumulate.py `accumulate_gas`: no other sum of
-  operands' `gas_limit`.
+  operands' `gas_limit`;
+- which receipts are appended is domain/receipts.py (`package_entries`, `inputs_entries`,
+  carried by PackageOutcome.receipt_entries): no receipt entry is built in the store.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "jamhost"
 FOOTPRINT_CONSTANTS = {34, 81}
 ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+ENTRY_TYPES = {"package", "report", "inputs"}  # domain/receipts.py ENTRY_TAGS
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -47,6 +50,9 @@ def copies(tree: ast.AST, rel: str) -> Iterator[tuple[int, str]]:
                 and any(isinstance(n, ast.Attribute) and n.attr == "gas_limit"
                         for n in ast.walk(node))):
             yield node.lineno, "accumulate gas (engine/accumulate.accumulate_gas)"
+        if (layer == "store" and isinstance(node, ast.Tuple) and node.elts
+                and isinstance(node.elts[0], ast.Constant) and node.elts[0].value in ENTRY_TYPES):
+            yield node.lineno, "receipt entries (domain/receipts.py)"
 
 
 def test_each_rule_has_one_home() -> None:
@@ -66,6 +72,8 @@ def test_each_rule_has_one_home() -> None:
     ("store/sql/preimages.py", "q = t.services.c.storage_used <= limit - delta\n"),
     ("store/sql/claims.py", "behind = [r for r in rows if before < r.vtime]\n"),
     ("engine/conformance/stf.py", "gas = f + sum(o.gas_limit for o in operands)\n"),
+    ("store/sql/claims.py", "entries = [(\"package\", outcome.package_id)]\n"),
+    ("store/sql/accumulations.py", "self._apply(conn, sid, [(\"inputs\", h)])\n"),
 ])
 def test_the_check_sees_each_kind_of_copy(rel: str, source: str) -> None:
     assert list(copies(ast.parse(source), rel))
@@ -78,6 +86,8 @@ def test_the_check_sees_each_kind_of_copy(rel: str, source: str) -> None:
     ("store/sql/claims.py", "behind = [r for r in rows if fairness.ahead(v, n, r.vtime)]\n"),
     ("engine/accumulate.py", "g = f + sum(o.gas_limit for o in operands)\n"),
     ("pvm/opcodes.py", "OPCODE = 81\n"),
+    ("store/sql/claims.py", "self._apply(conn, sid, outcome.receipt_entries)\n"),
+    ("domain/receipts.py", "entries = ((\"package\", package_id),)\n"),
 ])
 def test_the_check_lets_the_homes_pass(rel: str, source: str) -> None:
     assert list(copies(ast.parse(source), rel)) == []

@@ -22,7 +22,7 @@ account's service count, the destinations' queue bounds and the owner check of `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +37,9 @@ from jamhost.domain.footprint import (
 )
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
-from jamhost.domain.receipts import chain_root
+from jamhost.domain.receipts import Entry, chain_root
 from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
 from jamhost.tenancy.storage_quota import fits
-
-#: (entry type, hash) of a receipt to append: ("package", id), ("report", hash), ("inputs", h)
-Entry = tuple[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,7 @@ class ApplyPlan:
         return self.receipts[-1].new_root if self.receipts else None
 
 
-def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry], *,
+def plan_apply(before: Before, changes: StateChanges | None, entries: Sequence[Entry], *,
                storage_limit: int | None, exports_bytes: int = 0) -> ApplyPlan:
     """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain
     and, for an applied package that exported segments, `exports_bytes` of them kept
@@ -156,7 +153,7 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
         created=created)
 
 
-def chain_entries(root: bytes, seq: int, entries: list[Entry]) -> tuple[ReceiptRow, ...]:
+def chain_entries(root: bytes, seq: int, entries: Sequence[Entry]) -> tuple[ReceiptRow, ...]:
     """The receipts that append `entries` to a chain whose head is (root, seq)."""
     rows = []
     for entry_type, hash_ in entries:

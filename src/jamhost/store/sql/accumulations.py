@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +24,7 @@ from jamhost.domain.model import (
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import Entry
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
@@ -69,17 +71,17 @@ class Accumulations(Preimages):
     @retry_on_deadlock
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
                            storage_limit: int | None, record: AccumulationRecord,
-                           inputs_hash: bytes) -> None:
-        """Apply an accumulation of queued inputs alone (no package): its changes, an
-        `inputs` receipt, its record; StateConflict if the service moved on."""
+                           entries: Sequence[Entry]) -> None:
+        """Apply an accumulation of queued inputs alone (no package): its changes, its
+        receipt `entries` (domain/receipts.py `inputs_entries`), its record; StateConflict
+        if the service moved on."""
         at = now_us()
         with self._write() as conn:
-            self._apply(conn, service_id, changes, expected_seq, [("inputs", inputs_hash)],
-                        at, storage_limit)
+            self._apply(conn, service_id, changes, expected_seq, entries, at, storage_limit)
             self._keep_accumulation(conn, record, at)
 
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
-               expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
+               expected_seq: int | None, entries: Sequence[Entry], at: int,
                storage_limit: int | None, service_params: dict[str, Any] | None = None,
                exports_bytes: int = 0) -> None:
         """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first

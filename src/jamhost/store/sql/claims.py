@@ -241,9 +241,6 @@ class Claims(Accumulations, Segments):
                     "engine_version": a.engine_version, "report_hash": a.report_hash,
                     "created_at": at} for a in outcome.attestations])
         if outcome.status == "applied":
-            entries = [("package", outcome.package_id)]
-            if outcome.report is not None:
-                entries.append(("report", outcome.report.report_hash))
             # The service's pending count and the units charged after the run
             # ride on the apply's UPDATE of the service row (no statement of their own).
             values: dict[str, Any] = {"d_pending": -1}
@@ -251,7 +248,7 @@ class Claims(Accumulations, Segments):
                 values.update(units=outcome.after_units, window=outcome.units_window)
             exports = outcome.exports
             self._apply(conn, outcome.service_id, outcome.changes,
-                        outcome.expected_seq, entries, at, storage_limit, values,
+                        outcome.expected_seq, outcome.receipt_entries, at, storage_limit, values,
                         exports_bytes=0 if exports is None else exports.stored_bytes)
             if outcome.accumulation is not None:
                 self._keep_accumulation(conn, outcome.accumulation, at)
