@@ -11,7 +11,8 @@ The rules that live here, and nowhere else:
   and nothing of it is written; one that shrinks or keeps it passes even over the limit (so
   a service over quota can always clean up); the kept exports of an applied package are
   charged after its changes (`SegmentQuotaExceeded`);
-- the receipt chain entries (domain/receipts.py) appended, and the service's new root;
+- the receipt rows of the entries given (which entries: domain/receipts.py, carried by the
+  outcome) chained onto the service's head, and its new root;
 - the service columns the apply sets (balance, code hash, gas minimums, last yield);
 - the footprint and usage of services made by `new`.
 
