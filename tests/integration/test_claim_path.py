@@ -209,6 +209,28 @@ def test_the_sql_charge_is_fairness_cost(store: Store) -> None:
     assert got == [fairness.cost(g, w) for g, w in cases]
 
 
+def test_the_sql_preempting_rule_is_fairness_ahead(store: Store) -> None:
+    """PostgreSQL and SQLite pick the preempting account with fairness.ahead rendered as
+    SQL (PREEMPTING_ACCOUNT): the same verdicts as fairness.ahead over ints (the store's
+    accounts_behind), on the real server and on SQLite."""
+    cases = [(v, r, o) for v in (0, 5, 2**62) for r in (0, 1, 2) for o in (0, 4, 5, 6, 2**62)]
+    expr = stmts._sql_ahead("c.v", "c.r", "c.o")
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        got = conn.execute(sa.text(
+            f"SELECT {expr} FROM unnest(CAST(:v AS bigint[]), CAST(:r AS bigint[]), "
+            "CAST(:o AS bigint[])) AS c(v, r, o)"),
+            {"v": [v for v, _, _ in cases], "r": [r for _, r, _ in cases],
+             "o": [o for _, _, o in cases]}).scalars().all()
+    want = [fairness.ahead(v, r, o) for v, r, o in cases]
+    assert got == want and any(want) and not all(want)
+    lite = sa.create_engine("sqlite://")
+    with lite.connect() as conn:
+        for (v, r, o), verdict in zip(cases, want, strict=True):
+            row = conn.execute(sa.text(f"SELECT {expr} FROM (SELECT :v AS v, :r AS r, :o AS o) c"),
+                               {"v": v, "r": r, "o": o}).scalar()
+            assert bool(row) is verdict, (v, r, o)
+
+
 @pytest.mark.parametrize(("key", "level"), [(None, 2), ("full", 2), ("normal", 1)])
 def test_sqlite_synchronous_is_what_the_key_says(tmp_path: Any, key: str | None,
                                                   level: int) -> None:

@@ -342,6 +342,23 @@ def test_preimage_storage_quota_refusal_leaves_nothing(store: Store) -> None:
     assert store.get_service(sid).usage.storage_bytes == 100
 
 
+def test_a_service_over_its_storage_quota_may_add_nothing(store: Store) -> None:
+    """The storage verdict of tenancy/storage_quota.py on the store's charge (preimages,
+    code, new services): an upload that adds no bytes is not refused even when the service
+    is over its quota (its limit lowered since), one that adds a byte is; the apply planner
+    decides the same (tests/unit/test_apply_plan.py)."""
+    sid = new_service(store)
+    a = b"a" * 60
+    store.put_preimage(blake(a), a, "x/y", sid, 100)
+    empty = b""
+    meta, created = store.put_preimage(blake(empty), empty, "x/y", sid, 10)  # 60 > 10
+    assert created is True and meta.size == 0
+    assert store.service_preimage(sid, blake(empty)) == b""
+    with pytest.raises(StorageQuotaExceeded):
+        store.put_preimage(blake(b"b"), b"b", "x/y", sid, 10)
+    assert store.get_service(sid).usage.storage_bytes == 60
+
+
 def test_find_preimage_scope_and_service_preimage(store: Store) -> None:
     s1, s2, s3 = new_service(store), new_service(store), new_service(store)
     mine, shared, public = b"mine", b"shared", b"public"

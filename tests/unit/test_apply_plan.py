@@ -11,8 +11,11 @@ import pytest
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
 from jamhost.domain.receipts import EMPTY_ROOT, verify_chain
-from jamhost.domain.refusals import StorageQuotaExceeded
+from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
+from jamhost.engine import AccountState, accumulate
+from jamhost.examples._asm import script
 from jamhost.tenancy.apply_plan import Before, plan_apply, touched
+from jamhost.tenancy.storage_quota import fits
 
 PKG = bytes([1]) * 32
 REPORT = bytes([2]) * 32
@@ -100,6 +103,36 @@ def test_a_service_over_its_quota_may_still_shrink() -> None:
     assert plan.d_bytes == -9
 
 
+def test_the_storage_verdict() -> None:
+    """tenancy/storage_quota.py: a change that does not grow usage always fits, even over
+    the limit; one that grows it fits up to the limit exactly."""
+    assert fits(93, 7, 100) and not fits(94, 7, 100)
+    assert fits(500, 0, 100) and fits(500, -9, 100)  # over the quota: keeping or shrinking
+    assert fits(0, 0, 0) and not fits(0, 1, 0)
+    assert fits(2**63 - 1, 0, 2**63 - 1) and not fits(1, 2**63 - 1, 2**63 - 1)
+
+
+def test_a_service_over_its_quota_may_keep_its_usage() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=500, storage={b"k": b"ab"})
+    plan = plan_apply(before, StateChanges(storage={b"k": b"cd"}), [("package", PKG)],
+                      storage_limit=100, exports_bytes=0)
+    assert plan.d_bytes == 0 and plan.storage_written == ((b"k", b"cd"),)
+
+
+def test_kept_exports_are_charged_after_the_changes() -> None:
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=90, storage={b"k": b"0123456789"})
+    shrink = StateChanges(storage={b"k": None})  # -11 bytes
+    plan = plan_apply(before, shrink, [], storage_limit=100, exports_bytes=21)
+    assert plan.d_bytes == 10  # the exports fit in what the changes freed
+    with pytest.raises(SegmentQuotaExceeded):
+        plan_apply(before, shrink, [], storage_limit=100, exports_bytes=22)
+    with pytest.raises(StorageQuotaExceeded) as refused:  # the changes alone are refused first
+        plan_apply(before, StateChanges(storage={b"k": b"0" * 30}), [], storage_limit=100,
+                   exports_bytes=1)
+    assert not isinstance(refused.value, SegmentQuotaExceeded)
+    assert plan_apply(before, None, [], storage_limit=None, exports_bytes=10**9).d_bytes == 10**9
+
+
 def test_no_limit_means_no_verdict() -> None:
     before = Before(root=EMPTY_ROOT, seq=0, storage_used=10**12)
     assert plan_apply(before, StateChanges(storage={b"k": b"v"}), [],
@@ -150,3 +183,54 @@ def test_touched_names_exactly_the_rows_the_store_must_read() -> None:
     keys, requests, hashes = touched(changes)
     assert keys == [b"a", b"b"] and requests == [(H, 3)] and hashes == [blake2b_256(b"p")]
     assert touched(None) == ([], [], [])
+
+
+def test_the_planner_s_footprint_deltas_are_the_engine_s() -> None:
+    """One accumulate that overwrites, deletes and writes storage, solicits a preimage and
+    forgets another: the planner's (Δa_i, Δa_o), computed from the rows it finds, equal the
+    engine's, tracked by its host calls (both from domain/footprint.py)."""
+    code = script([
+        (4, {7: b"a", 8: 1, 9: b"xyz", 10: 3}),  # overwrite
+        (4, {7: b"b", 8: 1, 9: b"", 10: 0}),  # delete
+        (4, {7: b"c", 8: 1, 9: b"new!", 10: 4}),  # new
+        (23, {7: bytes([5]) * 32, 8: 50}),  # solicit (new request)
+        (24, {7: bytes([6]) * 32, 8: 9}),  # forget a request [] (and its preimage)
+    ])
+    code_hash = blake2b_256(code)
+    state = AccountState.create(
+        code_hash, 10**6, storage={b"a": b"1", b"b": b"22", b"z": b"kept"},
+        preimages={code_hash: code, bytes([6]) * 32: b"x" * 9},
+        requests={(code_hash, len(code)): (0,), (bytes([6]) * 32, 9): ()})
+    items, octets = state.items, state.octets
+    out = accumulate(70_000, state, [], [], timeslot=100, gas_limit=100_000,
+                     entropy=b"\x07" * 32)
+    assert dict(out.account.storage) == {b"a": b"xyz", b"c": b"new!", b"z": b"kept"}
+    assert set(out.account.requests) == {(code_hash, len(code)), (bytes([5]) * 32, 50)}
+    engine = (out.account.items - items, out.account.octets - octets)
+    assert engine == (1 - 1 + 0 + 2 - 2, (3 - 1) - (34 + 1 + 2) + (34 + 1 + 4) + 131 - 90)
+    changes = StateChanges(storage=dict(out.storage_changes),
+                           requests=dict(out.request_changes),
+                           preimages=[b for b in out.preimage_changes.values() if b is not None])
+    before = Before(root=EMPTY_ROOT, seq=0, storage_used=0,
+                    storage={b"a": b"1", b"b": b"22"},
+                    requests=frozenset({(bytes([6]) * 32, 9)}))
+    plan = plan_apply(before, changes, [], storage_limit=None)
+    assert (plan.d_items, plan.d_octets) == engine
+
+
+def test_the_receipt_entries_of_a_finish_and_of_a_delivery() -> None:
+    """Which receipts are appended is decided in domain/receipts.py and carried on the
+    outcome; the hashes are those the chain always had (written out here with hashlib)."""
+    import hashlib
+
+    from jamhost.domain.model import PackageOutcome, ReportRecord
+    from jamhost.domain.receipts import inputs_entries
+
+    report = ReportRecord(PKG, 7, REPORT, b"body", 0)
+    assert PackageOutcome(PKG, 7, "w", "applied", report=report).receipt_entries == (
+        ("package", PKG), ("report", REPORT))
+    assert PackageOutcome(PKG, 7, "w", "applied").receipt_entries == (("package", PKG),)
+    assert PackageOutcome(PKG, 7, "w", "failed", report=report).receipt_entries == ()
+    ids = hashlib.blake2b(b"jamhost/inputs" + bytes([3]) + bytes(7) + bytes([1, 1]) + bytes(6),
+                          digest_size=32).digest()
+    assert inputs_entries([3, 257]) == (("inputs", ids),)

@@ -122,8 +122,8 @@ def test_two_deliveries_computed_at_once_apply_once() -> None:
     svc = rt.store.get_service(receiver)
     first = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)
     second = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)
-    rt.store.apply_accumulation(receiver, first[0], first[1], None, first[2], bytes(32))
+    entries = (("inputs", bytes(32)),)
+    rt.store.apply_accumulation(receiver, first[0], first[1], None, first[2], entries)
     with pytest.raises(StateConflict):
-        rt.store.apply_accumulation(receiver, second[0], second[1], None, second[2],
-                                    bytes(32))
+        rt.store.apply_accumulation(receiver, second[0], second[1], None, second[2], entries)
     assert rt.store.get_service(receiver).balance == svc.balance + 3

@@ -21,6 +21,7 @@ from jamhost.app.accumulation import accumulate_service
 from jamhost.app.runtime import Runtime
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import StateChanges, StateConflict
+from jamhost.domain.receipts import inputs_entries
 from jamhost.domain.refusals import StorageQuotaExceeded
 from jamhost.observability import get_logger
 
@@ -70,8 +71,7 @@ def deliver(rt: Runtime, service_id: int) -> StateChanges | None:
         if not changes.transfers_consumed:
             return None
         # The receipt entry of a delivery: the ids of the transfers it consumed.
-        inputs = blake2b_256(b"jamhost/inputs" + b"".join(
-            t.id.to_bytes(8, "little") for t in record.transfers_in))
+        inputs = inputs_entries(t.id for t in record.transfers_in)
         limit = svc.quota.resolve(rt.default_quota).storage_bytes
         try:
             rt.store.apply_accumulation(service_id, changes, seq, limit, record, inputs)

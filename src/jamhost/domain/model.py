@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from jamhost.domain.receipts import Entry, package_entries
+
 T = TypeVar("T")
 
 SCOPES = ("read", "submit", "manage")
@@ -329,6 +331,16 @@ class PackageOutcome:
     units_window: int = 0
     accumulation: AccumulationRecord | None = None
     exports: ExportSet | None = None  # kept with an `applied` outcome
+
+    @property
+    def receipt_entries(self) -> tuple[Entry, ...]:
+        """The receipts the finish appends to the service's chain: those of an applied
+        package (domain/receipts.py `package_entries`), none otherwise. The store persists
+        them as given."""
+        if self.status != "applied":
+            return ()
+        return package_entries(self.package_id,
+                               self.report.report_hash if self.report is not None else None)
 
 
 class StateConflict(Exception):

@@ -20,6 +20,24 @@ DOMAIN = b"jamhost/receipt/v1"
 EMPTY_ROOT = bytes(32)
 ENTRY_TAGS = {"package": 0, "report": 1, "inputs": 2}
 
+#: (entry type, hash) of a receipt to append: ("package", id), ("report", hash), ("inputs", h)
+Entry = tuple[str, bytes]
+
+
+def package_entries(package_id: bytes, report_hash: bytes | None) -> tuple[Entry, ...]:
+    """What an applied package appends to its service's chain: its `package` entry, then its
+    `report` entry when it has a report (PackageOutcome.receipt_entries carries them)."""
+    if report_hash is None:
+        return (("package", package_id),)
+    return ("package", package_id), ("report", report_hash)
+
+
+def inputs_entries(transfer_ids: Iterable[int]) -> tuple[Entry, ...]:
+    """What an accumulation of queued transfers alone appends: one `inputs` entry whose
+    hash is blake2b_256("jamhost/inputs" ++ the E_8 ids of the transfers it consumed)."""
+    return (("inputs", blake2b_256(b"jamhost/inputs" + b"".join(
+        i.to_bytes(8, "little") for i in transfer_ids))),)
+
 
 def chain_root(prev_root: bytes, seq: int, entry_type: str, hash_: bytes) -> bytes:
     if len(prev_root) != 32 or len(hash_) != 32:

@@ -27,14 +27,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from jamhost.domain.codec import encode_fixed, encode_natural
+from jamhost.domain.footprint import request_delta, storage_delta
 from jamhost.domain.hashing import blake2b_256
-from jamhost.engine.account import (
-    AccountState,
-    RequestKey,
-    request_octets,
-    storage_item_octets,
-    threshold_balance,
-)
+from jamhost.engine.account import AccountState, RequestKey, threshold_balance
 from jamhost.engine.constants import (
     ACCUMULATE_PC,
     CASH,
@@ -304,11 +299,8 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         value = read(vm, vm.get_register(9), v_len) if v_len else None
         me = self.me
         old = me.storage.get(key)
-        items, octets = me.items, me.octets
-        if old is not None:
-            items, octets = items - 1, octets - storage_item_octets(key, old)
-        if value is not None:
-            items, octets = items + 1, octets + storage_item_octets(key, value)
+        d_items, d_octets = storage_delta(key, old, value)
+        items, octets = me.items + d_items, me.octets + d_octets
         if _threshold(me, items, octets) > me.balance:
             vm.set_register(7, FULL)
             return None
@@ -417,7 +409,8 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
         items, octets = me.items, me.octets
         if slots is None:
             new: tuple[int, ...] = ()
-            items, octets = items + 2, octets + request_octets(key[1])
+            d_items, d_octets = request_delta(key[1], was=False, now=True)
+            items, octets = items + d_items, octets + d_octets
         elif len(slots) == 2:
             new = (*slots, self.timeslot)
         else:
@@ -442,7 +435,8 @@ class _AccumulateHost:  # noqa: PLR0904 - one method per host call
             del me.requests[key]
             if h in me.preimages:
                 del me.preimages[h]
-            me.items, me.octets = me.items - 2, me.octets - request_octets(key[1])
+            d_items, d_octets = request_delta(key[1], was=True, now=False)
+            me.items, me.octets = me.items + d_items, me.octets + d_octets
         elif slots is not None and len(slots) == 1:
             me.requests[key] = (slots[0], self.timeslot)
         elif slots is not None and len(slots) == 3 and slots[1] < expired:

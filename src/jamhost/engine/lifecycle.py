@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jamhost.domain.codec import encode_fixed, encode_natural
+from jamhost.domain.footprint import REQUEST_ITEMS, lone_request_length, request_octets
 from jamhost.domain.hashing import blake2b_256
-from jamhost.engine.account import AccountState, request_octets, threshold_balance
+from jamhost.engine.account import AccountState, threshold_balance
 from jamhost.engine.constants import CASH, FULL, HUH, OK, WHO, ProtocolConstants
 from jamhost.engine.hostio import HostPanic, read
 from jamhost.pvm.interface import PvmInstance, Status
@@ -108,7 +109,7 @@ class Lifecycle:
         if gratis != 0 and self.service_id != manager:
             vm.set_register(7, HUH)
             return None
-        balance = threshold_balance(2, request_octets(length), gratis)
+        balance = threshold_balance(REQUEST_ITEMS, request_octets(length), gratis)
         if me.balance - balance < me.threshold:
             vm.set_register(7, CASH)
             return None
@@ -132,7 +133,7 @@ class Lifecycle:
             created=self.timeslot,
             last_accumulation=0,
             parent=self.service_id,
-            items=2,
+            items=REQUEST_ITEMS,
             octets=request_octets(length),
         )
         me.balance -= balance
@@ -152,8 +153,8 @@ class Lifecycle:
         if target is None or target.code_hash != service_id_hash(self.service_id):
             vm.set_register(7, WHO)
             return None
-        length = max(81, target.octets) - 81
-        slots = target.requests.get((h, length)) if target.items == 2 else None
+        length = lone_request_length(target.octets)
+        slots = target.requests.get((h, length)) if target.items == REQUEST_ITEMS else None
         expired = self.timeslot - self.constants.expunge_period
         if slots is None or len(slots) != 2 or not slots[1] < expired:
             vm.set_register(7, HUH)

@@ -35,6 +35,7 @@ from jamhost.domain.model import (
     TokenRecord,
     Transfer,
 )
+from jamhost.domain.receipts import Entry
 from jamhost.domain.scopes import ServiceScope
 
 
@@ -121,7 +122,7 @@ class Store(Protocol):
                        storage_limit: int | None = None) -> bool: ...
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
                            storage_limit: int | None, record: AccumulationRecord,
-                           inputs_hash: bytes) -> None: ...
+                           entries: Sequence[Entry]) -> None: ...
     def get_accumulation(self, package_id: bytes,
                          scope: ServiceScope) -> AccumulationRecord | None: ...
     def list_accumulations(self, service_id: int, *, cursor: int | None = None,

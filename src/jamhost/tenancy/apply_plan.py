@@ -6,10 +6,13 @@ The rules that live here, and nowhere else:
 - the storage and lookup-request rows written and deleted, and the footprint deltas they make
   (a_i, a_o: domain/footprint.py) and the storage usage delta (bytes, what the quota counts);
 - which provided preimages are new to the service (and so charged);
-- the storage quota verdict: an apply that grows the service's usage past its limit is
-  refused (`StorageQuotaExceeded`) and nothing of it is written; one that shrinks or keeps
-  it passes even over the limit (so a service over quota can always clean up);
-- the receipt chain entries (domain/receipts.py) appended, and the service's new root;
+- the storage quota verdict of an apply (the rule itself: tenancy/storage_quota.py): an
+  apply that grows the service's usage past its limit is refused (`StorageQuotaExceeded`)
+  and nothing of it is written; one that shrinks or keeps it passes even over the limit (so
+  a service over quota can always clean up); the kept exports of an applied package are
+  charged after its changes (`SegmentQuotaExceeded`);
+- the receipt rows of the entries given (which entries: domain/receipts.py, carried by the
+  outcome) chained onto the service's head, and its new root;
 - the service columns the apply sets (balance, code hash, gas minimums, last yield);
 - the footprint and usage of services made by `new`.
 
@@ -20,7 +23,7 @@ account's service count, the destinations' queue bounds and the owner check of `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,18 +31,16 @@ from jamhost.domain.footprint import (
     REQUEST_ROW_BYTES,
     RequestKey,
     footprint,
-    request_octets,
+    request_delta,
     state_bytes,
+    storage_delta,
     storage_item_bytes,
-    storage_item_octets,
 )
 from jamhost.domain.hashing import blake2b_256
 from jamhost.domain.model import NewService, StateChanges
-from jamhost.domain.receipts import chain_root
-from jamhost.domain.refusals import StorageQuotaExceeded
-
-#: (entry type, hash) of a receipt to append: ("package", id), ("report", hash), ("inputs", h)
-Entry = tuple[str, bytes]
+from jamhost.domain.receipts import Entry, chain_root
+from jamhost.domain.refusals import SegmentQuotaExceeded, StorageQuotaExceeded
+from jamhost.tenancy.storage_quota import fits
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class ApplyPlan:
     preimages: tuple[tuple[bytes, bytes], ...] = ()  # (hash, blob) new to the service
     d_items: int = 0
     d_octets: int = 0
-    d_bytes: int = 0  # storage usage delta of the service
+    d_bytes: int = 0  # storage usage delta of the service (kept exports included)
     receipts: tuple[ReceiptRow, ...] = ()
     columns: Mapping[str, Any] = field(default_factory=dict)  # service columns set
     created: tuple[NewServicePlan, ...] = ()
@@ -93,10 +94,13 @@ class ApplyPlan:
         return self.receipts[-1].new_root if self.receipts else None
 
 
-def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry], *,
-               storage_limit: int | None) -> ApplyPlan:
-    """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain.
-    Raises StorageQuotaExceeded if it would grow the service's usage past `storage_limit`."""
+def plan_apply(before: Before, changes: StateChanges | None, entries: Sequence[Entry], *,
+               storage_limit: int | None, exports_bytes: int = 0) -> ApplyPlan:
+    """Plan an apply of `changes` (None: receipts only) with `entries` appended to the chain
+    and, for an applied package that exported segments, `exports_bytes` of them kept
+    (domain/model.py export_set_bytes), charged after the changes. Raises
+    StorageQuotaExceeded if the changes would grow the service's usage past `storage_limit`,
+    SegmentQuotaExceeded if the exports then would (tenancy/storage_quota.py decides)."""
     d_items = d_octets = d_bytes = 0
     deleted: list[bytes] = []
     written: list[tuple[bytes, bytes]] = []
@@ -108,27 +112,23 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
     if changes is not None:
         for key, value in changes.storage.items():
             old = before.storage.get(key)
+            di, do = storage_delta(key, old, value)
+            d_items, d_octets = d_items + di, d_octets + do
             if old is not None:
                 deleted.append(key)
-                d_items -= 1
-                d_octets -= storage_item_octets(key, old)
                 d_bytes -= storage_item_bytes(key, old)
             if value is not None:
                 written.append((key, value))
-                d_items += 1
-                d_octets += storage_item_octets(key, value)
                 d_bytes += storage_item_bytes(key, value)
         for rkey, slots in changes.requests.items():
-            if rkey in before.requests:
+            was, now = rkey in before.requests, slots is not None
+            di, do = request_delta(rkey[1], was, now)
+            d_items, d_octets = d_items + di, d_octets + do
+            d_bytes += REQUEST_ROW_BYTES * (int(now) - int(was))
+            if was:
                 req_deleted.append(rkey)
-                d_items -= 2
-                d_octets -= request_octets(rkey[1])
-                d_bytes -= REQUEST_ROW_BYTES
             if slots is not None:
                 req_written.append((rkey, tuple(slots)))
-                d_items += 2
-                d_octets += request_octets(rkey[1])
-                d_bytes += REQUEST_ROW_BYTES
         for blob in changes.preimages:
             h = blake2b_256(blob)
             if h not in before.preimages and h not in blobs:
@@ -140,8 +140,12 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
         if changes.yield_hash is not None:
             columns["last_yield"] = changes.yield_hash
         created = tuple(plan_new_service(new) for new in changes.created)
-    if storage_limit is not None and d_bytes > 0 and before.storage_used + d_bytes > storage_limit:
-        raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+    if storage_limit is not None:
+        if not fits(before.storage_used, d_bytes, storage_limit):
+            raise StorageQuotaExceeded("accumulate would exceed the service's storage quota")
+        if not fits(before.storage_used + d_bytes, exports_bytes, storage_limit):
+            raise SegmentQuotaExceeded("the exports would exceed the service's storage quota")
+    d_bytes += exports_bytes
     return ApplyPlan(
         storage_deleted=tuple(deleted), storage_written=tuple(written),
         requests_deleted=tuple(req_deleted), requests_written=tuple(req_written),
@@ -150,7 +154,7 @@ def plan_apply(before: Before, changes: StateChanges | None, entries: list[Entry
         created=created)
 
 
-def chain_entries(root: bytes, seq: int, entries: list[Entry]) -> tuple[ReceiptRow, ...]:
+def chain_entries(root: bytes, seq: int, entries: Sequence[Entry]) -> tuple[ReceiptRow, ...]:
     """The receipts that append `entries` to a chain whose head is (root, seq)."""
     rows = []
     for entry_type, hash_ in entries:

@@ -53,6 +53,23 @@ def charge(gas: Any, weight: Any, greatest: Callable[[int, Any], Any] = max) -> 
     return greatest(1, gas) * VTIME_UNIT // weight
 
 
+def _both(a: Any, b: Any) -> Any:
+    return a and b
+
+
+def ahead(vtime: Any, running: Any, other_vtime: Any, both: Callable[[Any, Any], Any] = _both,
+          ) -> Any:
+    """The preempting claim's rule: an account at `vtime` with `running` packages running is
+    served before a running package of an account at `other_vtime` (so that package yields
+    to it, app/preemption.py) when it has no package running and a smaller virtual time.
+
+    Written once for two kinds of values, as `charge` is: Python ints (the store's
+    `accounts_behind`, store/sql/claims.py) and SQL expressions (its `claim_preempting`
+    picks the account in one statement: store/sql/statements.py renders this function with
+    `both` = SQL's AND); tests/integration/test_claim_path.py compares them."""
+    return both(running == 0, vtime < other_vtime)
+
+
 def cost(gas: int, weight: int) -> int:
     """Virtual time one claim of `gas` costs an account of `weight`."""
     return int(charge(gas, weight))

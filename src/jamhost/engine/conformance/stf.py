@@ -19,7 +19,12 @@ from dataclasses import dataclass, field, replace
 from jamhost.domain.codec import encode_fixed
 from jamhost.domain.types import WorkReport
 from jamhost.engine.account import AccountState
-from jamhost.engine.accumulate import AccumulateOutcome, accumulate, integrate_provision
+from jamhost.engine.accumulate import (
+    AccumulateOutcome,
+    accumulate,
+    accumulate_gas,
+    integrate_provision,
+)
 from jamhost.engine.constants import ProtocolConstants
 from jamhost.engine.keccak import keccak_256
 from jamhost.engine.merkle import well_balanced_root
@@ -150,7 +155,7 @@ class _Accumulator:
             for d in r.results
             if d.service_id == service
         ]
-        gas = free.get(service, 0) + sum(t.gas for t in mine) + sum(o.gas_limit for o in operands)
+        gas = accumulate_gas(operands, mine, free.get(service, 0))
         account = accounts.get(service)
         if account is None:
             return None

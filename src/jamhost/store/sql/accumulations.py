@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +24,7 @@ from jamhost.domain.model import (
     now_us,
     receipt_cursor,
 )
+from jamhost.domain.receipts import Entry
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import statements as stmts
 from jamhost.store.sql import tables as t
@@ -69,23 +71,24 @@ class Accumulations(Preimages):
     @retry_on_deadlock
     def apply_accumulation(self, service_id: int, changes: StateChanges, expected_seq: int,
                            storage_limit: int | None, record: AccumulationRecord,
-                           inputs_hash: bytes) -> None:
-        """Apply an accumulation of queued inputs alone (no package): its changes, an
-        `inputs` receipt, its record; StateConflict if the service moved on."""
+                           entries: Sequence[Entry]) -> None:
+        """Apply an accumulation of queued inputs alone (no package): its changes, its
+        receipt `entries` (domain/receipts.py `inputs_entries`), its record; StateConflict
+        if the service moved on."""
         at = now_us()
         with self._write() as conn:
-            self._apply(conn, service_id, changes, expected_seq, [("inputs", inputs_hash)],
-                        at, storage_limit)
+            self._apply(conn, service_id, changes, expected_seq, entries, at, storage_limit)
             self._keep_accumulation(conn, record, at)
 
     def _apply(self, conn: sa.Connection, sid: int, changes: StateChanges | None,
-               expected_seq: int | None, entries: list[tuple[str, bytes]], at: int,
+               expected_seq: int | None, entries: Sequence[Entry], at: int,
                storage_limit: int | None, service_params: dict[str, Any] | None = None,
-               ) -> None:
+               exports_bytes: int = 0) -> None:
         """Persist the plan of an apply (tenancy/apply_plan.py): the service row locked first
         (and the expected sequence number checked by the same UPDATE), the current rows of
         the touched keys read, the plan made, then written. `service_params`: more of the
-        service row's one UPDATE (stmts.service_write: `d_pending`, `units` and `window`)."""
+        service row's one UPDATE (stmts.service_write: `d_pending`, `units` and `window`);
+        `exports_bytes`: the kept exports of an applied package, charged by the plan."""
         # Lock the service row first: receipts of one service are appended one at a time.
         lock = _LOCK_SERVICE[expected_seq is not None]
         row = lock.first(conn, {"sid": sid} if expected_seq is None
@@ -93,7 +96,7 @@ class Accumulations(Preimages):
         if row is None:
             raise StateConflict
         plan = plan_apply(self._before(conn, sid, row, changes), changes, entries,
-                          storage_limit=storage_limit)
+                          storage_limit=storage_limit, exports_bytes=exports_bytes)
         # storage_deleted holds the replaced keys too: those the upsert replaces in place
         written = {k for k, _ in plan.storage_written}
         deleted = [k for k in plan.storage_deleted if k not in written]

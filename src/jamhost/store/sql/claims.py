@@ -128,17 +128,19 @@ class Claims(Accumulations, Segments):
         fair rule serves after `owner`, whose package the caller just claimed (its claim
         charged `owner` `charged`): `owner` has that one package running, and its virtual
         time before that charge is below theirs: the preempting claim's rule
-        (PREEMPTING_ACCOUNT), by which that package would have run nested had no worker
-        been free (app/preemption.py, "Yielding")."""
+        (fairness.ahead, as PREEMPTING_ACCOUNT applies it), by which that package would
+        have run nested had no worker been free (app/preemption.py, "Yielding")."""
         if not others:
             return []
         with self._read() as conn:
             rows = conn.execute(stmts.VTIMES, {"owners": [owner, *others]}).all()
         mine = next((r for r in rows if r.owner == owner), None)
-        if mine is None or mine.running != 1:
+        if mine is None:
             return []
-        before = mine.vtime - charged
-        return sorted(r.owner for r in rows if r.owner != owner and before < r.vtime)
+        # `owner` as it was before the claim: one package fewer running, `charged` less
+        vtime, running = mine.vtime - charged, mine.running - 1
+        return sorted(r.owner for r in rows
+                      if r.owner != owner and fairness.ahead(vtime, running, r.vtime))
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""
@@ -239,20 +241,19 @@ class Claims(Accumulations, Segments):
                     "engine_version": a.engine_version, "report_hash": a.report_hash,
                     "created_at": at} for a in outcome.attestations])
         if outcome.status == "applied":
-            entries = [("package", outcome.package_id)]
-            if outcome.report is not None:
-                entries.append(("report", outcome.report.report_hash))
             # The service's pending count and the units charged after the run
             # ride on the apply's UPDATE of the service row (no statement of their own).
             values: dict[str, Any] = {"d_pending": -1}
             if outcome.after_units:
                 values.update(units=outcome.after_units, window=outcome.units_window)
+            exports = outcome.exports
             self._apply(conn, outcome.service_id, outcome.changes,
-                        outcome.expected_seq, entries, at, storage_limit, values)
+                        outcome.expected_seq, outcome.receipt_entries, at, storage_limit, values,
+                        exports_bytes=0 if exports is None else exports.stored_bytes)
             if outcome.accumulation is not None:
                 self._keep_accumulation(conn, outcome.accumulation, at)
-            if outcome.exports is not None:
-                self._keep_exports(conn, outcome.exports, storage_limit)
+            if exports is not None:
+                self._keep_exports(conn, exports)
 
     @staticmethod
     def _release_account(conn: sa.Connection, outcome: PackageOutcome) -> None:

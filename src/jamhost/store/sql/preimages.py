@@ -13,6 +13,7 @@ from jamhost.store.sql.base import retry_on_deadlock
 from jamhost.store.sql.direct import Direct
 from jamhost.store.sql.rows import SQL_POSITION_MAX, UNSCOPED, preimage_meta
 from jamhost.store.sql.scoped import ScopedListings, in_scope
+from jamhost.tenancy import storage_quota
 
 _SERVICE_PREIMAGE = Direct(stmts.SERVICE_PREIMAGE)  # per package: store/sql/direct.py
 
@@ -46,15 +47,16 @@ class Preimages(ScopedListings):
             t.preimages.c.hash == hash_, t.preimages.c.service_id == scope)).one()
         return preimage_meta(row), inserted is not None
 
-    def _charge_storage(self, conn: sa.Connection, service_id: int, delta: int,
-                        limit: int, refusal: type[StorageQuotaExceeded] = StorageQuotaExceeded,
-                        ) -> None:
+    @staticmethod
+    def _charge_storage(conn: sa.Connection, service_id: int, delta: int, limit: int) -> None:
+        """Charge `delta` bytes to the service if they fit its `limit`
+        (tenancy/storage_quota.py, rendered into the UPDATE's condition)."""
         res = conn.execute(t.services.update().where(
             t.services.c.service_id == service_id,
-            t.services.c.storage_used <= limit - delta,  # no bigint overflow
+            storage_quota.fits(t.services.c.storage_used, delta, limit),
         ).values(storage_used=t.services.c.storage_used + delta))
         if res.rowcount != 1:
-            raise refusal("the service's storage quota would be exceeded")
+            raise StorageQuotaExceeded("the service's storage quota would be exceeded")
 
     def find_preimage(self, hash_: bytes, scope: ServiceScope) -> PreimageMeta | None:
         """The caller-visible metadata of a blob: a row of a service in scope, or unscoped."""

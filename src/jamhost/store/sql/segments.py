@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from jamhost.domain.model import ExportSet, export_set_bytes
-from jamhost.domain.refusals import SegmentQuotaExceeded
 from jamhost.domain.scopes import ServiceScope
 from jamhost.store.sql import tables as t
 from jamhost.store.sql.base import retry_on_deadlock
@@ -16,14 +15,10 @@ from jamhost.store.sql.scoped import in_scope
 class Segments(Preimages):
     """The export_sets and segments tables."""
 
-    def _keep_exports(self, conn: sa.Connection, x: ExportSet, storage_limit: int | None) -> None:
-        """Keep a package's s ++ P(s), charged to its service (whose row _apply locked)."""
-        size = x.stored_bytes
-        if storage_limit is None:
-            conn.execute(t.services.update().where(t.services.c.service_id == x.service_id)
-                         .values(storage_used=t.services.c.storage_used + size))
-        else:
-            self._charge_storage(conn, x.service_id, size, storage_limit, SegmentQuotaExceeded)
+    @staticmethod
+    def _keep_exports(conn: sa.Connection, x: ExportSet) -> None:
+        """Keep a package's s ++ P(s); their bytes were charged to its service by the apply's
+        plan (tenancy/apply_plan.py, `exports_bytes`)."""
         conn.execute(t.export_sets.insert(), {
             "service_id": x.service_id, "package_hash": x.package_hash,
             "segments_root": x.segments_root, "count": x.count, "created_at": x.created_at,

@@ -338,17 +338,28 @@ RELEASE_ACCOUNT = t.account_usage.update().where(
 
 
 def _preempting_account(kind: str) -> sa.TextualSelect:
-    """The claimable accounts (CLAIMABLE, FAIR_ORDER) with no package running and a virtual
-    time below that of the running package's account."""
+    """The claimable accounts (CLAIMABLE, FAIR_ORDER) ahead of the running package's
+    account (fairness.ahead: no package running and a virtual time below its)."""
     skip = "FOR UPDATE OF u SKIP LOCKED" if kind == "postgres" else ""
+    ahead = _sql_ahead("vtime", "running", """(SELECT r.vtime FROM jam_account_usage r
+  WHERE r.owner = (SELECT s.owner FROM jam_services s WHERE s.service_id = :sid))""")
     return sa.text(f"""
 SELECT owner FROM jam_account_usage u
-WHERE {CLAIMABLE} AND running = 0
+WHERE {CLAIMABLE}
   AND owner != (SELECT s.owner FROM jam_services s WHERE s.service_id = :sid)
-  AND vtime < (SELECT r.vtime FROM jam_account_usage r WHERE r.owner =
-               (SELECT s.owner FROM jam_services s WHERE s.service_id = :sid))
+  AND {ahead}
 ORDER BY {FAIR_ORDER} LIMIT 1 {skip}
 """).columns(sa.column("owner"))
+
+
+def _sql_ahead(vtime: str, running: str, other_vtime: str) -> str:
+    """fairness.ahead over SQL expressions, as text both dialects read: the rule has one
+    home (tenancy/fairness.py); this only renders it."""
+    big = sa.BigInteger()
+    expr = fairness.ahead(sa.literal_column(vtime, big), sa.literal_column(running, big),
+                          sa.literal_column(other_vtime, big), sa.and_)
+    return str(expr.compile(dialect=postgresql.dialect(),
+                            compile_kwargs={"literal_binds": True}))
 
 
 PREEMPTING_ACCOUNT = {kind: _preempting_account(kind) for kind in ("sqlite", "postgres")}
