@@ -339,8 +339,11 @@ class Dispatch:
                 service, h, value = last
                 if isinstance(value, tuple):
                     total, at, held = value
+                    # type-ignore reason: the fast-path methods exist on the native core's
+                    #   instance only, which this vm is
                     vm.fast_put_preimage_window(service, h, held, total, at)  # type: ignore[attr-defined]
                 else:
+                    # type-ignore reason: as above
                     vm.fast_put_preimage(service, h, value)  # type: ignore[attr-defined]
         elif host_id in self.invalidates:
             # type-ignore reason: the fast-path methods exist on the native core's instance only,
