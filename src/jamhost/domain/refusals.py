@@ -71,9 +71,8 @@ class UnsupportedMediaType(Refusal):
 
 
 class RateLimited(Refusal):
-    """A spent rate budget (tenancy/ratelimit.py): the facts the API tells the client
-    (`Retry-After`, `RateLimit-Policy`, `RateLimit`)."""
-
+    # A spent rate budget (tenancy/ratelimit.py), with the facts the API renders as headers
+    # (api/errors.py). A comment, not a docstring: docs/api.md's error table shows those.
     code = "jam_rate_limit"
 
     def __init__(self, message: str, *, policy: str, limit: int, window: int, remaining: int,
