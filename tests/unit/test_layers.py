@@ -113,3 +113,83 @@ def test_the_check_sees_each_kind_of_wrong_way_import(module: str, source: str) 
 ])
 def test_the_check_lets_imports_along_the_flow_pass(module: str, source: str) -> None:
     assert violations(module, source) == []
+
+
+#: Libraries that do I/O (storage, network, the web framework): the pure layers import none.
+IO_LIBRARIES = ("redis", "limits", "sqlalchemy", "alembic", "psycopg", "sqlite3", "httpx",
+                "fastapi", "starlette", "uvicorn", "anyio", "socket")
+PURE_LAYERS = ("domain", "tenancy", "engine", "pvm")
+#: HTTP header names: rendered by the API from the facts a refusal carries (api/errors.py).
+HEADER_NAMES = ("retry-after", "ratelimit", "www-authenticate")
+#: The limiter's methods (app/rate_limiter.py): only the charging rules call them.
+LIMITER_CALLS = frozenset({"hit_caller", "check_caller", "spend_caller", "hit_account",
+                           "hit_service"})
+CHARGING = "jamhost.tenancy.charging"
+
+
+def io_findings(module: str, source: str) -> list[str]:
+    """I/O libraries imported, and header names spelled, by a module of a pure layer; the
+    limiter's methods called by any module but the charging rules."""
+    tree = ast.parse(source)
+    found = []
+    if any(_in_layer(module, layer) for layer in PURE_LAYERS):
+        for line, target in imported_names(tree, module, False):
+            top = target.split(".", 1)[0]
+            if top in IO_LIBRARIES:
+                found.append(f"{module}:{line} imports {top} (the pure layers do no I/O)")
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and any(name in node.value.lower() for name in HEADER_NAMES)
+                    and not _is_docstring(tree, node)):
+                found.append(f"{module}:{node.lineno} spells an HTTP header (api/errors.py "
+                             "renders them)")
+    if module != CHARGING:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in LIMITER_CALLS:
+                found.append(f"{module}:{node.lineno} reaches the limiter's {node.attr} (rate "
+                             "charging goes through tenancy/charging.py)")
+    return sorted(set(found))
+
+
+def _is_docstring(tree: ast.AST, node: ast.Constant) -> bool:
+    for owner in ast.walk(tree):
+        body = getattr(owner, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and body[0].value is node:
+            return True
+        if isinstance(body, list):  # attribute docstrings: a string standing alone
+            if any(isinstance(stmt, ast.Expr) and stmt.value is node for stmt in body):
+                return True
+    return False
+
+
+def test_the_pure_layers_do_no_io_and_only_the_charging_rules_reach_the_limiter() -> None:
+    found: list[str] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        if module == "jamhost.app.rate_limiter":  # the limiter itself
+            continue
+        found += io_findings(module, path.read_text())
+    assert found == []
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("jamhost.tenancy.x", "from limits.storage import storage_from_string\n"),
+    ("jamhost.tenancy.x", "def f():\n    import redis.asyncio\n"),
+    ("jamhost.domain.x", "H = {'Retry-After': '1'}\n"),
+    ("jamhost.tenancy.x", "h = f'\"{p}\";q=1'\nname = 'RateLimit-Policy'\n"),
+    ("jamhost.api.rate_gate", "async def f(rt):\n    rt.limiter.hit_caller('k')\n"),
+    ("jamhost.api.deps", "f = limiter.check_caller\n"),
+])
+def test_the_io_check_sees_each_kind_of_finding(module: str, source: str) -> None:
+    assert len(io_findings(module, source)) == 1
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("jamhost.tenancy.charging", "def f(limiter):\n    limiter.hit_service(1)\n"),
+    ("jamhost.tenancy.x", '"""Rendered as Retry-After by the API."""\n'),
+    ("jamhost.app.x", "from limits.storage import storage_from_string\n"),
+    ("jamhost.api.errors", "H = {'Retry-After': '1'}\n"),
+])
+def test_the_io_check_lets_the_right_homes_pass(module: str, source: str) -> None:
+    assert io_findings(module, source) == []

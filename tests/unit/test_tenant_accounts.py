@@ -127,3 +127,29 @@ def test_two_deliveries_computed_at_once_apply_once() -> None:
     with pytest.raises(StateConflict):
         rt.store.apply_accumulation(receiver, second[0], second[1], None, second[2], entries)
     assert rt.store.get_service(receiver).balance == svc.balance + 3
+
+
+def test_a_delivery_reads_its_destination_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = runtime()
+    alice = create_account(rt, ADMIN, "alice").id
+    receiver = owned(rt, alice)
+    sender = rt.store.get_service(owned(rt, alice))
+    from jamhost.domain.model import StateChanges, Transfer
+
+    with rt.store._write() as conn:  # type: ignore[attr-defined]
+        rt.store._apply(conn, sender.service_id, StateChanges(  # type: ignore[attr-defined]
+            transfers_out=[Transfer(sender.service_id, receiver, 3, MEMO, 100)]),
+            None, [], 0, None)
+    balance = rt.store.get_service(receiver).balance
+    reads: list[int] = []
+    get_service = rt.store.get_service
+
+    def counted(service_id: int) -> object:
+        reads.append(service_id)
+        return get_service(service_id)
+
+    monkeypatch.setattr(rt.store, "get_service", counted)
+    assert deliver(rt, receiver) is not None
+    assert reads.count(receiver) == 1  # service_view's read, handed to the accumulation
+    monkeypatch.undo()
+    assert rt.store.get_service(receiver).balance == balance + 3

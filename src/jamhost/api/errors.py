@@ -74,14 +74,25 @@ def gas_retry_after(gas_window: int) -> str:
     return str(max(1, (gas_window + 1) * 3600 - int(time.time())))
 
 
-def refusal_response(exc: Refusal) -> JSONResponse:
-    status = STATUS.get(type(exc), 400)
-    REJECTS.labels(exc.code).inc()
-    headers = dict(exc.headers)
+def refusal_headers(exc: Refusal, status: int) -> dict[str, str]:
+    """The headers a refusal is answered with, rendered from the facts it carries: the
+    refusals themselves (domain, tenancy) know no HTTP."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):  # IETF draft-ietf-httpapi-ratelimit-headers, SF form
+        headers["Retry-After"] = str(exc.retry_after)
+        headers["RateLimit-Policy"] = f'"{exc.policy}";q={exc.limit};w={exc.window}'
+        headers["RateLimit"] = f'"{exc.policy}";r={exc.remaining};t={exc.retry_after}'
     if isinstance(exc, GasQuotaExceeded):
         headers["Retry-After"] = gas_retry_after(exc.gas_window)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    return headers
+
+
+def refusal_response(exc: Refusal) -> JSONResponse:
+    status = STATUS.get(type(exc), 400)
+    REJECTS.labels(exc.code).inc()
+    headers = refusal_headers(exc, status)
     return error_response(status, exc.code, exc.message, headers or None)
 
 

@@ -4,7 +4,8 @@ Over-limit requests then cost an HMAC and a limiter lookup, not a route, a depen
 a thread-pool hop and a token lookup in the store, so a tenant flooding at many times its
 limit barely slows other tenants (docs/benchmarks.md, noisy neighbour).
 
-Which budget is charged, and when, is decided in tenancy/charging.py. A request with a
+Which budget is charged, and when, is decided in tenancy/charging.py, and charged through it
+(`Charging.gate`: the gate never reaches the limiter itself). A request with a
 bearer token is charged here, once, to that token's budget (keyed by its
 HMAC, so only the token's holder can spend it); `api.deps.principal` then sees
 `CHARGED` in the request state and does not charge again. One limiter call per request
@@ -17,12 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from jamhost.api.errors import refusal_response
 from jamhost.app.auth import MAX_TOKEN_LEN, is_operator_hash
 from jamhost.domain.refusals import RateLimited
-from jamhost.tenancy.charging import gate_spending
 
 UNGATED = ("/healthz", "/readyz", "/metrics")
 CHARGED = "caller_charged"  # request-state key: the gate has spent the caller's budget
@@ -37,34 +35,20 @@ class RateGate:
             await self.app(scope, receive, send)
             return
         rt = scope["app"].state.runtime
-        limiter = rt.limiter
-        spend = _spending(rt, scope) if limiter is not None else None
-        if spend is not None:
-            key, consume = spend
+        charging = rt.charging  # the rules and the only way to the limiter: tenancy/charging.py
+        if charging.active:
+            token_hash = _token_hash(rt, scope)
+            client = scope.get("client")
             try:
-                if limiter.awaitable:  # Redis, through its asyncio client
-                    await limiter.spend_caller(key, consume=consume)
-                elif limiter.local:
-                    (limiter.hit_caller if consume else limiter.check_caller)(key)
-                else:  # another shared storage: its round trip off the event loop
-                    await run_in_threadpool(
-                        limiter.hit_caller if consume else limiter.check_caller, key)
+                charged = await charging.gate(
+                    token_hash, token_hash is not None and is_operator_hash(rt, token_hash),
+                    client[0] if client else None)
             except RateLimited as refusal:
                 await refusal_response(refusal)(scope, receive, send)
                 return
+            if charged:
+                scope.setdefault("state", {})[CHARGED] = True
         await self.app(scope, receive, send)
-
-
-def _spending(rt: Any, scope: dict[str, Any]) -> tuple[str, bool] | None:
-    """The caller key the gate charges (True) or only tests (False), if any: decided by
-    tenancy/charging.py."""
-    token_hash = _token_hash(rt, scope)
-    client = scope.get("client")
-    spend = gate_spending(token_hash, token_hash is not None and is_operator_hash(rt, token_hash),
-                          client[0] if client else None)
-    if spend is not None and spend[1]:
-        scope.setdefault("state", {})[CHARGED] = True
-    return spend
 
 
 def _token_hash(rt: Any, scope: dict[str, Any]) -> bytes | None:

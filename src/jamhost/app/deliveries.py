@@ -66,8 +66,9 @@ def deliver(rt: Runtime, service_id: int) -> StateChanges | None:
             return None
         entropy = blake2b_256(b"jamhost/entropy/inputs" + service_id.to_bytes(4, "little")
                               + svc.receipt_seq.to_bytes(8, "little"))
+        # `fresh`: `svc` was just read (service_view), for this delivery: not read again.
         changes, seq, record = accumulate_service(rt, svc, [], entropy=entropy,
-                                                  package_id=None)
+                                                  package_id=None, fresh=True)
         if not changes.transfers_consumed:
             return None
         # The receipt entry of a delivery: the ids of the transfers it consumed.

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from jamhost.app.rate_limiter import RateLimiter
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings, Settings
 from jamhost.domain.model import QuotaLimits, ServiceRecord
@@ -16,7 +17,6 @@ from jamhost.store import Store, open_store
 from jamhost.tenancy.authz import Policy
 from jamhost.tenancy.charging import Charging
 from jamhost.tenancy.principal import ADMIN, Principal
-from jamhost.tenancy.ratelimit import RateLimiter
 from jamhost.tenancy.tokens import TokenHasher
 from jamhost.tenancy.view import TenantView, account_view, service_view, view_for
 

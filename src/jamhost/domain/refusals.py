@@ -14,10 +14,9 @@ class Refusal(JamError):
 
     code = "jam_bad_request"
 
-    def __init__(self, message: str, **headers: str) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        self.headers = headers
 
 
 class BadRequest(Refusal):
@@ -72,4 +71,20 @@ class UnsupportedMediaType(Refusal):
 
 
 class RateLimited(Refusal):
+    # A spent rate budget (tenancy/ratelimit.py), with the facts the API renders as headers
+    # (api/errors.py). A comment, not a docstring: docs/api.md's error table shows those.
     code = "jam_rate_limit"
+
+    def __init__(self, message: str, *, policy: str, limit: int, window: int, remaining: int,
+                 retry_after: int) -> None:
+        super().__init__(message)
+        self.policy = policy
+        """The budget spent: `caller` (token or client address), `account` or `service`."""
+        self.limit = limit
+        """Requests per window."""
+        self.window = window
+        """The moving window, in seconds."""
+        self.remaining = remaining
+        """Requests left in the window (0 when refused)."""
+        self.retry_after = retry_after
+        """Seconds, at least 1, until the window frees a request."""

@@ -54,7 +54,7 @@ from jamhost.engine.operands import AccumulateOperand, DeferredTransfer, encode_
 from jamhost.engine.overlay import Overlay
 from jamhost.engine.privileges import Privileges, assign, bless, designate
 from jamhost.pvm.host import invoke_service_code
-from jamhost.pvm.interface import PvmEngine, PvmInstance, Status
+from jamhost.pvm.interface import FastHostVm, PvmEngine, PvmInstance, Status
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -494,50 +494,39 @@ class _TransferCall:
     def __call__(self, vm: PvmInstance) -> Status | None:
         return self.host.transfer(vm)
 
-    def fast_begin(self, vm: PvmInstance) -> None:
+    def fast_begin(self, vm: FastHostVm) -> None:
         host = self.host
         if host.admit_transfer is not None and host.transfer_room is None:
             return  # a bound the engine cannot count down: every transfer goes to Python
         if host.constants.memo_size != MEMO_SIZE:
             return  # DeferredTransfer refuses such memos: the Python handler raises as before
-        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
-        #   this vm is
-        vm.fast_transfer(  # type: ignore[attr-defined]
+        vm.fast_transfer(
             HostCall.TRANSFER, host.constants.memo_size, host.transfer_room is not None)
         self._spend(vm)
 
-    def _spend(self, vm: PvmInstance) -> None:
+    def _spend(self, vm: FastHostVm) -> None:
         me = self.host.me
-        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
-        #   this vm is
-        vm.fast_spend(me.balance - me.threshold)  # type: ignore[attr-defined]
+        vm.fast_spend(me.balance - me.threshold)
 
-    def fast_take(self, vm: PvmInstance) -> None:
+    def fast_take(self, vm: FastHostVm) -> None:
         host = self.host
         made: list[DeferredTransfer]
-        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
-        #   this vm is
-        made, amount = vm.fast_transfers_take(  # type: ignore[attr-defined]
-            DeferredTransfer, host.service_id)
+        made, amount = vm.fast_transfers_take(DeferredTransfer, host.service_id)
         if made:
             host.x.transfers += made
             host.me.balance -= amount
 
-    def fast_after(self, vm: PvmInstance, host_id: int) -> None:
+    def fast_after(self, vm: FastHostVm, host_id: int) -> None:
         host = self.host
         if host_id in CHANGE_ACCOUNTS:
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is
-            vm.fast_clear_dests()  # type: ignore[attr-defined]
+            vm.fast_clear_dests()
         elif host_id == HostCall.TRANSFER and host._last_dest is not None:
             dest, host._last_dest = host._last_dest, None
             target = host._account(dest)
             count = gas = 0
             if target is not None and host.transfer_room is not None:
                 count, gas = host.transfer_room(dest, host.x.transfers)
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is
-            vm.fast_put_dest(  # type: ignore[attr-defined]
+            vm.fast_put_dest(
                 dest, target is None, target.min_memo_gas if target is not None else 0,
                 count, gas)
         self._spend(vm)

@@ -9,7 +9,7 @@ with f and l clamped as in Ω_Y, Ω_L, Ω_R, Ω_I.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from jamhost.engine.constants import (
     DEFAULT_MAX_LOG_BYTES,
@@ -19,7 +19,7 @@ from jamhost.engine.constants import (
     WHAT,
     HostCall,
 )
-from jamhost.pvm.interface import FastHostSpec, PvmInstance, Status
+from jamhost.pvm.interface import FastHostSpec, FastHostVm, PvmInstance, Status
 
 ADDRESS_LIMIT = 1 << 32
 
@@ -155,11 +155,11 @@ class FastHooks(Protocol):
     transfer): set up at `begin`, taken into Python before any call is served in Python and
     at the end, given again after it."""
 
-    def fast_begin(self, vm: PvmInstance) -> None: ...
+    def fast_begin(self, vm: FastHostVm) -> None: ...
 
-    def fast_take(self, vm: PvmInstance) -> None: ...
+    def fast_take(self, vm: FastHostVm) -> None: ...
 
-    def fast_after(self, vm: PvmInstance, host_id: int) -> None: ...
+    def fast_after(self, vm: FastHostVm, host_id: int) -> None: ...
 
 
 FAST_TABLE_BYTES = 64 * 1024 * 1024
@@ -198,7 +198,7 @@ class Dispatch:
         self.log = log
         self.log_gas = log_gas
         self.invalidates = invalidates
-        self._fast: PvmInstance | None = None
+        self._fast: FastHostVm | None = None
         self._fetch_id: int | None = None
         self._preimage_id: int | None = None
         self._installs: frozenset[int] = frozenset()
@@ -213,6 +213,7 @@ class Dispatch:
         self._fast = None
         if not hasattr(vm, "fast_host"):  # interface.FastHostInstance
             return
+        fast = cast(FastHostVm, vm)  # the native core's instance: the one with fast_host
         fetch_id = preimage_id = None
         fetch_args = bytes(32)
         self_id = 0
@@ -223,7 +224,7 @@ class Dispatch:
             elif isinstance(fn, PreimageCall) and preimage_id is None:
                 preimage_id, self_id = host_id, fn.self_id
         sink = self.log if isinstance(self.log, LogSink) else None
-        vm.fast_host(FastHostSpec(
+        fast.fast_host(FastHostSpec(
             call_gas=HOST_CALL_GAS,
             known=frozenset(self.handlers) | {HostCall.LOG},
             gas_id=HostCall.GAS if self.handlers.get(HostCall.GAS) is gas_call else None,
@@ -237,35 +238,33 @@ class Dispatch:
             log_room=sink.room() if sink is not None else 0,
             table_budget=FAST_TABLE_BYTES,
         ))  # fmt: skip
-        self._fast = vm
+        self._fast = fast
         self._fetch_id, self._preimage_id = fetch_id, preimage_id
         self._installs = self.invalidates | {i for i in (fetch_id, preimage_id) if i is not None}
         for hook in self._hooks:
-            hook.fast_begin(vm)
+            hook.fast_begin(fast)
 
     def end(self, vm: PvmInstance) -> int:
         """After the run: the log records kept by `vm` into the sink; the number of host
         calls `vm` answered itself."""
-        if self._fast is not vm:
+        fast = self._fast
+        if fast is None or fast is not vm:
             return 0
         self._fast = None
-        self._take_log(vm)
+        self._take_log(fast)
         for hook in self._hooks:
-            hook.fast_take(vm)
-        # type-ignore reason: the fast-path methods exist on the native core's instance only, which
-        #   this vm is
-        return vm.fast_calls  # type: ignore[attr-defined, no-any-return]
+            hook.fast_take(fast)
+        return fast.fast_calls
 
-    def _take_log(self, vm: PvmInstance) -> None:
+    def _take_log(self, vm: FastHostVm) -> None:
         if isinstance(self.log, LogSink):
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is
-            records, dropped = vm.fast_log_take()  # type: ignore[attr-defined]
+            records, dropped = vm.fast_log_take()
             self.log.absorb(records, dropped)
 
     def __call__(self, host_id: int, vm: PvmInstance) -> Status | None:
-        if self._fast is vm and (self._hooks or host_id in self._installs):
-            return self._serve_fast(host_id, vm)
+        fast = self._fast
+        if fast is vm and fast is not None and (self._hooks or host_id in self._installs):
+            return self._serve_fast(host_id, fast)
         if host_id == HostCall.LOG:
             return self._log(vm)
         gas = vm.gas
@@ -282,7 +281,7 @@ class Dispatch:
         except HostPanic:
             return Status.PANIC
 
-    def _serve_fast(self, host_id: int, vm: PvmInstance) -> Status | None:
+    def _serve_fast(self, host_id: int, vm: FastHostVm) -> Status | None:
         """A call reaching Python from an instance with a fast path: the hooks' state taken
         first and given back after; the value the call answered installed."""
         for hook in self._hooks:
@@ -313,39 +312,35 @@ class Dispatch:
             vm.gas -= self.log_gas
             return Status.OUT_OF_GAS
         vm.gas -= self.log_gas
-        if self._fast is vm and isinstance(self.log, LogSink):
-            self._take_log(vm)  # the sink's lines in call order, then this one
+        fast = self._fast
+        if fast is vm and fast is not None and isinstance(self.log, LogSink):
+            self._take_log(fast)  # the sink's lines in call order, then this one
             self.log(vm)
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is
-            vm.fast_log_room(self.log.room())  # type: ignore[attr-defined]
+            fast.fast_log_room(self.log.room())
         else:
             self.log(vm)
         return None
 
-    def _install(self, host_id: int, fn: object, vm: PvmInstance) -> None:
+    def _install(self, host_id: int, fn: object, vm: FastHostVm) -> None:
         """Give `vm` the value this call answered, so the key's next calls stay in it."""
         if host_id == self._fetch_id:
             sel, a, b = vm.get_register(10), vm.get_register(11), vm.get_register(12)
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is; fn is the fetch handler
+            # type-ignore reason: fn is the fetch handler (the one with fast_key_args), untyped
             vm.fast_put_fetch(sel, a, b, fn.value(sel, a, b))  # type: ignore[attr-defined]
         elif host_id == self._preimage_id:
             # type-ignore reason: fn is the preimage-lookup handler, which keeps its last answer
             last = fn.last  # type: ignore[attr-defined]
             if last is not None:
-                # type-ignore reason: the same handler, and the native core's instance
+                # type-ignore reason: the same handler
                 fn.last = None  # type: ignore[attr-defined]
                 service, h, value = last
                 if isinstance(value, tuple):
                     total, at, held = value
-                    vm.fast_put_preimage_window(service, h, held, total, at)  # type: ignore[attr-defined]
+                    vm.fast_put_preimage_window(service, h, held, total, at)
                 else:
-                    vm.fast_put_preimage(service, h, value)  # type: ignore[attr-defined]
+                    vm.fast_put_preimage(service, h, value)
         elif host_id in self.invalidates:
-            # type-ignore reason: the fast-path methods exist on the native core's instance only,
-            #   which this vm is
-            vm.fast_clear_preimages()  # type: ignore[attr-defined]
+            vm.fast_clear_preimages()
 
 
 def dispatch(

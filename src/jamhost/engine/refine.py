@@ -161,6 +161,8 @@ class _RefineHost:
         """`preimage` read as a window (a lookup with a `window` method: app/lookup_cache.py's
         CachedLookup over the store's window read)."""
         if service in (SELF, self.item.service):
+            # type-ignore reason: a Lookup is a plain callable; this one has a `window` method
+            #   (hasattr, checked where this method is handed out), untyped
             return self.preimage_lookup.window(  # type: ignore[attr-defined, no-any-return]
                 self.item.service, h, offset, limit)
         return None

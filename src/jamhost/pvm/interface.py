@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from jamhost.pvm.memory import Memory
 
@@ -158,6 +158,39 @@ class FastHostInstance(Protocol):
     def fast_log_room(self, room: int) -> None:
         """Octets of log lines the invocation may still keep."""
         ...
+
+
+T = TypeVar("T")
+
+
+class FastTransferInstance(Protocol):
+    """The fast Ω_T of the same instances, driven by accumulate's transfer handler
+    (engine/accumulate.py `_TransferCall`, a hook of the host layer's fast path)."""
+
+    def fast_transfer(self, transfer_id: int, memo_size: int, limited: bool) -> None:
+        """Serve `transfer_id` for the destinations described by `fast_put_dest`."""
+        ...
+
+    def fast_spend(self, spendable: int | None) -> None:
+        """The spendable balance a_b - a_t (negative: every amount is CASH; None: unknown)."""
+        ...
+
+    def fast_put_dest(self, dest: int, who: bool, min_memo_gas: int, count_room: int,
+                      gas_room: int) -> bool:
+        """Describe `dest` (replacing what was); False when it is left to Python."""
+        ...
+
+    def fast_clear_dests(self) -> None: ...
+
+    def fast_transfers_take(self, cls: type[T], source: int) -> tuple[list[T], int]:
+        """The transfers made since the last take, as `cls` instances, and their total
+        amount; emptied."""
+        ...
+
+
+class FastHostVm(PvmInstance, FastHostInstance, FastTransferInstance, Protocol):
+    """An instance with the fast host path (the native core's): what the host layer drives
+    once it found `fast_host` on it."""
 
 
 @runtime_checkable

@@ -58,6 +58,8 @@ def upgrade_memory(engine: sa.Engine) -> None:
         src = _TEMPLATE[0].raw_connection()
         dst = engine.raw_connection()
         try:
+            # type-ignore reason: the driver connection is typed as optional (None once
+            #   closed); both were just opened, on sqlite3, whose connections have backup
             src.driver_connection.backup(dst.driver_connection)  # type: ignore[union-attr]
         finally:
             dst.close()

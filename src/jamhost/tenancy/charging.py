@@ -1,6 +1,8 @@
-"""Rate charging: which budget a request pays, and when. The one home of these rules; the
-rate gate (api/rate_gate.py), the principal dependency (api/deps.py) and the tenant view
-(tenancy/view.py) only carry them out at their moment of the request.
+"""Rate charging: which budget a request pays, and when. The one home of these rules and the
+only caller of the limiter (app/rate_limiter.py); the rate gate (api/rate_gate.py,
+`Charging.gate`), the principal dependency (api/deps.py, `unauthenticated` and
+`authenticated`) and the tenant view (tenancy/view.py, `service`) only call them at their
+moment of the request.
 
 - A request with a bearer token pays its token's budget once: in the rate gate, before
   routing (so a flood over its limit costs no route, no store read); a request the gate
@@ -16,8 +18,23 @@ rate gate (api/rate_gate.py), the principal dependency (api/deps.py) and the ten
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from jamhost.tenancy.principal import Principal
-from jamhost.tenancy.ratelimit import RateLimiter
+
+
+class Limiter(Protocol):
+    """The budgets' counters (app/rate_limiter.py): each call spends one request of a budget,
+    or raises `RateLimited` when it is spent."""
+
+    def hit_caller(self, key: str) -> None: ...
+
+    async def spend_caller(self, key: str, *, consume: bool) -> None:
+        """Spend (consume) or only test the caller budget `key`, awaitable in the ASGI gate."""
+
+    def hit_account(self, account_id: str) -> None: ...
+
+    def hit_service(self, service_id: int) -> None: ...
 
 
 def token_key(token_hash: bytes) -> str:
@@ -41,24 +58,41 @@ def gate_spending(token_hash: bytes | None, is_operator: bool,
 class Charging:
     """The charges of one runtime's limiter (None: no limits configured)."""
 
-    def __init__(self, limiter: RateLimiter | None) -> None:
-        self.limiter = limiter
+    def __init__(self, limiter: Limiter | None) -> None:
+        self._limiter = limiter
+
+    @property
+    def active(self) -> bool:
+        """Whether any limit is configured (otherwise nothing is charged: the gate need not
+        even hash the token)."""
+        return self._limiter is not None
+
+    async def gate(self, token_hash: bytes | None, is_operator: bool,
+                   client: str | None) -> bool:
+        """The rate gate's charge, before routing (`gate_spending`); whether the caller's
+        budget was spent (then `authenticated` does not spend it again)."""
+        spend = gate_spending(token_hash, is_operator, client)
+        if self._limiter is None or spend is None:
+            return False
+        key, consume = spend
+        await self._limiter.spend_caller(key, consume=consume)
+        return consume
 
     def unauthenticated(self, client: str | None) -> None:
-        if self.limiter is not None:
-            self.limiter.hit_caller(client_key(client))
+        if self._limiter is not None:
+            self._limiter.hit_caller(client_key(client))
 
     def authenticated(self, who: Principal, *, gate_charged: bool) -> None:
-        if self.limiter is None or who.is_operator:
+        if self._limiter is None or who.is_operator:
             return
         if not gate_charged:
-            self.limiter.hit_caller(token_key(who.token_hash))
+            self._limiter.hit_caller(token_key(who.token_hash))
         if who.account_id is not None:
-            self.limiter.hit_account(who.account_id)
+            self._limiter.hit_account(who.account_id)
 
     def service(self, who: Principal, service_id: int) -> None:
         """Called by the view once `who` is authorized for `service_id`."""
-        if self.limiter is None or who.is_operator or service_id in who.charged:
+        if self._limiter is None or who.is_operator or service_id in who.charged:
             return
         who.charged.add(service_id)
-        self.limiter.hit_service(service_id)
+        self._limiter.hit_service(service_id)

@@ -45,6 +45,8 @@ class _Compiled:
             if proc is not None:
                 self.binds[name] = proc
         columns = list(stmt.exported_columns)  # a Select's columns, or RETURNING's (if any)
+        # type-ignore reason: mypy wants a literal field list for namedtuple; these are the
+        #   statement's columns, known only at run time
         self.row: Any = namedtuple("Row", [col.key for col in columns],  # type: ignore[misc]
                                    rename=True)
         self.results: list[tuple[int, Callable[[Any], Any]]] = []
@@ -88,6 +90,8 @@ class Direct:
         first = batch[0] if batch is not None else params
         assert isinstance(first, dict)
         compiled = self._for(conn.dialect, list(first))
+        # type-ignore reason: the driver connection is typed as optional (None once closed);
+        #   it is open, and a sqlite3 one: _cursor runs on SQLite only (its callers check)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if batch is not None:

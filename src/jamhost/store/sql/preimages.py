@@ -106,6 +106,8 @@ class Preimages(ScopedListings):
             if count == 0:
                 return size, b""
             raw = conn.connection.dbapi_connection
+            # type-ignore reason: the DBAPI connection is typed as PEP 249's (or None), which
+            #   has no blobopen; this runs on SQLite only, whose sqlite3 connection has it
             with raw.blobopen(t.blobs.name, "data", rowid, readonly=True) as blob:  # type: ignore[union-attr]
                 blob.seek(start)
                 return size, blob.read(count)
