@@ -20,7 +20,7 @@ def raw_headers(exc: Refusal) -> list[tuple[bytes, bytes]]:
 def test_a_spent_rate_budget_carries_facts_and_the_api_renders_its_headers() -> None:
     refusal = rate_refusal("service", limit=4, window=60, remaining=0, reset_time=1000.2,
                            now=990.0)
-    assert (refusal.policy, refusal.limit, refusal.window, refusal.remaining,
+    assert (refusal.budget, refusal.limit, refusal.window, refusal.remaining,
             refusal.retry_after) == ("service", 4, 60, 0, 11)
     assert refusal.message == "rate limit of 4 requests per minute reached (service)"
     assert not hasattr(refusal, "headers")  # no HTTP below the API

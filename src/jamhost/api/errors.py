@@ -80,8 +80,8 @@ def refusal_headers(exc: Refusal, status: int) -> dict[str, str]:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):  # IETF draft-ietf-httpapi-ratelimit-headers, SF form
         headers["Retry-After"] = str(exc.retry_after)
-        headers["RateLimit-Policy"] = f'"{exc.policy}";q={exc.limit};w={exc.window}'
-        headers["RateLimit"] = f'"{exc.policy}";r={exc.remaining};t={exc.retry_after}'
+        headers["RateLimit-Policy"] = f'"{exc.budget}";q={exc.limit};w={exc.window}'
+        headers["RateLimit"] = f'"{exc.budget}";r={exc.remaining};t={exc.retry_after}'
     if isinstance(exc, GasQuotaExceeded):
         headers["Retry-After"] = gas_retry_after(exc.gas_window)
     if status == 401:

@@ -75,10 +75,10 @@ class RateLimited(Refusal):
     # (api/errors.py). A comment, not a docstring: docs/api.md's error table shows those.
     code = "jam_rate_limit"
 
-    def __init__(self, message: str, *, policy: str, limit: int, window: int, remaining: int,
+    def __init__(self, message: str, *, budget: str, limit: int, window: int, remaining: int,
                  retry_after: int) -> None:
         super().__init__(message)
-        self.policy = policy
+        self.budget = budget
         """The budget spent: `caller` (token or client address), `account` or `service`."""
         self.limit = limit
         """Requests per window."""

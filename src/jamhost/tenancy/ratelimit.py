@@ -19,5 +19,5 @@ def rate_refusal(policy: str, *, limit: int, window: int, remaining: int, reset_
     retry = max(1, math.ceil(reset_time - now))
     per = "minute" if window == 60 else f"{window} s"
     return RateLimited(f"rate limit of {limit} requests per {per} reached ({policy})",
-                       policy=policy, limit=limit, window=window, remaining=remaining,
+                       budget=policy, limit=limit, window=window, remaining=remaining,
                        retry_after=retry)
