@@ -5,6 +5,7 @@ one shared connection under a lock) letting a quiet tenant's package in, nested.
 from __future__ import annotations
 
 import secrets
+import sys
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
@@ -313,6 +314,11 @@ def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_y
     A's, so A's package waits at its safe points while B's runs, and B's is applied while
     A's still refines."""
     monkeypatch.setattr(preemption.Preemptor, "preempt", lambda self: None)
+    # The GIL as a worker process has it (worker.settle_process): with Python's default of
+    # 5 ms a waiting thread asks for it only after 5 ms, and B's run could pass without A's
+    # thread reaching a safe point (2 of 3 runs of tests/unit with -n 2, 2026-12-04)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(worker.SWITCH_INTERVAL)
     rt, who, sids = _two_accounts(workers=2)
     waits: list[str] = []
     inner = rt.work_ready.wait_ahead
@@ -334,7 +340,9 @@ def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_y
         # within one charge of each other are each ahead of the other: docs/scheduling.md),
         # so B's would yield to A's (seen under load, 2026-12-04)
         assert worker.wait_until(lambda: "acct-a" in rt.work_ready._running, 30, 0.001)
-        quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 1))
+        # B's package runs long enough to span many of A's safe points: a one-step one ran
+        # in 1.4 ms on a fast machine, at times before A's thread had the GIL again
+        quiet, _ = packages.submit_json(rt, who, spin.package(sids[1], 4_000_000))
         assert worker.wait_until(lambda: status(quiet.id) == "applied", 60, 0.01)
         assert status(long.id) == "refining"
         assert waits and set(waits) == {"acct-a"}
@@ -343,6 +351,7 @@ def test_a_package_claimed_ahead_on_the_other_worker_makes_the_running_account_y
     finally:
         pool.stop()
         rt.close()
+        sys.setswitchinterval(interval)
 
 
 def test_a_package_ahead_of_another_account_never_yields(monkeypatch) -> None:  # noqa: ANN001
