@@ -107,18 +107,24 @@ def test_delivery_left_by_a_dead_worker_runs_once(monkeypatch: pytest.MonkeyPatc
     assert [(r.package_id, r.inputs, r.status) for r in runs] == [(None, 1, "halt")]
 
 
-def test_two_deliveries_computed_at_once_apply_once() -> None:
+def _queued_transfer() -> tuple[Runtime, int]:
+    """A runtime and a receiver service with one transfer of 3 queued to it by a sibling,
+    as an apply of the sender would queue it."""
     rt = runtime()
     alice = create_account(rt, ADMIN, "alice").id
     receiver = owned(rt, alice)
     sender = rt.store.get_service(owned(rt, alice))
     from jamhost.domain.model import StateChanges, Transfer
 
-    # Queue one transfer as an apply of the sender would.
     with rt.store._write() as conn:  # type: ignore[attr-defined]
         rt.store._apply(conn, sender.service_id, StateChanges(  # type: ignore[attr-defined]
             transfers_out=[Transfer(sender.service_id, receiver, 3, MEMO, 100)]),
             None, [], 0, None)
+    return rt, receiver
+
+
+def test_two_deliveries_computed_at_once_apply_once() -> None:
+    rt, receiver = _queued_transfer()
     svc = rt.store.get_service(receiver)
     first = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)
     second = accumulate_service(rt, svc, [], entropy=bytes(32), package_id=None)
@@ -130,16 +136,7 @@ def test_two_deliveries_computed_at_once_apply_once() -> None:
 
 
 def test_a_delivery_reads_its_destination_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = runtime()
-    alice = create_account(rt, ADMIN, "alice").id
-    receiver = owned(rt, alice)
-    sender = rt.store.get_service(owned(rt, alice))
-    from jamhost.domain.model import StateChanges, Transfer
-
-    with rt.store._write() as conn:  # type: ignore[attr-defined]
-        rt.store._apply(conn, sender.service_id, StateChanges(  # type: ignore[attr-defined]
-            transfers_out=[Transfer(sender.service_id, receiver, 3, MEMO, 100)]),
-            None, [], 0, None)
+    rt, receiver = _queued_transfer()
     balance = rt.store.get_service(receiver).balance
     reads: list[int] = []
     get_service = rt.store.get_service
