@@ -15,6 +15,7 @@ from tests.store_scopes import EVERYTHING
 
 from jamhost.app import packages, preemption, services, worker
 from jamhost.app.auth import authenticate
+from jamhost.app.package_input import parse_package_json
 from jamhost.app.runtime import build_runtime
 from jamhost.app.work_signal import WorkSignal
 from jamhost.config import JamSettings
@@ -368,3 +369,124 @@ def test_a_package_ahead_of_another_account_never_yields(monkeypatch) -> None:  
         assert waits == [] and ahead.yielded == 0
         plain()
     assert waits == ["acct-b"] and plain.yielded == 1
+
+
+def test_another_accounts_submit_in_flight_puts_the_running_accounts_behind() -> None:
+    """A submit in flight to a service of an account with nothing running in the process:
+    the other accounts' packages are behind it (they yield at their safe points), its own
+    account's are not, and once that account has a package running here, nobody is."""
+    s = WorkSignal()
+    assert not s.is_behind("a")
+    with s.submitting("b"):
+        assert s.is_behind("a") and s.is_behind("c") and not s.is_behind("b")
+        with s.running("b"):  # B is not quiet here: its submits are no one's priority
+            assert not s.is_behind("a")
+        assert s.is_behind("a")
+        with s.submitting("a"):  # two in flight: A's own does not put A behind
+            assert s.is_behind("a") and s.is_behind("b")
+    assert not s.is_behind("a") and not s.is_behind("b")
+
+
+def test_a_running_package_waits_for_another_accounts_submit_in_flight(monkeypatch) -> None:  # noqa: ANN001
+    """A's package at a safe point while B's submit is in flight waits until the submit
+    ends, then goes on (one yield); a safe point after that does not wait."""
+    import threading
+
+    monkeypatch.setattr(preemption, "MIN_SLICE", 10**6)  # the bound is not what is tested
+    rt = _rt(FakeStore([]))
+    p = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", lambda *_: None)
+    order: list[str] = []
+
+    def a_safe_point() -> None:
+        p()
+        order.append("A went on")
+
+    with rt.work_ready.submitting("acct-b"):
+        t = threading.Thread(target=a_safe_point)
+        t.start()
+        for _ in range(100_000):  # until A waits (or, without the rule, went on)
+            if rt.work_ready.waiting or not t.is_alive():
+                break
+            t.join(0.001)
+        order.append("B's submit ended")
+    t.join(10)
+    assert order == ["B's submit ended", "A went on"] and p.yielded == 1
+    p()
+    assert p.yielded == 1
+
+
+def test_the_last_safe_point_is_after_the_finish(monkeypatch) -> None:  # noqa: ANN001
+    """A package behind another account yields once more after its finish (before its
+    follow-ups and its worker's next claim), unless it is itself ahead of another
+    account's, or its share of yielding is used up."""
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    rt = _rt(FakeStore([]))
+    waits: list[str] = []
+
+    def wait_ahead(account: str, timeout: float) -> bool:
+        waits.append(account)
+        clock[0] += timeout  # the package ahead outlasts the slice
+        return False
+
+    rt.work_ready.wait_ahead = wait_ahead
+    plain = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", lambda *_: None)
+    ahead = preemption.Preemptor(rt, "w1", _pkg(2), "acct-a", lambda *_: None, ahead=True)
+    plain.after_finish()
+    assert waits == []  # nothing ahead of A
+    with rt.work_ready.behind("acct-a"):
+        ahead.after_finish()
+        assert waits == []
+        plain.after_finish()
+        assert waits == ["acct-a"] and plain.yielded == 1
+        plain.after_finish()  # held: the slice is used up
+        assert waits == ["acct-a"]
+
+
+def test_a_worker_reaches_the_last_safe_point_after_the_finish(monkeypatch) -> None:  # noqa: ANN001
+    """The worker pool's package calls its hook's `after_finish` once, with its outcome
+    committed; the operator's one-package processing installs no hook at all."""
+    from jamhost.app.pipeline import process_next
+
+    rt, who, sids = _two_accounts()
+    seen: list[str] = []
+    monkeypatch.setattr(preemption.Preemptor, "after_finish",
+                        lambda self: seen.append(_status(rt, done.id)))
+    try:
+        done, _ = packages.submit_json(rt, who, spin.package(sids[0], 1))
+        assert process_next(rt, "w0", preempt=True) == done.id
+        assert seen == ["applied"]
+        done, _ = packages.submit_json(rt, who, spin.package(sids[0], 1, 1))
+        assert process_next(rt, "w0") == done.id
+        assert seen == ["applied"]
+    finally:
+        rt.close()
+
+
+def test_a_submit_is_in_flight_from_the_services_read_to_its_notify() -> None:
+    """`submit_json` and `submit_bytes` count as in flight for the service's owner while
+    the store writes the package (and not after): the other accounts are behind it."""
+    rt, who, sids = _two_accounts()
+    during: list[tuple[bool, bool]] = []
+
+    class Watching:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def submit_package(self, *a: Any, **kw: Any) -> Any:
+            during.append((rt.work_ready.is_behind("acct-a"), rt.work_ready.is_behind("acct-b")))
+            return self._inner.submit_package(*a, **kw)
+
+    rt.store = Watching(rt.store)
+    try:
+        packages.submit_json(rt, who, spin.package(sids[1], 1))
+        pkg, _ = parse_package_json(spin.package(sids[1], 1, 7),
+                                    lambda sid: rt.store.get_service(sid).code_hash)
+        packages.submit_bytes(rt, who, pkg.encode())
+        assert during == [(True, False), (True, False)]
+        assert not rt.work_ready.is_behind("acct-a")
+    finally:
+        rt.close()

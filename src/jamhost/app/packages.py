@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from jamhost.app import charges
@@ -32,14 +33,16 @@ from jamhost.tenancy.writes import ServiceWrites
 def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, bool]:
     view = rt.view(who)
     seen: dict[int, ServiceRecord] = {}
+    with ExitStack() as marks:  # the submit in flight, from the service's read (`submit`)
+        def current_code_hash(service_id: int) -> bytes:
+            seen[service_id] = view.service(service_id, "submit")
+            if len(seen) == 1:
+                marks.enter_context(rt.work_ready.submitting(seen[service_id].owner))
+            return seen[service_id].code_hash
 
-    def current_code_hash(service_id: int) -> bytes:
-        seen[service_id] = view.service(service_id, "submit")
-        return seen[service_id].code_hash
-
-    pkg, service_id = parse_package_json(obj, current_code_hash)
-    return submit(rt, who, pkg, service_id, view=view,
-                  writes=view.writes(service_id) if service_id in seen else None)
+        pkg, service_id = parse_package_json(obj, current_code_hash)
+        return submit(rt, who, pkg, service_id, view=view,
+                      writes=view.writes(service_id) if service_id in seen else None)
 
 
 def submit_bytes(rt: Runtime, who: Principal, body: bytes) -> tuple[PackageRecord, bool]:
@@ -52,11 +55,22 @@ def submit(rt: Runtime, who: Principal, pkg: WorkPackage, service_id: int, *,
            writes: ServiceWrites | None = None) -> tuple[PackageRecord, bool]:
     """Store a pending package once (idempotent by hash), within the service's quotas.
     `view` and `writes`: the caller's view and its `submit` handle on the service, when this
-    request already authorized it."""
+    request already authorized it.
+
+    From the service's read to the notify the submit counts as in flight in this process
+    (`WorkSignal.submitting`): other accounts' running packages yield to it at their safe
+    points while the service's owner has none running here (docs/scheduling.md,
+    "Preemption")."""
     view = view or rt.view(who)
     if writes is None or writes.service_id != service_id:
         writes = view.submitter(service_id)
     svc = writes.service
+    with rt.work_ready.submitting(svc.owner):
+        return _store(rt, view, pkg, service_id, writes, svc)
+
+
+def _store(rt: Runtime, view: TenantView, pkg: WorkPackage, service_id: int,
+           writes: ServiceWrites, svc: ServiceRecord) -> tuple[PackageRecord, bool]:
     _require_authorizer(view, pkg, svc)
     check_segments(rt, svc, pkg)
     body = pkg.encode()

@@ -23,7 +23,7 @@ from jamhost.app.decoded_packages import decoded
 from jamhost.app.deliveries import deliver_due, deliver_follow_ups
 from jamhost.app.heartbeat import Heartbeat
 from jamhost.app.lookup_cache import own_preimages
-from jamhost.app.preemption import safe_points
+from jamhost.app.preemption import Preemptor, safe_points
 from jamhost.app.runtime import Runtime
 from jamhost.app.segments import export_set, sweep
 from jamhost.domain.model import (
@@ -111,6 +111,8 @@ def run_claimed(rt: Runtime, claimed: PackageRecord, worker: str, *,
                                      report=outcome.report, attestations=outcome.attestations,
                                      failure_reason=reason, refund=outcome.refund)
             done = rt.store.finish_package(outcome)
+    if processed.hook is not None:  # its last safe point: before the follow-ups, the next claim
+        processed.hook.after_finish()
     if done:
         _observe(rt, claimed, outcome.status)
         if outcome.status == "applied" and outcome.changes is not None:
@@ -140,6 +142,7 @@ class Processed:
     outcome: PackageOutcome
     svc: ServiceRecord | None = None
     report: WorkReport | None = None
+    hook: Preemptor | None = None  # the package's safe-point hook, for its last one
 
 
 def _finish_within_quota(rt: Runtime, done: Processed) -> bool:
@@ -219,8 +222,10 @@ def _process(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,
     # before each attestor's refine (attest_runs), inside every PVM run, before the erasure
     # root (engine/refine.py), before accumulate and before the finish.
     with safe_points(rt, worker, pkg, svc.owner, partial(run_claimed, refine=refine),
-                     enabled=preempt, seen=seen, ahead=ahead):
-        return _run(rt, pkg, worker, refine, svc)
+                     enabled=preempt, seen=seen, ahead=ahead) as hook:
+        done = _run(rt, pkg, worker, refine, svc)
+        done.hook = hook
+        return done
 
 
 def _run(rt: Runtime, pkg: PackageRecord, worker: str, refine: Refine,

@@ -25,7 +25,10 @@ rows), and nothing is lost by waiting but the overlap of their store round trips
 A is a package run nested (parking A's package), or one another worker claimed for an
 account X while A's ran here, when X has only that package running and, before its charge,
 a virtual time below A's (`ahead_of_running`: the preempting claim's rule; X's package would
-have run nested had no worker been free). Each waits at most as long as it has itself run
+have run nested had no worker been free), or a submit in flight in this process to a service
+of an account with nothing running here (`WorkSignal.submitting`: the first part of a quiet
+tenant's latency). The last safe point is after the finish (`after_finish`), before the
+follow-ups and the next claim. Each waits at most as long as it has itself run
 (at least MIN_SLICE), and then not again until it has run as long: the parked package's own
 bound. A package that is itself ahead of another account's never yields, so no two wait for
 each other (two accounts within one charge of each other may each be ahead of the other).
@@ -103,10 +106,21 @@ class Preemptor:
         self._due = time.monotonic() + STORE_CHECK
         self.preempt()
 
+    def after_finish(self) -> None:
+        """The package's last safe point, after its finish committed (its heartbeat and its
+        marks ended, no transaction open): before the follow-up deliveries and the worker's
+        next claim, the stretch of a short package that no safe point cut, it yields as at
+        any other (not preempting: its worker is about to claim fairly anyway)."""
+        signal = self._rt.work_ready
+        if (not self._ahead and not signal.stopping and time.monotonic() >= self._hold_until
+                and signal.is_behind(self._owner)):
+            self._yield()
+
     def _yield(self) -> None:
-        """Another package of this account is parked for a package the fair rule serves
-        first, running nested on another worker of this process: let it have the process
-        (its Python work and this one's take turns on one GIL) until it ends, for at most as
+        """A package the fair rule serves before this account runs on another worker of this
+        process, or another account with nothing running here is submitting: let it have
+        the process (its Python work and this one's take turns on one GIL) until it ends,
+        for at most as
         long as this package has itself run (at least MIN_SLICE), and then not again until
         this package has run as long: the preemption's own bound."""
         start = time.monotonic()

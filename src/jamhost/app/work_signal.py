@@ -13,7 +13,8 @@ no lock, and a flood of the running account's own submits does not count.
 
 And it tells the other running packages of an account that a package the fair rule put
 ahead of that account is running in this process, nested or claimed by another worker
-(`running`, `behind`, `is_behind`, `wait_ahead`): they yield to it at their safe points
+(`running`, `behind`, `is_behind`, `wait_ahead`), or that another account with nothing
+running here is submitting (`submitting`): they yield to it at their safe points
 (app/preemption.py, "Yielding").
 """
 
@@ -34,6 +35,7 @@ class WorkSignal:
         self._ahead = threading.Condition()
         self._behind: dict[str, int] = {}  # account -> packages ahead of it running, now
         self._running: dict[str, int] = {}  # account -> its packages running here (claimed)
+        self._submitting: dict[str, int] = {}  # account -> its submits in flight here, now
         self.waiting = 0  # threads in wait_ahead, now
 
     def seen(self) -> int:
@@ -102,10 +104,33 @@ class WorkSignal:
             with self._ahead:
                 _count_down(self._running, account)
 
+    @contextmanager
+    def submitting(self, account: str) -> Iterator[None]:
+        """For the block, a submit to a service of `account` is in flight in this process
+        (app/packages.py: from the service's read to the commit and the notify). While it
+        is and `account` has no package running here, the other accounts' packages yield
+        to it (`is_behind`): the submit is the first part of a quiet tenant's latency, and
+        its Python takes turns with theirs on the GIL."""
+        with self._ahead:
+            self._submitting[account] = self._submitting.get(account, 0) + 1
+        try:
+            yield
+        finally:
+            with self._ahead:
+                _count_down(self._submitting, account)
+                self._ahead.notify_all()
+
     def is_behind(self, account: str) -> bool:
-        """Whether `account`'s packages should yield now. Read without the lock (a dict
-        lookup): a mark racing with it is seen at the next safe point."""
-        return bool(self._behind) and account in self._behind
+        """Whether `account`'s packages should yield now: a package ahead of it runs here
+        (`behind`), or another account with no package running here has a submit in flight
+        (`submitting`). Read without the lock (a dict lookup when nothing is marked): a mark
+        racing with it is seen at the next safe point."""
+        return (bool(self._behind) and account in self._behind) or (
+            bool(self._submitting) and self._submit_ahead(account))
+
+    def _submit_ahead(self, account: str) -> bool:
+        # list(): a copy made under the GIL in one step, so a mark's change cannot break it
+        return any(a != account and a not in self._running for a in list(self._submitting))
 
     def wait_ahead(self, account: str, timeout: float) -> bool:
         """Sleep while `account` is behind (True: no longer), at most `timeout` seconds
@@ -114,7 +139,7 @@ class WorkSignal:
             self.waiting += 1
             try:
                 return self._ahead.wait_for(
-                    lambda: account not in self._behind or self.stopping, timeout)
+                    lambda: not self.is_behind(account) or self.stopping, timeout)
             finally:
                 self.waiting -= 1
 
