@@ -49,6 +49,7 @@ from jamhost.domain.scopes import ServiceScope
 from jamhost.store import Store, open_store
 from jamhost.store.migrate import MIGRATIONS
 from jamhost.store.sql import tables
+from jamhost.tenancy import fairness
 from tests.conftest import write_config
 from tests.scheduler_state import account_vtime
 from tests.store_scopes import EVERYTHING
@@ -740,10 +741,10 @@ def test_newcomer_is_served_next_even_after_the_busy_account_refunds(store: Stor
 def test_accounts_behind_a_newly_claimed_package(store: Store) -> None:
     """accounts_behind: of the given accounts, those whose virtual time is above that of
     the account with the newly claimed package before its charge, while that package is
-    its only one running (the preempting claim's rule)."""
+    its only one running and it has nothing else queued (the preempting claim's rule, for
+    a quiet account)."""
     a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
-    for i in range(2):
-        store.submit_package(pkg(a, i, refine=50_000), ROOMY, 100, W)
+    store.submit_package(pkg(a, 0, refine=50_000), ROOMY, 100, W)
     first_a = store.claim_package("w1", now_us(), 10**9)  # A: 0 -> 50,200
     assert first_a is not None and first_a.service_id == a
     store.submit_package(pkg(b, 0), ROOMY, 100, W)  # B starts where A's work started: 0
@@ -756,10 +757,38 @@ def test_accounts_behind_a_newly_claimed_package(store: Store) -> None:
     assert store.accounts_behind("acct-a", ["acct-b"], 50_000) == ["acct-b"]
     assert store.accounts_behind("acct-a", ["acct-b"], 100) == []
     assert store.accounts_behind("acct-b", [], 500) == []
+    # A with a package queued is not quiet: below B's virtual time all the same, not ahead
+    store.submit_package(pkg(a, 1, refine=50_000), ROOMY, 100, W)
+    assert store.accounts_behind("acct-a", ["acct-b"], 50_000) == []
     store.submit_package(pkg(b, 1), ROOMY, 100, W)
     second_b = store.claim_package("w3", now_us(), 10**9)
     assert second_b is not None and second_b.service_id == b
     assert store.accounts_behind("acct-b", ["acct-a"], 500) == []  # B has two running now
+
+
+def test_a_floods_next_package_is_not_ahead_of_a_quiet_tenants_running_one(
+        store: Store) -> None:
+    """Equal packages: B, quiet, starts where A's work in service started, so the two are
+    within one charge of each other. B's package claimed beside A's running one is ahead
+    of A; A's next, claimed beside B's running one once A's first finished, is below B's
+    virtual time too, but A has more queued: it is not ahead of B (by virtual times alone
+    each was ahead of the other, and whichever began second made the first yield)."""
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(3):
+        store.submit_package(pkg(a, i), ROOMY, 100, W)
+    first_a = store.claim_package("w1", now_us(), 10**9)  # A: 0 -> 500
+    assert first_a is not None and first_a.service_id == a
+    store.submit_package(pkg(b, 0), ROOMY, 100, W)  # B starts where A's work started: 0
+    first_b = store.claim_package("w2", now_us(), 10**9)  # B: 0 -> 500
+    assert first_b is not None and first_b.service_id == b
+    assert store.accounts_behind("acct-b", ["acct-a"], 500) == ["acct-a"]
+    assert store.finish_package(PackageOutcome(first_a.id, a, "w1", "failed",
+                                               failure_reason="x", refund=400))  # A: 100
+    next_a = store.claim_package("w1", now_us(), 10**9)  # A: 100 -> 600
+    assert next_a is not None and next_a.service_id == a
+    assert (account_vtime(store, "acct-a"), account_vtime(store, "acct-b")) == (600, 500)
+    assert fairness.ahead(600 - 500, 0, 500)  # by virtual times alone: ahead of B
+    assert store.accounts_behind("acct-a", ["acct-b"], 500) == []  # one more queued
 
 
 @pytest.mark.parametrize(("weight", "charged"), [(1, 500), (2, 250), (3, 166)])

@@ -38,3 +38,12 @@ def test_in_service_start_takes_back_what_running_packages_were_charged() -> Non
     # a newcomer placed there is behind no busy account once these packages refund
     assert fairness.in_service_start(10_000, [(2_000, 1)]) < 10_000 - fairness.refund(
         2_000, 1, 1)
+
+
+def test_a_package_is_ahead_of_running_ones_only_for_an_account_with_nothing_queued() -> None:
+    """The preempting claim's rule, for an account with no other package running before
+    the claim and nothing else queued after it (the sparse-flow priority)."""
+    assert fairness.ahead_of_running(100, 0, 0, 500)
+    assert not fairness.ahead_of_running(100, 0, 1, 500)  # backlogged: never ahead
+    assert not fairness.ahead_of_running(100, 1, 0, 500)  # another of its own running
+    assert not fairness.ahead_of_running(500, 0, 0, 500)  # not below

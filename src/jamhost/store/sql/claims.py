@@ -126,10 +126,11 @@ class Claims(Accumulations, Segments):
     def accounts_behind(self, owner: str, others: Sequence[str], charged: int) -> list[str]:
         """Of `others` (accounts with a package running in the caller's process), those the
         fair rule serves after `owner`, whose package the caller just claimed (its claim
-        charged `owner` `charged`): `owner` has that one package running, and its virtual
-        time before that charge is below theirs: the preempting claim's rule
-        (fairness.ahead, as PREEMPTING_ACCOUNT applies it), by which that package would
-        have run nested had no worker been free (app/preemption.py, "Yielding")."""
+        charged `owner` `charged`): `owner` has that one package running and nothing else
+        queued, and its virtual time before that charge is below theirs
+        (fairness.ahead_of_running: the preempting claim's rule, by which that package
+        would have run nested had no worker been free, for a quiet account;
+        app/preemption.py, "Yielding")."""
         if not others:
             return []
         with self._read() as conn:
@@ -139,8 +140,8 @@ class Claims(Accumulations, Segments):
             return []
         # `owner` as it was before the claim: one package fewer running, `charged` less
         vtime, running = mine.vtime - charged, mine.running - 1
-        return sorted(r.owner for r in rows
-                      if r.owner != owner and fairness.ahead(vtime, running, r.vtime))
+        return sorted(r.owner for r in rows if r.owner != owner and fairness.ahead_of_running(
+            vtime, running, mine.queued, r.vtime))
 
     def renew_claim(self, package_id: bytes, worker: str, until: int) -> bool:
         """The worker's heartbeat: push its lease to `until` while it still holds the claim."""

@@ -365,7 +365,7 @@ def _sql_ahead(vtime: str, running: str, other_vtime: str) -> str:
 PREEMPTING_ACCOUNT = {kind: _preempting_account(kind) for kind in ("sqlite", "postgres")}
 # The virtual times and running counts of some accounts (accounts_behind: which of the
 # accounts running in one process a newly claimed package's account is ahead of).
-VTIMES = sa.select(_au.owner, _au.vtime, _au.running).where(
+VTIMES = sa.select(_au.owner, _au.vtime, _au.running, _au.queued).where(
     _au.owner.in_(sa.bindparam("owners", expanding=True)))
 
 _mine = t.services.alias("mine")
