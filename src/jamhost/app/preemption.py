@@ -23,16 +23,16 @@ packages running on its other workers wait at their safe points until it ends
 another worker would stretch that package's run (twice as long in bench_fairness's short
 rows), and nothing is lost by waiting but the overlap of their store round trips. Ahead of
 A is a package run nested (parking A's package), or one another worker claimed for an
-account X while A's ran here, when X has only that package running, nothing else queued and,
-before its charge, a virtual time below A's (`ahead_of_running`: the preempting claim's rule
-for a quiet account; X's package would have run nested had no worker been free), or a submit in flight in this process to a service
-of an account with nothing running here (`WorkSignal.submitting`: the first part of a quiet
-tenant's latency). The last safe point is after the finish (`after_finish`), before the
-follow-ups and the next claim. Each waits at most as long as it has itself run
-(at least MIN_SLICE), and then not again until it has run as long: the parked package's own
-bound. A package that is itself ahead of another account's never yields, so no two wait for
-each other (two quiet accounts within one charge of each other may each be ahead of the
-other; a backlogged one is never ahead).
+account X while A's ran here, when X has only that package running, nothing else queued
+and, before its charge, a virtual time below A's (`ahead_of_running`: the preempting claim's
+rule for a quiet account; X's package would have run nested had no worker been free), or a
+submit in flight in this process to a service of an account with nothing running here
+(`WorkSignal.submitting`: the first part of a quiet tenant's latency). The last safe point
+is after the finish (`after_finish`), before the follow-ups and the next claim. Each waits
+at most as long as it has itself run (at least MIN_SLICE), and then not again until it has
+run as long: the parked package's own bound. A package that is itself ahead of another
+account's never yields, so no two wait for each other (two quiet accounts within one charge
+of each other may each be ahead of the other; a backlogged one is never ahead).
 
 No store transaction is open at a safe point: the pipeline's reads and writes are each their
 own transaction, and none spans a PVM run.
@@ -121,9 +121,8 @@ class Preemptor:
         """A package the fair rule serves before this account runs on another worker of this
         process, or another account with nothing running here is submitting: let it have
         the process (its Python work and this one's take turns on one GIL) until it ends,
-        for at most as
-        long as this package has itself run (at least MIN_SLICE), and then not again until
-        this package has run as long: the preemption's own bound."""
+        for at most as long as this package has itself run (at least MIN_SLICE), and then
+        not again until this package has run as long: the preemption's own bound."""
         start = time.monotonic()
         budget = max(MIN_SLICE, start - self._began - self._nested_time)
         ended = self._rt.work_ready.wait_ahead(self._owner, budget)
