@@ -690,9 +690,10 @@ def test_claims_alternate_between_accounts_and_services(store: Store) -> None:
     for i in range(2):
         store.submit_package(pkg(b, i), ROOMY, 100, W)
     order = _claim_all(store)
-    # equal gas per package: the accounts alternate while both have work; inside A its two
+    # equal gas per package: the accounts alternate while both have work (on a tie of
+    # virtual times the one with fewer packages queued first: B); inside A its two
     # services alternate while both have work, each in submission order
-    assert order == [a1, b, a2, b, a1, a1, a1]
+    assert order == [b, a1, b, a2, a1, a1, a1]
 
 
 def test_weights_give_more_turns(store: Store) -> None:
@@ -735,6 +736,24 @@ def test_newcomer_is_served_next_even_after_the_busy_account_refunds(store: Stor
     assert store.finish_package(PackageOutcome(running.id, a, "w1", "failed",
                                                failure_reason="x", refund=30_000 // weight))
     nxt = store.claim_package("w1", now_us(), 10**9, weights=weights)
+    assert nxt is not None and nxt.service_id == b
+
+
+def test_a_newcomer_between_two_packages_of_a_busy_account_is_served_first(
+        store: Store) -> None:
+    """B becomes busy while A, busy, has nothing running (between two of its packages): B
+    starts level with A's virtual time, and the tie goes to the account with fewer packages
+    queued, B (the account ids would favour A)."""
+    a, b = new_service(store, "acct-a"), new_service(store, "acct-b")
+    for i in range(3):
+        store.submit_package(pkg(a, i), ROOMY, 100, W)
+    first = store.claim_package("w1", now_us(), 10**9)
+    assert first is not None and first.service_id == a
+    assert store.finish_package(PackageOutcome(first.id, a, "w1", "failed",
+                                               failure_reason="x"))
+    store.submit_package(pkg(b, 0), ROOMY, 100, W)
+    assert account_vtime(store, "acct-b") == account_vtime(store, "acct-a")
+    nxt = store.claim_package("w1", now_us(), 10**9)
     assert nxt is not None and nxt.service_id == b
 
 

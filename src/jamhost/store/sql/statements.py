@@ -159,10 +159,11 @@ def _sql_cost(gas: str, weight: str) -> str:
 
 # The claimable account, one home for the claim's choice, its `locked_out` answer and
 # preemption's choice (tenancy/fairness.py, docs/scheduling.md "Fair claiming"): a queued
-# package and a free worker slot; among those, the smallest virtual time first (the owner
-# breaks ties). SQL text over the columns of jam_account_usage.
+# package and a free worker slot; among those, the smallest virtual time first, on a tie
+# the one with fewer packages queued (a newcomer starts level with a busy account that has
+# nothing running: it goes first), then the owner. SQL text over jam_account_usage.
 CLAIMABLE = "queued > 0 AND running < :max_running"
-FAIR_ORDER = "vtime, owner"
+FAIR_ORDER = "vtime, queued, owner"
 
 
 def _choice(kind: str) -> str:
