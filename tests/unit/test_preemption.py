@@ -241,6 +241,14 @@ def test_a_submit_during_the_claim_is_news_at_the_first_safe_point(monkeypatch) 
         rt.close()
 
 
+def _until_waiting(rt: Any, t: Any) -> None:
+    """Until a thread of `rt` waits in `wait_ahead`, or thread `t` ended (at most 100 s)."""
+    for _ in range(100_000):
+        if rt.work_ready.waiting or not t.is_alive():
+            return
+        t.join(0.001)
+
+
 def test_the_accounts_other_packages_yield_while_one_ahead_runs_nested(monkeypatch) -> None:  # noqa: ANN001
     """While A's package P1 is parked for B's package (nested, on P1's worker), A's package
     P2 on another worker of the process waits at its safe point until B's package ends;
@@ -261,10 +269,7 @@ def test_the_accounts_other_packages_yield_while_one_ahead_runs_nested(monkeypat
     def run(_rt: Any, p: PackageRecord, w: str) -> None:  # B's package, nested in P1
         t = threading.Thread(target=a_safe_point)
         t.start()
-        for _ in range(100_000):  # until P2 waits (or, without the rule, went on)
-            if rt.work_ready.waiting or not t.is_alive():
-                break
-            t.join(0.001)
+        _until_waiting(rt, t)  # until P2 waits (or, without the rule, went on)
         p3()
         order.append("C went on")
         order.append("B's package ended")
@@ -404,10 +409,7 @@ def test_a_running_package_waits_for_another_accounts_submit_in_flight(monkeypat
     with rt.work_ready.submitting("acct-b"):
         t = threading.Thread(target=a_safe_point)
         t.start()
-        for _ in range(100_000):  # until A waits (or, without the rule, went on)
-            if rt.work_ready.waiting or not t.is_alive():
-                break
-            t.join(0.001)
+        _until_waiting(rt, t)  # until A waits (or, without the rule, went on)
         order.append("B's submit ended")
     t.join(10)
     assert order == ["B's submit ended", "A went on"] and p.yielded == 1

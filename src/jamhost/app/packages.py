@@ -35,8 +35,9 @@ def submit_json(rt: Runtime, who: Principal, obj: Any) -> tuple[PackageRecord, b
     seen: dict[int, ServiceRecord] = {}
     with ExitStack() as marks:  # the submit in flight, from the service's read (`submit`)
         def current_code_hash(service_id: int) -> bytes:
+            first = not seen
             seen[service_id] = view.service(service_id, "submit")
-            if len(seen) == 1:
+            if first:
                 marks.enter_context(rt.work_ready.submitting(seen[service_id].owner))
             return seen[service_id].code_hash
 

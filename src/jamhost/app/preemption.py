@@ -94,10 +94,8 @@ class Preemptor:
 
     def __call__(self) -> None:
         signal = self._rt.work_ready
-        if signal.stopping or time.monotonic() < self._hold_until:
+        if not self._yield_if_behind():
             return
-        if not self._ahead and signal.is_behind(self._owner):
-            self._yield()
         seq = signal.seen()  # read first: a submit after it is seen at the next call
         if seq == self._seen or not signal.others_since(self._seen, self._owner):
             self._seen = seq
@@ -112,10 +110,17 @@ class Preemptor:
         marks ended, no transaction open): before the follow-up deliveries and the worker's
         next claim, the stretch of a short package that no safe point cut, it yields as at
         any other (not preempting: its worker is about to claim fairly anyway)."""
+        self._yield_if_behind()
+
+    def _yield_if_behind(self) -> bool:
+        """Yield when this account is behind (`_yield`); False, doing nothing, while the
+        pool stops or the package's share of yielding and nested work is used up."""
         signal = self._rt.work_ready
-        if (not self._ahead and not signal.stopping and time.monotonic() >= self._hold_until
-                and signal.is_behind(self._owner)):
+        if signal.stopping or time.monotonic() < self._hold_until:
+            return False
+        if not self._ahead and signal.is_behind(self._owner):
             self._yield()
+        return True
 
     def _yield(self) -> None:
         """A package the fair rule serves before this account runs on another worker of this

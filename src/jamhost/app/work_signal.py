@@ -82,14 +82,8 @@ class WorkSignal:
     def behind(self, account: str) -> Iterator[None]:
         """For the block, a package the fair rule serves before `account` runs in this
         process (app/preemption.py): `account`'s packages yield to it."""
-        with self._ahead:
-            self._behind[account] = self._behind.get(account, 0) + 1
-        try:
+        with self._marked(self._behind, account):
             yield
-        finally:
-            with self._ahead:
-                _count_down(self._behind, account)
-                self._ahead.notify_all()
 
     @contextmanager
     def running(self, account: str) -> Iterator[list[str]]:
@@ -111,13 +105,20 @@ class WorkSignal:
         is and `account` has no package running here, the other accounts' packages yield
         to it (`is_behind`): the submit is the first part of a quiet tenant's latency, and
         its Python takes turns with theirs on the GIL."""
+        with self._marked(self._submitting, account):
+            yield
+
+    @contextmanager
+    def _marked(self, counts: dict[str, int], account: str) -> Iterator[None]:
+        """`account` counted in `counts` for the block; at its end the yielding packages
+        (`wait_ahead`) look again."""
         with self._ahead:
-            self._submitting[account] = self._submitting.get(account, 0) + 1
+            counts[account] = counts.get(account, 0) + 1
         try:
             yield
         finally:
             with self._ahead:
-                _count_down(self._submitting, account)
+                _count_down(counts, account)
                 self._ahead.notify_all()
 
     def is_behind(self, account: str) -> bool:
