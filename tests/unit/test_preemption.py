@@ -492,3 +492,32 @@ def test_a_submit_is_in_flight_from_the_services_read_to_its_notify() -> None:
         assert not rt.work_ready.is_behind("acct-a")
     finally:
         rt.close()
+
+
+def test_a_submit_flood_costs_a_package_at_most_its_share(monkeypatch) -> None:  # noqa: ANN001
+    """A tenant with nothing running that keeps a submit in flight without end (a flood
+    of submits, one always under way) makes another account's package yield once for
+    MIN_SLICE, then not again until that package has run as long: the parked package's
+    bound, so a submitter cannot hold a worker."""
+    clock = [1000.0]
+    monkeypatch.setattr(preemption.time, "monotonic", lambda: clock[0])
+    rt = _rt(FakeStore([]))
+    waits: list[float] = []
+
+    def wait_ahead(account: str, timeout: float) -> bool:  # the submits never end
+        waits.append(timeout)
+        clock[0] += timeout
+        return False
+
+    rt.work_ready.wait_ahead = wait_ahead
+    p = preemption.Preemptor(rt, "w0", _pkg(1), "acct-a", lambda *_: None)
+    with rt.work_ready.submitting("acct-mallory"):
+        p()
+        assert waits == [preemption.MIN_SLICE]
+        for _ in range(100):  # held: the package runs its share
+            p()
+            p.after_finish()
+        assert len(waits) == 1
+        clock[0] += preemption.MIN_SLICE
+        p()
+    assert waits == [preemption.MIN_SLICE] * 2 and p.yielded == 2
